@@ -1,0 +1,179 @@
+"""Open an input photo safely: limits first, format from the content, EXIF orientation applied,
+every awkward mode normalised to 8-bit RGB or RGBA, and a truncated file rejected, never half-read.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from fibuca_desktop.core.errors import ImageRejected
+
+# A truncated file must fail, not decode as half a picture.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+_ROTATING_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
+_MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a single input may be. The defaults accept any camera or phone photo."""
+
+    max_file_bytes: int = 40 * _MB
+    max_pixels: int = 64_000_000
+
+    def describe_file_limit(self) -> str:
+        return f"{self.max_file_bytes / _MB:.0f} MB"
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What the file says about itself, read without decoding pixels."""
+
+    format: str
+    mode: str
+    width: int  # after EXIF orientation
+    height: int
+    frames: int
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+@dataclass
+class DecodedImage:
+    image: Image.Image  # 8-bit "RGB" or "RGBA", upright
+    header: ImageHeader
+    icc_profile: bytes | None
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        return int(image.getexif().get(0x0112, 1))
+    except Exception:  # a damaged EXIF block must not reject an otherwise good photo
+        return 1
+
+
+def _describe_unreadable(path: Path) -> str:
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    if not head.strip():
+        return "it contains no image data"
+    try:
+        head.decode("utf-8")
+        return "it is a text file, not an image"
+    except UnicodeDecodeError:
+        return "it is not an image format Fibuca Desktop can read (JPEG, PNG, WebP, GIF, TIFF, BMP)"
+
+
+def _check_size(path: Path, limits: Limits) -> None:
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise ImageRejected(f"Cannot read {path.name}: {error.strerror}.") from error
+    if size == 0:
+        raise ImageRejected(f"{path.name} is empty (0 bytes); export or copy the photo again.")
+    if size > limits.max_file_bytes:
+        raise ImageRejected(
+            f"{path.name} is {size / _MB:.1f} MB, over the {limits.describe_file_limit()} limit; "
+            "export a smaller file or raise the limit in settings."
+        )
+
+
+def _open(path: Path) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageRejected(
+            f"{path.name} declares an enormous image ({error}); it looks like a decompression bomb "
+            "and was not decoded."
+        ) from error
+    except UnidentifiedImageError as error:
+        raise ImageRejected(f"{path.name} cannot be opened: {_describe_unreadable(path)}.") from error
+    except OSError as error:
+        raise ImageRejected(f"Cannot read {path.name}: {error}.") from error
+
+
+def read_header(path: Path, limits: Limits) -> ImageHeader:
+    """Cheap checks (size, format, dimensions) without decoding the pixels."""
+    _check_size(path, limits)
+    with _open(path) as image:
+        return _header(path, image, limits)
+
+
+def _header(path: Path, image: Image.Image, limits: Limits) -> ImageHeader:
+    width, height = image.size
+    if _orientation(image) in _ROTATING_ORIENTATIONS:
+        width, height = height, width
+    header = ImageHeader(image.format or "unknown", image.mode, width, height,
+                         getattr(image, "n_frames", 1))
+    if header.pixels > limits.max_pixels:
+        raise ImageRejected(
+            f"{path.name} is {width}x{height} ({header.pixels / 1e6:.0f} MP), over the "
+            f"{limits.max_pixels / 1e6:.0f} MP limit (a decompression bomb guard); "
+            "resize it first or raise the limit in settings."
+        )
+    return header
+
+
+def decode(path: Path, limits: Limits, fit: tuple[int, int] | None = None) -> DecodedImage:
+    """Decode the first frame, upright, as 8-bit RGB or RGBA.
+
+    ``fit`` lets a JPEG decode at 1/2, 1/4 or 1/8 scale (draft mode) when the output will be at
+    most that size anyway; the result is still at least ``fit`` on both sides.
+    """
+    _check_size(path, limits)
+    with _open(path) as image:
+        header = _header(path, image, limits)
+        icc = image.info.get("icc_profile")
+        if fit and header.format in {"JPEG", "MPO"}:
+            box = fit
+            if _orientation(image) in _ROTATING_ORIENTATIONS:
+                box = (fit[1], fit[0])
+            image.draft(image.mode, box)
+        try:
+            image.seek(0)
+            image.load()
+            ImageOps.exif_transpose(image, in_place=True)  # no copy when already upright
+            normalised = _normalise(image)
+        except (OSError, SyntaxError, ValueError, EOFError) as error:
+            raise ImageRejected(
+                f"{path.name} is truncated or damaged ({error}); nothing was written. "
+                "Copy or export the original again."
+            ) from error
+        except MemoryError as error:
+            raise ImageRejected(f"Not enough memory to decode {path.name}.") from error
+    return DecodedImage(normalised, header, icc)
+
+
+def _normalise(image: Image.Image) -> Image.Image:
+    mode = image.mode
+    if mode in ("RGB", "RGBA"):
+        return image
+    if mode in ("LA", "PA", "RGBa", "La"):
+        return image.convert("RGBA")
+    if mode == "P":
+        return image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if mode.startswith("I") or mode == "F":
+        return _high_bit_depth_to_rgb(image)
+    return image.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+
+
+def _high_bit_depth_to_rgb(image: Image.Image) -> Image.Image:
+    """16-bit and float greyscale: scale the full range to 8 bits instead of clipping at 255."""
+    values = np.asarray(image)
+    if image.mode == "F":
+        top = float(values.max()) if values.size else 1.0
+        scale = 255.0 / top if top > 1.0 else 255.0
+    else:
+        scale = 255.0 / 65535.0 if values.max(initial=0) > 255 else 1.0
+    grey = np.clip(values.astype(np.float32) * scale + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(grey, mode="L").convert("RGB")

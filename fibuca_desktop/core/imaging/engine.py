@@ -1,0 +1,203 @@
+"""Mask prediction: a lean onnxruntime engine with rembg's exact pre- and post-processing.
+
+The lean path imports numpy, Pillow and onnxruntime only. rembg (and with it numba, scipy and
+scikit-image, ~215 MB and seconds of import) is imported lazily, only for models the lean engine
+does not cover and for alpha matting.
+
+One ``InferenceSession`` per model is created on first use and shared by all workers:
+``InferenceSession.run`` is thread-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+
+from fibuca_desktop.core.errors import ModelUnavailable
+from fibuca_desktop.core.imaging.models import ModelSpec, ModelStore, spec_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SessionTuning:
+    """onnxruntime session options, chosen with numbers (README, "Engine tuning").
+
+    Measured for u2netp at 320x320, 2 threads, on the 2-core CI machine:
+    onnxruntime's defaults (arena on, memory pattern on, all optimisations) 0.133 s and 557 MB peak;
+    ``fast`` (arena on, memory pattern off) 0.124 s and 365 MB; ``lean`` (arena on, pattern off,
+    extended optimisations, no NCHWc layout) 0.18 s and 280 MB; arena off cost 37-55% more time
+    and saved nothing once the memory pattern was off.
+    """
+
+    graph_level: str = "all"  # "all" | "extended"
+    arena: bool = True
+    memory_pattern: bool = False
+
+    @classmethod
+    def named(cls, name: str) -> SessionTuning:
+        if name == "fast":
+            return cls()
+        if name == "lean":
+            return cls(graph_level="extended")
+        if name == "default":
+            return cls(memory_pattern=True)
+        raise ValueError(f"unknown session tuning {name!r}: use fast, lean or default")
+
+
+class MaskEngine(Protocol):
+    """Predicts an 8-bit mask ("L", same size as the image) for an RGB, RGBA or L image."""
+
+    model: str
+
+    def predict(self, image: Image.Image) -> Image.Image: ...
+
+
+class OnnxMaskEngine:
+    """rembg's u2net-family sessions without rembg. The session is built on first ``predict``."""
+
+    def __init__(self, spec: ModelSpec, store: ModelStore, threads: int,
+                 tuning: SessionTuning | None = None) -> None:
+        if not spec.lean:
+            raise ValueError(f"{spec.name} is not a lean model")
+        self.spec = spec
+        self.model = spec.name
+        self._store = store
+        self._threads = max(1, threads)
+        self._tuning = tuning or SessionTuning()
+        self._session = None
+        self._input_name = ""
+        self._lock = threading.Lock()
+
+    def _get_session(self):
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    self._session = self._create_session()
+        return self._session
+
+    def _create_session(self):
+        import onnxruntime as ort
+
+        path = self._store.path(self.model)  # raises ModelUnavailable, never downloads
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self._threads
+        options.inter_op_num_threads = 1
+        options.enable_cpu_mem_arena = self._tuning.arena
+        options.enable_mem_pattern = self._tuning.memory_pattern
+        options.graph_optimization_level = (
+            ort.GraphOptimizationLevel.ORT_ENABLE_ALL if self._tuning.graph_level == "all"
+            else ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        )
+        options.log_severity_level = 3
+        log.info("loading %s (%s, %d threads, %s)", self.model, path, self._threads, self._tuning)
+        try:
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own types for a corrupt file
+            raise ModelUnavailable(
+                f"Model file {path} could not be loaded ({error}). Delete it and run "
+                f"`fibuca-desktop models fetch {self.model}`."
+            ) from error
+        self._input_name = session.get_inputs()[0].name
+        return session
+
+    def model_input(self, image: Image.Image) -> np.ndarray:
+        """rembg's ``BaseSession.normalize``, operation for operation."""
+        size = (self.spec.input_size, self.spec.input_size)
+        small = np.array(image.convert("RGB").resize(size, Image.Resampling.LANCZOS))
+        scaled = small / max(np.max(small), 1e-6)
+        mean, std = self.spec.mean, self.spec.std
+        tensor = np.empty(scaled.shape, dtype=np.float64)
+        for channel in range(3):
+            tensor[:, :, channel] = (scaled[:, :, channel] - mean[channel]) / std[channel]
+        return np.expand_dims(tensor.transpose((2, 0, 1)), 0).astype(np.float32)
+
+    def predict(self, image: Image.Image) -> Image.Image:
+        session = self._get_session()
+        output = session.run(None, {self._input_name: self.model_input(image)})[0]
+        prediction = output[:, 0, :, :]
+        low, high = np.min(prediction), np.max(prediction)
+        prediction = np.squeeze((prediction - low) / (high - low))
+        if self.spec.clip:
+            prediction = prediction.clip(0, 1)
+        mask = Image.fromarray((prediction * 255).astype("uint8"), mode="L")
+        return mask.resize(image.size, Image.Resampling.LANCZOS)
+
+
+class RembgMaskEngine:
+    """Any rembg model through rembg itself; imported on first use only."""
+
+    def __init__(self, model: str, threads: int) -> None:
+        self.model = model
+        self._threads = max(1, threads)
+        self._session = None
+        self._lock = threading.Lock()
+
+    def _get_session(self):
+        with self._lock:
+            if self._session is None:
+                log.info("importing rembg for model %s (slow: numba, scipy, scikit-image)", self.model)
+                try:
+                    import onnxruntime as ort
+                    from rembg import new_session
+                except ImportError as error:
+                    raise ModelUnavailable(
+                        f"Model {self.model} and alpha matting need the optional rembg package, "
+                        "which is not installed here. Install it with "
+                        "`pip install 'fibuca-desktop[rembg]'` or choose a lean model (u2netp)."
+                    ) from error
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = self._threads
+                try:
+                    self._session = new_session(self.model, sess_opts=options)
+                except Exception as error:  # rembg downloads with pooch and raises its errors
+                    raise ModelUnavailable(
+                        f"rembg could not load model {self.model} ({error}). Run "
+                        f"`fibuca-desktop models fetch {self.model}` while online."
+                    ) from error
+            return self._session
+
+    def predict(self, image: Image.Image) -> Image.Image:
+        return self._get_session().predict(image)[0]
+
+
+def alpha_matting(image: Image.Image, mask: Image.Image) -> Image.Image:
+    """rembg's alpha matting (pymatting), returning the refined RGBA cut-out. Imports rembg."""
+    try:
+        from rembg.bg import alpha_matting_cutout
+    except ImportError as error:
+        raise ModelUnavailable(
+            "Alpha matting needs the optional rembg package: "
+            "`pip install 'fibuca-desktop[rembg]'`."
+        ) from error
+    return alpha_matting_cutout(image.convert("RGB"), mask, 240, 10, 10)
+
+
+class EngineProvider:
+    """Creates each model's engine once and hands the same one to every worker."""
+
+    def __init__(self, store: ModelStore | None = None, threads: int | None = None,
+                 tuning: SessionTuning | None = None) -> None:
+        self.store = store or ModelStore()
+        self.threads = threads or (os.cpu_count() or 1)
+        self.tuning = tuning
+        self._engines: dict[str, MaskEngine] = {}
+        self._lock = threading.Lock()
+
+    def get(self, model: str) -> MaskEngine:
+        with self._lock:
+            engine = self._engines.get(model)
+            if engine is None:
+                spec = spec_for(model)
+                if spec.lean:
+                    engine = OnnxMaskEngine(spec, self.store, self.threads, self.tuning)
+                else:
+                    engine = RembgMaskEngine(model, self.threads)
+                self._engines[model] = engine
+            return engine

@@ -1,0 +1,135 @@
+"""One photo from input file to finished output: the unit of work every front end runs.
+
+A job never raises: it returns a ``JobResult`` whose status is processed, skipped or failed with a
+message a person can act on, so one bad file never stops a batch. Cancellation is checked at the
+safe points between stages; a cancelled job writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fibuca_desktop.core.errors import Cancelled, FibucaError
+from fibuca_desktop.core.imaging.batch import Job
+from fibuca_desktop.core.imaging.decode import ImageHeader, Limits, decode, read_header
+from fibuca_desktop.core.imaging.engine import EngineProvider, alpha_matting
+from fibuca_desktop.core.imaging.models import spec_for
+from fibuca_desktop.core.imaging.presets import Preset
+from fibuca_desktop.core.imaging.render import (
+    combined_alpha,
+    fit_within,
+    render,
+    save_options,
+    write_atomically,
+)
+
+log = logging.getLogger(__name__)
+
+PROCESSED, SKIPPED, FAILED, CANCELLED = "processed", "skipped", "failed", "cancelled"
+_MB = 1024 * 1024
+# Bytes per decoded pixel at the peak of a job: RGB, mask, resampling buffers, RGBA output, encoder.
+_BYTES_PER_PIXEL = 16
+
+
+@dataclass
+class JobResult:
+    job: Job
+    status: str
+    width: int = 0
+    height: int = 0
+    ms: float = 0.0
+    message: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def input(self) -> Path:
+        return self.job.input
+
+    @property
+    def output(self) -> Path:
+        return self.job.output
+
+
+class Pipeline:
+    """Decode, predict the mask, render the preset, write atomically. Thread-safe."""
+
+    def __init__(self, engines: EngineProvider, preset: Preset, model: str,
+                 limits: Limits | None = None, overwrite: bool = False) -> None:
+        self.engines = engines
+        self.preset = preset
+        self.model = model
+        self.limits = limits or Limits()
+        self.overwrite = overwrite
+        self._spec = spec_for(model)
+
+    def estimate_bytes(self, header: ImageHeader) -> int:
+        """Peak memory of one job, from its pixel count (after JPEG draft scaling)."""
+        pixels = header.pixels
+        box = self.preset.output_box()
+        if box and header.format in {"JPEG", "MPO"}:
+            scale = 1
+            while scale < 8 and header.width // (scale * 2) >= box[0] \
+                    and header.height // (scale * 2) >= box[1]:
+                scale *= 2
+            pixels //= scale * scale
+        if self.preset.canvas:
+            pixels += self.preset.canvas ** 2
+        return pixels * _BYTES_PER_PIXEL + self._spec.activation_mb * _MB
+
+    def header(self, job: Job) -> ImageHeader:
+        return read_header(job.input, self.limits)
+
+    def process(self, job: Job, cancel: threading.Event | None = None,
+                header: ImageHeader | None = None) -> JobResult:
+        started = time.perf_counter()
+        try:
+            if not self.overwrite and job.output.exists():
+                return JobResult(job, SKIPPED, message="output exists (use overwrite to replace it)")
+            result = self._run(job, cancel, header)
+        except Cancelled as error:
+            result = JobResult(job, CANCELLED, message=str(error))
+        except FibucaError as error:
+            result = JobResult(job, FAILED, message=str(error))
+        except MemoryError:
+            result = JobResult(job, FAILED, message=f"Not enough memory to process {job.input.name}; "
+                               "use fewer workers or a smaller photo.")
+        except Exception as error:  # a bug must not stop the batch; it is logged in full
+            log.exception("unexpected error processing %s", job.input)
+            result = JobResult(job, FAILED, message=f"Unexpected error: {error!r} (see the log).")
+        result.ms = (time.perf_counter() - started) * 1000
+        return result
+
+    def _run(self, job: Job, cancel, header) -> JobResult:
+        _check(cancel)
+        if header is None:
+            header = self.header(job)
+        decoded = decode(job.input, self.limits, self.preset.output_box())
+        image, icc_profile = decoded.image, decoded.icc_profile
+        if self.preset.max_side and not self.preset.canvas:
+            image = fit_within(image, self.preset.max_side)  # predict on the output size only
+        _check(cancel)
+        mask = self.engines.get(self.model).predict(image)
+        if self.preset.alpha_matting:
+            cutout = alpha_matting(image, mask)
+            image, mask = cutout.convert("RGB"), cutout.getchannel("A")
+        alpha = combined_alpha(image, mask)
+        del mask
+        _check(cancel)
+        output, subject_found = render(image, alpha, self.preset)
+        del image, alpha, decoded
+        fmt, options = save_options(self.preset, icc_profile)
+        if not write_atomically(output, job.output, fmt, options, self.overwrite):
+            return JobResult(job, SKIPPED, message="output appeared meanwhile; left untouched")
+        notes = [] if subject_found else ["no subject found; the whole photo was used"]
+        if header.frames > 1:
+            notes.append(f"animated ({header.frames} frames): the first frame was used")
+        return JobResult(job, PROCESSED, output.width, output.height, notes=notes)
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("Cancelled before it finished; nothing was written.")

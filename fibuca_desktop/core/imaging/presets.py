@@ -1,0 +1,114 @@
+"""Output presets: what a finished photo looks like, and the options that override them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from PIL import ImageColor
+
+from fibuca_desktop.core.errors import UsageError
+
+Color = tuple[int, int, int]
+FORMATS = ("png", "jpeg", "webp")
+EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
+WHITE: Color = (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """An output recipe. ``background`` None means transparent; ``canvas`` set means square crop."""
+
+    name: str
+    description: str
+    format: str = "png"
+    quality: int = 90
+    background: Color | None = None
+    max_side: int | None = None
+    canvas: int | None = None
+    margin: float = 0.0
+    mask_only: bool = False
+    alpha_matting: bool = False
+
+    @property
+    def extension(self) -> str:
+        return EXTENSIONS[self.format]
+
+    def output_box(self) -> tuple[int, int] | None:
+        """The largest output size, for JPEG draft decoding; None when the full size is needed.
+
+        The square preset decodes at twice its canvas so a subject that fills only part of the
+        frame keeps its detail after the crop.
+        """
+        if self.canvas:
+            return (self.canvas * 2, self.canvas * 2)
+        if self.max_side:
+            return (self.max_side, self.max_side)
+        return None
+
+    def with_options(self, *, max_side: int | None = None, format: str | None = None,
+                     quality: int | None = None, background: str | None = None,
+                     margin: float | None = None, alpha_matting: bool | None = None) -> Preset:
+        """Apply command-line or settings overrides; raises UsageError on a bad combination."""
+        changes: dict = {}
+        if max_side is not None:
+            if not 16 <= max_side <= 20000:
+                raise UsageError(f"--max-side {max_side} is out of range; use 16 to 20000 pixels.")
+            changes["canvas" if self.canvas else "max_side"] = max_side
+        if format is not None:
+            format = {"jpg": "jpeg"}.get(format.lower(), format.lower())
+            if format not in FORMATS:
+                raise UsageError(f"--format {format} is not supported; use png, jpeg or webp.")
+            changes["format"] = format
+        if quality is not None:
+            if not 1 <= quality <= 100:
+                raise UsageError(f"--quality {quality} is out of range; use 1 to 100.")
+            changes["quality"] = quality
+        if background is not None:
+            changes["background"] = parse_background(background)
+        if margin is not None:
+            if not 0 <= margin < 0.5:
+                raise UsageError(f"--margin {margin} is out of range; use 0 to 0.49 (of the side).")
+            changes["margin"] = margin
+        if alpha_matting is not None:
+            changes["alpha_matting"] = alpha_matting
+        preset = replace(self, **changes)
+        if preset.background is None and preset.format == "jpeg" and not preset.mask_only:
+            raise UsageError(
+                "JPEG cannot store transparency: use --format png or webp, or give a "
+                "background colour with --bg (for example --bg white)."
+            )
+        return preset
+
+
+def parse_background(value: str) -> Color | None:
+    """``transparent``, a colour name (``white``) or ``#rrggbb``."""
+    if value.strip().lower() in ("transparent", "none"):
+        return None
+    try:
+        rgb = ImageColor.getrgb(value.strip())
+    except ValueError:
+        raise UsageError(
+            f"--bg {value!r} is not a colour; use transparent, a name such as white, or #rrggbb."
+        ) from None
+    return rgb[:3]
+
+
+PRESETS: dict[str, Preset] = {
+    preset.name: preset
+    for preset in (
+        Preset("transparent", "RGBA PNG at the original size, background removed"),
+        Preset("web", "fits 800x800, JPEG quality 85 on white (Fibuca's web shop)",
+               format="jpeg", quality=85, background=WHITE, max_side=800),
+        Preset("square", "subject cropped with a margin, centred on a white 1200 px square",
+               format="jpeg", quality=90, background=WHITE, canvas=1200, margin=0.05),
+        Preset("mask", "8-bit greyscale mask: white is the subject", mask_only=True),
+    )
+}
+DEFAULT_PRESET = "transparent"
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise UsageError(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}.") from None

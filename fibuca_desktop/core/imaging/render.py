@@ -1,0 +1,137 @@
+"""Turn an upright photo and its mask into a preset's output image, and write it atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageChops
+
+from fibuca_desktop.core.errors import OutputError
+from fibuca_desktop.core.imaging.presets import Preset
+
+# zlib level for PNG output. rembg writes level 6; level 3 encodes a 12 MP cut-out in about half
+# the time and, because fully transparent pixels are zeroed first, stays within 1.25x rembg's bytes
+# (README, benchmark table).
+PNG_COMPRESS_LEVEL = 3
+SUBJECT_THRESHOLD = 64  # alpha at or above this is subject when cropping; fainter specks are noise
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def fit_within(image: Image.Image, side: int) -> Image.Image:
+    """Scale down (never up) so neither side exceeds ``side``."""
+    width, height = image.size
+    if max(width, height) <= side:
+        return image
+    scale = side / max(width, height)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def combined_alpha(image: Image.Image, mask: Image.Image) -> Image.Image:
+    """The mask, limited by the photo's own transparency where it has one (as rembg's cut-out)."""
+    if image.mode == "RGBA":
+        return ImageChops.multiply(mask, image.getchannel("A"))
+    return mask
+
+
+def render(image: Image.Image, alpha: Image.Image, preset: Preset) -> tuple[Image.Image, bool]:
+    """Compose the output. Returns (image, subject_found)."""
+    rgb = image.convert("RGB") if image.mode != "RGB" else image
+    subject_found = True
+    if preset.canvas:
+        rgb, alpha, subject_found = _square(rgb, alpha, preset)
+    elif preset.max_side:
+        rgb, alpha = fit_within(rgb, preset.max_side), fit_within(alpha, preset.max_side)
+    if preset.mask_only:
+        return alpha, subject_found
+    if preset.background is None:
+        return _transparent(rgb, alpha), subject_found
+    canvas = Image.new("RGB", rgb.size, preset.background)
+    canvas.paste(rgb, (0, 0), alpha)
+    return canvas, subject_found
+
+
+def _transparent(rgb: Image.Image, alpha: Image.Image) -> Image.Image:
+    """RGBA with straight (not darkened) colours and fully transparent pixels zeroed."""
+    width, height = rgb.size
+    rgba = np.empty((height, width, 4), dtype=np.uint8)
+    rgba[:, :, :3] = np.asarray(rgb)
+    rgba[:, :, 3] = np.asarray(alpha)
+    rgba[rgba[:, :, 3] == 0] = 0  # invisible pixels compress to nothing and leak nothing
+    return Image.fromarray(rgba, mode="RGBA")
+
+
+def _square(rgb: Image.Image, alpha: Image.Image, preset: Preset):
+    side = preset.canvas
+    box = alpha.point(lambda v: 255 if v >= SUBJECT_THRESHOLD else 0).getbbox()
+    subject_found = box is not None
+    if box is None:
+        box = (0, 0, *rgb.size)
+    rgb, alpha = rgb.crop(box), alpha.crop(box)
+    inner = max(1, side - 2 * round(side * preset.margin))
+    scale = inner / max(rgb.size)
+    size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+    rgb = rgb.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    alpha = alpha.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    offset = ((side - size[0]) // 2, (side - size[1]) // 2)
+    square_rgb = Image.new("RGB", (side, side), (0, 0, 0))
+    square_alpha = Image.new("L", (side, side), 0)
+    square_rgb.paste(rgb, offset)
+    square_alpha.paste(alpha, offset)
+    return square_rgb, square_alpha, subject_found
+
+
+def save_options(preset: Preset, icc_profile: bytes | None) -> tuple[str, dict]:
+    if preset.mask_only or preset.format == "png":
+        options: dict = {"compress_level": PNG_COMPRESS_LEVEL}
+        fmt = "PNG"
+    elif preset.format == "jpeg":
+        fmt, options = "JPEG", {"quality": preset.quality, "optimize": True, "progressive": True}
+    else:
+        fmt, options = "WEBP", {"quality": preset.quality, "method": 4}
+    if icc_profile and not preset.mask_only:
+        options["icc_profile"] = icc_profile
+    return fmt, options
+
+
+def write_atomically(image: Image.Image, target: Path, fmt: str, options: dict,
+                     overwrite: bool) -> bool:
+    """Encode into a hidden temporary file beside ``target`` and rename it into place.
+
+    A reader never sees a partial file. Returns False (and writes nothing) when ``target`` appeared
+    meanwhile and ``overwrite`` is off.
+    """
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    except OSError as error:
+        raise OutputError(
+            f"Cannot write to {target.parent}: {error.strerror}. Choose an output folder you can "
+            "write to."
+        ) from error
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            image.save(handle, fmt, **options)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(OSError):
+            os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp creates 0600
+        if not overwrite and target.exists():
+            return False
+        os.replace(tmp_name, target)
+        return True
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            raise OutputError(f"The disk holding {target.parent} is full; free space and retry.") \
+                from error
+        raise OutputError(f"Could not write {target}: {error.strerror or error}.") from error
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
