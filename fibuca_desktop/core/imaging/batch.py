@@ -14,7 +14,8 @@ from pathlib import Path
 from fibuca_desktop.core.errors import UsageError
 
 IMAGE_EXTENSIONS = frozenset(
-    ".jpg .jpeg .jpe .jfif .png .webp .gif .bmp .tif .tiff .mpo .apng".split()
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".mpo"}
+    | {".apng"}
 )
 
 
@@ -49,6 +50,12 @@ def _walk(folder: Path):
 def plan_batch(inputs: list[Path], output_dir: Path, extension: str) -> BatchPlan:
     """Map inputs to outputs. Raises UsageError for a missing input or an unsafe output folder."""
     output_dir = Path(os.path.abspath(output_dir))
+    existing = next(folder for folder in (output_dir, *output_dir.parents) if folder.exists())
+    if not existing.is_dir():  # else every photo would fail alike with "File exists"
+        raise UsageError(
+            f"The output folder {output_dir} cannot be created: {existing} is a file, not a "
+            "folder; choose another output folder."
+        )
     resolved_out = output_dir.resolve()
     pairs: list[tuple[Path, Path]] = []  # (input, path relative to the output folder)
     ignored: list[Ignored] = []
@@ -67,7 +74,9 @@ def plan_batch(inputs: list[Path], output_dir: Path, extension: str) -> BatchPla
                     pairs.append((file, file.relative_to(path)))
                     source_dirs.add(file.parent.resolve())
                 else:
-                    ignored.append(Ignored(file, f"not an image file type ({file.suffix or 'no extension'})"))
+                    ignored.append(
+                        Ignored(file, f"not an image file type ({file.suffix or 'no extension'})")
+                    )
         elif path.is_file():
             pairs.append((path, Path(path.name)))
             source_dirs.add(path.parent.resolve())

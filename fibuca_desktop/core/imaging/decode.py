@@ -4,7 +4,8 @@ every awkward mode normalised to 8-bit RGB or RGBA, and a truncated file rejecte
 
 from __future__ import annotations
 
-import warnings
+import math
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +16,26 @@ from fibuca_desktop.core.errors import ImageRejected
 
 # A truncated file must fail, not decode as half a picture.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+# Limits.max_pixels is the decompression-bomb guard: _header checks it after Image.open has read
+# only the header and before any pixel is decoded, the same point where Pillow checks its own
+# global limit. Pillow's limit (a warning above 89 MP, an error above 179 MP) would otherwise
+# override the limit a user sets, and escalating its warning per call is not thread-safe.
+Image.MAX_IMAGE_PIXELS = None
 
 _ROTATING_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 _MB = 1024 * 1024
+# How each readable format's file starts, to tell a cut-off photo from a file that is no image.
+_SIGNATURES = {
+    b"\xff\xd8\xff": "JPEG",
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"GIF8": "GIF",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+}
+# What Pillow's plugins raise on a damaged file besides OSError (TIFF: TypeError "Missing
+# dimensions", APNG: ValueError "truncated fcTL chunk"...). Each must fail that one file: raised
+# from read_header it would escape the scheduler's job and stop the whole batch.
+_DAMAGED = (SyntaxError, ValueError, TypeError, EOFError, IndexError, KeyError, struct.error)
 
 
 @dataclass(frozen=True)
@@ -65,6 +83,11 @@ def _describe_unreadable(path: Path) -> str:
         head = handle.read(512)
     if not head.strip():
         return "it contains no image data"
+    kind = next((kind for sig, kind in _SIGNATURES.items() if head.startswith(sig)), None)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        kind = "WebP"
+    if kind:
+        return f"it starts like a {kind} file but is truncated or damaged"
     try:
         head.decode("utf-8")
         return "it is a text file, not an image"
@@ -88,18 +111,29 @@ def _check_size(path: Path, limits: Limits) -> None:
 
 def _open(path: Path) -> Image.Image:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return Image.open(path)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        return Image.open(path)
+    except Image.DecompressionBombError as error:  # only if Image.MAX_IMAGE_PIXELS was set again
         raise ImageRejected(
             f"{path.name} declares an enormous image ({error}); it looks like a decompression bomb "
             "and was not decoded."
         ) from error
     except UnidentifiedImageError as error:
-        raise ImageRejected(f"{path.name} cannot be opened: {_describe_unreadable(path)}.") from error
+        raise ImageRejected(
+            f"{path.name} cannot be opened: {_describe_unreadable(path)}."
+        ) from error
     except OSError as error:
-        raise ImageRejected(f"Cannot read {path.name}: {error}.") from error
+        if error.errno is not None:  # the file itself could not be read (permissions, I/O)
+            raise ImageRejected(f"Cannot read {path.name}: {error.strerror}.") from error
+        raise _damaged(path, error) from error
+    except _DAMAGED as error:
+        raise _damaged(path, error) from error
+
+
+def _damaged(path: Path, error: BaseException) -> ImageRejected:
+    return ImageRejected(
+        f"{path.name} is truncated or damaged ({error}); nothing was written. "
+        "Copy or export the original again."
+    )
 
 
 def read_header(path: Path, limits: Limits) -> ImageHeader:
@@ -113,45 +147,67 @@ def _header(path: Path, image: Image.Image, limits: Limits) -> ImageHeader:
     width, height = image.size
     if _orientation(image) in _ROTATING_ORIENTATIONS:
         width, height = height, width
-    header = ImageHeader(image.format or "unknown", image.mode, width, height,
-                         getattr(image, "n_frames", 1))
-    if header.pixels > limits.max_pixels:
+    if width * height > limits.max_pixels:  # before n_frames, which walks every frame
         raise ImageRejected(
-            f"{path.name} is {width}x{height} ({header.pixels / 1e6:.0f} MP), over the "
+            f"{path.name} is {width}x{height} ({width * height / 1e6:.0f} MP), over the "
             f"{limits.max_pixels / 1e6:.0f} MP limit (a decompression bomb guard); "
             "resize it first or raise the limit in settings."
         )
-    return header
+    try:
+        frames = getattr(image, "n_frames", 1)  # reads every frame's header
+    except (OSError, *_DAMAGED) as error:
+        raise _damaged(path, error) from error
+    return ImageHeader(image.format or "unknown", image.mode, width, height, frames)
 
 
-def decode(path: Path, limits: Limits, fit: tuple[int, int] | None = None) -> DecodedImage:
+def draft_box(stored_size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """The stored-pixel size an output fitting in ``max_side`` needs (orientation-independent:
+    both sides scale by the same factor)."""
+    width, height = stored_size
+    scale = min(1.0, max_side / max(width, height))
+    return (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale)))
+
+
+def draft_scale(stored_size: tuple[int, int], max_side: int) -> int:
+    """The JPEG draft reduction (1, 2, 4 or 8) Pillow picks for ``draft_box``."""
+    (width, height), (need_width, need_height) = stored_size, draft_box(stored_size, max_side)
+    scale = 1
+    while scale < 8 and width // (scale * 2) >= need_width and height // (scale * 2) >= need_height:
+        scale *= 2
+    return scale
+
+
+def decode(path: Path, limits: Limits, max_side: int | None = None) -> DecodedImage:
     """Decode the first frame, upright, as 8-bit RGB or RGBA.
 
-    ``fit`` lets a JPEG decode at 1/2, 1/4 or 1/8 scale (draft mode) when the output will be at
-    most that size anyway; the result is still at least ``fit`` on both sides.
+    ``max_side`` lets a JPEG decode at 1/2, 1/4 or 1/8 scale (draft mode) when the output's longest
+    side will be at most that anyway; the result is never smaller than the output needs.
     """
     _check_size(path, limits)
     with _open(path) as image:
         header = _header(path, image, limits)
-        icc = image.info.get("icc_profile")
-        if fit and header.format in {"JPEG", "MPO"}:
-            box = fit
-            if _orientation(image) in _ROTATING_ORIENTATIONS:
-                box = (fit[1], fit[0])
-            image.draft(image.mode, box)
+        icc = _rgb_profile(image.info.get("icc_profile"))
+        if max_side and header.format in {"JPEG", "MPO"}:
+            image.draft(image.mode, draft_box(image.size, max_side))
         try:
             image.seek(0)
             image.load()
             ImageOps.exif_transpose(image, in_place=True)  # no copy when already upright
             normalised = _normalise(image)
-        except (OSError, SyntaxError, ValueError, EOFError) as error:
-            raise ImageRejected(
-                f"{path.name} is truncated or damaged ({error}); nothing was written. "
-                "Copy or export the original again."
-            ) from error
+        except (OSError, *_DAMAGED) as error:
+            raise _damaged(path, error) from error
         except MemoryError as error:
             raise ImageRejected(f"Not enough memory to decode {path.name}.") from error
     return DecodedImage(normalised, header, icc)
+
+
+def _rgb_profile(icc: bytes | None) -> bytes | None:
+    """The ICC profile if it describes RGB data, else None.
+
+    The output is always RGB(A): a CMYK or grey profile embedded in it would be invalid (PNG
+    forbids it) and would make viewers misread the colours.
+    """
+    return icc if icc and icc[16:20] == b"RGB " else None
 
 
 def _normalise(image: Image.Image) -> Image.Image:

@@ -33,21 +33,26 @@ class Preset:
     def extension(self) -> str:
         return EXTENSIONS[self.format]
 
-    def output_box(self) -> tuple[int, int] | None:
-        """The largest output size, for JPEG draft decoding; None when the full size is needed.
+    def decode_side(self) -> int | None:
+        """The longest side the decoder must deliver (for JPEG draft decoding); None = full size.
 
         The square preset decodes at twice its canvas so a subject that fills only part of the
         frame keeps its detail after the crop.
         """
         if self.canvas:
-            return (self.canvas * 2, self.canvas * 2)
-        if self.max_side:
-            return (self.max_side, self.max_side)
-        return None
+            return self.canvas * 2
+        return self.max_side
 
-    def with_options(self, *, max_side: int | None = None, format: str | None = None,
-                     quality: int | None = None, background: str | None = None,
-                     margin: float | None = None, alpha_matting: bool | None = None) -> Preset:
+    def with_options(
+        self,
+        *,
+        max_side: int | None = None,
+        format: str | None = None,
+        quality: int | None = None,
+        background: str | None = None,
+        margin: float | None = None,
+        alpha_matting: bool | None = None,
+    ) -> Preset:
         """Apply command-line or settings overrides; raises UsageError on a bad combination."""
         changes: dict = {}
         if max_side is not None:
@@ -97,10 +102,23 @@ PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
         Preset("transparent", "RGBA PNG at the original size, background removed"),
-        Preset("web", "fits 800x800, JPEG quality 85 on white (Fibuca's web shop)",
-               format="jpeg", quality=85, background=WHITE, max_side=800),
-        Preset("square", "subject cropped with a margin, centred on a white 1200 px square",
-               format="jpeg", quality=90, background=WHITE, canvas=1200, margin=0.05),
+        Preset(
+            "web",
+            "fits 800x800, JPEG quality 85 on white (Fibuca's web shop)",
+            format="jpeg",
+            quality=85,
+            background=WHITE,
+            max_side=800,
+        ),
+        Preset(
+            "square",
+            "subject cropped with a margin, centred on a white 1200 px square",
+            format="jpeg",
+            quality=90,
+            background=WHITE,
+            canvas=1200,
+            margin=0.05,
+        ),
         Preset("mask", "8-bit greyscale mask: white is the subject", mask_only=True),
     )
 }
