@@ -21,6 +21,7 @@ from PIL import Image
 
 from fibuca_desktop.core.errors import ModelUnavailable
 from fibuca_desktop.core.imaging.models import ModelSpec, ModelStore, spec_for
+from fibuca_desktop.core.imaging.static_resize import rewrite_u2net_resizes
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,9 @@ class MaskEngine(Protocol):
 class OnnxMaskEngine:
     """rembg's u2net-family sessions without rembg. The session is built on first ``predict``."""
 
-    def __init__(self, spec: ModelSpec, store: ModelStore, threads: int,
-                 tuning: SessionTuning | None = None) -> None:
+    def __init__(
+        self, spec: ModelSpec, store: ModelStore, threads: int, tuning: SessionTuning | None = None
+    ) -> None:
         if not spec.lean:
             raise ValueError(f"{spec.name} is not a lean model")
         self.spec = spec
@@ -92,13 +94,19 @@ class OnnxMaskEngine:
         options.enable_cpu_mem_arena = self._tuning.arena
         options.enable_mem_pattern = self._tuning.memory_pattern
         options.graph_optimization_level = (
-            ort.GraphOptimizationLevel.ORT_ENABLE_ALL if self._tuning.graph_level == "all"
+            ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            if self._tuning.graph_level == "all"
             else ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
         )
         options.log_severity_level = 3
         log.info("loading %s (%s, %d threads, %s)", self.model, path, self._threads, self._tuning)
+        graph = (
+            rewrite_u2net_resizes(path, self.spec.input_size) if self.spec.static_resize else None
+        )
         try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(
+                graph or str(path), options, providers=["CPUExecutionProvider"]
+            )
         except Exception as error:  # onnxruntime raises its own types for a corrupt file
             raise ModelUnavailable(
                 f"Model file {path} could not be loaded ({error}). Delete it and run "
@@ -142,7 +150,9 @@ class RembgMaskEngine:
     def _get_session(self):
         with self._lock:
             if self._session is None:
-                log.info("importing rembg for model %s (slow: numba, scipy, scikit-image)", self.model)
+                log.info(
+                    "importing rembg for model %s (slow: numba, scipy, scikit-image)", self.model
+                )
                 try:
                     import onnxruntime as ort
                     from rembg import new_session
@@ -173,8 +183,7 @@ def alpha_matting(image: Image.Image, mask: Image.Image) -> Image.Image:
         from rembg.bg import alpha_matting_cutout
     except ImportError as error:
         raise ModelUnavailable(
-            "Alpha matting needs the optional rembg package: "
-            "`pip install 'fibuca-desktop[rembg]'`."
+            "Alpha matting needs the optional rembg package: `pip install 'fibuca-desktop[rembg]'`."
         ) from error
     return alpha_matting_cutout(image.convert("RGB"), mask, 240, 10, 10)
 
@@ -182,8 +191,12 @@ def alpha_matting(image: Image.Image, mask: Image.Image) -> Image.Image:
 class EngineProvider:
     """Creates each model's engine once and hands the same one to every worker."""
 
-    def __init__(self, store: ModelStore | None = None, threads: int | None = None,
-                 tuning: SessionTuning | None = None) -> None:
+    def __init__(
+        self,
+        store: ModelStore | None = None,
+        threads: int | None = None,
+        tuning: SessionTuning | None = None,
+    ) -> None:
         self.store = store or ModelStore()
         self.threads = threads or (os.cpu_count() or 1)
         self.tuning = tuning

