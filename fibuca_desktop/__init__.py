@@ -1,3 +1,3 @@
-"""Fibuca Desktop: heavy photo work on staff computers, and tools that keep Fibuca's server healthy."""
+"""Fibuca Desktop: photo work on staff computers, and tools that keep Fibuca's server healthy."""
 
 __version__ = "0.1.0"

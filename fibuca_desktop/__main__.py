@@ -23,8 +23,13 @@ def build_parser() -> argparse.ArgumentParser:
         "tune its database.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="more log output on stderr (-vv for debug)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more log output on stderr (-vv for debug)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     process_command.add_parser(commands)
     models_command.add_parser(commands)
@@ -35,8 +40,10 @@ def configure_logging(verbosity: int) -> None:
     """Configured once, here; every module logs through ``logging.getLogger(__name__)``."""
     level = logging.WARNING - 10 * min(verbosity, 2)
     logging.basicConfig(
-        level=level, stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
     )
 
 
@@ -45,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.verbose or int(os.environ.get("FIBUCA_VERBOSE", "0") or 0))
     if args.command is None:
-        print("The desktop window is not part of this build yet; use a subcommand:\n",
-              file=sys.stderr)
+        print(
+            "The desktop window is not part of this build yet; use a subcommand:\n", file=sys.stderr
+        )
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     return args.run(args)

@@ -12,17 +12,21 @@ from fibuca_desktop.core.imaging.models import DEFAULT_MODEL, MODELS, ModelStore
 
 
 def add_parser(commands) -> None:
-    parser = commands.add_parser("models", help="list, fetch and locate background-removal models",
-                                 description="Models live in $U2NET_HOME (default ~/.u2net), "
-                                 "shared with rembg.")
+    parser = commands.add_parser(
+        "models",
+        help="list, fetch and locate background-removal models",
+        description="Models live in $U2NET_HOME (default ~/.u2net), shared with rembg.",
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="known models and whether each is present")
     listing.add_argument("--json", action="store_true", help="print JSON")
     fetch = actions.add_parser("fetch", help="download a model (verified by md5)")
-    fetch.add_argument("name", nargs="?", default=DEFAULT_MODEL, choices=sorted(MODELS),
-                       metavar="NAME")
-    fetch.add_argument("--from-file", metavar="PATH",
-                       help="install a copy you already have instead of downloading")
+    fetch.add_argument(
+        "name", nargs="?", default=DEFAULT_MODEL, choices=sorted(MODELS), metavar="NAME"
+    )
+    fetch.add_argument(
+        "--from-file", metavar="PATH", help="install a copy you already have instead of downloading"
+    )
     path = actions.add_parser("path", help="print the verified path of a present model")
     path.add_argument("name", choices=sorted(MODELS), metavar="NAME")
     parser.set_defaults(run=run)
@@ -51,15 +55,26 @@ def _list(store: ModelStore, as_json: bool) -> int:
     rows = []
     for spec in MODELS.values():
         state, path = store.status(spec.name)
-        rows.append({"name": spec.name, "status": state, "path": str(path), "md5": spec.md5,
-                     "size_mb": spec.size_mb, "engine": "lean" if spec.lean else "rembg",
-                     "default": spec.name == DEFAULT_MODEL, "description": spec.description})
+        rows.append(
+            {
+                "name": spec.name,
+                "status": state,
+                "path": str(path),
+                "md5": spec.md5,
+                "size_mb": spec.size_mb,
+                "engine": "lean" if spec.lean else "rembg",
+                "default": spec.name == DEFAULT_MODEL,
+                "description": spec.description,
+            }
+        )
     if as_json:
         print(json.dumps({"home": str(store.home), "models": rows}, indent=2))
         return 0
     print(f"Model folder: {store.home}")
     for row in rows:
         mark = "*" if row["default"] else " "
-        print(f"{mark} {row['name']:<18} {row['status']:<14} {row['size_mb']:>6.1f} MB  "
-              f"{row['engine']:<5} {row['description']}")
+        print(
+            f"{mark} {row['name']:<18} {row['status']:<14} {row['size_mb']:>6.1f} MB  "
+            f"{row['engine']:<5} {row['description']}"
+        )
     return 0

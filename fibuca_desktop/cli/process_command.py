@@ -27,37 +27,65 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 def add_parser(commands) -> None:
     parser = commands.add_parser(
-        "process", help="remove backgrounds from photos (files and folders, recursive)",
+        "process",
+        help="remove backgrounds from photos (files and folders, recursive)",
         description="Remove backgrounds locally. Originals are never modified; outputs mirror the "
         "input folders under OUTDIR and appear whole or not at all.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="photo files or folders")
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
-    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS),
-                        help=f"output recipe (default {DEFAULT_PRESET})")
-    parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS),
-                        metavar="NAME", help=f"model (default {DEFAULT_MODEL})")
-    parser.add_argument("--workers", type=_positive_int, metavar="N",
-                        help="parallel jobs (default: from cores and free memory)")
+    parser.add_argument(
+        "--preset",
+        default=DEFAULT_PRESET,
+        choices=sorted(PRESETS),
+        help=f"output recipe (default {DEFAULT_PRESET})",
+    )
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        choices=sorted(MODELS),
+        metavar="NAME",
+        help=f"model (default {DEFAULT_MODEL})",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="parallel jobs (default: from cores and free memory)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     options = parser.add_argument_group("preset options")
-    options.add_argument("--max-side", type=int, metavar="PX",
-                         help="longest side (square: the canvas side)")
+    options.add_argument(
+        "--max-side", type=int, metavar="PX", help="longest side (square: the canvas side)"
+    )
     options.add_argument("--format", choices=("png", "jpeg", "jpg", "webp"))
     options.add_argument("--quality", type=int, metavar="1-100")
     options.add_argument("--bg", metavar="COLOR", help="transparent, a colour name or #rrggbb")
-    options.add_argument("--margin", type=float, metavar="FRACTION",
-                         help="square: space around the subject (0.05 = 5%% of the side)")
-    options.add_argument("--alpha-matting", action="store_true",
-                         help="refine hair and soft edges (slow; uses rembg)")
+    options.add_argument(
+        "--margin",
+        type=float,
+        metavar="FRACTION",
+        help="square: space around the subject (0.05 = 5%% of the side)",
+    )
+    options.add_argument(
+        "--alpha-matting", action="store_true", help="refine hair and soft edges (slow; uses rembg)"
+    )
     limits = parser.add_argument_group("limits")
     limits.add_argument("--max-file-mb", type=_positive_int, default=40, metavar="MB")
     limits.add_argument("--max-megapixels", type=_positive_int, default=64, metavar="MP")
-    limits.add_argument("--memory-budget-mb", type=_positive_int, metavar="MB",
-                        help="memory the batch may use (default: half the available memory)")
-    limits.add_argument("--tuning", choices=("fast", "lean", "default"), default="fast",
-                        help="onnxruntime session options (README, Engine tuning)")
+    limits.add_argument(
+        "--memory-budget-mb",
+        type=_positive_int,
+        metavar="MB",
+        help="memory the batch may use (default: half the available memory)",
+    )
+    limits.add_argument(
+        "--tuning",
+        choices=("fast", "lean", "default"),
+        default="fast",
+        help="onnxruntime session options (README, Engine tuning)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -71,8 +99,12 @@ def _positive_int(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     try:
         preset = get_preset(args.preset).with_options(
-            max_side=args.max_side, format=args.format, quality=args.quality, background=args.bg,
-            margin=args.margin, alpha_matting=args.alpha_matting or None,
+            max_side=args.max_side,
+            format=args.format,
+            quality=args.quality,
+            background=args.bg,
+            margin=args.margin,
+            alpha_matting=args.alpha_matting or None,
         )
         plan = plan_batch(args.inputs, args.output, preset.extension)
     except UsageError as error:
@@ -116,27 +148,51 @@ def _report(plan, results, seconds: float) -> dict:
     order = {job.input: index for index, job in enumerate(plan.jobs)}
     results = sorted(results, key=lambda r: order[r.input])
     processed = [
-        {"input": str(r.input), "output": str(r.output), "width": r.width, "height": r.height,
-         "ms": round(r.ms, 1)} | ({"notes": r.notes} if r.notes else {})
-        for r in results if r.status == PROCESSED
+        {
+            "input": str(r.input),
+            "output": str(r.output),
+            "width": r.width,
+            "height": r.height,
+            "ms": round(r.ms, 1),
+        }
+        | ({"notes": r.notes} if r.notes else {})
+        for r in results
+        if r.status == PROCESSED
     ]
-    skipped = [{"input": str(r.input), "output": str(r.output), "reason": r.message}
-               for r in results if r.status == SKIPPED]
+    skipped = [
+        {"input": str(r.input), "output": str(r.output), "reason": r.message}
+        for r in results
+        if r.status == SKIPPED
+    ]
     skipped += [{"input": str(i.input), "output": None, "reason": i.reason} for i in plan.ignored]
-    failed = [{"input": str(r.input), "error": r.message}
-              for r in results if r.status not in (PROCESSED, SKIPPED)]
+    failed = [
+        {"input": str(r.input), "error": r.message}
+        for r in results
+        if r.status not in (PROCESSED, SKIPPED)
+    ]
     done = {r.input for r in results}
-    failed += [{"input": str(job.input), "error": "cancelled before it started"}
-               for job in plan.jobs if job.input not in done]
-    return {"processed": processed, "skipped": skipped, "failed": failed,
-            "seconds": round(seconds, 3), "peak_rss_mb": round(peak_rss_mb(), 1)}
+    failed += [
+        {"input": str(job.input), "error": "cancelled before it started"}
+        for job in plan.jobs
+        if job.input not in done
+    ]
+    return {
+        "processed": processed,
+        "skipped": skipped,
+        "failed": failed,
+        "seconds": round(seconds, 3),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
 
 
 def _print_summary(report: dict, preset: str, capacity: str) -> None:
     out = sys.stdout
-    print(f"{len(report['processed'])} processed, {len(report['skipped'])} skipped, "
-          f"{len(report['failed'])} failed in {report['seconds']:.1f} s "
-          f"(preset {preset}; {capacity}; peak memory {report['peak_rss_mb']:.0f} MB)", file=out)
+    print(
+        f"{len(report['processed'])} processed, {len(report['skipped'])} skipped, "
+        f"{len(report['failed'])} failed in {report['seconds']:.1f} s "
+        f"(preset {preset}; {capacity}; peak memory {report['peak_rss_mb']:.0f} MB)",
+        file=out,
+    )
     for item in report["skipped"]:
         print(f"  skipped {item['input']}: {item['reason']}", file=out)
     for item in report["failed"]:

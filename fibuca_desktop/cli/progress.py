@@ -7,6 +7,7 @@ import time
 from typing import TextIO
 
 _WIDTH = 24
+_MB = 1024 * 1024
 
 
 def format_duration(seconds: float) -> str:
@@ -42,10 +43,9 @@ class ProgressBar:
 
     def bytes(self, done: int, total: int | None) -> None:
         """Download progress: bytes done of total (total may be unknown)."""
+        text = f"\r{self.label}{done / _MB:6.1f} MB"
         if total:
-            text = f"\r{self.label}{done / 2**20:6.1f} / {total / 2**20:.1f} MB ({100 * done // total}%)"
-        else:
-            text = f"\r{self.label}{done / 2**20:6.1f} MB"
+            text += f" / {total / _MB:.1f} MB ({100 * done // total}%)"
         if self.interactive or done == total:
             self.stream.write(text + ("\n" if done == total else ""))
             self.stream.flush()

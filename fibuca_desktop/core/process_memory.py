@@ -14,7 +14,7 @@ def rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
-    """Highest resident set size of this process so far (Linux/macOS getrusage, Windows peak_wset)."""
+    """Highest resident set size of this process so far (getrusage; peak_wset on Windows)."""
     if sys.platform == "win32":
         return psutil.Process().memory_info().peak_wset / _MB
     import resource

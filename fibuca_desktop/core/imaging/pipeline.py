@@ -15,8 +15,15 @@ from pathlib import Path
 
 from fibuca_desktop.core.errors import Cancelled, FibucaError
 from fibuca_desktop.core.imaging.batch import Job
-from fibuca_desktop.core.imaging.decode import ImageHeader, Limits, decode, read_header
+from fibuca_desktop.core.imaging.decode import (
+    ImageHeader,
+    Limits,
+    decode,
+    draft_scale,
+    read_header,
+)
 from fibuca_desktop.core.imaging.engine import EngineProvider, alpha_matting
+from fibuca_desktop.core.imaging.memory_budget import MemoryBudget
 from fibuca_desktop.core.imaging.models import spec_for
 from fibuca_desktop.core.imaging.presets import Preset
 from fibuca_desktop.core.imaging.render import (
@@ -57,8 +64,14 @@ class JobResult:
 class Pipeline:
     """Decode, predict the mask, render the preset, write atomically. Thread-safe."""
 
-    def __init__(self, engines: EngineProvider, preset: Preset, model: str,
-                 limits: Limits | None = None, overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        engines: EngineProvider,
+        preset: Preset,
+        model: str,
+        limits: Limits | None = None,
+        overwrite: bool = False,
+    ) -> None:
         self.engines = engines
         self.preset = preset
         self.model = model
@@ -69,45 +82,57 @@ class Pipeline:
     def estimate_bytes(self, header: ImageHeader) -> int:
         """Peak memory of one job, from its pixel count (after JPEG draft scaling)."""
         pixels = header.pixels
-        box = self.preset.output_box()
-        if box and header.format in {"JPEG", "MPO"}:
-            scale = 1
-            while scale < 8 and header.width // (scale * 2) >= box[0] \
-                    and header.height // (scale * 2) >= box[1]:
-                scale *= 2
-            pixels //= scale * scale
+        side = self.preset.decode_side()
+        if side and header.format in {"JPEG", "MPO"}:
+            pixels //= draft_scale((header.width, header.height), side) ** 2
         if self.preset.canvas:
-            pixels += self.preset.canvas ** 2
+            pixels += self.preset.canvas**2
         return pixels * _BYTES_PER_PIXEL + self._spec.activation_mb * _MB
 
     def header(self, job: Job) -> ImageHeader:
         return read_header(job.input, self.limits)
 
-    def process(self, job: Job, cancel: threading.Event | None = None,
-                header: ImageHeader | None = None) -> JobResult:
+    def process(
+        self,
+        job: Job,
+        cancel: threading.Event | None = None,
+        budget: MemoryBudget | None = None,
+    ) -> JobResult:
+        """Run one job; with a ``budget``, reserve its estimated peak first. Never raises."""
         started = time.perf_counter()
         try:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("Cancelled before it started.")
             if not self.overwrite and job.output.exists():
-                return JobResult(job, SKIPPED, message="output exists (use overwrite to replace it)")
-            result = self._run(job, cancel, header)
+                return JobResult(
+                    job, SKIPPED, message="output exists (use overwrite to replace it)"
+                )
+            header = self.header(job)  # cheap checks first: size, format, pixel count
+            if budget is None:
+                result = self._run(job, cancel, header)
+            else:
+                with budget.reserve(self.estimate_bytes(header), cancel, job.input.name):
+                    result = self._run(job, cancel, header)
         except Cancelled as error:
             result = JobResult(job, CANCELLED, message=str(error))
         except FibucaError as error:
             result = JobResult(job, FAILED, message=str(error))
         except MemoryError:
-            result = JobResult(job, FAILED, message=f"Not enough memory to process {job.input.name}; "
-                               "use fewer workers or a smaller photo.")
+            result = JobResult(
+                job,
+                FAILED,
+                message=f"Not enough memory to process {job.input.name}; "
+                "use fewer workers or a smaller photo.",
+            )
         except Exception as error:  # a bug must not stop the batch; it is logged in full
             log.exception("unexpected error processing %s", job.input)
             result = JobResult(job, FAILED, message=f"Unexpected error: {error!r} (see the log).")
         result.ms = (time.perf_counter() - started) * 1000
         return result
 
-    def _run(self, job: Job, cancel, header) -> JobResult:
+    def _run(self, job: Job, cancel, header: ImageHeader) -> JobResult:
         _check(cancel)
-        if header is None:
-            header = self.header(job)
-        decoded = decode(job.input, self.limits, self.preset.output_box())
+        decoded = decode(job.input, self.limits, self.preset.decode_side())
         image, icc_profile = decoded.image, decoded.icc_profile
         if self.preset.max_side and not self.preset.canvas:
             image = fit_within(image, self.preset.max_side)  # predict on the output size only

@@ -9,7 +9,6 @@ QThreadPool, one call per runnable.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
@@ -19,9 +18,9 @@ from dataclasses import dataclass
 
 import psutil
 
-from fibuca_desktop.core.errors import Cancelled, FibucaError, JobTooLarge
 from fibuca_desktop.core.imaging.batch import Job
-from fibuca_desktop.core.imaging.pipeline import CANCELLED, FAILED, JobResult, Pipeline
+from fibuca_desktop.core.imaging.memory_budget import MemoryBudget
+from fibuca_desktop.core.imaging.pipeline import JobResult, Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +37,10 @@ class Capacity:
     threads_per_worker: int  # onnxruntime intra-op threads: cores shared among workers
 
     def describe(self) -> str:
-        return (f"{self.workers} workers x {self.threads_per_worker} inference threads, "
-                f"memory budget {self.budget_bytes / _MB:.0f} MB")
+        return (
+            f"{self.workers} workers x {self.threads_per_worker} inference threads, "
+            f"memory budget {self.budget_bytes / _MB:.0f} MB"
+        )
 
 
 def machine_capacity(workers: int | None = None, budget_mb: int | None = None) -> Capacity:
@@ -56,47 +57,6 @@ def machine_capacity(workers: int | None = None, budget_mb: int | None = None) -
     return Capacity(workers, budget, max(1, cores // workers))
 
 
-class MemoryBudget:
-    """A counting reservation of bytes. ``reserve`` blocks while the budget is in use."""
-
-    def __init__(self, total_bytes: int) -> None:
-        self.total = total_bytes
-        self._used = 0
-        self._peak = 0
-        self._condition = threading.Condition()
-
-    @property
-    def used(self) -> int:
-        with self._condition:
-            return self._used
-
-    @property
-    def peak(self) -> int:
-        with self._condition:
-            return self._peak
-
-    @contextlib.contextmanager
-    def reserve(self, amount: int, cancel: threading.Event | None = None, name: str = "this job"):
-        if amount > self.total:
-            raise JobTooLarge(
-                f"{name} needs about {amount / _MB:.0f} MB, more than the whole memory budget of "
-                f"{self.total / _MB:.0f} MB; close other programs, or resize the photo first."
-            )
-        with self._condition:
-            while self._used + amount > self.total:
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("Cancelled while waiting for memory; nothing was written.")
-                self._condition.wait(_WAIT_SLICE)
-            self._used += amount
-            self._peak = max(self._peak, self._used)
-        try:
-            yield
-        finally:
-            with self._condition:
-                self._used -= amount
-                self._condition.notify_all()
-
-
 class Scheduler:
     """Runs pipeline jobs within a ``Capacity``. Thread-safe; one per batch or per app."""
 
@@ -106,21 +66,15 @@ class Scheduler:
         self.budget = MemoryBudget(capacity.budget_bytes)
 
     def run_job(self, job: Job, cancel: threading.Event | None = None) -> JobResult:
-        """Check the header, reserve memory for the job, then process it. Never raises."""
-        if cancel is not None and cancel.is_set():
-            return JobResult(job, CANCELLED, message="Cancelled before it started.")
-        try:
-            header = self.pipeline.header(job)
-            need = self.pipeline.estimate_bytes(header)
-            with self.budget.reserve(need, cancel, job.input.name):
-                return self.pipeline.process(job, cancel, header)
-        except Cancelled as error:
-            return JobResult(job, CANCELLED, message=str(error))
-        except FibucaError as error:
-            return JobResult(job, FAILED, message=str(error))
+        """Process one job within the memory budget. Never raises."""
+        return self.pipeline.process(job, cancel, self.budget)
 
-    def run_batch(self, jobs: Iterable[Job], on_result: Callable[[JobResult], None] | None = None,
-                  cancel: threading.Event | None = None) -> list[JobResult]:
+    def run_batch(
+        self,
+        jobs: Iterable[Job],
+        on_result: Callable[[JobResult], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> list[JobResult]:
         """Process ``jobs`` on ``capacity.workers`` threads; results come back in input order."""
         jobs = list(jobs)
         log.info("batch of %d jobs: %s", len(jobs), self.capacity.describe())

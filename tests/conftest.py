@@ -1,0 +1,44 @@
+"""Shared fixtures. Qt runs offscreen; the real u2netp model must be present (CI fetches it)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PHOTOS = FIXTURES / "photos"
+EXPECTED = FIXTURES / "expected"
+PHOTO_NAMES = sorted(p.name for p in PHOTOS.iterdir() if p.suffix == ".jpg")
+
+
+@pytest.fixture(scope="session")
+def u2netp_path() -> Path:
+    """The verified default model from the user's store; fails loudly when it is missing."""
+    from fibuca_desktop.core.errors import ModelUnavailable
+    from fibuca_desktop.core.imaging.models import ModelStore
+
+    try:
+        return ModelStore().path("u2netp")
+    except ModelUnavailable as error:
+        pytest.fail(f"{error} (the test command fetches it; see README)")
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    """A private copy of the real photos, so a test can never touch the fixtures."""
+    target = tmp_path / "photos"
+    shutil.copytree(PHOTOS, target, ignore=shutil.ignore_patterns("*.md"))
+    return target
+
+
+@pytest.fixture(scope="session")
+def engines(u2netp_path):
+    """One engine provider for the session, as the app has one."""
+    from fibuca_desktop.core.imaging.engine import EngineProvider
+
+    return EngineProvider(threads=2)

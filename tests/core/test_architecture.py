@@ -1,0 +1,58 @@
+"""The core stays headless and the default path stays lean (STYLE.md, issue: Engine)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import fibuca_desktop
+
+PACKAGE = Path(fibuca_desktop.__file__).parent
+GUI_MODULES = {"PySide6", "pyqtgraph", "shiboken6"}
+HEAVY_MODULES = ("rembg", "numba", "scipy", "skimage", "pymatting", "PySide6", "pyqtgraph")
+
+
+def _imported_roots(path: Path) -> set[str]:
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_core_never_imports_qt():
+    offenders = {
+        str(path.relative_to(PACKAGE)): sorted(_imported_roots(path) & GUI_MODULES)
+        for path in (PACKAGE / "core").rglob("*.py")
+        if _imported_roots(path) & GUI_MODULES
+    }
+    assert offenders == {}
+
+
+def test_scan_would_catch_a_qt_import(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    from PySide6.QtCore import QTimer\n")
+    assert _imported_roots(bad) & GUI_MODULES == {"PySide6"}
+
+
+def test_default_processing_path_imports_nothing_heavy(tmp_path, u2netp_path):
+    """Process a real photo in a fresh interpreter, then list the heavy modules it loaded."""
+    photo = Path(__file__).parents[1] / "fixtures" / "photos" / "car-1.jpg"
+    code = f"""
+import json, sys
+from fibuca_desktop.__main__ import main
+code = main(["process", {str(photo)!r}, "-o", {str(tmp_path / "out")!r}, "--json"])
+heavy = [m for m in {HEAVY_MODULES!r} if m in sys.modules]
+print("HEAVY=" + json.dumps(heavy), file=sys.stderr)
+sys.exit(code)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    heavy = json.loads(done.stderr.rsplit("HEAVY=", 1)[1])
+    assert heavy == []
+    assert (tmp_path / "out" / "car-1.png").is_file()
