@@ -117,7 +117,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
     capacity = machine_capacity(args.workers, args.memory_budget_mb)
-    engines = EngineProvider(store, capacity.threads_per_worker, SessionTuning.named(args.tuning))
+    engines = EngineProvider(
+        store,
+        capacity.threads_per_inference,
+        SessionTuning.named(args.tuning),
+        capacity.inference_slots,
+    )
     limits = Limits(args.max_file_mb * 1024 * 1024, args.max_megapixels * 1_000_000)
     pipeline = Pipeline(engines, preset, args.model, limits, args.overwrite)
     scheduler = Scheduler(pipeline, capacity)

@@ -235,6 +235,12 @@ def _small_png() -> Image.Image:
     return corpus.photo("car-1.jpg", 64).convert("RGBA")
 
 
+def _saver(fmt: str):
+    """What the pipeline hands write_atomically: a function that encodes into the open file."""
+    image = _small_png()
+    return lambda handle: image.save(handle, fmt)
+
+
 def test_a_failed_write_leaves_neither_output_nor_temporary_file(tmp_path, monkeypatch):
     def disk_full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -242,23 +248,23 @@ def test_a_failed_write_leaves_neither_output_nor_temporary_file(tmp_path, monke
     monkeypatch.setattr(os, "fsync", disk_full)
     target = tmp_path / "out" / "car-1.png"
     with pytest.raises(OutputError, match="is full"):
-        write_atomically(_small_png(), target, "PNG", {}, overwrite=False)
+        write_atomically(target, _saver("PNG"), overwrite=False)
     assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_an_encoder_error_leaves_nothing_behind(tmp_path):
     target = tmp_path / "out" / "car-1.jpg"
     with pytest.raises(OutputError, match="RGBA"):
-        write_atomically(_small_png(), target, "JPEG", {}, overwrite=False)
+        write_atomically(target, _saver("JPEG"), overwrite=False)
     assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_an_existing_output_is_kept_unless_overwrite(tmp_path):
     target = tmp_path / "car-1.png"
     target.write_bytes(b"earlier result")
-    assert write_atomically(_small_png(), target, "PNG", {}, overwrite=False) is False
+    assert write_atomically(target, _saver("PNG"), overwrite=False) is False
     assert target.read_bytes() == b"earlier result"
-    assert write_atomically(_small_png(), target, "PNG", {}, overwrite=True) is True
+    assert write_atomically(target, _saver("PNG"), overwrite=True) is True
     with Image.open(target) as image:
         image.load()
         assert (image.mode, image.size) == ("RGBA", (64, 48))
@@ -269,7 +275,7 @@ def test_an_output_folder_that_cannot_be_created_names_the_file(tmp_path):
     (tmp_path / "taken").write_text("a file where a folder should be")
     target = tmp_path / "taken" / "car-1.png"
     with pytest.raises(OutputError, match=r"Cannot write car-1\.png to .*taken"):
-        write_atomically(_small_png(), target, "PNG", {}, overwrite=False)
+        write_atomically(target, _saver("PNG"), overwrite=False)
 
 
 # A whole batch through the real scheduler and model.

@@ -7,6 +7,7 @@ import threading
 
 import psutil
 import pytest
+from PIL import Image
 
 from fibuca_desktop.core.errors import Cancelled, JobTooLarge
 from fibuca_desktop.core.imaging.batch import plan_batch
@@ -22,15 +23,18 @@ def test_capacity_comes_from_the_machine():
     capacity = machine_capacity()
     cores = os.cpu_count()
     assert capacity.workers == min(cores, 4)
-    assert capacity.threads_per_worker == max(1, cores // capacity.workers)
+    assert (capacity.inference_slots, capacity.threads_per_inference) == (1, cores)
     available = psutil.virtual_memory().available
     assert 0.3 * available < capacity.budget_bytes < 0.7 * available
 
 
 def test_workers_override_sizes_inference_threads():
     capacity = machine_capacity(workers=1, budget_mb=500)
-    assert (capacity.workers, capacity.threads_per_worker) == (1, os.cpu_count())
+    assert (capacity.workers, capacity.threads_per_inference) == (1, os.cpu_count())
     assert capacity.budget_bytes == 500 * MB
+    two = machine_capacity(workers=2, inference_slots=2)
+    assert (two.inference_slots, two.threads_per_inference) == (2, max(1, os.cpu_count() // 2))
+    assert machine_capacity(workers=1, inference_slots=3).inference_slots == 1  # never > workers
     with pytest.raises(ValueError):
         machine_capacity(workers=0)
 
@@ -97,7 +101,8 @@ def test_budget_bounds_concurrency_and_oversize_photos_fail_alone(engines, batch
     biggest = max(estimates, key=estimates.get)
     # Room for any one job but the biggest, and never two at once: 2 workers run one at a time.
     budget = sorted(estimates.values())[-2]
-    scheduler = Scheduler(pipeline, Capacity(2, budget, 1))
+    model = pipeline.model_spec.activation_mb * MB  # reserved once for the single inference slot
+    scheduler = Scheduler(pipeline, Capacity(2, budget + model, 1, 1))
     seen = []
     results = scheduler.run_batch(batch.jobs, seen.append)
     assert len(seen) == len(batch.jobs)
@@ -111,7 +116,7 @@ def test_budget_bounds_concurrency_and_oversize_photos_fail_alone(engines, batch
 
 def test_cancel_mid_batch_drops_the_queue(engines, batch):
     pipeline = Pipeline(engines, get_preset("mask"), "u2netp")
-    scheduler = Scheduler(pipeline, Capacity(1, 4096 * MB, 2))
+    scheduler = Scheduler(pipeline, Capacity(1, 4096 * MB, 1, 2))
     cancel = threading.Event()
 
     def on_result(result):
@@ -139,8 +144,38 @@ def test_an_unexpected_bug_fails_only_its_own_job(engines, batch, monkeypatch):
 
     monkeypatch.setattr(pipeline_module, "read_header", read_header)
     pipeline = Pipeline(engines, get_preset("mask"), "u2netp")
-    results = Scheduler(pipeline, Capacity(2, 4096 * MB, 1)).run_batch(batch.jobs)
+    results = Scheduler(pipeline, Capacity(2, 4096 * MB, 1, 1)).run_batch(batch.jobs)
     by_input = {r.input: r for r in results}
     assert by_input[victim].status == FAILED
     assert "injected bug" in by_input[victim].message
     assert {r.status for r in results if r.input != victim} == {PROCESSED}
+
+
+def test_one_inference_slot_serialises_model_runs_across_workers(u2netp_path, batch):
+    """Two workers, one slot: model runs never overlap, so activations never double."""
+    from fibuca_desktop.core.imaging.engine import EngineProvider
+
+    engines = EngineProvider(threads=2, inference_slots=1)
+    engine = engines.get("u2netp")
+    engine.predict(Image.new("RGB", (32, 32)))  # build the real session
+    session = engine._session
+    running, overlaps, lock = [0], [0], threading.Lock()
+
+    class CountingSession:
+        """The real session, with a count of how many runs are inside it at once."""
+
+        def run(self, *args):
+            with lock:
+                running[0] += 1
+                overlaps[0] = max(overlaps[0], running[0])
+            try:
+                return session.run(*args)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+    engine._session = CountingSession()
+    pipeline = Pipeline(engines, get_preset("mask"), "u2netp")
+    results = Scheduler(pipeline, Capacity(2, 4096 * MB, 1, 2)).run_batch(batch.jobs)
+    assert {r.status for r in results} == {PROCESSED}
+    assert overlaps[0] == 1

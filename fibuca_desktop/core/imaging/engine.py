@@ -61,10 +61,20 @@ class MaskEngine(Protocol):
 
 
 class OnnxMaskEngine:
-    """rembg's u2net-family sessions without rembg. The session is built on first ``predict``."""
+    """rembg's u2net-family sessions without rembg. The session is built on first ``predict``.
+
+    At most ``slots`` inferences run at once (each on ``threads`` intra-op threads): every
+    concurrent run holds its own activations (~230 MB for u2netp), so the gate, not the worker
+    count, bounds the model's memory. Pre- and post-processing run outside the gate, in parallel.
+    """
 
     def __init__(
-        self, spec: ModelSpec, store: ModelStore, threads: int, tuning: SessionTuning | None = None
+        self,
+        spec: ModelSpec,
+        store: ModelStore,
+        threads: int,
+        tuning: SessionTuning | None = None,
+        slots: int = 1,
     ) -> None:
         if not spec.lean:
             raise ValueError(f"{spec.name} is not a lean model")
@@ -76,6 +86,7 @@ class OnnxMaskEngine:
         self._session = None
         self._input_name = ""
         self._lock = threading.Lock()
+        self._gate = threading.BoundedSemaphore(slots)
 
     def _get_session(self):
         if self._session is None:
@@ -118,7 +129,8 @@ class OnnxMaskEngine:
     def model_input(self, image: Image.Image) -> np.ndarray:
         """rembg's ``BaseSession.normalize``, operation for operation."""
         size = (self.spec.input_size, self.spec.input_size)
-        small = np.array(image.convert("RGB").resize(size, Image.Resampling.LANCZOS))
+        rgb = image if image.mode == "RGB" else image.convert("RGB")  # no 12 MP copy when RGB
+        small = np.array(rgb.resize(size, Image.Resampling.LANCZOS))
         scaled = small / max(np.max(small), 1e-6)
         mean, std = self.spec.mean, self.spec.std
         tensor = np.empty(scaled.shape, dtype=np.float64)
@@ -128,7 +140,9 @@ class OnnxMaskEngine:
 
     def predict(self, image: Image.Image) -> Image.Image:
         session = self._get_session()
-        output = session.run(None, {self._input_name: self.model_input(image)})[0]
+        tensor = self.model_input(image)
+        with self._gate:
+            output = session.run(None, {self._input_name: tensor})[0]
         prediction = output[:, 0, :, :]
         low, high = np.min(prediction), np.max(prediction)
         prediction = np.squeeze((prediction - low) / (high - low))
@@ -141,11 +155,12 @@ class OnnxMaskEngine:
 class RembgMaskEngine:
     """Any rembg model through rembg itself; imported on first use only."""
 
-    def __init__(self, model: str, threads: int) -> None:
+    def __init__(self, model: str, threads: int, slots: int = 1) -> None:
         self.model = model
         self._threads = max(1, threads)
         self._session = None
         self._lock = threading.Lock()
+        self._gate = threading.BoundedSemaphore(slots)
 
     def _get_session(self):
         with self._lock:
@@ -174,7 +189,9 @@ class RembgMaskEngine:
             return self._session
 
     def predict(self, image: Image.Image) -> Image.Image:
-        return self._get_session().predict(image)[0]
+        session = self._get_session()
+        with self._gate:
+            return session.predict(image)[0]
 
 
 def alpha_matting(image: Image.Image, mask: Image.Image) -> Image.Image:
@@ -196,10 +213,12 @@ class EngineProvider:
         store: ModelStore | None = None,
         threads: int | None = None,
         tuning: SessionTuning | None = None,
+        inference_slots: int = 1,
     ) -> None:
         self.store = store or ModelStore()
         self.threads = threads or (os.cpu_count() or 1)
         self.tuning = tuning
+        self.inference_slots = inference_slots
         self._engines: dict[str, MaskEngine] = {}
         self._lock = threading.Lock()
 
@@ -209,8 +228,10 @@ class EngineProvider:
             if engine is None:
                 spec = spec_for(model)
                 if spec.lean:
-                    engine = OnnxMaskEngine(spec, self.store, self.threads, self.tuning)
+                    engine = OnnxMaskEngine(
+                        spec, self.store, self.threads, self.tuning, self.inference_slots
+                    )
                 else:
-                    engine = RembgMaskEngine(model, self.threads)
+                    engine = RembgMaskEngine(model, self.threads, self.inference_slots)
                 self._engines[model] = engine
             return engine

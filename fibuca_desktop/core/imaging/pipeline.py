@@ -30,14 +30,12 @@ from fibuca_desktop.core.imaging.render import (
     combined_alpha,
     fit_within,
     render,
-    save_options,
     write_atomically,
 )
 
 log = logging.getLogger(__name__)
 
 PROCESSED, SKIPPED, FAILED, CANCELLED = "processed", "skipped", "failed", "cancelled"
-_MB = 1024 * 1024
 # Bytes per decoded pixel at the peak of a job: RGB, mask, resampling buffers, RGBA output, encoder.
 _BYTES_PER_PIXEL = 16
 
@@ -77,17 +75,20 @@ class Pipeline:
         self.model = model
         self.limits = limits or Limits()
         self.overwrite = overwrite
-        self._spec = spec_for(model)
+        self.model_spec = spec_for(model)
 
     def estimate_bytes(self, header: ImageHeader) -> int:
-        """Peak memory of one job, from its pixel count (after JPEG draft scaling)."""
+        """Peak memory of one job's images, from its pixel count (after JPEG draft scaling).
+
+        The model's own working memory is reserved once per inference slot by the scheduler.
+        """
         pixels = header.pixels
         side = self.preset.decode_side()
         if side and header.format in {"JPEG", "MPO"}:
             pixels //= draft_scale((header.width, header.height), side) ** 2
         if self.preset.canvas:
             pixels += self.preset.canvas**2
-        return pixels * _BYTES_PER_PIXEL + self._spec.activation_mb * _MB
+        return pixels * _BYTES_PER_PIXEL
 
     def header(self, job: Job) -> ImageHeader:
         return read_header(job.input, self.limits)
@@ -144,15 +145,14 @@ class Pipeline:
         alpha = combined_alpha(image, mask)
         del mask
         _check(cancel)
-        output, subject_found = render(image, alpha, self.preset)
+        rendered = render(image, alpha, self.preset, icc_profile)
         del image, alpha, decoded
-        fmt, options = save_options(self.preset, icc_profile)
-        if not write_atomically(output, job.output, fmt, options, self.overwrite):
+        if not write_atomically(job.output, rendered.write, self.overwrite):
             return JobResult(job, SKIPPED, message="output appeared meanwhile; left untouched")
-        notes = [] if subject_found else ["no subject found; the whole photo was used"]
+        notes = [] if rendered.subject_found else ["no subject found; the whole photo was used"]
         if header.frames > 1:
             notes.append(f"animated ({header.frames} frames): the first frame was used")
-        return JobResult(job, PROCESSED, output.width, output.height, notes=notes)
+        return JobResult(job, PROCESSED, *rendered.size, notes=notes)
 
 
 def _check(cancel: threading.Event | None) -> None:

@@ -6,18 +6,20 @@ import contextlib
 import errno
 import os
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
-import numpy as np
 from PIL import Image, ImageChops
 
 from fibuca_desktop.core.errors import OutputError
+from fibuca_desktop.core.imaging.png_stream import compose_strip, write_rgba_png
 from fibuca_desktop.core.imaging.presets import Preset
 
-# zlib level for PNG output, measured on 12 MP cut-outs (car-2, cloth-1) against rembg's level-6
-# output: level 4 takes 0.39-0.50 s and 1.08-1.16x rembg's bytes; level 6 0.66-1.00 s and
-# 1.04-1.08x; level 3 0.33-0.43 s but 1.22-1.31x, over the 1.25x budget. Our straight (not
-# darkened) colours on soft edges cost a few percent; zeroing invisible pixels wins most back.
+# zlib level for the PNGs Pillow encodes (masks). Cut-outs (RGBA) stream through png_stream.py,
+# whose "Up" filter at deflate level 3 matches Pillow's level 4 in bytes at a third of the CPU.
 PNG_COMPRESS_LEVEL = 4
 SUBJECT_THRESHOLD = 64  # alpha at or above this is subject when cropping; fainter specks are noise
 
@@ -42,8 +44,19 @@ def combined_alpha(image: Image.Image, mask: Image.Image) -> Image.Image:
     return mask
 
 
-def render(image: Image.Image, alpha: Image.Image, preset: Preset) -> tuple[Image.Image, bool]:
-    """Compose the output. Returns (image, subject_found)."""
+@dataclass(frozen=True)
+class Rendered:
+    """A finished output that writes itself, so the largest ones can stream to disk."""
+
+    size: tuple[int, int]
+    write: Callable[[BinaryIO], None]
+    subject_found: bool = True
+
+
+def render(
+    image: Image.Image, alpha: Image.Image, preset: Preset, icc_profile: bytes | None = None
+) -> Rendered:
+    """Compose the preset's output from an upright photo and its alpha."""
     rgb = image.convert("RGB") if image.mode != "RGB" else image
     subject_found = True
     if preset.canvas:
@@ -51,22 +64,21 @@ def render(image: Image.Image, alpha: Image.Image, preset: Preset) -> tuple[Imag
     elif preset.max_side:
         rgb, alpha = fit_within(rgb, preset.max_side), fit_within(alpha, preset.max_side)
     if preset.mask_only:
-        return alpha, subject_found
+        return _encoded_by_pillow(alpha, preset, None, subject_found)
     if preset.background is None:
-        return _transparent(rgb, alpha), subject_found
+        if preset.format == "png":
+            write = partial(write_rgba_png, rgb=rgb, alpha=alpha, icc_profile=icc_profile)
+            return Rendered(rgb.size, write, subject_found)
+        rgba = compose_strip(rgb, alpha, (0, 0, *rgb.size))
+        return _encoded_by_pillow(rgba, preset, icc_profile, subject_found)
     canvas = Image.new("RGB", rgb.size, preset.background)
     canvas.paste(rgb, (0, 0), alpha)
-    return canvas, subject_found
+    return _encoded_by_pillow(canvas, preset, icc_profile, subject_found)
 
 
-def _transparent(rgb: Image.Image, alpha: Image.Image) -> Image.Image:
-    """RGBA with straight (not darkened) colours and fully transparent pixels zeroed."""
-    width, height = rgb.size
-    rgba = np.empty((height, width, 4), dtype=np.uint8)
-    rgba[:, :, :3] = np.asarray(rgb)
-    rgba[:, :, 3] = np.asarray(alpha)
-    rgba[rgba[:, :, 3] == 0] = 0  # invisible pixels compress to nothing and leak nothing
-    return Image.fromarray(rgba, mode="RGBA")
+def _encoded_by_pillow(image, preset: Preset, icc_profile, subject_found: bool) -> Rendered:
+    fmt, options = save_options(preset, icc_profile)
+    return Rendered(image.size, lambda handle: image.save(handle, fmt, **options), subject_found)
 
 
 def _square(rgb: Image.Image, alpha: Image.Image, preset: Preset):
@@ -102,10 +114,8 @@ def save_options(preset: Preset, icc_profile: bytes | None) -> tuple[str, dict]:
     return fmt, options
 
 
-def write_atomically(
-    image: Image.Image, target: Path, fmt: str, options: dict, overwrite: bool
-) -> bool:
-    """Encode into a hidden temporary file beside ``target`` and rename it into place.
+def write_atomically(target: Path, write: Callable[[BinaryIO], None], overwrite: bool) -> bool:
+    """Let ``write`` encode into a hidden temporary file beside ``target``, then rename it.
 
     A reader never sees a partial file. Returns False (and writes nothing) when ``target`` appeared
     meanwhile and ``overwrite`` is off.
@@ -122,7 +132,7 @@ def write_atomically(
         ) from error
     try:
         with os.fdopen(fd, "wb") as handle:
-            image.save(handle, fmt, **options)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         with contextlib.suppress(OSError):

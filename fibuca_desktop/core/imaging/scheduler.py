@@ -1,10 +1,14 @@
 """Bounded, memory-aware concurrency for image jobs.
 
 The machine decides the worker count (cores) and the memory budget (a share of the memory that is
-available now). Each job reserves its estimated peak before it decodes anything and waits while the
-budget is in use; a job larger than the whole budget fails at once with a clear message. The CLI
-runs batches on a thread pool here; the GUI drives the same ``Scheduler.run_job`` from a
-QThreadPool, one call per runnable.
+available now). The model's working memory is reserved once per inference slot; each job reserves
+its own estimated peak before it decodes anything and waits while the budget is in use; a job
+larger than the whole budget fails at once with a clear message. The CLI runs batches on a thread
+pool here; the GUI drives the same ``Scheduler.run_job`` from a QThreadPool, one call per runnable.
+
+Workers and inference slots are separate on purpose (README, "Bounded concurrency"): on 2 cores,
+two workers sharing one inference slot that uses both cores overlap decoding and encoding with
+inference, while a second concurrent inference would add ~230 MB for little gain.
 """
 
 from __future__ import annotations
@@ -27,34 +31,37 @@ log = logging.getLogger(__name__)
 _MB = 1024 * 1024
 MAX_DEFAULT_WORKERS = 4
 MEMORY_SHARE = 0.5  # of the memory available when the batch starts
-_WAIT_SLICE = 0.1  # seconds between cancellation checks while waiting for memory
 
 
 @dataclass(frozen=True)
 class Capacity:
-    workers: int
-    budget_bytes: int
-    threads_per_worker: int  # onnxruntime intra-op threads: cores shared among workers
+    workers: int  # jobs in flight: decode, resize, compose and encode run in parallel
+    budget_bytes: int  # for the model's working memory and all jobs together
+    inference_slots: int = 1  # concurrent model runs
+    threads_per_inference: int = 1  # onnxruntime intra-op threads: cores shared among slots
 
     def describe(self) -> str:
         return (
-            f"{self.workers} workers x {self.threads_per_worker} inference threads, "
-            f"memory budget {self.budget_bytes / _MB:.0f} MB"
+            f"{self.workers} workers, {self.inference_slots} inference slot(s) x "
+            f"{self.threads_per_inference} threads, memory budget {self.budget_bytes / _MB:.0f} MB"
         )
 
 
-def machine_capacity(workers: int | None = None, budget_mb: int | None = None) -> Capacity:
+def machine_capacity(
+    workers: int | None = None, budget_mb: int | None = None, inference_slots: int = 1
+) -> Capacity:
     """Worker count and memory budget from this machine; ``workers`` overrides the count."""
     cores = os.cpu_count() or 1
     if workers is None:
         workers = max(1, min(cores, MAX_DEFAULT_WORKERS))
-    if workers < 1:
-        raise ValueError("workers must be at least 1")
+    if workers < 1 or inference_slots < 1:
+        raise ValueError("workers and inference slots must be at least 1")
     if budget_mb is None:
         budget = int(psutil.virtual_memory().available * MEMORY_SHARE)
     else:
         budget = budget_mb * _MB
-    return Capacity(workers, budget, max(1, cores // workers))
+    slots = min(inference_slots, workers)
+    return Capacity(workers, budget, slots, max(1, cores // slots))
 
 
 class Scheduler:
@@ -63,7 +70,8 @@ class Scheduler:
     def __init__(self, pipeline: Pipeline, capacity: Capacity) -> None:
         self.pipeline = pipeline
         self.capacity = capacity
-        self.budget = MemoryBudget(capacity.budget_bytes)
+        model_bytes = capacity.inference_slots * pipeline.model_spec.activation_mb * _MB
+        self.budget = MemoryBudget(max(0, capacity.budget_bytes - model_bytes))
 
     def run_job(self, job: Job, cancel: threading.Event | None = None) -> JobResult:
         """Process one job within the memory budget. Never raises."""
