@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Derived caches (the rewritten u2netp graph) go to a throwaway folder, not the user's cache.
+os.environ.setdefault("FIBUCA_CACHE_DIR", tempfile.mkdtemp(prefix="fibuca-test-cache-"))
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PHOTOS = FIXTURES / "photos"

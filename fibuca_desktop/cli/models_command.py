@@ -8,7 +8,8 @@ import sys
 
 from fibuca_desktop.cli.progress import ProgressBar
 from fibuca_desktop.core.errors import ModelUnavailable
-from fibuca_desktop.core.imaging.models import DEFAULT_MODEL, MODELS, ModelStore
+from fibuca_desktop.core.imaging.models import DEFAULT_MODEL, MODELS, ModelStore, spec_for
+from fibuca_desktop.core.imaging.static_resize import prepared_graph
 
 
 def add_parser(commands) -> None:
@@ -44,7 +45,11 @@ def run(args: argparse.Namespace) -> int:
             print(store.install(args.name, args.from_file))
             return 0
         bar = ProgressBar(0, label=f"{args.name}: ")
-        print(store.fetch(args.name, progress=bar.bytes))
+        path = store.fetch(args.name, progress=bar.bytes)
+        spec = spec_for(args.name)
+        if spec.static_resize:  # so the first real run needs neither onnx nor the rewrite time
+            prepared_graph(path, spec.md5, spec.input_size)
+        print(path)
         return 0
     except (ModelUnavailable, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -12,7 +12,7 @@ import fibuca_desktop
 
 PACKAGE = Path(fibuca_desktop.__file__).parent
 GUI_MODULES = {"PySide6", "pyqtgraph", "shiboken6"}
-HEAVY_MODULES = ("rembg", "numba", "scipy", "skimage", "pymatting", "PySide6", "pyqtgraph")
+HEAVY_MODULES = ("rembg", "numba", "scipy", "skimage", "pymatting", "PySide6", "pyqtgraph", "onnx")
 
 
 def _imported_roots(path: Path) -> set[str]:
@@ -51,8 +51,13 @@ heavy = [m for m in {HEAVY_MODULES!r} if m in sys.modules]
 print("HEAVY=" + json.dumps(heavy), file=sys.stderr)
 sys.exit(code)
 """
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    heavy = json.loads(done.stderr.rsplit("HEAVY=", 1)[1])
-    assert heavy == []
+    first = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stderr.rsplit("HEAVY=", 1)[1]) in ([], ["onnx"])  # cold graph cache
+    (tmp_path / "out" / "car-1.png").unlink()
+    warm = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert warm.returncode == 0, warm.stderr
+    assert json.loads(warm.stderr.rsplit("HEAVY=", 1)[1]) == []
     assert (tmp_path / "out" / "car-1.png").is_file()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter
 
 import numpy as np
@@ -12,7 +15,7 @@ from PIL import Image
 
 from fibuca_desktop.core.imaging.engine import OnnxMaskEngine
 from fibuca_desktop.core.imaging.models import MODELS, ModelStore
-from fibuca_desktop.core.imaging.static_resize import rewrite_u2net_resizes
+from fibuca_desktop.core.imaging.static_resize import prepared_graph, rewrite_u2net_resizes
 from tests.conftest import PHOTOS
 
 
@@ -69,3 +72,38 @@ def test_unexpected_graph_is_left_alone(tmp_path):
     path = tmp_path / "tiny.onnx"
     onnx.save(onnx.helper.make_model(graph), str(path))
     assert rewrite_u2net_resizes(path) is None
+
+
+def test_prepared_graph_is_cached_and_verified(u2netp_path, tmp_path, monkeypatch):
+    monkeypatch.setenv("FIBUCA_CACHE_DIR", str(tmp_path / "cache"))
+    md5 = MODELS["u2netp"].md5
+    made = prepared_graph(u2netp_path, md5)
+    assert made.parent == tmp_path / "cache" / "models" and made != u2netp_path
+    assert made.read_bytes() == rewrite_u2net_resizes(u2netp_path)
+    stamp_time = made.stat().st_mtime_ns
+    assert prepared_graph(u2netp_path, md5) == made and made.stat().st_mtime_ns == stamp_time
+    made.write_bytes(made.read_bytes()[:-100])  # damaged in the cache
+    assert prepared_graph(u2netp_path, md5) == made
+    assert made.read_bytes() == rewrite_u2net_resizes(u2netp_path)  # rebuilt, not trusted
+
+
+def test_a_warm_cache_needs_no_onnx(u2netp_path, tmp_path):
+    env = {**os.environ, "FIBUCA_CACHE_DIR": str(tmp_path / "cache")}
+    code = (
+        "import sys; from pathlib import Path;"
+        "from fibuca_desktop.core.imaging.static_resize import prepared_graph;"
+        f"p = prepared_graph(Path({str(u2netp_path)!r}), {MODELS['u2netp'].md5!r});"
+        "print(p, 'onnx' in sys.modules)"
+    )
+    cold = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    warm = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert cold.stdout.split()[1] == "True" and warm.stdout.split() == [
+        cold.stdout.split()[0],
+        "False",
+    ]
+
+
+def test_unwritable_cache_falls_back_to_the_published_model(u2netp_path, tmp_path, monkeypatch):
+    (tmp_path / "cache").write_text("a file where the cache folder should be")
+    monkeypatch.setenv("FIBUCA_CACHE_DIR", str(tmp_path / "cache"))
+    assert prepared_graph(u2netp_path, MODELS["u2netp"].md5) == u2netp_path

@@ -21,7 +21,7 @@ from PIL import Image
 
 from fibuca_desktop.core.errors import ModelUnavailable
 from fibuca_desktop.core.imaging.models import ModelSpec, ModelStore, spec_for
-from fibuca_desktop.core.imaging.static_resize import rewrite_u2net_resizes
+from fibuca_desktop.core.imaging.static_resize import prepared_graph
 
 log = logging.getLogger(__name__)
 
@@ -111,13 +111,10 @@ class OnnxMaskEngine:
         )
         options.log_severity_level = 3
         log.info("loading %s (%s, %d threads, %s)", self.model, path, self._threads, self._tuning)
-        graph = (
-            rewrite_u2net_resizes(path, self.spec.input_size) if self.spec.static_resize else None
-        )
+        if self.spec.static_resize:
+            path = prepared_graph(path, self.spec.md5, self.spec.input_size)
         try:
-            session = ort.InferenceSession(
-                graph or str(path), options, providers=["CPUExecutionProvider"]
-            )
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own types for a corrupt file
             raise ModelUnavailable(
                 f"Model file {path} could not be loaded ({error}). Delete it and run "
