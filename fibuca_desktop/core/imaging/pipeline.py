@@ -36,8 +36,11 @@ from fibuca_desktop.core.imaging.render import (
 log = logging.getLogger(__name__)
 
 PROCESSED, SKIPPED, FAILED, CANCELLED = "processed", "skipped", "failed", "cancelled"
-# Bytes per decoded pixel at the peak of a job: RGB, mask, resampling buffers, RGBA output, encoder.
-_BYTES_PER_PIXEL = 16
+# A job's peak beyond the model, measured (tests/benchmarks): a 12 MP transparent job adds ~95 MB
+# (decoded RGB kept as 4 bytes a pixel by Pillow, the mask, streamed strips), an 800 px web job
+# ~16 MB (model-input arrays and encoder buffers dominate). Rounded up.
+_BYTES_PER_PIXEL = 9
+_JOB_OVERHEAD = 16 * 1024 * 1024
 
 
 @dataclass
@@ -88,7 +91,7 @@ class Pipeline:
             pixels //= draft_scale((header.width, header.height), side) ** 2
         if self.preset.canvas:
             pixels += self.preset.canvas**2
-        return pixels * _BYTES_PER_PIXEL
+        return pixels * _BYTES_PER_PIXEL + _JOB_OVERHEAD
 
     def header(self, job: Job) -> ImageHeader:
         return read_header(job.input, self.limits)
