@@ -41,9 +41,11 @@ class Capacity:
     threads_per_inference: int = 1  # onnxruntime intra-op threads: cores shared among slots
 
     def describe(self) -> str:
+        runs = "1 model run" if self.inference_slots == 1 else f"{self.inference_slots} model runs"
+        workers = "1 worker" if self.workers == 1 else f"{self.workers} workers"
         return (
-            f"{self.workers} workers, {self.inference_slots} inference slot(s) x "
-            f"{self.threads_per_inference} threads, memory budget {self.budget_bytes / _MB:.0f} MB"
+            f"{workers}, {runs} at a time on {self.threads_per_inference} threads, "
+            f"memory budget {self.budget_bytes / 2**30:.1f} GB"
         )
 
 
