@@ -12,6 +12,7 @@ import sys
 
 from fibuca_desktop import __version__
 from fibuca_desktop.cli import models_command, process_command
+from fibuca_desktop.core.process_memory import limit_malloc_arenas
 
 EXIT_USAGE = 2
 
@@ -48,6 +49,7 @@ def configure_logging(verbosity: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    limit_malloc_arenas()  # before any worker or onnxruntime thread exists
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.verbose or int(os.environ.get("FIBUCA_VERBOSE", "0") or 0))

@@ -116,7 +116,9 @@ def run(args: argparse.Namespace) -> int:
     except ModelUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
-    capacity = machine_capacity(args.workers, args.memory_budget_mb)
+    capacity = machine_capacity(
+        args.workers, args.memory_budget_mb, small_outputs=preset.small_output
+    )
     engines = EngineProvider(
         store,
         capacity.threads_per_inference,

@@ -35,6 +35,16 @@ def test_workers_override_sizes_inference_threads():
     two = machine_capacity(workers=2, inference_slots=2)
     assert (two.inference_slots, two.threads_per_inference) == (2, max(1, os.cpu_count() // 2))
     assert machine_capacity(workers=1, inference_slots=3).inference_slots == 1  # never > workers
+
+
+def test_small_outputs_default_to_one_worker():
+    from fibuca_desktop.core.imaging.presets import get_preset
+
+    assert get_preset("web").small_output and not get_preset("square").small_output
+    assert not get_preset("transparent").small_output
+    assert get_preset("transparent").with_options(max_side=600).small_output
+    assert machine_capacity(small_outputs=True).workers == 1
+    assert machine_capacity(workers=3, small_outputs=True).workers == 3  # the user decides
     with pytest.raises(ValueError):
         machine_capacity(workers=0)
 

@@ -50,12 +50,19 @@ class Capacity:
 
 
 def machine_capacity(
-    workers: int | None = None, budget_mb: int | None = None, inference_slots: int = 1
+    workers: int | None = None,
+    budget_mb: int | None = None,
+    inference_slots: int = 1,
+    small_outputs: bool = False,
 ) -> Capacity:
-    """Worker count and memory budget from this machine; ``workers`` overrides the count."""
+    """Worker count and memory budget from this machine; ``workers`` overrides the count.
+
+    With ``small_outputs`` (``Preset.small_output``) the default is one worker: measured on 12 MP
+    photos for the web preset, a second one gave 0.155 vs 0.154 s per image and cost 35 MB.
+    """
     cores = os.cpu_count() or 1
     if workers is None:
-        workers = max(1, min(cores, MAX_DEFAULT_WORKERS))
+        workers = 1 if small_outputs else max(1, min(cores, MAX_DEFAULT_WORKERS))
     if workers < 1 or inference_slots < 1:
         raise ValueError("workers and inference slots must be at least 1")
     if budget_mb is None:
