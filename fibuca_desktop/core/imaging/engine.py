@@ -30,11 +30,13 @@ log = logging.getLogger(__name__)
 class SessionTuning:
     """onnxruntime session options, chosen with numbers (README, "Engine tuning").
 
-    Measured for u2netp at 320x320, 2 threads, on the 2-core CI machine:
-    onnxruntime's defaults (arena on, memory pattern on, all optimisations) 0.133 s and 557 MB peak;
-    ``fast`` (arena on, memory pattern off) 0.124 s and 365 MB; ``lean`` (arena on, pattern off,
-    extended optimisations, no NCHWc layout) 0.18 s and 280 MB; arena off cost 37-55% more time
-    and saved nothing once the memory pattern was off.
+    Measured for u2netp at 320x320, 2 threads, on the 2-core CI machine, published graph:
+    onnxruntime's defaults (arena on, memory pattern on, all optimisations) 0.133 s and 557 MB
+    peak; ``fast`` (arena on, memory pattern off) 0.124 s and 365 MB; ``lean`` (extended
+    optimisations: no NCHWc layout) 0.18 s and 280 MB; arena off cost 37-55% more time and saved
+    nothing once the memory pattern was off. With the constant-scale graph (static_resize.py)
+    ``fast`` peaks near ``lean`` (benchmark: 372 vs 362 MB for 12 MP cut-outs) at 35-50% less
+    time, so ``fast`` is the default and ``lean`` remains for machines where 10 MB matter.
     """
 
     graph_level: str = "all"  # "all" | "extended"
