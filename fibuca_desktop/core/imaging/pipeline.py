@@ -36,11 +36,11 @@ from fibuca_desktop.core.imaging.render import (
 log = logging.getLogger(__name__)
 
 PROCESSED, SKIPPED, FAILED, CANCELLED = "processed", "skipped", "failed", "cancelled"
-# A job's peak beyond the model, measured (tests/benchmarks): a 12 MP transparent job adds ~95 MB
-# (decoded RGB kept as 4 bytes a pixel by Pillow, the mask, streamed strips), an 800 px web job
-# ~16 MB (model-input arrays and encoder buffers dominate). Rounded up.
+# A job's peak beyond the model, measured (tests/benchmarks): a 12 MP transparent job adds ~80-95
+# MB (decoded RGB kept as 4 bytes a pixel by Pillow, the mask, streamed strips); a second web job
+# from a 12 MP JPEG adds ~25 MB (model-input arrays, encoder buffers, the worker's own heap).
 _BYTES_PER_PIXEL = 9
-_JOB_OVERHEAD = 16 * 1024 * 1024
+_JOB_OVERHEAD = 20 * 1024 * 1024
 
 
 @dataclass

@@ -92,17 +92,28 @@ class Scheduler:
         on_result: Callable[[JobResult], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> list[JobResult]:
-        """Process ``jobs`` on ``capacity.workers`` threads; results come back in input order."""
+        """Process ``jobs`` on ``capacity.workers`` threads; results come back in input order.
+
+        If the caller is interrupted (Ctrl-C), queued jobs are dropped and running ones stop at
+        their next safe point before the exception propagates: nothing half-written is left.
+        """
         jobs = list(jobs)
         log.info("batch of %d jobs: %s", len(jobs), self.capacity.describe())
+        stop = cancel if cancel is not None else threading.Event()
         lock = threading.Lock()
 
         def run(job: Job) -> JobResult:
-            result = self.run_job(job, cancel)
+            result = self.run_job(job, stop)
             if on_result is not None:
                 with lock:
                     on_result(result)
             return result
 
-        with ThreadPoolExecutor(self.capacity.workers, thread_name_prefix="fibuca-image") as pool:
+        pool = ThreadPoolExecutor(self.capacity.workers, thread_name_prefix="fibuca-image")
+        try:
             return list(pool.map(run, jobs))
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
