@@ -235,3 +235,12 @@ def test_models_cli(empty_home, u2netp_path):
     assert listing.returncode == 0
     line = next(row for row in listing.stdout.splitlines() if " u2netp " in row)
     assert "ok" in line and line.startswith("*")
+
+
+def test_rembg_models_are_never_downloaded_by_rembg(empty_home):
+    """A non-lean model goes through rembg, whose sessions download missing files: we refuse
+    before rembg is even imported."""
+    engine = EngineProvider(ModelStore(), threads=1).get("isnet-anime")
+    with pytest.raises(ModelUnavailable, match="models fetch isnet-anime"):
+        engine.predict(Image.new("RGB", (32, 32)))
+    assert "rembg" not in sys.modules

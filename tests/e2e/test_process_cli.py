@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -248,3 +249,33 @@ def test_an_unwritable_output_folder_fails_each_file_and_writes_nothing(tmp_path
         assert "Permission denied" in error, error
     assert list(locked.rglob("*")) == []
     assert corpus.hash_tree(source) == before
+
+
+def test_alpha_matting_goes_through_rembg_and_keeps_the_subject(tmp_path):
+    """--alpha-matting refines edges with rembg's pymatting; the subject stays where it was."""
+    photo = Path(__file__).parents[1] / "fixtures" / "photos" / "girl-1.jpg"
+    outputs = {}
+    for name, extra in (("plain", []), ("matted", ["--alpha-matting"])):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "fibuca_desktop",
+                "process",
+                str(photo),
+                "-o",
+                str(tmp_path / name),
+                "--json",
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        outputs[name] = np.asarray(Image.open(tmp_path / name / "girl-1.png").getchannel("A"))
+    plain, matted = outputs["plain"] >= 128, outputs["matted"] >= 128
+    assert plain.shape == matted.shape == (399, 600)
+    overlap = np.logical_and(plain, matted).sum() / np.logical_or(plain, matted).sum()
+    assert overlap > 0.8
+    assert not np.array_equal(outputs["plain"], outputs["matted"])  # matting changed the edges

@@ -154,8 +154,9 @@ class OnnxMaskEngine:
 class RembgMaskEngine:
     """Any rembg model through rembg itself; imported on first use only."""
 
-    def __init__(self, model: str, threads: int, slots: int = 1) -> None:
+    def __init__(self, model: str, store: ModelStore, threads: int, slots: int = 1) -> None:
         self.model = model
+        self._store = store
         self._threads = max(1, threads)
         self._session = None
         self._lock = threading.Lock()
@@ -164,6 +165,7 @@ class RembgMaskEngine:
     def _get_session(self):
         with self._lock:
             if self._session is None:
+                self._store.path(self.model)  # rembg would download a missing file: never here
                 log.info(
                     "importing rembg for model %s (slow: numba, scipy, scikit-image)", self.model
                 )
@@ -231,6 +233,6 @@ class EngineProvider:
                         spec, self.store, self.threads, self.tuning, self.inference_slots
                     )
                 else:
-                    engine = RembgMaskEngine(model, self.threads, self.inference_slots)
+                    engine = RembgMaskEngine(model, self.store, self.threads, self.inference_slots)
                 self._engines[model] = engine
             return engine
