@@ -9,12 +9,11 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 from fibuca_desktop import __version__
 from fibuca_desktop.cli import models_command, process_command
 from fibuca_desktop.core.process_memory import limit_malloc_arenas
-
-EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +30,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="more log output on stderr (-vv for debug)",
     )
+    window = parser.add_argument_group("desktop window (no COMMAND)")
+    window.add_argument(
+        "--settings-file",
+        type=Path,
+        metavar="PATH",
+        help="settings file to use instead of the one in your config folder",
+    )
+    window.add_argument(
+        "--quit-after",
+        type=int,
+        metavar="MS",
+        help="start normally, then quit cleanly after MS milliseconds",
+    )
+    window.add_argument(
+        "--no-crash-dialog",
+        action="store_true",
+        help="print unexpected errors to stderr instead of showing a dialog",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     process_command.add_parser(commands)
     models_command.add_parser(commands)
@@ -38,14 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(verbosity: int) -> None:
-    """Configured once, here; every module logs through ``logging.getLogger(__name__)``."""
-    level = logging.WARNING - 10 * min(verbosity, 2)
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
+    """Configured once, here; every module logs through ``logging.getLogger(__name__)``.
+
+    stderr shows warnings (more with -v); the root logger passes INFO on so the window's log pane
+    can show it.
+    """
+    stderr_level = logging.WARNING - 10 * min(verbosity, 2)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(stderr_level)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
     )
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(min(logging.INFO, stderr_level))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,11 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.verbose or int(os.environ.get("FIBUCA_VERBOSE", "0") or 0))
     if args.command is None:
-        print(
-            "The desktop window is not part of this build yet; use a subcommand:\n", file=sys.stderr
-        )
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
+        from fibuca_desktop.app import run_gui  # Qt is imported only for the window
+
+        return run_gui(args.settings_file, args.quit_after, not args.no_crash_dialog)
     return args.run(args)
 
 

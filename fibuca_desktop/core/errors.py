@@ -27,3 +27,7 @@ class UsageError(FibucaError):
 
 class Cancelled(FibucaError):
     """The job was cancelled before it finished; nothing was written."""
+
+
+class SettingsError(FibucaError):
+    """Settings are invalid or could not be saved; the message names the field or the file."""

@@ -1,0 +1,58 @@
+"""Assemble the desktop app: QApplication, crash handling, settings, services, the main window."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+import psutil
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+from fibuca_desktop.core.settings import SettingsStore
+from fibuca_desktop.ui.crash_handler import CrashHandler
+from fibuca_desktop.ui.log_pane import QtLogHandler
+from fibuca_desktop.ui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+_MB = 1024 * 1024
+
+
+def run_gui(
+    settings_file: Path | None = None,
+    quit_after_ms: int | None = None,
+    crash_dialog: bool = True,
+) -> int:
+    """Open the main window and run the event loop; returns the exit status."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Fibuca Desktop")
+    app.setOrganizationName("Fibuca")
+    log_handler = QtLogHandler()
+    logging.getLogger().addHandler(log_handler)
+    crash_handler = CrashHandler(show_dialog=crash_dialog)
+    crash_handler.install()
+    try:
+        store = SettingsStore(settings_file)
+        loaded = store.load()
+        # QSettings only for window geometry and splitter state, kept beside the settings file.
+        window_state = QSettings(
+            str(store.path.with_name("window-state.ini")), QSettings.Format.IniFormat
+        )
+        window = MainWindow(loaded.settings, window_state, log_handler)
+        crash_handler.parent_window = window
+        window.show()
+        started = psutil.Process().create_time()
+        log.info("window shown %.0f ms after the process started", (time.time() - started) * 1000)
+        if loaded.problem:
+            log.warning("%s", loaded.problem)
+            window.show_notice(loaded.problem)
+        if quit_after_ms is not None:
+            QTimer.singleShot(quit_after_ms, window.close)
+        status = app.exec()
+        log.info("quitting; memory %.0f MB", psutil.Process().memory_info().rss / _MB)
+        return status
+    finally:
+        crash_handler.uninstall()
+        logging.getLogger().removeHandler(log_handler)

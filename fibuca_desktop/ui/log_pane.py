@@ -1,0 +1,53 @@
+"""Recent log lines inside the window, bounded in memory."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import QPlainTextEdit, QWidget
+
+MAX_LINES = 2000
+
+
+class _RecordSignal(QObject):
+    formatted = Signal(str)
+
+
+class QtLogHandler(logging.Handler):
+    """A logging handler that hands each formatted record to the GUI thread through a signal.
+
+    Records may come from any thread; the queued signal connection delivers them on the thread
+    that owns the receiving widget, so no widget is touched from a worker. The signal lives on a
+    small QObject it owns rather than on a class deriving from both QObject and logging.Handler,
+    which logging.shutdown would otherwise call into after Qt is gone.
+    """
+
+    def __init__(self, level: int = logging.INFO) -> None:
+        super().__init__(level)
+        self._signal = _RecordSignal()
+        self.record_formatted = self._signal.formatted
+        self.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+        )
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(RuntimeError):  # the Qt side is gone (application shutting down)
+            self.record_formatted.emit(self.format(record))
+
+
+class LogPaneWidget(QPlainTextEdit):
+    """Read-only view of the newest ``MAX_LINES`` log lines; older ones are dropped."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("logPane")
+        self.setReadOnly(True)
+        self.setMaximumBlockCount(MAX_LINES)
+        self.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.setPlaceholderText("Log messages appear here.")
+
+    def append_line(self, line: str) -> None:
+        self.appendPlainText(line)

@@ -1,0 +1,166 @@
+"""The main window: Process, Monitor and Database tabs over a log pane, and a status bar."""
+
+from __future__ import annotations
+
+import logging
+
+import psutil
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fibuca_desktop import __version__
+from fibuca_desktop.core.settings import Settings
+from fibuca_desktop.ui.log_pane import LogPaneWidget, QtLogHandler
+
+log = logging.getLogger(__name__)
+
+MEMORY_REFRESH_MS = 2000
+_MB = 1024 * 1024
+
+
+class PlaceholderPanel(QWidget):
+    """A tab whose feature has not landed yet: says what it will do and what to use meanwhile."""
+
+    def __init__(self, title: str, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        heading = QLabel(f"<h2>{title}</h2>")
+        body = QLabel(text)
+        body.setWordWrap(True)
+        body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        for label in (heading, body):
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        layout.addWidget(heading)
+        layout.addWidget(body)
+        layout.addStretch(2)
+
+
+class NoticeBar(QFrame):
+    """A dismissable banner for problems the user should know about but need not act on now."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("noticeBar")
+        self.setStyleSheet(
+            "#noticeBar { background: #fff4ce; border: 1px solid #e0c060; border-radius: 4px; }"
+        )
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        dismiss = QPushButton("Dismiss")
+        dismiss.clicked.connect(self.hide)
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.message, 1)
+        layout.addWidget(dismiss)
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        self.message.setText(text)
+        self.show()
+
+
+class MainWindow(QMainWindow):
+    """Receives its services; owns no global state. Window geometry lives in ``window_state``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        window_state: QSettings,
+        log_handler: QtLogHandler,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.window_state = window_state
+        self.setObjectName("mainWindow")
+        self.setWindowTitle(f"Fibuca Desktop {__version__}")
+        self.resize(1100, 720)
+
+        self.notice = NoticeBar()
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("mainTabs")
+        self.tabs.addTab(
+            PlaceholderPanel(
+                "Process",
+                "Drag-and-drop background removal arrives in the next build.\n"
+                "Meanwhile: fibuca-desktop process PHOTOS -o OUTPUT --preset web",
+            ),
+            "Process",
+        )
+        self.tabs.addTab(
+            PlaceholderPanel(
+                "Monitor", "Live memory of this computer and of the backend's /health and /metrics."
+            ),
+            "Monitor",
+        )
+        self.tabs.addTab(
+            PlaceholderPanel(
+                "Database", "Slow queries, index suggestions verified by the planner, safe builds."
+            ),
+            "Database",
+        )
+        self.log_pane = LogPaneWidget()
+        log_handler.record_formatted.connect(self.log_pane.append_line)
+
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.addWidget(self.tabs)
+        self.splitter.addWidget(self.log_pane)
+        self.splitter.setStretchFactor(0, 4)
+        self.splitter.setStretchFactor(1, 1)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(6, 6, 6, 0)
+        layout.addWidget(self.notice)
+        layout.addWidget(self.splitter)
+        self.setCentralWidget(central)
+
+        self.memory_label = QLabel()
+        self.model_label = QLabel()
+        self.statusBar().addPermanentWidget(self.model_label)
+        self.statusBar().addPermanentWidget(self.memory_label)
+        self._process = psutil.Process()
+        self._memory_timer = QTimer(self)
+        self._memory_timer.setInterval(MEMORY_REFRESH_MS)
+        self._memory_timer.timeout.connect(self.refresh_status)
+        self._memory_timer.start()
+        self.refresh_status()
+        self._restore_window_state()
+
+    def refresh_status(self) -> None:
+        """Status bar: this app's resident memory and the model the Process tab will use."""
+        rss = self._process.memory_info().rss / _MB
+        self.memory_label.setText(f"Memory: {rss:.0f} MB")
+        model = self.settings.processing.model
+        self.model_label.setText(f"Model: {model} (loads on first use)")
+
+    def show_notice(self, text: str) -> None:
+        self.notice.show_message(text)
+
+    def _restore_window_state(self) -> None:
+        geometry = self.window_state.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        splitter = self.window_state.value("splitter")
+        if splitter is not None:
+            self.splitter.restoreState(splitter)
+        else:
+            self.splitter.setSizes([560, 140])
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._memory_timer.stop()
+        self.window_state.setValue("geometry", self.saveGeometry())
+        self.window_state.setValue("splitter", self.splitter.saveState())
+        self.window_state.sync()
+        super().closeEvent(event)

@@ -1,0 +1,54 @@
+"""Start-up limits, measured in a fresh process as a user would start the app (offscreen)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+HEAVY = ("rembg", "numba", "scipy", "skimage", "onnxruntime", "onnx")
+
+SCRIPT = f"""
+import json, sys
+from fibuca_desktop.__main__ import main
+status = main(sys.argv[1:])
+print("HEAVY=" + json.dumps([m for m in {HEAVY!r} if m in sys.modules]), file=sys.stderr)
+sys.exit(status)
+"""
+
+
+def run_app(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    return subprocess.run(
+        [sys.executable, "-c", SCRIPT, "-v", "--no-crash-dialog", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+def test_window_shows_fast_and_idles_small_without_heavy_imports(tmp_path):
+    done = run_app(
+        tmp_path, "--quit-after", "1500", "--settings-file", str(tmp_path / "settings.json")
+    )
+    assert done.returncode == 0, done.stderr
+    shown = float(re.search(r"window shown (\d+) ms after the process started", done.stderr)[1])
+    idle = float(re.search(r"quitting; memory (\d+) MB", done.stderr)[1])
+    assert shown < 2000  # the issue's limit, offscreen on this machine
+    assert idle <= 150
+    assert json.loads(done.stderr.rsplit("HEAVY=", 1)[1]) == []  # the model loads on first use
+    assert "Traceback" not in done.stderr
+
+
+def test_a_broken_settings_file_is_reported_and_replaced(tmp_path):
+    settings = tmp_path / "settings.json"
+    settings.write_text("{ this is not json")
+    done = run_app(tmp_path, "--quit-after", "300", "--settings-file", str(settings))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    kept = list(tmp_path.glob("settings.json.broken-*"))
+    assert len(kept) == 1 and kept[0].read_text() == "{ this is not json"
+    assert str(settings) in done.stderr  # the warning names the file
