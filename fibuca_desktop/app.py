@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from pathlib import Path
 
 import psutil
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
+from fibuca_desktop.core.process_clock import seconds_since_start
 from fibuca_desktop.core.settings import SettingsStore
 from fibuca_desktop.ui.crash_handler import CrashHandler
 from fibuca_desktop.ui.log_pane import QtLogHandler
@@ -43,8 +43,7 @@ def run_gui(
         window = MainWindow(loaded.settings, window_state, log_handler)
         crash_handler.parent_window = window
         window.show()
-        started = psutil.Process().create_time()
-        log.info("window shown %.0f ms after the process started", (time.time() - started) * 1000)
+        log.info("window shown %.0f ms after the process started", seconds_since_start() * 1000)
         if loaded.problem:
             log.warning("%s", loaded.problem)
             window.show_notice(loaded.problem)
