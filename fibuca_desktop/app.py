@@ -10,11 +10,13 @@ import psutil
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
+from fibuca_desktop.core.errors import SettingsError
 from fibuca_desktop.core.process_clock import seconds_since_start
 from fibuca_desktop.core.settings import SettingsStore
 from fibuca_desktop.ui.crash_handler import CrashHandler
 from fibuca_desktop.ui.log_pane import QtLogHandler
 from fibuca_desktop.ui.main_window import MainWindow
+from fibuca_desktop.ui.process.process_panel import ProcessService
 
 log = logging.getLogger(__name__)
 _MB = 1024 * 1024
@@ -40,7 +42,8 @@ def run_gui(
         window_state = QSettings(
             str(store.path.with_name("window-state.ini")), QSettings.Format.IniFormat
         )
-        window = MainWindow(loaded.settings, window_state, log_handler)
+        process_service = ProcessService(loaded.settings)  # pools are created once, here
+        window = MainWindow(loaded.settings, window_state, log_handler, process_service)
         crash_handler.parent_window = window
         window.show()
         log.info("window shown %.0f ms after the process started", seconds_since_start() * 1000)
@@ -48,8 +51,13 @@ def run_gui(
             log.warning("%s", loaded.problem)
             window.show_notice(loaded.problem)
         if quit_after_ms is not None:
-            QTimer.singleShot(quit_after_ms, window.close)
+            QTimer.singleShot(quit_after_ms, window.close_without_asking)
         status = app.exec()
+        if not loaded.read_only:
+            try:
+                store.save(window.settings)  # choices made in the window are remembered
+            except SettingsError as error:
+                log.warning("settings not saved: %s", error)
         log.info("quitting; memory %.0f MB", psutil.Process().memory_info().rss / _MB)
         return status
     finally:

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QTabWidget,
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
 from fibuca_desktop import __version__
 from fibuca_desktop.core.settings import Settings
 from fibuca_desktop.ui.log_pane import LogPaneWidget, QtLogHandler
+from fibuca_desktop.ui.process.process_panel import ProcessPanel, ProcessService
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +80,11 @@ class MainWindow(QMainWindow):
         settings: Settings,
         window_state: QSettings,
         log_handler: QtLogHandler,
+        process_service: ProcessService,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
+        self.ask_before_closing = True
         self.settings = settings
         self.window_state = window_state
         self.setObjectName("mainWindow")
@@ -90,14 +94,8 @@ class MainWindow(QMainWindow):
         self.notice = NoticeBar()
         self.tabs = QTabWidget()
         self.tabs.setObjectName("mainTabs")
-        self.tabs.addTab(
-            PlaceholderPanel(
-                "Process",
-                "Drag-and-drop background removal arrives in the next build.\n"
-                "Meanwhile: fibuca-desktop process PHOTOS -o OUTPUT --preset web",
-            ),
-            "Process",
-        )
+        self.process_panel = ProcessPanel(process_service, settings)
+        self.tabs.addTab(self.process_panel, "Process")
         self.tabs.addTab(
             PlaceholderPanel(
                 "Monitor", "Live memory of this computer and of the backend's /health and /metrics."
@@ -143,7 +141,8 @@ class MainWindow(QMainWindow):
         rss = self._process.memory_info().rss / _MB
         self.memory_label.setText(f"Memory: {rss:.0f} MB")
         model = self.settings.processing.model
-        self.model_label.setText(f"Model: {model} (loads on first use)")
+        loaded = self.process_panel.service.engines.is_loaded(model)
+        self.model_label.setText(f"Model: {model} ({'loaded' if loaded else 'loads on first use'})")
 
     def show_notice(self, text: str) -> None:
         self.notice.show_message(text)
@@ -158,7 +157,23 @@ class MainWindow(QMainWindow):
         else:
             self.splitter.setSizes([560, 140])
 
+    def close_without_asking(self) -> None:
+        """Close even while photos are processing (``--quit-after``): cancel, wait, close."""
+        self.ask_before_closing = False
+        self.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.process_panel.busy and self.ask_before_closing:
+            answer = QMessageBox.question(
+                self,
+                "Photos are still processing",
+                "Stop processing and quit? Photos already finished are kept; the ones in "
+                "progress stop without leaving partial files.",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        self.process_panel.shutdown()
         self._memory_timer.stop()
         self.window_state.setValue("geometry", self.saveGeometry())
         self.window_state.setValue("splitter", self.splitter.saveState())

@@ -10,11 +10,13 @@ from PySide6.QtCore import QSettings
 from fibuca_desktop.core.settings import Settings
 from fibuca_desktop.ui.log_pane import MAX_LINES, QtLogHandler
 from fibuca_desktop.ui.main_window import MainWindow
+from fibuca_desktop.ui.process.process_panel import ProcessService
 
 
 def make_window(qtbot, tmp_path, handler=None):
     state = QSettings(str(tmp_path / "window-state.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(Settings(), state, handler or QtLogHandler())
+    settings = Settings()
+    window = MainWindow(settings, state, handler or QtLogHandler(), ProcessService(settings))
     qtbot.addWidget(window)
     return window
 
@@ -33,14 +35,14 @@ def test_tabs_and_status_bar(qtbot, tmp_path):
 def test_geometry_and_splitter_survive_a_restart(qtbot, tmp_path):
     first = make_window(qtbot, tmp_path)
     first.show()
-    first.resize(700, 500)
+    first.resize(780, 540)
     first.splitter.setSizes([400, 200])
     sizes = first.splitter.sizes()
     first.close()
     second = make_window(qtbot, tmp_path)
     second.show()
     qtbot.waitExposed(second)
-    assert (second.width(), second.height()) == (700, 500)
+    assert (second.width(), second.height()) == (780, 540)
     assert second.splitter.sizes() == sizes
 
 

@@ -223,6 +223,12 @@ class EngineProvider:
         self._engines: dict[str, MaskEngine] = {}
         self._lock = threading.Lock()
 
+    def is_loaded(self, model: str) -> bool:
+        """Whether ``model``'s session exists yet (it is created on first use)."""
+        with self._lock:
+            engine = self._engines.get(model)
+        return engine is not None and getattr(engine, "_session", None) is not None
+
     def get(self, model: str) -> MaskEngine:
         with self._lock:
             engine = self._engines.get(model)

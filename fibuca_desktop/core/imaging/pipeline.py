@@ -109,7 +109,9 @@ class Pipeline:
                 raise Cancelled("Cancelled before it started.")
             if not self.overwrite and job.output.exists():
                 return JobResult(
-                    job, SKIPPED, message="output exists (use overwrite to replace it)"
+                    job,
+                    SKIPPED,
+                    message="already exists, kept (--overwrite or Replace existing redoes it)",
                 )
             header = self.header(job)  # cheap checks first: size, format, pixel count
             if budget is None:

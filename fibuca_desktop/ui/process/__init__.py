@@ -1,0 +1,1 @@
+"""The Process tab: drop photos, watch the queue, get cut-outs."""

@@ -1,0 +1,365 @@
+"""The Process tab: drop photos or folders, pick a preset, watch the queue, get cut-outs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QThreadPool, QUrl, Slot
+from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fibuca_desktop.core.errors import UsageError
+from fibuca_desktop.core.imaging.batch import plan_batch
+from fibuca_desktop.core.imaging.engine import EngineProvider
+from fibuca_desktop.core.imaging.pipeline import PROCESSED, JobResult, Pipeline
+from fibuca_desktop.core.imaging.presets import PRESETS
+from fibuca_desktop.core.imaging.scheduler import Scheduler, machine_capacity
+from fibuca_desktop.core.settings import Settings
+from fibuca_desktop.ui.process.job_runner import JobRunnable, JobSignals
+from fibuca_desktop.ui.process.queue_model import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    FINISHED,
+    QUEUED,
+    RUNNING,
+    SKIPPED,
+    ProcessQueueModel,
+)
+
+log = logging.getLogger(__name__)
+_STATUS = {PROCESSED: DONE}  # the core's other statuses (skipped, failed, cancelled) read the same
+
+
+class ProcessService:
+    """Created once per app: the shared model sessions and the named, bounded image pool."""
+
+    def __init__(self, settings: Settings) -> None:
+        capacity = machine_capacity(settings.processing.workers)
+        self.engines = EngineProvider(
+            None, capacity.threads_per_inference, None, capacity.inference_slots
+        )
+        self.pool = QThreadPool()
+        self.pool.setObjectName("fibuca-image-pool")
+        self.pool.setMaxThreadCount(capacity.workers)
+
+    def scheduler(self, settings: Settings) -> Scheduler:
+        processing = settings.processing
+        preset = processing.resolved_preset()
+        capacity = machine_capacity(processing.workers, small_outputs=preset.small_output)
+        self.pool.setMaxThreadCount(capacity.workers)
+        pipeline = Pipeline(self.engines, preset, processing.model, overwrite=processing.overwrite)
+        return Scheduler(pipeline, capacity)
+
+    def shutdown(self) -> None:
+        """Drop queued runnables and wait for running ones (they stop at a safe point)."""
+        self.pool.clear()
+        self.pool.waitForDone()
+
+
+def default_output_folder(first_input: Path) -> Path:
+    """Beside the input, never the input folder itself: ``shoes`` -> ``shoes-cutouts``."""
+    if first_input.is_dir():
+        return first_input.parent / f"{first_input.name}-cutouts"
+    return first_input.parent / "cutouts"
+
+
+class ProcessPanel(QWidget):
+    """Receives its services; all state changes happen on the GUI thread via queued signals."""
+
+    def __init__(
+        self, service: ProcessService, settings: Settings, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("processPanel")
+        self.setAcceptDrops(True)
+        self.service, self.settings = service, settings
+        self.model = ProcessQueueModel()
+        self.signals = JobSignals()
+        self.signals.started.connect(self._on_started)
+        self.signals.finished.connect(self._on_finished)
+        self.output_folder: Path | None = (
+            Path(settings.processing.output_dir) if settings.processing.output_dir else None
+        )
+        self._scheduler: Scheduler | None = None
+        self._cancel = threading.Event()
+        self._batch: set[int] = set()
+        self._runnables: dict[int, JobRunnable] = {}
+        self._batch_started = 0.0
+        self._build()
+        self._refresh()
+
+    # -- layout -----------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.add_files_button = QPushButton("Add files…")
+        self.add_files_button.clicked.connect(self._choose_files)
+        self.add_folder_button = QPushButton("Add folder…")
+        self.add_folder_button.clicked.connect(self._choose_folder)
+        self.preset_combo = QComboBox()
+        for name, preset in PRESETS.items():
+            self.preset_combo.addItem(name, name)
+            self.preset_combo.setItemData(
+                self.preset_combo.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole
+            )
+        self.preset_combo.setCurrentText(self.settings.processing.preset)
+        self.preset_combo.currentTextChanged.connect(self._preset_changed)
+        self.overwrite_box = QCheckBox("Replace existing")
+        self.overwrite_box.setToolTip("Replace outputs that already exist instead of skipping them")
+        self.overwrite_box.setChecked(self.settings.processing.overwrite)
+        self.overwrite_box.toggled.connect(self._overwrite_changed)
+        self.output_label = QLabel()
+        self.output_button = QPushButton("Output folder…")
+        self.output_button.clicked.connect(self._choose_output)
+        top = QHBoxLayout()
+        for widget in (self.add_files_button, self.add_folder_button, QLabel("Preset:")):
+            top.addWidget(widget)
+        top.addWidget(self.preset_combo)
+        top.addWidget(self.overwrite_box)
+        top.addStretch(1)
+        output_row = QHBoxLayout()
+        output_row.addWidget(self.output_label, 1)
+        output_row.addWidget(self.output_button)
+
+        self.notice = QLabel()
+        self.notice.setWordWrap(True)
+        self.notice.hide()
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)  # one line per photo; the full text is in the tooltip
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.drop_hint = QLabel("Drop photos or folders here")
+        self.drop_hint.setStyleSheet("color: #777; font-size: 15px; padding: 12px;")
+
+        self.progress = QProgressBar()
+        self.progress_label = QLabel()
+        self.start_button = QPushButton("Start")
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.retry_button = QPushButton("Retry failed")
+        self.retry_button.clicked.connect(self.retry_failed)
+        self.clear_button = QPushButton("Clear finished")
+        self.clear_button.clicked.connect(self.clear_finished)
+        self.open_button = QPushButton("Open output folder")
+        self.open_button.clicked.connect(self._open_output)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.progress, 1)
+        bottom.addWidget(self.progress_label)
+        for button in (
+            self.start_button,
+            self.cancel_button,
+            self.retry_button,
+            self.clear_button,
+            self.open_button,
+        ):
+            bottom.addWidget(button)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(output_row)
+        layout.addWidget(self.notice)
+        layout.addWidget(self.drop_hint)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(bottom)
+
+    # -- adding photos ----------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.add_paths(paths)
+
+    def add_paths(self, paths: list[Path]) -> int:
+        """Plan outputs for files and folders and queue them; returns how many were added."""
+        output = self.output_folder or default_output_folder(paths[0])
+        preset = self.settings.processing.resolved_preset()
+        try:
+            plan = plan_batch(paths, output, preset.extension)
+        except UsageError as error:
+            self._show_notice(str(error))
+            return 0
+        self.output_folder = output
+        added = self.model.add_jobs(plan.jobs)
+        if plan.ignored:
+            listed = "; ".join(f"{i.input.name} ({i.reason})" for i in plan.ignored[:5])
+            more = f" and {len(plan.ignored) - 5} more" if len(plan.ignored) > 5 else ""
+            self._show_notice(f"Not added: {listed}{more}.")
+        else:
+            self.notice.hide()
+        if self._scheduler is not None:  # a batch is running: new photos join it
+            self._submit([item.job_id for item in added])
+        self._refresh()
+        return len(added)
+
+    # -- running ----------------------------------------------------------------------------
+
+    @Slot()
+    def start(self) -> None:
+        queued = [item.job_id for item in self.model.with_status(QUEUED)]
+        if not queued or self._scheduler is not None:
+            return
+        self._scheduler = self.service.scheduler(self.settings)
+        self._cancel = threading.Event()
+        self._batch = set()
+        self._batch_started = time.monotonic()
+        log.info("processing %d photos: %s", len(queued), self._scheduler.capacity.describe())
+        self._submit(queued)
+
+    def _submit(self, job_ids: list[int]) -> None:
+        for job_id in job_ids:
+            self._batch.add(job_id)
+            job = self.model.item(job_id).job
+            runnable = JobRunnable(job_id, job, self._scheduler, self._cancel, self.signals)
+            self._runnables[job_id] = runnable
+            self.service.pool.start(runnable)
+        self._refresh()
+
+    @Slot()
+    def cancel(self) -> None:
+        """Queued photos are dropped at once; running ones stop at their next safe point."""
+        if self._scheduler is None:
+            return
+        self._cancel.set()
+        for job_id, runnable in list(self._runnables.items()):
+            if self.service.pool.tryTake(runnable):  # it never started: it will never report
+                item = self.model.item(job_id)
+                self._on_finished(
+                    job_id, JobResult(item.job, CANCELLED, message="Cancelled before it started.")
+                )
+
+    @Slot()
+    def retry_failed(self) -> None:
+        for item in self.model.with_status(FAILED, CANCELLED):
+            self.model.update(item.job_id, QUEUED)
+        if self._scheduler is None:
+            self.start()
+        else:
+            self._submit([item.job_id for item in self.model.with_status(QUEUED)])
+
+    @Slot()
+    def clear_finished(self) -> None:
+        if self._scheduler is None:
+            self.model.remove_finished()
+            self._refresh()
+
+    @property
+    def busy(self) -> bool:
+        return self._scheduler is not None
+
+    def shutdown(self) -> None:
+        """Cancel, drop the queue, wait for running photos: nothing is left half-written."""
+        self._cancel.set()
+        for runnable in self._runnables.values():
+            self.service.pool.tryTake(runnable)
+        self.service.shutdown()
+
+    @Slot(int)
+    def _on_started(self, job_id: int) -> None:
+        if self.model.item(job_id).status == QUEUED:
+            self.model.update(job_id, RUNNING)
+
+    @Slot(int, object)
+    def _on_finished(self, job_id: int, result: JobResult) -> None:
+        self._runnables.pop(job_id, None)
+        if not self.model.has(job_id) or self.model.item(job_id).status in FINISHED:
+            return
+        status = _STATUS.get(result.status, result.status)
+        message = "" if status == DONE else result.message
+        self.model.update(job_id, status, message, result.ms)
+        pending = [i for i in self._batch if self.model.item(i).status not in FINISHED]
+        if not pending:
+            self._scheduler = None
+            log.info("batch finished: %s", self._summary())
+        self._refresh()
+
+    # -- status -----------------------------------------------------------------------------
+
+    def _summary(self) -> str:
+        counts = {s: len(self.model.with_status(s)) for s in (DONE, SKIPPED, FAILED, CANCELLED)}
+        return ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+
+    def _refresh(self) -> None:
+        batch = [self.model.item(i) for i in self._batch if self.model.has(i)]
+        finished = sum(item.status in FINISHED for item in batch)
+        self.progress.setMaximum(max(1, len(batch)))
+        self.progress.setValue(finished)
+        if self.busy and finished:
+            elapsed = time.monotonic() - self._batch_started
+            left = elapsed / finished * (len(batch) - finished)
+            self.progress_label.setText(f"{finished} / {len(batch)} done, about {left:.0f} s left")
+        elif self.busy:
+            self.progress_label.setText(f"0 / {len(batch)} done")
+        else:
+            self.progress_label.setText(self._summary() or "Ready")
+        has_items = bool(self.model.items)
+        self.drop_hint.setVisible(not has_items)
+        self.start_button.setEnabled(not self.busy and bool(self.model.with_status(QUEUED)))
+        self.cancel_button.setEnabled(self.busy)
+        self.retry_button.setEnabled(bool(self.model.with_status(FAILED, CANCELLED)))
+        self.clear_button.setEnabled(not self.busy and has_items)
+        self.open_button.setEnabled(bool(self.model.output_folders()))
+        self.preset_combo.setEnabled(not self.busy)
+        self.overwrite_box.setEnabled(not self.busy)
+        folder = self.output_folder or "next to the first photo you add"
+        self.output_label.setText(f"Output: {folder}")
+
+    def _show_notice(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.show()
+
+    # -- choosers ---------------------------------------------------------------------------
+
+    def _choose_files(self) -> None:
+        names, _ = QFileDialog.getOpenFileNames(self, "Add photos")
+        if names:
+            self.add_paths([Path(n) for n in names])
+
+    def _choose_folder(self) -> None:
+        name = QFileDialog.getExistingDirectory(self, "Add a folder of photos")
+        if name:
+            self.add_paths([Path(name)])
+
+    def _choose_output(self) -> None:
+        name = QFileDialog.getExistingDirectory(self, "Save cut-outs in")
+        if name:
+            self.output_folder = Path(name)
+            self.settings.processing.output_dir = name
+            self._refresh()
+
+    def _overwrite_changed(self, checked: bool) -> None:
+        self.settings.processing.overwrite = checked
+
+    def _preset_changed(self, name: str) -> None:
+        self.settings.processing.preset = name
+        self._refresh()
+
+    def _open_output(self) -> None:
+        folders = self.model.output_folders()
+        if folders:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.output_folder or folders[0])))

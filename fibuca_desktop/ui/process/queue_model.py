@@ -1,0 +1,137 @@
+"""The processing queue as a Qt table model: one row per photo, updated only on the GUI thread."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor
+
+from fibuca_desktop.core.imaging.batch import Job
+
+QUEUED, RUNNING, DONE, SKIPPED, FAILED, CANCELLED = (
+    "queued",
+    "running",
+    "done",
+    "skipped",
+    "failed",
+    "cancelled",
+)
+FINISHED = frozenset({DONE, SKIPPED, FAILED, CANCELLED})
+COLUMNS = ("Name", "Size", "Status", "Time", "Output")
+_STATUS_COLOURS = {FAILED: "#b3261e", DONE: "#1b6e2a", SKIPPED: "#7a5b00", CANCELLED: "#666666"}
+
+
+@dataclass
+class QueueItem:
+    job_id: int
+    job: Job
+    size_bytes: int
+    status: str = QUEUED
+    message: str = ""
+    ms: float = 0.0
+
+    @property
+    def status_text(self) -> str:
+        return f"{self.status}: {self.message}" if self.message else self.status
+
+
+def _human_size(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / 1024 / 1024:.1f} MB"
+    return f"{size / 1024:.0f} KB"
+
+
+class ProcessQueueModel(QAbstractTableModel):
+    """Rows are added in planning order; jobs are found by id, never by row index alone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: list[QueueItem] = []
+        self._rows: dict[int, int] = {}
+        self._next_id = 0
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:
+        return 0 if parent is not None and parent.isValid() else len(self.items)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:
+        return 0 if parent is not None and parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0):
+        if not index.isValid():
+            return None
+        item = self.items[index.row()]
+        column = COLUMNS[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return {
+                "Name": item.job.input.name,
+                "Size": _human_size(item.size_bytes),
+                "Status": item.status_text,
+                "Time": f"{item.ms / 1000:.1f} s" if item.ms else "",
+                "Output": item.job.output.name if item.status in (DONE, SKIPPED) else "",
+            }[column]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return {
+                "Name": str(item.job.input),
+                "Status": item.status_text,
+                "Output": str(item.job.output) if item.status in (DONE, SKIPPED) else None,
+            }.get(column)
+        if role == Qt.ItemDataRole.ForegroundRole and column == "Status":
+            colour = _STATUS_COLOURS.get(item.status)
+            return QBrush(QColor(colour)) if colour else None
+        return None
+
+    def add_jobs(self, jobs: list[Job]) -> list[QueueItem]:
+        """Append jobs not already queued (same input and output); returns the new items."""
+        known = {(item.job.input, item.job.output) for item in self.items}
+        fresh = [job for job in jobs if (job.input, job.output) not in known]
+        if not fresh:
+            return []
+        first = len(self.items)
+        self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
+        added = []
+        for job in fresh:
+            try:
+                size = job.input.stat().st_size
+            except OSError:
+                size = 0
+            item = QueueItem(self._next_id, job, size)
+            self._rows[item.job_id] = len(self.items)
+            self.items.append(item)
+            added.append(item)
+            self._next_id += 1
+        self.endInsertRows()
+        return added
+
+    def has(self, job_id: int) -> bool:
+        return job_id in self._rows
+
+    def item(self, job_id: int) -> QueueItem:
+        return self.items[self._rows[job_id]]
+
+    def update(self, job_id: int, status: str, message: str = "", ms: float = 0.0) -> None:
+        row = self._rows[job_id]
+        item = self.items[row]
+        item.status, item.message, item.ms = status, message, ms
+        self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
+    def with_status(self, *statuses: str) -> list[QueueItem]:
+        return [item for item in self.items if item.status in statuses]
+
+    def remove_finished(self, statuses: frozenset[str] = frozenset({DONE, SKIPPED})) -> None:
+        """Drop finished rows (by default done and skipped), keeping the others in order."""
+        keep = [item for item in self.items if item.status not in statuses]
+        self.beginResetModel()
+        self.items = keep
+        self._rows = {item.job_id: row for row, item in enumerate(keep)}
+        self.endResetModel()
+
+    def output_folders(self) -> list[Path]:
+        """Folders holding outputs on disk: written now, or already there (skipped)."""
+        return sorted({item.job.output.parent for item in self.with_status(DONE, SKIPPED)})
