@@ -38,6 +38,19 @@ def panel(qtbot, settings):
     panel.shutdown()
 
 
+@pytest.fixture
+def window(qtbot, tmp_path, settings):
+    window = MainWindow(
+        settings,
+        QSettings(str(tmp_path / "state.ini"), QSettings.Format.IniFormat),
+        QtLogHandler(),
+        ProcessService(settings),
+    )
+    qtbot.addWidget(window)
+    yield window
+    window.process_panel.shutdown()
+
+
 def drop(widget, paths: list[Path]) -> bool:
     """A real drag-enter and drop, as a file manager sends them."""
     mime = QMimeData()
@@ -166,14 +179,7 @@ def test_retry_after_a_failure(panel, qtbot, tmp_path):
     assert (tmp_path / "in-cutouts" / "late.png").is_file()
 
 
-def test_closing_while_busy_asks_then_cancels_and_waits(qtbot, tmp_path, settings):
-    window = MainWindow(
-        settings,
-        QSettings(str(tmp_path / "state.ini"), QSettings.Format.IniFormat),
-        QtLogHandler(),
-        ProcessService(settings),
-    )
-    qtbot.addWidget(window)
+def test_closing_while_busy_asks_then_cancels_and_waits(qtbot, tmp_path, window):
     window.show()
     panel = window.process_panel
     drop(panel, [make_inputs(tmp_path, copies=6)])
@@ -200,14 +206,7 @@ def test_closing_while_busy_asks_then_cancels_and_waits(qtbot, tmp_path, setting
             image.load()  # whatever was written is whole
 
 
-def test_status_bar_tells_when_the_model_has_loaded(qtbot, tmp_path, settings):
-    window = MainWindow(
-        settings,
-        QSettings(str(tmp_path / "state.ini"), QSettings.Format.IniFormat),
-        QtLogHandler(),
-        ProcessService(settings),
-    )
-    qtbot.addWidget(window)
+def test_status_bar_tells_when_the_model_has_loaded(qtbot, tmp_path, window):
     assert window.model_label.text() == "Model: u2netp (loads on first use)"
     photo = tmp_path / "one.jpg"
     shutil.copy(PHOTOS / "girl-1.jpg", photo)
