@@ -7,6 +7,7 @@ as on Windows and macOS).
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,16 +103,21 @@ def _assign_outputs(pairs, output_dir: Path, extension: str) -> list[Job]:
         if source in seen_inputs:
             continue  # the same file given twice (as a file and inside a folder)
         seen_inputs.add(source)
-        stem = relative.with_suffix("")
-        candidates = [stem.with_name(stem.name + extension)]
-        source_ext = source.suffix.lstrip(".").lower()
-        if source_ext:
-            candidates.append(stem.with_name(f"{stem.name}-{source_ext}{extension}"))
-        candidates.extend(stem.with_name(f"{stem.name}-{n}{extension}") for n in range(2, 10_000))
-        for candidate in candidates:
+        for candidate in _candidate_names(relative, source, extension):
             key = str(candidate).casefold()
             if key not in taken:
                 taken.add(key)
                 jobs.append(Job(source, output_dir / candidate))
                 break
     return jobs
+
+
+def _candidate_names(relative: Path, source: Path, extension: str):
+    """Output names in order of preference, made lazily: almost every photo takes the first."""
+    stem = relative.with_suffix("")
+    yield stem.with_name(stem.name + extension)
+    source_ext = source.suffix.lstrip(".").lower()
+    if source_ext:
+        yield stem.with_name(f"{stem.name}-{source_ext}{extension}")
+    for number in itertools.count(2):
+        yield stem.with_name(f"{stem.name}-{number}{extension}")
