@@ -95,6 +95,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setObjectName("mainTabs")
         self.process_panel = ProcessPanel(process_service, settings)
+        self.process_panel.batch_finished.connect(self._on_batch_finished)
         self.tabs.addTab(self.process_panel, "Process")
         self.tabs.addTab(
             PlaceholderPanel(
@@ -143,6 +144,10 @@ class MainWindow(QMainWindow):
         model = self.settings.processing.model
         loaded = self.process_panel.service.engines.is_loaded(model)
         self.model_label.setText(f"Model: {model} ({'loaded' if loaded else 'loads on first use'})")
+
+    def _on_batch_finished(self, summary: str) -> None:
+        self.refresh_status()
+        self.statusBar().showMessage(f"Batch finished: {summary}", 10_000)
 
     def show_notice(self, text: str) -> None:
         self.notice.show_message(text)

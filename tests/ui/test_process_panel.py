@@ -211,10 +211,10 @@ def test_status_bar_tells_when_the_model_has_loaded(qtbot, tmp_path, window):
     photo = tmp_path / "one.jpg"
     shutil.copy(PHOTOS / "girl-1.jpg", photo)
     window.process_panel.add_paths([photo])
-    window.process_panel.start()
-    qtbot.waitUntil(lambda: not window.process_panel.busy, timeout=BATCH_TIMEOUT_MS)
-    window.refresh_status()
-    assert window.model_label.text() == "Model: u2netp (loaded)"
+    with qtbot.waitSignal(window.process_panel.batch_finished, timeout=BATCH_TIMEOUT_MS):
+        window.process_panel.start()
+    assert window.model_label.text() == "Model: u2netp (loaded)"  # refreshed at the batch's end
+    assert window.statusBar().currentMessage() == "Batch finished: 1 done"
     done = window.process_panel.model.items[0]
     output_cell = window.process_panel.model.index(0, 4)
     assert output_cell.data() == "one.png"  # the folder is in the tooltip, not repeated per row
@@ -239,3 +239,49 @@ def test_existing_outputs_are_skipped_unless_replace_is_ticked(panel, qtbot, tmp
     panel.start()
     qtbot.waitUntil(lambda: not panel.busy, timeout=BATCH_TIMEOUT_MS)
     assert set(statuses(panel).values()) == {DONE}
+
+
+def test_thumbnails_are_made_off_the_gui_thread_and_shown(panel, qtbot, tmp_path):
+    folder = make_inputs(tmp_path)
+    (folder / "broken.jpg").write_bytes((PHOTOS / "car-2.jpg").read_bytes()[:3000])
+    drop(panel, [folder])
+    qtbot.waitUntil(
+        lambda: all(
+            i.thumbnail is not None for i in panel.model.items if i.job.input.name != "broken.jpg"
+        ),
+        timeout=30_000,
+    )
+    car = next(i for i in panel.model.items if i.job.input.name == "00-car.jpg")
+    assert max(car.thumbnail.width(), car.thumbnail.height()) == 48
+    row = panel.model.items.index(car)
+    assert panel.model.index(row, 0).data(Qt.ItemDataRole.DecorationRole) == car.thumbnail
+    broken = next(i for i in panel.model.items if i.job.input.name == "broken.jpg")
+    assert broken.thumbnail is None  # no thumbnail, no crash; its job will say what is wrong
+
+
+def test_paste_files_from_the_clipboard(panel, tmp_path):
+    folder = make_inputs(tmp_path)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder))])
+    QApplication.clipboard().setMimeData(mime)
+    assert panel.paste_from_clipboard() == 2
+    QApplication.clipboard().setText(str(tmp_path / "loose.jpg"))
+    shutil.copy(PHOTOS / "car-3.jpg", tmp_path / "loose.jpg")
+    assert panel.paste_from_clipboard() == 1
+    QApplication.clipboard().setText("hello, not a path")
+    assert panel.paste_from_clipboard() == 0
+    assert "no photo files" in panel.notice.text()
+
+
+def test_selecting_a_row_previews_it_and_a_finishing_row_refreshes(panel, qtbot, tmp_path):
+    from fibuca_desktop.ui.process.preview import EMPTY, LOADED, NO_CUTOUT
+
+    folder = make_inputs(tmp_path)
+    drop(panel, [folder])
+    panel.table.selectRow(0)
+    qtbot.waitUntil(lambda: panel.preview.state == NO_CUTOUT, timeout=30_000)
+    with qtbot.waitSignal(panel.batch_finished, timeout=BATCH_TIMEOUT_MS):
+        panel.start()
+    qtbot.waitUntil(lambda: panel.preview.state == LOADED, timeout=30_000)
+    panel.clear_button.click()
+    assert panel.preview.state == EMPTY

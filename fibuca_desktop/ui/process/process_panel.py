@@ -7,8 +7,15 @@ import threading
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QThreadPool, QUrl, Slot
-from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent
+from PySide6.QtCore import QSize, Qt, QThreadPool, QUrl, Signal, Slot
+from PySide6.QtGui import (
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeySequence,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -19,6 +26,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSplitter,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -30,8 +38,15 @@ from fibuca_desktop.core.imaging.engine import EngineProvider
 from fibuca_desktop.core.imaging.pipeline import PROCESSED, JobResult, Pipeline
 from fibuca_desktop.core.imaging.presets import PRESETS
 from fibuca_desktop.core.imaging.scheduler import Scheduler, machine_capacity
+from fibuca_desktop.core.imaging.thumbnails import THUMBNAIL_SIDE
 from fibuca_desktop.core.settings import Settings
-from fibuca_desktop.ui.process.job_runner import JobRunnable, JobSignals
+from fibuca_desktop.ui.process.job_runner import (
+    JobRunnable,
+    JobSignals,
+    ThumbnailRunnable,
+    ThumbnailSignals,
+)
+from fibuca_desktop.ui.process.preview import CutoutPreviewWidget
 from fibuca_desktop.ui.process.queue_model import (
     CANCELLED,
     DONE,
@@ -58,6 +73,10 @@ class ProcessService:
         self.pool = QThreadPool()
         self.pool.setObjectName("fibuca-image-pool")
         self.pool.setMaxThreadCount(capacity.workers)
+        # Thumbnails and previews: small, separate, so they never wait behind a 12 MP job.
+        self.thumbnail_pool = QThreadPool()
+        self.thumbnail_pool.setObjectName("fibuca-preview-pool")
+        self.thumbnail_pool.setMaxThreadCount(1)
 
     def scheduler(self, settings: Settings) -> Scheduler:
         processing = settings.processing
@@ -69,8 +88,9 @@ class ProcessService:
 
     def shutdown(self) -> None:
         """Drop queued runnables and wait for running ones (they stop at a safe point)."""
-        self.pool.clear()
-        self.pool.waitForDone()
+        for pool in (self.thumbnail_pool, self.pool):
+            pool.clear()
+            pool.waitForDone()
 
 
 def default_output_folder(first_input: Path) -> Path:
@@ -83,6 +103,8 @@ def default_output_folder(first_input: Path) -> Path:
 class ProcessPanel(QWidget):
     """Receives its services; all state changes happen on the GUI thread via queued signals."""
 
+    batch_finished = Signal(str)  # a summary such as "5 done, 1 failed"
+
     def __init__(
         self, service: ProcessService, settings: Settings, parent: QWidget | None = None
     ) -> None:
@@ -94,6 +116,9 @@ class ProcessPanel(QWidget):
         self.signals = JobSignals()
         self.signals.started.connect(self._on_started)
         self.signals.finished.connect(self._on_finished)
+        self.thumbnail_signals = ThumbnailSignals()
+        self.thumbnail_signals.ready.connect(self.model.set_thumbnail)
+        QShortcut(QKeySequence.StandardKey.Paste, self, activated=self.paste_from_clipboard)
         self.output_folder: Path | None = (
             Path(settings.processing.output_dir) if settings.processing.output_dir else None
         )
@@ -145,9 +170,19 @@ class ProcessPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().hide()
         self.table.setWordWrap(False)  # one line per photo; the full text is in the tooltip
+        self.table.setIconSize(QSize(THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        self.table.verticalHeader().setDefaultSectionSize(THUMBNAIL_SIDE + 6)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.preview = CutoutPreviewWidget(self.service.thumbnail_pool)
+        self.preview.setObjectName("cutoutPreview")
+        self.table.selectionModel().currentRowChanged.connect(self._preview_current)
+        self.queue_splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.queue_splitter.addWidget(self.table)
+        self.queue_splitter.addWidget(self.preview)
+        self.queue_splitter.setStretchFactor(0, 3)
+        self.queue_splitter.setStretchFactor(1, 2)
         self.drop_hint = QLabel("Drop photos or folders here")
         self.drop_hint.setStyleSheet("color: #777; font-size: 15px; padding: 12px;")
 
@@ -180,7 +215,7 @@ class ProcessPanel(QWidget):
         layout.addLayout(output_row)
         layout.addWidget(self.notice)
         layout.addWidget(self.drop_hint)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.queue_splitter, 1)
         layout.addLayout(bottom)
 
     # -- adding photos ----------------------------------------------------------------------
@@ -206,6 +241,10 @@ class ProcessPanel(QWidget):
             return 0
         self.output_folder = output
         added = self.model.add_jobs(plan.jobs)
+        for item in added:
+            self.service.thumbnail_pool.start(
+                ThumbnailRunnable(item.job_id, item.job.input, self.thumbnail_signals)
+            )
         if plan.ignored:
             listed = "; ".join(f"{i.input.name} ({i.reason})" for i in plan.ignored[:5])
             more = f" and {len(plan.ignored) - 5} more" if len(plan.ignored) > 5 else ""
@@ -216,6 +255,22 @@ class ProcessPanel(QWidget):
             self._submit([item.job_id for item in added])
         self._refresh()
         return len(added)
+
+    @Slot()
+    def paste_from_clipboard(self) -> int:
+        """Ctrl+V: files copied in a file manager, or file paths pasted as text."""
+        mime = QGuiApplication.clipboard().mimeData()
+        paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+        if not paths and mime.hasText():
+            candidates = [Path(line.strip()) for line in mime.text().splitlines() if line.strip()]
+            paths = [path for path in candidates if path.is_absolute() and path.exists()]
+        if not paths:
+            self._show_notice(
+                "The clipboard holds no photo files. Copy photos in your file manager, or use "
+                "Add files."
+            )
+            return 0
+        return self.add_paths(paths)
 
     # -- running ----------------------------------------------------------------------------
 
@@ -266,6 +321,7 @@ class ProcessPanel(QWidget):
     def clear_finished(self) -> None:
         if self._scheduler is None:
             self.model.remove_finished()
+            self.preview.clear()
             self._refresh()
 
     @property
@@ -292,11 +348,23 @@ class ProcessPanel(QWidget):
         status = _STATUS.get(result.status, result.status)
         message = "" if status == DONE else result.message
         self.model.update(job_id, status, message, result.ms)
+        current = self.table.currentIndex()
+        if current.isValid() and self.model.items[current.row()].job_id == job_id:
+            self._preview_current(current)  # the selected photo just finished: show its cut-out
         pending = [i for i in self._batch if self.model.item(i).status not in FINISHED]
         if not pending:
             self._scheduler = None
             log.info("batch finished: %s", self._summary())
+            self.batch_finished.emit(self._summary())
         self._refresh()
+
+    def _preview_current(self, current, _previous=None) -> None:
+        if not current.isValid() or current.row() >= len(self.model.items):
+            self.preview.clear()
+            return
+        item = self.model.items[current.row()]
+        finished = item.status in (DONE, SKIPPED) and item.job.output.exists()
+        self.preview.show_pair(item.job.input, item.job.output if finished else None)
 
     # -- status -----------------------------------------------------------------------------
 

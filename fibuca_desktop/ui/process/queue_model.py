@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QImage
 
 from fibuca_desktop.core.imaging.batch import Job
 
@@ -31,6 +31,7 @@ class QueueItem:
     status: str = QUEUED
     message: str = ""
     ms: float = 0.0
+    thumbnail: QImage | None = None
 
     @property
     def status_text(self) -> str:
@@ -82,6 +83,8 @@ class ProcessQueueModel(QAbstractTableModel):
                 "Status": item.status_text,
                 "Output": str(item.job.output) if item.status in (DONE, SKIPPED) else None,
             }.get(column)
+        if role == Qt.ItemDataRole.DecorationRole and column == "Name":
+            return item.thumbnail
         if role == Qt.ItemDataRole.ForegroundRole and column == "Status":
             colour = _STATUS_COLOURS.get(item.status)
             return QBrush(QColor(colour)) if colour else None
@@ -114,6 +117,12 @@ class ProcessQueueModel(QAbstractTableModel):
 
     def item(self, job_id: int) -> QueueItem:
         return self.items[self._rows[job_id]]
+
+    def set_thumbnail(self, job_id: int, image: QImage) -> None:
+        if job_id in self._rows:
+            row = self._rows[job_id]
+            self.items[row].thumbnail = image
+            self.dataChanged.emit(self.index(row, 0), self.index(row, 0))
 
     def update(self, job_id: int, status: str, message: str = "", ms: float = 0.0) -> None:
         row = self._rows[job_id]
