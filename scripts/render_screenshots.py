@@ -1,0 +1,79 @@
+"""Render real screenshots of Fibuca Desktop for the README (offscreen; no display needed).
+
+The real main window processes copies of the fixture photos with the real model, then each view
+is grabbed to a PNG. Usage: .venv/bin/python scripts/render_screenshots.py [OUTPUT_FOLDER]
+(default docs/screenshots). Run it after a visible change and commit the PNGs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QEventLoop, QSettings
+from PySide6.QtWidgets import QApplication
+
+from fibuca_desktop.core.settings import Settings
+from fibuca_desktop.ui.log_pane import QtLogHandler
+from fibuca_desktop.ui.main_window import MainWindow
+from fibuca_desktop.ui.process.preview import LOADED, SIDE_BY_SIDE, SLIDER
+from fibuca_desktop.ui.process.process_panel import ProcessService
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTOS = ROOT / "tests" / "fixtures" / "photos"
+SHOWN = ("cloth-1.jpg", "car-1.jpg", "girl-1.jpg", "anime-girl-1.jpg", "animal-2.jpg")
+
+
+def wait_until(app: QApplication, condition) -> None:
+    while not condition():
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+
+
+def main(out_dir: Path) -> int:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    app = QApplication(sys.argv[:1])
+    handler = QtLogHandler()
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.INFO)
+    with tempfile.TemporaryDirectory(prefix="fibuca-shots-") as tmp:
+        shoot = Path(tmp) / "new-arrivals"
+        shoot.mkdir()
+        for name in SHOWN:
+            shutil.copy(PHOTOS / name, shoot / name)
+        (shoot / "notes.txt").write_text("not a photo")
+        (shoot / "copying.jpg").write_bytes((PHOTOS / "car-2.jpg").read_bytes()[:3000])
+        settings = Settings()
+        state = QSettings(str(Path(tmp) / "state.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(settings, state, handler, ProcessService(settings))
+        window.resize(1100, 700)
+        window.show()
+        panel = window.process_panel
+        panel.add_paths([shoot])
+        panel.start()
+        wait_until(app, lambda: not panel.busy)
+        wait_until(
+            app,
+            lambda: all(i.thumbnail is not None for i in panel.model.items if i.status == "done"),
+        )
+        for mode, name in (
+            (SLIDER, "process-tab-slider.png"),
+            (SIDE_BY_SIDE, "process-tab-side-by-side.png"),
+        ):
+            panel.table.selectRow(0)
+            panel.preview.set_mode(mode)
+            wait_until(app, lambda: panel.preview.state == LOADED)
+            app.processEvents()
+            window.grab().save(str(out_dir / name))
+            print(out_dir / name)
+        panel.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots"))
