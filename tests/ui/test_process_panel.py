@@ -285,3 +285,39 @@ def test_selecting_a_row_previews_it_and_a_finishing_row_refreshes(panel, qtbot,
     qtbot.waitUntil(lambda: panel.preview.state == LOADED, timeout=30_000)
     panel.clear_button.click()
     assert panel.preview.state == EMPTY
+
+
+def test_the_window_fits_an_800_pixel_screen(window):
+    assert window.minimumSizeHint().width() <= 800
+
+
+def test_run_again_with_another_preset_goes_to_a_sibling_folder(panel, qtbot, tmp_path):
+    folder = make_inputs(tmp_path)
+    drop(panel, [folder])
+    with qtbot.waitSignal(panel.batch_finished, timeout=BATCH_TIMEOUT_MS):
+        panel.start()
+    panel.preset_combo.setCurrentText("web")
+    assert panel.rerun_button.isEnabled()
+    with qtbot.waitSignal(panel.batch_finished, timeout=BATCH_TIMEOUT_MS):
+        assert panel.rerun_with_current_preset() == 2
+    web = tmp_path / "shoot-cutouts-web"
+    assert sorted(str(p.relative_to(web)) for p in web.rglob("*.jpg")) == [
+        "00-car.jpg",
+        "details/00-girl.jpg",
+    ]
+    assert sorted(p.name for p in (tmp_path / "shoot-cutouts").rglob("*")) == [
+        "00-car.png",
+        "00-girl.png",
+        "details",
+    ]  # the first results are untouched
+    with Image.open(web / "00-car.jpg") as image:
+        assert image.format == "JPEG" and max(image.size) <= 800
+
+
+def test_workers_setting_applies_to_the_next_batch(panel):
+    panel.workers_combo.setCurrentIndex(panel.workers_combo.findData(1))
+    assert panel.settings.processing.workers == 1
+    scheduler = panel.service.scheduler(panel.settings)
+    assert scheduler.capacity.workers == 1 and panel.service.pool.maxThreadCount() == 1
+    panel.workers_combo.setCurrentIndex(0)  # Auto
+    assert panel.settings.processing.workers is None

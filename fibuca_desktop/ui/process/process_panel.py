@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -33,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from fibuca_desktop.core.errors import UsageError
-from fibuca_desktop.core.imaging.batch import plan_batch
+from fibuca_desktop.core.imaging.batch import Job, plan_batch
 from fibuca_desktop.core.imaging.engine import EngineProvider
 from fibuca_desktop.core.imaging.pipeline import PROCESSED, JobResult, Pipeline
 from fibuca_desktop.core.imaging.presets import PRESETS
@@ -56,6 +57,7 @@ from fibuca_desktop.ui.process.queue_model import (
     RUNNING,
     SKIPPED,
     ProcessQueueModel,
+    QueueItem,
 )
 
 log = logging.getLogger(__name__)
@@ -145,6 +147,17 @@ class ProcessPanel(QWidget):
             )
         self.preset_combo.setCurrentText(self.settings.processing.preset)
         self.preset_combo.currentTextChanged.connect(self._preset_changed)
+        self.workers_combo = QComboBox()
+        self.workers_combo.setToolTip(
+            "Photos processed at once. Auto: from this computer's cores and free memory."
+        )
+        self.workers_combo.addItem("Auto", None)
+        for count in range(1, (os.cpu_count() or 1) + 1):
+            self.workers_combo.addItem(str(count), count)
+        self.workers_combo.setCurrentIndex(
+            max(0, self.workers_combo.findData(self.settings.processing.workers))
+        )
+        self.workers_combo.currentIndexChanged.connect(self._workers_changed)
         self.overwrite_box = QCheckBox("Replace existing")
         self.overwrite_box.setToolTip("Replace outputs that already exist instead of skipping them")
         self.overwrite_box.setChecked(self.settings.processing.overwrite)
@@ -156,6 +169,8 @@ class ProcessPanel(QWidget):
         for widget in (self.add_files_button, self.add_folder_button, QLabel("Preset:")):
             top.addWidget(widget)
         top.addWidget(self.preset_combo)
+        top.addWidget(QLabel("Workers:"))
+        top.addWidget(self.workers_combo)
         top.addWidget(self.overwrite_box)
         top.addStretch(1)
         output_row = QHBoxLayout()
@@ -196,16 +211,24 @@ class ProcessPanel(QWidget):
         self.retry_button.clicked.connect(self.retry_failed)
         self.clear_button = QPushButton("Clear finished")
         self.clear_button.clicked.connect(self.clear_finished)
+        self.rerun_button = QPushButton("Run again with this preset")
+        self.rerun_button.setToolTip(
+            "Process the finished photos again with the preset chosen above, into a new folder"
+        )
+        self.rerun_button.clicked.connect(self.rerun_with_current_preset)
         self.open_button = QPushButton("Open output folder")
         self.open_button.clicked.connect(self._open_output)
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress, 1)
+        progress_row.addWidget(self.progress_label)
         bottom = QHBoxLayout()
-        bottom.addWidget(self.progress, 1)
-        bottom.addWidget(self.progress_label)
+        bottom.addStretch(1)
         for button in (
             self.start_button,
             self.cancel_button,
             self.retry_button,
             self.clear_button,
+            self.rerun_button,
             self.open_button,
         ):
             bottom.addWidget(button)
@@ -216,6 +239,7 @@ class ProcessPanel(QWidget):
         layout.addWidget(self.notice)
         layout.addWidget(self.drop_hint)
         layout.addWidget(self.queue_splitter, 1)
+        layout.addLayout(progress_row)
         layout.addLayout(bottom)
 
     # -- adding photos ----------------------------------------------------------------------
@@ -240,11 +264,7 @@ class ProcessPanel(QWidget):
             self._show_notice(str(error))
             return 0
         self.output_folder = output
-        added = self.model.add_jobs(plan.jobs)
-        for item in added:
-            self.service.thumbnail_pool.start(
-                ThumbnailRunnable(item.job_id, item.job.input, self.thumbnail_signals)
-            )
+        added = self._queue(plan.jobs, output)
         if plan.ignored:
             listed = "; ".join(f"{i.input.name} ({i.reason})" for i in plan.ignored[:5])
             more = f" and {len(plan.ignored) - 5} more" if len(plan.ignored) > 5 else ""
@@ -255,6 +275,37 @@ class ProcessPanel(QWidget):
             self._submit([item.job_id for item in added])
         self._refresh()
         return len(added)
+
+    def _queue(self, jobs: list[Job], root: Path) -> list[QueueItem]:
+        added = self.model.add_jobs(jobs, root)
+        for item in added:
+            self.service.thumbnail_pool.start(
+                ThumbnailRunnable(item.job_id, item.job.input, self.thumbnail_signals)
+            )
+        return added
+
+    @Slot()
+    def rerun_with_current_preset(self) -> int:
+        """Queue every finished photo again with the chosen preset, into a sibling folder named
+        after it ('new-arrivals-cutouts' -> 'new-arrivals-cutouts-web'), so nothing is replaced.
+        """
+        preset = self.settings.processing.resolved_preset()
+        added = 0
+        for root in sorted({item.root for item in self.model.with_status(DONE, SKIPPED)}):
+            new_root = root.with_name(f"{root.name}-{preset.name}")
+            jobs = [
+                Job(
+                    item.job.input,
+                    new_root / item.job.output.relative_to(root).with_suffix(preset.extension),
+                )
+                for item in self.model.with_status(DONE, SKIPPED)
+                if item.root == root
+            ]
+            added += len(self._queue(jobs, new_root))
+        if added:
+            self.start()
+        self._refresh()
+        return added
 
     @Slot()
     def paste_from_clipboard(self) -> int:
@@ -392,8 +443,10 @@ class ProcessPanel(QWidget):
         self.retry_button.setEnabled(bool(self.model.with_status(FAILED, CANCELLED)))
         self.clear_button.setEnabled(not self.busy and has_items)
         self.open_button.setEnabled(bool(self.model.output_folders()))
+        self.rerun_button.setEnabled(not self.busy and bool(self.model.with_status(DONE, SKIPPED)))
         self.preset_combo.setEnabled(not self.busy)
         self.overwrite_box.setEnabled(not self.busy)
+        self.workers_combo.setEnabled(not self.busy)
         folder = self.output_folder or "next to the first photo you add"
         self.output_label.setText(f"Output: {folder}")
 
@@ -419,6 +472,9 @@ class ProcessPanel(QWidget):
             self.output_folder = Path(name)
             self.settings.processing.output_dir = name
             self._refresh()
+
+    def _workers_changed(self, _index: int) -> None:
+        self.settings.processing.workers = self.workers_combo.currentData()  # next batch
 
     def _overwrite_changed(self, checked: bool) -> None:
         self.settings.processing.overwrite = checked

@@ -28,6 +28,7 @@ class QueueItem:
     job_id: int
     job: Job
     size_bytes: int
+    root: Path  # the output folder the job was planned into (its subfolders mirror the input)
     status: str = QUEUED
     message: str = ""
     ms: float = 0.0
@@ -90,7 +91,7 @@ class ProcessQueueModel(QAbstractTableModel):
             return QBrush(QColor(colour)) if colour else None
         return None
 
-    def add_jobs(self, jobs: list[Job]) -> list[QueueItem]:
+    def add_jobs(self, jobs: list[Job], root: Path) -> list[QueueItem]:
         """Append jobs not already queued (same input and output); returns the new items."""
         known = {(item.job.input, item.job.output) for item in self.items}
         fresh = [job for job in jobs if (job.input, job.output) not in known]
@@ -104,7 +105,7 @@ class ProcessQueueModel(QAbstractTableModel):
                 size = job.input.stat().st_size
             except OSError:
                 size = 0
-            item = QueueItem(self._next_id, job, size)
+            item = QueueItem(self._next_id, job, size, root)
             self._rows[item.job_id] = len(self.items)
             self.items.append(item)
             added.append(item)
