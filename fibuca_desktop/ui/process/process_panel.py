@@ -47,6 +47,7 @@ from fibuca_desktop.ui.process.job_runner import (
     ThumbnailRunnable,
     ThumbnailSignals,
 )
+from fibuca_desktop.ui.process.preset_options_dialog import PresetOptionsDialog
 from fibuca_desktop.ui.process.preview import CutoutPreviewWidget
 from fibuca_desktop.ui.process.queue_model import (
     CANCELLED,
@@ -147,6 +148,9 @@ class ProcessPanel(QWidget):
             )
         self.preset_combo.setCurrentText(self.settings.processing.preset)
         self.preset_combo.currentTextChanged.connect(self._preset_changed)
+        self.options_button = QPushButton("Options…")
+        self.options_button.setToolTip("Size, format, quality, background and margin")
+        self.options_button.clicked.connect(self.edit_preset_options)
         self.workers_combo = QComboBox()
         self.workers_combo.setToolTip(
             "Photos processed at once. Auto: from this computer's cores and free memory."
@@ -169,6 +173,7 @@ class ProcessPanel(QWidget):
         for widget in (self.add_files_button, self.add_folder_button, QLabel("Preset:")):
             top.addWidget(widget)
         top.addWidget(self.preset_combo)
+        top.addWidget(self.options_button)
         top.addWidget(QLabel("Workers:"))
         top.addWidget(self.workers_combo)
         top.addWidget(self.overwrite_box)
@@ -445,6 +450,7 @@ class ProcessPanel(QWidget):
         self.open_button.setEnabled(bool(self.model.output_folders()))
         self.rerun_button.setEnabled(not self.busy and bool(self.model.with_status(DONE, SKIPPED)))
         self.preset_combo.setEnabled(not self.busy)
+        self.options_button.setEnabled(not self.busy)
         self.overwrite_box.setEnabled(not self.busy)
         self.workers_combo.setEnabled(not self.busy)
         folder = self.output_folder or "next to the first photo you add"
@@ -472,6 +478,14 @@ class ProcessPanel(QWidget):
             self.output_folder = Path(name)
             self.settings.processing.output_dir = name
             self._refresh()
+
+    @Slot()
+    def edit_preset_options(self) -> bool:
+        """Open the options of the chosen preset; True when the user saved valid changes."""
+        dialog = PresetOptionsDialog(self.settings.processing, self)
+        saved = dialog.exec() == PresetOptionsDialog.DialogCode.Accepted
+        self._refresh()
+        return saved
 
     def _workers_changed(self, _index: int) -> None:
         self.settings.processing.workers = self.workers_combo.currentData()  # next batch
