@@ -109,6 +109,10 @@ def run_child(spec: dict) -> dict:
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     import logging
 
+    from fibuca_desktop.core.process_memory import limit_malloc_arenas
+
+    limit_malloc_arenas()  # as fibuca_desktop.__main__.main does before any thread starts
+
     from bench_worker import ForeignLoad
     from PySide6.QtCore import QSettings, Qt, QTimer
     from PySide6.QtWidgets import QApplication
