@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
+from fibuca_desktop.core.atomic_write import write_atomically
 from fibuca_desktop.core.errors import ImageRejected, OutputError, UsageError
 from fibuca_desktop.core.imaging.batch import plan_batch
 from fibuca_desktop.core.imaging.decode import Limits, decode, read_header
-from fibuca_desktop.core.imaging.render import write_atomically
 from tests import corpus
 
 _MB = 1024 * 1024

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fibuca_desktop.core.atomic_write import write_atomically
 from fibuca_desktop.core.errors import Cancelled, FibucaError
 from fibuca_desktop.core.imaging.batch import Job
 from fibuca_desktop.core.imaging.decode import (
@@ -30,7 +31,6 @@ from fibuca_desktop.core.imaging.render import (
     combined_alpha,
     fit_within,
     render,
-    write_atomically,
 )
 
 log = logging.getLogger(__name__)

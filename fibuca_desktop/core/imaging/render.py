@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import BinaryIO
 
 from PIL import Image, ImageChops
 
-from fibuca_desktop.core.errors import OutputError
 from fibuca_desktop.core.imaging.png_stream import compose_strip, write_rgba_png
 from fibuca_desktop.core.imaging.presets import Preset
 
@@ -22,9 +16,6 @@ from fibuca_desktop.core.imaging.presets import Preset
 # whose "Up" filter at deflate level 3 matches Pillow's level 4 in bytes at a third of the CPU.
 PNG_COMPRESS_LEVEL = 4
 SUBJECT_THRESHOLD = 64  # alpha at or above this is subject when cropping; fainter specks are noise
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 def fit_within(image: Image.Image, side: int) -> Image.Image:
@@ -112,41 +103,3 @@ def save_options(preset: Preset, icc_profile: bytes | None) -> tuple[str, dict]:
     if icc_profile and not preset.mask_only:
         options["icc_profile"] = icc_profile
     return fmt, options
-
-
-def write_atomically(target: Path, write: Callable[[BinaryIO], None], overwrite: bool) -> bool:
-    """Let ``write`` encode into a hidden temporary file beside ``target``, then rename it.
-
-    A reader never sees a partial file. Returns False (and writes nothing) when ``target`` appeared
-    meanwhile and ``overwrite`` is off.
-    """
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-        )
-    except OSError as error:
-        raise OutputError(
-            f"Cannot write {target.name} to {target.parent}: {error.strerror}. Choose an output "
-            "folder you can write to."
-        ) from error
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp creates 0600
-        if not overwrite and target.exists():
-            return False
-        os.replace(tmp_name, target)
-        return True
-    except OSError as error:
-        if error.errno == errno.ENOSPC:
-            raise OutputError(
-                f"The disk holding {target.parent} is full; free space and retry."
-            ) from error
-        raise OutputError(f"Could not write {target}: {error.strerror or error}.") from error
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)

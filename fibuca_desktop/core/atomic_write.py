@@ -1,0 +1,54 @@
+"""Write a file so that readers see either the old content or the whole new one, never a part."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from fibuca_desktop.core.errors import OutputError
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def write_atomically(target: Path, write: Callable[[BinaryIO], None], overwrite: bool) -> bool:
+    """Let ``write`` encode into a hidden temporary file beside ``target``, then rename it.
+
+    A reader never sees a partial file. Returns False (and writes nothing) when ``target`` appeared
+    meanwhile and ``overwrite`` is off.
+    """
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
+        )
+    except OSError as error:
+        raise OutputError(
+            f"Cannot write {target.name} to {target.parent}: {error.strerror}. Choose an output "
+            "folder you can write to."
+        ) from error
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(OSError):
+            os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp creates 0600
+        if not overwrite and target.exists():
+            return False
+        os.replace(tmp_name, target)
+        return True
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            raise OutputError(
+                f"The disk holding {target.parent} is full; free space and retry."
+            ) from error
+        raise OutputError(f"Could not write {target}: {error.strerror or error}.") from error
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
