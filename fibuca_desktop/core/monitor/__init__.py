@@ -1,0 +1,1 @@
+"""Backend memory monitor: local and remote sources, history and thresholds, headless."""

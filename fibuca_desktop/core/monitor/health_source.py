@@ -1,0 +1,120 @@
+"""Remote ``GET /health``: the backend's own memory report, read tolerantly.
+
+The expected body is ``{"status": "OK", "memory": {"heapUsedMB": 245, "heapTotalMB": 256,
+"externalMB": 12, "rssMB": 300}, "timestamp": "..."}``. Extra fields are ignored; a missing or
+malformed number becomes a gap (None) rather than failing the whole reading, so one odd field
+never hides the others. Only a body that is not a JSON object makes the target DOWN.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+
+from fibuca_desktop.core.monitor.http_fetch import DEFAULT_MAX_BYTES, SourceDown, fetch, mask_url
+
+log = logging.getLogger(__name__)
+
+METRIC_NAMES = ("heapUsedMB", "heapTotalMB", "externalMB", "rssMB")
+"""The remote metrics, in MB (1 MB = 1024 * 1024 bytes), as JSON output names them."""
+
+
+@dataclass(frozen=True)
+class HealthReading:
+    """One remote reading: every name in ``METRIC_NAMES`` maps to MB or None (a gap).
+
+    ``backend_status`` is the backend's own verdict ("OK", "WARNING", ...), shown beside ours;
+    ``timestamp`` is the backend's, as sent. Both are None when absent (always for /metrics).
+    """
+
+    metrics: dict[str, float | None]
+    backend_status: str | None = None
+    timestamp: str | None = None
+
+
+def _number(value: object) -> float | None:
+    """A finite, non-negative number from an int, float or numeric string; else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def parse_health(body: bytes) -> HealthReading:
+    """Parse a /health body; raises ``SourceDown("unparsable body: ...")`` if not a JSON object.
+
+    Metrics are read from ``memory`` and, failing that, from the top level (some services flatten
+    them). Numbers may be ints, floats or numeric strings; anything else is a gap.
+    """
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError
+        raise SourceDown(f"unparsable body: not JSON ({_short(error)})") from None
+    if not isinstance(data, dict):
+        raise SourceDown(f"unparsable body: expected a JSON object, got {_json_type(data)}")
+    memory = data.get("memory")
+    if not isinstance(memory, dict):
+        memory = {}
+    metrics = {
+        name: _number(memory[name]) if name in memory else _number(data.get(name))
+        for name in METRIC_NAMES
+    }
+    return HealthReading(
+        metrics=metrics,
+        backend_status=_text(data.get("status")),
+        timestamp=_text(data.get("timestamp")),
+    )
+
+
+def _short(error: BaseException) -> str:
+    text = str(error)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _json_type(value: object) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+class HealthSource:
+    """Polls one backend's /health URL; ``poll`` returns a reading or raises ``SourceDown``."""
+
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float,
+        token: str | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self.max_bytes = max_bytes
+        self._token = token  # kept out of repr and logs
+
+    def __repr__(self) -> str:
+        return f"HealthSource({mask_url(self.url)!r}, timeout_s={self.timeout_s})"
+
+    def poll(self) -> HealthReading:
+        """Fetch and parse once; blocking, bounded by ``timeout_s``."""
+        reading = parse_health(fetch(self.url, self.timeout_s, self.max_bytes, self._token))
+        log.debug(
+            "%s: %s (backend says %s)", mask_url(self.url), reading.metrics, reading.backend_status
+        )
+        return reading

@@ -1,0 +1,178 @@
+"""One bounded HTTP(S) GET for the remote sources: timeout, size cap, certificate checks, token.
+
+Every failure becomes ``SourceDown`` with a short reason a person can read beside the target
+("connection refused", "timed out after 2.0 s", "HTTP 500 Internal Server Error"). Tokens and
+passwords never reach the logs: URLs are logged through ``mask_url``, headers never.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import ipaddress
+import logging
+import os
+import socket
+import ssl
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from fibuca_desktop.core.errors import FibucaError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BYTES = 1_000_000
+_CHUNK = 64 * 1024
+
+
+class SourceDown(FibucaError):
+    """A remote target could not be read; ``reason`` says why, in a few words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***``, for logs and messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def _human_size(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:g} MB"
+    if n >= 1_000:
+        return f"{n / 1_000:g} kB"
+    return f"{n} bytes"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _request(url: str, token: str | None) -> tuple[urllib.request.Request, str]:
+    """A request without userinfo in the URL; credentials go in an unredirected header."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SourceDown(f"invalid URL {mask_url(url)!r}: expected http:// or https://")
+    auth = None
+    if "@" in parts.netloc:
+        user = unquote(parts.username or "")
+        password = unquote(parts.password or "")
+        parts = parts._replace(netloc=parts.netloc.rsplit("@", 1)[1])
+        basic = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        auth = f"Basic {basic}"
+    if token:
+        auth = f"Bearer {token}"
+    request = urllib.request.Request(
+        urlunsplit(parts), headers={"Accept": "application/json, text/plain;q=0.9, */*;q=0.5"}
+    )
+    if auth:
+        # Unredirected: a redirect to another host must not carry the credentials along.
+        request.add_unredirected_header("Authorization", auth)
+    return request, parts.hostname or ""
+
+
+def _reason(error: BaseException, timeout_s: float) -> str:
+    """A short human reason for a failed request."""
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code} {error.reason}".rstrip()
+    if isinstance(error, urllib.error.URLError) and isinstance(error.reason, BaseException):
+        error = error.reason
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {error.verify_message}"
+    if isinstance(error, TimeoutError):
+        return f"timed out after {timeout_s:.1f} s"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, ConnectionResetError):
+        return "connection reset by the server"
+    if isinstance(error, socket.gaierror):
+        return "host name not found"
+    if isinstance(error, http.client.RemoteDisconnected | http.client.IncompleteRead):
+        return "connection closed by the server before the response was complete"
+    if isinstance(error, ssl.SSLError):
+        return f"TLS error: {error.reason or error}"
+    if isinstance(error, urllib.error.URLError):
+        return str(error.reason)
+    return str(error) or type(error).__name__
+
+
+def fetch(
+    url: str, timeout_s: float, max_bytes: int = DEFAULT_MAX_BYTES, token: str | None = None
+) -> bytes:
+    """GET ``url`` and return the body, or raise ``SourceDown`` with the reason.
+
+    HTTPS certificates are verified against the system store. ``timeout_s`` bounds connecting and
+    each read, and a body still trickling in after ``timeout_s`` is abandoned, so one call takes
+    at most about twice ``timeout_s``. Bodies over ``max_bytes`` are refused unread.
+    """
+    request, host = _request(url, token)
+    # A proxy cannot reach this machine's loopback; elsewhere honour HTTP(S)_PROXY / NO_PROXY.
+    proxies = urllib.request.ProxyHandler({} if _is_loopback(host) else None)
+    https = urllib.request.HTTPSHandler(context=ssl.create_default_context())
+    opener = urllib.request.build_opener(proxies, https)
+    too_big = SourceDown(f"response larger than {_human_size(max_bytes)}")
+    deadline = time.monotonic() + timeout_s
+    log.debug("GET %s (timeout %.1f s)", mask_url(url), timeout_s)
+    try:
+        with opener.open(request, timeout=timeout_s) as response:
+            length = response.headers.get("Content-Length")
+            if length and length.isdigit() and int(length) > max_bytes:
+                raise too_big
+            chunks: list[bytes] = []
+            size = 0
+            while size <= max_bytes:
+                if time.monotonic() > deadline:
+                    raise TimeoutError
+                chunk = response.read(min(_CHUNK, max_bytes + 1 - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+    except SourceDown:
+        raise
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        if isinstance(error, urllib.error.HTTPError):
+            error.close()
+        reason = _reason(error, timeout_s)
+        log.debug("GET %s failed: %s", mask_url(url), reason)
+        raise SourceDown(reason) from None
+    if size > max_bytes:
+        raise too_big
+    return b"".join(chunks)
+
+
+def token_from(
+    env_var: str | None, keyring_service: str | None, keyring_user: str = "token"
+) -> str | None:
+    """The bearer token from ``$env_var``, else from the OS keyring, else None; never raises.
+
+    The keyring is optional: when the ``keyring`` package or a backend is missing this returns
+    None. Tokens are never written to the settings file, only their source is.
+    """
+    if env_var:
+        value = os.environ.get(env_var, "").strip()
+        if value:
+            return value
+    if not keyring_service:
+        return None
+    try:
+        import keyring  # optional dependency, only when a keyring service is configured
+
+        value = keyring.get_password(keyring_service, keyring_user)
+    except Exception as error:  # ImportError, NoKeyringError, backend failures of any kind
+        log.debug("no token from keyring service %r: %s", keyring_service, type(error).__name__)
+        return None
+    return (value.strip() or None) if isinstance(value, str) else None

@@ -1,0 +1,118 @@
+"""Remote ``GET /metrics``: Prometheus text as prom-client writes it, reduced to four numbers.
+
+Recognised by suffix, so a name prefix (``myapp_nodejs_heap_size_used_bytes``) is tolerated:
+
+=================================  ===========
+metric (any prefix)                name here
+=================================  ===========
+``nodejs_heap_size_used_bytes``    heapUsedMB
+``nodejs_heap_size_total_bytes``   heapTotalMB
+``nodejs_external_memory_bytes``   externalMB
+``process_resident_memory_bytes``  rssMB
+=================================  ===========
+
+Labels are tolerated: the sample without labels is used when there is one, otherwise the sum of
+that metric's labelled samples (prom-client's default labels give exactly one). When two names
+share a suffix (two prefixes), the first one in the text wins. ``NaN`` and infinities are gaps.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+
+from fibuca_desktop.core.monitor.health_source import METRIC_NAMES, HealthReading
+from fibuca_desktop.core.monitor.http_fetch import DEFAULT_MAX_BYTES, SourceDown, fetch, mask_url
+
+log = logging.getLogger(__name__)
+
+_MB = 1024 * 1024
+SUFFIXES = {
+    "nodejs_heap_size_used_bytes": "heapUsedMB",
+    "nodejs_heap_size_total_bytes": "heapTotalMB",
+    "nodejs_external_memory_bytes": "externalMB",
+    "process_resident_memory_bytes": "rssMB",
+}
+# name, optional {labels} (quoted values may hold "}"), value, optional timestamp in ms.
+_SAMPLE = re.compile(
+    r"""^(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)\s*
+        (?:\{(?P<labels>(?:[^"}]|"(?:[^"\\]|\\.)*")*)\})?\s*
+        (?P<value>\S+)
+        (?:\s+-?\d+)?\s*$""",
+    re.VERBOSE,
+)
+
+
+def parse_prometheus(text: str) -> dict[str, float | None]:
+    """Map a /metrics body to heapUsedMB, heapTotalMB, externalMB and rssMB (None for a gap).
+
+    Raises ``SourceDown("unparsable body: ...")`` when the text holds no Prometheus sample at
+    all (an HTML error page, JSON); a valid body without these metrics gives all gaps.
+    """
+    unlabelled: dict[str, float | None] = {}
+    labelled: dict[str, list[float | None]] = {}
+    chosen: dict[str, str] = {}  # our name -> the exposition name seen first
+    samples = 0
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _SAMPLE.match(line)
+        try:
+            number = float(match["value"]) if match else None  # also NaN, +Inf, -Inf, 1e9
+        except ValueError:
+            number = None
+        if match is None or number is None:
+            continue  # not a sample line: tolerated, but only samples make the body valid
+        samples += 1
+        name = match["name"]
+        ours = next((v for k, v in SUFFIXES.items() if name.endswith(k)), None)
+        if ours is None or chosen.setdefault(ours, name) != name:
+            continue
+        value = number if math.isfinite(number) and number >= 0 else None
+        if match["labels"] and match["labels"].strip(" ,"):
+            labelled.setdefault(ours, []).append(value)
+        else:
+            unlabelled[ours] = value
+    if samples == 0:
+        raise SourceDown("unparsable body: no Prometheus samples found")
+    metrics: dict[str, float | None] = {}
+    for ours in SUFFIXES.values():
+        if ours in unlabelled:
+            total = unlabelled[ours]
+        else:
+            values = labelled.get(ours, [])
+            gap = not values or None in values
+            total = None if gap else sum(v for v in values if v is not None)
+        metrics[ours] = None if total is None else total / _MB
+    return {name: metrics[name] for name in METRIC_NAMES}
+
+
+class MetricsSource:
+    """Polls one service's /metrics URL; ``poll`` returns a reading or raises ``SourceDown``.
+
+    The reading has the same shape as /health's, with no backend status or timestamp.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float,
+        token: str | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self.max_bytes = max_bytes
+        self._token = token  # kept out of repr and logs
+
+    def __repr__(self) -> str:
+        return f"MetricsSource({mask_url(self.url)!r}, timeout_s={self.timeout_s})"
+
+    def poll(self) -> HealthReading:
+        """Fetch and parse once; blocking, bounded by ``timeout_s``."""
+        body = fetch(self.url, self.timeout_s, self.max_bytes, self._token)
+        metrics = parse_prometheus(body.decode("utf-8", errors="replace"))
+        log.debug("%s: %s", mask_url(self.url), metrics)
+        return HealthReading(metrics=metrics)

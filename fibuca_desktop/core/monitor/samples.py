@@ -1,0 +1,47 @@
+"""One reading of one monitored target, as every source (local, /health, /metrics) reports it."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+# Metric names, spelled as in the per-sample JSON. Remote targets (a Node server):
+HEAP_USED_MB = "heapUsedMB"
+HEAP_TOTAL_MB = "heapTotalMB"
+EXTERNAL_MB = "externalMB"
+RSS_MB = "rssMB"
+# Local targets (this computer) add:
+SYSTEM_AVAILABLE_MB = "systemAvailableMB"
+SYSTEM_USED_PERCENT = "systemUsedPercent"
+SYSTEM_TOTAL_MB = "systemTotalMB"
+
+REMOTE_METRICS = (HEAP_USED_MB, HEAP_TOTAL_MB, EXTERNAL_MB, RSS_MB)
+LOCAL_METRICS = (RSS_MB, SYSTEM_AVAILABLE_MB, SYSTEM_USED_PERCENT, SYSTEM_TOTAL_MB)
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Metrics of one target at ``time`` (epoch seconds); a missing or unknown value is None.
+
+    ``down_reason`` set means the target was DOWN for this sample (unreachable, exited, denied);
+    the metrics it could still read (e.g. system memory) may be present.
+    """
+
+    time: float
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    backend_status: str | None = None
+    down_reason: str | None = None
+
+    @property
+    def is_down(self) -> bool:
+        return self.down_reason is not None
+
+    def value(self, name: str) -> float | None:
+        """The metric as a finite float, or None when absent, unknown or not a number."""
+        value = self.metrics.get(name)
+        if value is None:
+            return None
+        value = float(value)
+        return value if math.isfinite(value) else None

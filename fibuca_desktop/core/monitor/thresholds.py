@@ -1,0 +1,151 @@
+"""Per-target state (OK / WARNING / CRITICAL / DOWN) with hysteresis and debounce, and the trend.
+
+Thresholds apply to an absolute size in MB (default heap used, Fibuca's 350 / 450 MB), never to
+heapUsed / heapTotal: V8 keeps the heap nearly full, so that ratio reads ~96% on a healthy server.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from .samples import HEAP_USED_MB, Sample
+
+
+class State(StrEnum):
+    OK = "OK"
+    WARNING = "WARNING"
+    CRITICAL = "CRITICAL"
+    DOWN = "DOWN"
+
+
+@dataclass
+class Thresholds:
+    """Levels in MB on one metric; leaving a level downwards needs ``hysteresis_mb`` of margin."""
+
+    warning_mb: float = 350.0
+    critical_mb: float = 450.0
+    metric: str = HEAP_USED_MB
+    hysteresis_mb: float = 10.0
+    min_samples: int = 3
+
+    def __post_init__(self) -> None:
+        if not 0 < self.warning_mb < self.critical_mb:
+            raise ValueError("warning_mb must be positive and below critical_mb")
+        if not 0 <= self.hysteresis_mb < self.warning_mb:
+            raise ValueError("hysteresis_mb must be between 0 and warning_mb")
+        if self.min_samples < 1:
+            raise ValueError("min_samples must be at least 1")
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """A transition to notify about; ``old`` is None for the first state of a target."""
+
+    old: State | None
+    new: State
+    reason: str
+    time: float
+
+
+class StateMachine:
+    """Turns samples into a debounced state: a change needs ``min_samples`` agreeing samples.
+
+    The first sample sets the state at once (so the badge shows something). A sample without
+    the metric and not DOWN carries no opinion: it neither counts towards nor resets a change.
+    """
+
+    def __init__(self, thresholds: Thresholds | None = None) -> None:
+        self.thresholds = thresholds or Thresholds()
+        self.state: State | None = None
+        self._reason: str | None = None
+        self._pending: State | None = None
+        self._pending_count = 0
+
+    @property
+    def reason(self) -> str | None:
+        """Why the target is in its state (latest agreeing sample); None when OK."""
+        return None if self.state == State.OK else self._reason
+
+    def classify(self, sample: Sample) -> tuple[State, str] | None:
+        """The state this sample alone points to, given the current state (for hysteresis)."""
+        if sample.down_reason is not None:
+            return State.DOWN, sample.down_reason
+        t = self.thresholds
+        value = sample.value(t.metric)
+        if value is None:
+            return None
+        critical, warning = t.critical_mb, t.warning_mb
+        if self.state == State.CRITICAL:
+            critical -= t.hysteresis_mb
+        if self.state in (State.CRITICAL, State.WARNING):
+            warning -= t.hysteresis_mb
+        if value >= critical:
+            return State.CRITICAL, f"{t.metric} {value:.1f} MB >= critical {critical:g} MB"
+        if value >= warning:
+            return State.WARNING, f"{t.metric} {value:.1f} MB >= warning {warning:g} MB"
+        return State.OK, f"{t.metric} {value:.1f} MB < warning {warning:g} MB"
+
+    def update(self, sample: Sample) -> StateChange | None:
+        """Feed one sample; returns the change exactly when the state changes."""
+        verdict = self.classify(sample)
+        if verdict is None:
+            return None
+        new, reason = verdict
+        if new == self.state:
+            self._pending, self._pending_count, self._reason = None, 0, reason
+            return None
+        if new == self._pending:
+            self._pending_count += 1
+        else:
+            self._pending, self._pending_count = new, 1
+        if self.state is not None and self._pending_count < self.thresholds.min_samples:
+            return None
+        change = StateChange(self.state, new, reason, sample.time)
+        self.state, self._reason = new, reason
+        self._pending, self._pending_count = None, 0
+        return change
+
+
+@dataclass(frozen=True)
+class Trend:
+    mb_per_minute: float
+    seconds_to_critical: float | None
+
+
+NO_TREND = Trend(0.0, None)
+
+
+def trend(
+    times: np.ndarray,
+    values: np.ndarray,
+    window_s: float = 300.0,
+    critical_mb: float | None = None,
+    min_points: int = 5,
+    min_span_s: float = 30.0,
+) -> Trend:
+    """Least-squares growth over the last ``window_s`` and, when growing, time to ``critical_mb``.
+
+    Gaps (NaN) are ignored. Too few points or too short a span gives no trend (0, None), so a
+    fresh target does not flash a wild estimate.
+    """
+    times = np.asarray(times, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    keep = ~np.isnan(values) & ~np.isnan(times)
+    times, values = times[keep], values[keep]
+    if times.size == 0:
+        return NO_TREND
+    recent = times > times[-1] - window_s
+    times, values = times[recent], values[recent]
+    if times.size < min_points or times[-1] - times[0] < min_span_s:
+        return NO_TREND
+    dt = times - times.mean()
+    slope = float(np.dot(dt, values - values.mean()) / np.dot(dt, dt))  # MB per second
+    seconds = None
+    current = float(values[-1])
+    if critical_mb is not None and slope > 0 and current < critical_mb:
+        seconds = (critical_mb - current) / slope
+    return Trend(slope * 60.0 if math.isfinite(slope) else 0.0, seconds)

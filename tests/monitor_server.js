@@ -1,0 +1,139 @@
+// A real Node.js backend for the monitor tests: plain `http`, no npm packages.
+// Run with `node --expose-gc tests/monitor_server.js`; prints its port as the first stdout line.
+// With TLS_CERT and TLS_KEY (PEM file paths) in the environment it serves HTTPS instead.
+// /health and /metrics report this process's real process.memoryUsage(); /last returns what the
+// previous /health or /metrics response said, so a test can compare a parse with what was sent.
+"use strict";
+
+const fs = require("fs");
+const http = require("http");
+const https = require("https");
+
+const MB = 1048576;
+const held = []; // memory kept alive by /allocate, dropped by /free
+let last = null;
+
+function round2(x) {
+  return Math.round(x * 100) / 100;
+}
+
+function statusFor(heapUsedMB) {
+  if (heapUsedMB > 450) return "CRITICAL";
+  if (heapUsedMB >= 350) return "WARNING";
+  return "OK";
+}
+
+function send(res, code, type, body, headers = {}) {
+  res.writeHead(code, { "Content-Type": type, ...headers });
+  res.end(body);
+}
+
+function health(res) {
+  const m = process.memoryUsage();
+  const heapUsedMB = round2(m.heapUsed / MB);
+  const body = {
+    status: statusFor(heapUsedMB),
+    memory: {
+      heapUsedMB,
+      heapTotalMB: round2(m.heapTotal / MB),
+      externalMB: round2(m.external / MB),
+      rssMB: round2(m.rss / MB),
+    },
+    timestamp: new Date().toISOString(),
+    uptimeSeconds: process.uptime(), // an extra field the client must ignore
+  };
+  last = body;
+  send(res, 200, "application/json", JSON.stringify(body));
+}
+
+function metrics(res, params) {
+  const m = process.memoryUsage();
+  const p = params.get("prefix") || "";
+  const lab = params.get("labels") === "1" ? '{instance="a"}' : "";
+  const gauges = [
+    ["process_resident_memory_bytes", "Resident memory size in bytes.", m.rss],
+    ["nodejs_heap_size_total_bytes", "Process heap size from Node.js in bytes.", m.heapTotal],
+    ["nodejs_heap_size_used_bytes", "Process heap size used from Node.js in bytes.", m.heapUsed],
+    ["nodejs_external_memory_bytes", "Node.js external memory size in bytes.", m.external],
+  ];
+  const lines = [];
+  for (const [name, help, value] of gauges) {
+    lines.push(`# HELP ${p}${name} ${help}`, `# TYPE ${p}${name} gauge`, `${p}${name}${lab} ${value}`);
+  }
+  // A decoy prom-client also exports: its name must not be taken for the heap totals.
+  lines.push(`# TYPE ${p}nodejs_heap_space_size_used_bytes gauge`);
+  lines.push(`${p}nodejs_heap_space_size_used_bytes{space="old"} 123456789`);
+  last = { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external };
+  send(res, 200, "text/plain; version=0.0.4; charset=utf-8", lines.join("\n") + "\n");
+}
+
+function allocate(res, params) {
+  const mb = Number(params.get("mb") || "0");
+  // Plain JS arrays of doubles live on the V8 heap (Buffers would count as external memory).
+  // 65536 doubles = 0.5 MB per array, small enough to stay a fast (non-dictionary) array.
+  for (let i = 0; i < mb * 2; i++) held.push(new Array(65536).fill(1.5));
+  send(res, 200, "application/json", JSON.stringify({ heldArrays: held.length }));
+}
+
+function free(res) {
+  held.length = 0;
+  if (global.gc) global.gc();
+  send(res, 200, "application/json", JSON.stringify({ heldArrays: 0, gc: Boolean(global.gc) }));
+}
+
+function authorised(req) {
+  const auth = req.headers.authorization || "";
+  const basic = "Basic " + Buffer.from("user:s3cret").toString("base64");
+  return auth === "Bearer s3cret" || auth === basic;
+}
+
+function handle(req, res) {
+  const url = new URL(req.url, "http://127.0.0.1");
+  switch (url.pathname) {
+    case "/health":
+      return health(res);
+    case "/metrics":
+      return metrics(res, url.searchParams);
+    case "/last":
+      return send(res, 200, "application/json", JSON.stringify(last));
+    case "/allocate":
+      return allocate(res, url.searchParams);
+    case "/free":
+      return free(res);
+    case "/hang":
+      return; // never answers; the client's timeout must fire
+    case "/error":
+      return send(res, 500, "text/plain", "boom");
+    case "/garbage":
+      return send(res, 200, "application/json", "<html><body>Not JSON at all</body></html>");
+    case "/big": {
+      const body = Buffer.alloc(2 * MB, 0x61);
+      if (url.searchParams.get("chunked") === "1") {
+        // No Content-Length: the client must stop reading at its cap on its own.
+        res.writeHead(200, { "Content-Type": "application/json" });
+        for (let i = 0; i < 32; i++) res.write(body.subarray(i * 65536, (i + 1) * 65536));
+        return res.end();
+      }
+      return send(res, 200, "application/json", body);
+    }
+    case "/auth/health":
+      if (!authorised(req)) {
+        return send(res, 401, "text/plain", "Unauthorized", { "WWW-Authenticate": "Bearer" });
+      }
+      return health(res);
+    default:
+      return send(res, 404, "text/plain", "Not Found");
+  }
+}
+
+const tls = process.env.TLS_CERT && process.env.TLS_KEY;
+const server = tls
+  ? https.createServer(
+      { cert: fs.readFileSync(process.env.TLS_CERT), key: fs.readFileSync(process.env.TLS_KEY) },
+      handle,
+    )
+  : http.createServer(handle);
+
+server.listen(0, "127.0.0.1", () => {
+  process.stdout.write(`${server.address().port}\n`);
+});
