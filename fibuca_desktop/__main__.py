@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from fibuca_desktop import __version__
-from fibuca_desktop.cli import models_command, process_command
+from fibuca_desktop.cli import models_command, monitor_command, process_command
 from fibuca_desktop.core.process_memory import limit_malloc_arenas
 
 
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     process_command.add_parser(commands)
     models_command.add_parser(commands)
+    monitor_command.add_parser(commands)
     return parser
 
 
