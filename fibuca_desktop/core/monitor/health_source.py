@@ -13,7 +13,7 @@ import logging
 import math
 from dataclasses import dataclass
 
-from fibuca_desktop.core.monitor.http_fetch import DEFAULT_MAX_BYTES, SourceDown, fetch, mask_url
+from fibuca_desktop.core.monitor.http_fetch import HttpSource, SourceDown, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -93,27 +93,12 @@ def _json_type(value: object) -> str:
     return names.get(type(value), "a number")
 
 
-class HealthSource:
+class HealthSource(HttpSource):
     """Polls one backend's /health URL; ``poll`` returns a reading or raises ``SourceDown``."""
-
-    def __init__(
-        self,
-        url: str,
-        timeout_s: float,
-        token: str | None = None,
-        max_bytes: int = DEFAULT_MAX_BYTES,
-    ) -> None:
-        self.url = url
-        self.timeout_s = timeout_s
-        self.max_bytes = max_bytes
-        self._token = token  # kept out of repr and logs
-
-    def __repr__(self) -> str:
-        return f"HealthSource({mask_url(self.url)!r}, timeout_s={self.timeout_s})"
 
     def poll(self) -> HealthReading:
         """Fetch and parse once; blocking, bounded by ``timeout_s``."""
-        reading = parse_health(fetch(self.url, self.timeout_s, self.max_bytes, self._token))
+        reading = parse_health(self._fetch())
         log.debug(
             "%s: %s (backend says %s)", mask_url(self.url), reading.metrics, reading.backend_status
         )

@@ -176,3 +176,27 @@ def token_from(
         log.debug("no token from keyring service %r: %s", keyring_service, type(error).__name__)
         return None
     return (value.strip() or None) if isinstance(value, str) else None
+
+
+class HttpSource:
+    """What every HTTP target shares: its URL, a timeout, a size cap and a token kept out of
+    ``repr`` and logs. Subclasses parse the body in ``poll``."""
+
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float,
+        token: str | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self.max_bytes = max_bytes
+        self._token = token
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({mask_url(self.url)!r}, timeout_s={self.timeout_s})"
+
+    def _fetch(self) -> bytes:
+        """One request, blocking, bounded by ``timeout_s``; raises ``SourceDown``."""
+        return fetch(self.url, self.timeout_s, self.max_bytes, self._token)

@@ -23,7 +23,7 @@ import math
 import re
 
 from fibuca_desktop.core.monitor.health_source import METRIC_NAMES, HealthReading
-from fibuca_desktop.core.monitor.http_fetch import DEFAULT_MAX_BYTES, SourceDown, fetch, mask_url
+from fibuca_desktop.core.monitor.http_fetch import HttpSource, SourceDown, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -89,30 +89,15 @@ def parse_prometheus(text: str) -> dict[str, float | None]:
     return {name: metrics[name] for name in METRIC_NAMES}
 
 
-class MetricsSource:
+class MetricsSource(HttpSource):
     """Polls one service's /metrics URL; ``poll`` returns a reading or raises ``SourceDown``.
 
     The reading has the same shape as /health's, with no backend status or timestamp.
     """
 
-    def __init__(
-        self,
-        url: str,
-        timeout_s: float,
-        token: str | None = None,
-        max_bytes: int = DEFAULT_MAX_BYTES,
-    ) -> None:
-        self.url = url
-        self.timeout_s = timeout_s
-        self.max_bytes = max_bytes
-        self._token = token  # kept out of repr and logs
-
-    def __repr__(self) -> str:
-        return f"MetricsSource({mask_url(self.url)!r}, timeout_s={self.timeout_s})"
-
     def poll(self) -> HealthReading:
         """Fetch and parse once; blocking, bounded by ``timeout_s``."""
-        body = fetch(self.url, self.timeout_s, self.max_bytes, self._token)
+        body = self._fetch()
         metrics = parse_prometheus(body.decode("utf-8", errors="replace"))
         log.debug("%s: %s", mask_url(self.url), metrics)
         return HealthReading(metrics=metrics)
