@@ -20,10 +20,12 @@ import hashlib
 import logging
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from fibuca_desktop.core.atomic_write import write_atomically
+from fibuca_desktop.core.errors import OutputError
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +61,9 @@ def prepared_graph(source: Path, source_md5: str, input_size: int = 320) -> Path
     if graph is None:
         return source
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         for path, data in ((target, graph), (stamp, hashlib.md5(graph).hexdigest().encode())):
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".part")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
-    except OSError as error:
+            write_atomically(path, lambda handle, data=data: handle.write(data), overwrite=True)
+    except OutputError as error:
         log.warning(
             "cannot cache the rewritten graph in %s (%s); using the model as published",
             folder,
