@@ -387,9 +387,7 @@ class ProcessPanel(QWidget):
     def shutdown(self) -> None:
         """Cancel, drop the queue, wait for running photos: nothing is left half-written."""
         self._cancel.set()
-        for runnable in self._runnables.values():
-            self.service.pool.tryTake(runnable)
-        self.service.shutdown()
+        self.service.shutdown()  # clear() drops the queued runnables, then it waits
 
     @Slot(int)
     def _on_started(self, job_id: int) -> None:
