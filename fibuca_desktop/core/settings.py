@@ -29,6 +29,7 @@ from pathlib import Path
 from fibuca_desktop.core.errors import SettingsError, UsageError
 from fibuca_desktop.core.imaging.models import DEFAULT_MODEL, MODELS
 from fibuca_desktop.core.imaging.presets import DEFAULT_PRESET, PRESETS, WHITE, Preset, get_preset
+from fibuca_desktop.core.monitor.targets import MonitorSettings
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class Settings:
 
     schema_version: int = SCHEMA_VERSION
     processing: ProcessingSettings = field(default_factory=ProcessingSettings)
+    monitor: MonitorSettings = field(default_factory=MonitorSettings)
     recent_folders: list[str] = field(default_factory=list)  # newest first, unique, at most 10
 
     def __post_init__(self) -> None:

@@ -20,6 +20,7 @@ import urllib.request
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from fibuca_desktop.core.errors import FibucaError
+from fibuca_desktop.core.secrets import read_secret
 
 log = logging.getLogger(__name__)
 
@@ -168,14 +169,7 @@ def token_from(
             return value
     if not keyring_service:
         return None
-    try:
-        import keyring  # optional dependency, only when a keyring service is configured
-
-        value = keyring.get_password(keyring_service, keyring_user)
-    except Exception as error:  # ImportError, NoKeyringError, backend failures of any kind
-        log.debug("no token from keyring service %r: %s", keyring_service, type(error).__name__)
-        return None
-    return (value.strip() or None) if isinstance(value, str) else None
+    return read_secret(keyring_service, keyring_user)
 
 
 class HttpSource:

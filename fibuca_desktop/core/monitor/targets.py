@@ -1,0 +1,184 @@
+"""What the admin chose to watch: targets as settings, and the pollers made from them.
+
+A ``MonitorTarget`` is plain JSON-friendly data kept in the settings file. Its bearer token is
+never part of it: only where the token comes from (an environment variable's name, or "in the OS
+keyring under this URL") is saved.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from fibuca_desktop.core.errors import SettingsError
+
+from .health_source import HealthSource
+from .history import DAY_AT_1_S
+from .http_fetch import mask_url, token_from
+from .local_source import LocalSource
+from .metrics_source import MetricsSource
+from .poller import LOCAL_JSON_METRICS, TargetPoller, http_timeout_for
+from .samples import HEAP_USED_MB, REMOTE_METRICS, RSS_MB
+from .thresholds import Thresholds
+
+LOCAL, HEALTH, METRICS = "local", "health", "metrics"
+KINDS = (LOCAL, HEALTH, METRICS)
+KEYRING_SERVICE = "fibuca-desktop-monitor"
+THIS_COMPUTER = "This computer"
+WINDOWS_S = (300, 3600, 86_400)  # the graph's 5 min, 1 h and 24 h
+MIN_INTERVAL_S, MAX_INTERVAL_S = 0.5, 60.0
+MAX_NAME = 80
+
+
+@dataclass
+class MonitorTarget:
+    """One watched target. Thresholds are in MB on heap used (remote) or RSS (local)."""
+
+    name: str = THIS_COMPUTER
+    kind: str = LOCAL
+    url: str | None = None  # health and metrics targets
+    pid: int | None = None  # local: one process; neither pid nor process_name: this app
+    process_name: str | None = None  # local: every process with this name
+    include_children: bool = False
+    warning_mb: float = 350.0
+    critical_mb: float = 450.0
+    token_env: str | None = None  # the environment variable holding a bearer token
+    token_in_keyring: bool = False  # the token is in the OS keyring under this target's URL
+
+    @property
+    def metric(self) -> str:
+        """The metric the thresholds watch."""
+        return RSS_MB if self.kind == LOCAL else HEAP_USED_MB
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return LOCAL_JSON_METRICS if self.kind == LOCAL else REMOTE_METRICS
+
+    @property
+    def address(self) -> str:
+        """Where the target is, for a tooltip: a masked URL, a PID or a process name."""
+        if self.kind != LOCAL:
+            return mask_url(self.url or "")
+        if self.process_name:
+            return f"processes named {self.process_name}" + (" + children" * self.include_children)
+        if self.pid is None:
+            return "this computer's memory and this app"
+        return f"PID {self.pid}" + (" + children" * self.include_children)
+
+    def thresholds(self, hysteresis_mb: float = 10.0) -> Thresholds:
+        return Thresholds(
+            self.warning_mb,
+            self.critical_mb,
+            self.metric,
+            min(hysteresis_mb, self.warning_mb / 10),
+        )
+
+    def check(self, where: str) -> None:
+        if not self.name.strip() or len(self.name) > MAX_NAME:
+            raise SettingsError(f"{where}.name must be 1 to {MAX_NAME} characters")
+        if self.kind not in KINDS:
+            raise SettingsError(f"{where}.kind must be one of {', '.join(KINDS)}, not {self.kind}")
+        if self.kind == LOCAL:
+            if self.url is not None:
+                raise SettingsError(f"{where}.url is only for health and metrics targets")
+            if self.pid is not None and self.process_name:
+                raise SettingsError(f"{where}: choose a process by pid or by name, not both")
+            if self.pid is not None and self.pid < 1:
+                raise SettingsError(f"{where}.pid must be a positive number")
+            if self.token_env or self.token_in_keyring:
+                raise SettingsError(f"{where}: a token is only for health and metrics targets")
+        else:
+            problem = url_problem(self.url or "")
+            if problem:
+                raise SettingsError(f"{where}.url: {problem}")
+            if self.pid is not None or self.process_name or self.include_children:
+                raise SettingsError(f"{where}: pid and process_name are only for local targets")
+        if not 0 < self.warning_mb < self.critical_mb:
+            raise SettingsError(f"{where}: warning_mb must be positive and below critical_mb")
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be polled, in words for the admin; None when it can."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{mask_url(url)!r} is not an http:// or https:// address"
+    if parts.password is not None:
+        return "put the password in a token, not in the address (it would be saved in plain text)"
+    return None
+
+
+def this_computer() -> MonitorTarget:
+    """The default target: this computer's memory, and this app's RSS against generous levels.
+
+    Processing 12 MP photos peaks near 500 MB by design, so Fibuca's 350 / 450 MB (meant for
+    the backend's heap) would alarm on every batch.
+    """
+    return MonitorTarget(THIS_COMPUTER, LOCAL, warning_mb=1000.0, critical_mb=1500.0)
+
+
+@dataclass
+class MonitorSettings:
+    """The Monitor tab's choices; tokens are never here."""
+
+    targets: list[MonitorTarget] = field(default_factory=lambda: [this_computer()])
+    interval_s: float = 1.0
+    window_s: int = WINDOWS_S[0]
+    notify: bool = True
+    plotted: list[str] = field(default_factory=lambda: [HEAP_USED_MB, RSS_MB])
+
+    def check(self, where: str) -> None:
+        if not MIN_INTERVAL_S <= self.interval_s <= MAX_INTERVAL_S:
+            raise SettingsError(
+                f"{where}.interval_s must be between {MIN_INTERVAL_S:g} and {MAX_INTERVAL_S:g}"
+            )
+        if self.window_s not in WINDOWS_S:
+            choices = ", ".join(str(w) for w in WINDOWS_S)
+            raise SettingsError(f"{where}.window_s must be one of {choices}")
+        names = [target.name for target in self.targets]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise SettingsError(f"{where}.targets: two targets are named {duplicates[0]!r}")
+
+
+def token_for(target: MonitorTarget) -> str | None:
+    """The bearer token from the target's environment variable, else the keyring, else None."""
+    if target.kind == LOCAL:
+        return None
+    service = KEYRING_SERVICE if target.token_in_keyring else None
+    return token_from(target.token_env, service, keyring_user=target.url or "")
+
+
+def make_poller(
+    target: MonitorTarget,
+    pool: ThreadPoolExecutor,
+    interval_s: float,
+    token: str | None = None,
+    history_s: float = DAY_AT_1_S,
+) -> TargetPoller:
+    """A poller for ``target`` keeping ``history_s`` of samples at ``interval_s``.
+
+    ``token`` overrides where the settings say the token is (a token typed in for this session
+    only, when no keyring can keep it).
+    """
+    if target.kind == LOCAL:
+        source = LocalSource(target.pid, target.process_name, target.include_children)
+    else:
+        kind = HealthSource if target.kind == HEALTH else MetricsSource
+        token = token if token is not None else token_for(target)
+        source = kind(target.url or "", http_timeout_for(interval_s), token=token)
+    return TargetPoller(
+        source,
+        target.name,
+        pool,
+        interval_s,
+        thresholds=target.thresholds(),
+        metric_names=target.metric_names,
+        history_capacity=max(2, round(history_s / interval_s)),
+    )
+
+
+def environment_has(name: str | None) -> bool:
+    """Whether the environment variable holding a token is set (never returns its value)."""
+    return bool(name) and bool(os.environ.get(name or "", "").strip())
