@@ -16,6 +16,7 @@ from fibuca_desktop.core.settings import SettingsStore
 from fibuca_desktop.ui.crash_handler import CrashHandler
 from fibuca_desktop.ui.log_pane import QtLogHandler
 from fibuca_desktop.ui.main_window import MainWindow
+from fibuca_desktop.ui.monitor.monitor_hub import MonitorHub
 from fibuca_desktop.ui.process.process_panel import ProcessService
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,10 @@ def run_gui(
             str(store.path.with_name("window-state.ini")), QSettings.Format.IniFormat
         )
         process_service = ProcessService(loaded.settings)  # pools are created once, here
-        window = MainWindow(loaded.settings, window_state, log_handler, process_service)
+        monitor_hub = MonitorHub(loaded.settings.monitor.interval_s)
+        window = MainWindow(
+            loaded.settings, window_state, log_handler, process_service, monitor_hub
+        )
         crash_handler.parent_window = window
         window.show()
         log.info("window shown %.0f ms after the process started", seconds_since_start() * 1000)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QApplication
 from fibuca_desktop.core.settings import Settings
 from fibuca_desktop.ui.log_pane import QtLogHandler
 from fibuca_desktop.ui.main_window import MainWindow
+from fibuca_desktop.ui.monitor.monitor_hub import MonitorHub
 from fibuca_desktop.ui.process.preview import LOADED, SIDE_BY_SIDE, SLIDER
 from fibuca_desktop.ui.process.process_panel import ProcessService
 
@@ -50,7 +51,7 @@ def main(out_dir: Path) -> int:
         (shoot / "copying.jpg").write_bytes((PHOTOS / "car-2.jpg").read_bytes()[:3000])
         settings = Settings()
         state = QSettings(str(Path(tmp) / "state.ini"), QSettings.Format.IniFormat)
-        window = MainWindow(settings, state, handler, ProcessService(settings))
+        window = MainWindow(settings, state, handler, ProcessService(settings), MonitorHub())
         window.resize(1100, 700)
         window.show()
         panel = window.process_panel

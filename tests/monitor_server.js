@@ -75,6 +75,21 @@ function allocate(res, params) {
   send(res, 200, "application/json", JSON.stringify({ heldArrays: held.length }));
 }
 
+// Grow or shrink the held arrays until heapUsed is about `mb` MB (within half a MB), so a test
+// can walk the heap through Fibuca's levels, down as well as up.
+function heap(res, params) {
+  const target = Number(params.get("mb") || "0") * MB;
+  while (process.memoryUsage().heapUsed < target) held.push(new Array(65536).fill(1.5));
+  let over = process.memoryUsage().heapUsed - target;
+  while (over > MB / 2 && held.length > 0) {
+    held.splice(held.length - Math.ceil(over / (MB / 2)));
+    if (global.gc) global.gc();
+    over = process.memoryUsage().heapUsed - target;
+  }
+  const heapUsedMB = round2(process.memoryUsage().heapUsed / MB);
+  send(res, 200, "application/json", JSON.stringify({ heldArrays: held.length, heapUsedMB }));
+}
+
 function free(res) {
   held.length = 0;
   if (global.gc) global.gc();
@@ -100,6 +115,8 @@ function handle(req, res) {
       return allocate(res, url.searchParams);
     case "/free":
       return free(res);
+    case "/heap":
+      return heap(res, url.searchParams);
     case "/hang":
       return; // never answers; the client's timeout must fire
     case "/error":

@@ -23,6 +23,9 @@ from PySide6.QtWidgets import (
 from fibuca_desktop import __version__
 from fibuca_desktop.core.settings import Settings
 from fibuca_desktop.ui.log_pane import LogPaneWidget, QtLogHandler
+from fibuca_desktop.ui.monitor.monitor_hub import MonitorHub
+from fibuca_desktop.ui.monitor.monitor_panel import MonitorPanel
+from fibuca_desktop.ui.monitor.notifier import IN_APP, StateNotifier
 from fibuca_desktop.ui.process.process_panel import ProcessPanel, ProcessService
 
 log = logging.getLogger(__name__)
@@ -81,6 +84,7 @@ class MainWindow(QMainWindow):
         window_state: QSettings,
         log_handler: QtLogHandler,
         process_service: ProcessService,
+        monitor_hub: MonitorHub,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -97,12 +101,10 @@ class MainWindow(QMainWindow):
         self.process_panel = ProcessPanel(process_service, settings)
         self.process_panel.batch_finished.connect(self._on_batch_finished)
         self.tabs.addTab(self.process_panel, "Process")
-        self.tabs.addTab(
-            PlaceholderPanel(
-                "Monitor", "Live memory of this computer and of the backend's /health and /metrics."
-            ),
-            "Monitor",
-        )
+        self.notifier = StateNotifier(self)
+        self.notifier.shown.connect(self._on_notification)
+        self.monitor_panel = MonitorPanel(monitor_hub, settings, self.notifier)
+        self.tabs.addTab(self.monitor_panel, "Monitor")
         self.tabs.addTab(
             PlaceholderPanel(
                 "Database", "Slow queries, index suggestions verified by the planner, safe builds."
@@ -149,6 +151,11 @@ class MainWindow(QMainWindow):
         self.refresh_status()
         self.statusBar().showMessage(f"Batch finished: {summary}", 10_000)
 
+    def _on_notification(self, title: str, text: str, channel: str) -> None:
+        """Without a system tray the window itself must carry the news."""
+        if channel == IN_APP:
+            self.show_notice(f"{title}. {text}")
+
     def show_notice(self, text: str) -> None:
         self.notice.show_message(text)
 
@@ -179,6 +186,7 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self.process_panel.shutdown()
+        self.monitor_panel.shutdown()
         self._memory_timer.stop()
         self.window_state.setValue("geometry", self.saveGeometry())
         self.window_state.setValue("splitter", self.splitter.saveState())

@@ -121,6 +121,7 @@ def run_child(spec: dict) -> dict:
     from fibuca_desktop.core.settings import Settings
     from fibuca_desktop.ui.log_pane import QtLogHandler
     from fibuca_desktop.ui.main_window import MainWindow
+    from fibuca_desktop.ui.monitor.monitor_hub import MonitorHub
     from fibuca_desktop.ui.process.process_panel import ProcessService
 
     app = QApplication([sys.argv[0]])
@@ -133,7 +134,7 @@ def run_child(spec: dict) -> dict:
     work = Path(spec["work_dir"])
     window_state = QSettings(str(work / "window-state.ini"), QSettings.Format.IniFormat)
     service = ProcessService(settings)
-    window = MainWindow(settings, window_state, log_handler, service)
+    window = MainWindow(settings, window_state, log_handler, service, MonitorHub())
     window.show()
     panel = window.process_panel
     preset = settings.processing.resolved_preset()

@@ -17,39 +17,9 @@ from fibuca_desktop.core.errors import FibucaError
 from fibuca_desktop.core.monitor.health_source import HealthSource, parse_health
 from fibuca_desktop.core.monitor.http_fetch import SourceDown, fetch, mask_url, token_from
 from fibuca_desktop.core.monitor.metrics_source import MetricsSource, parse_prometheus
+from tests.node_server import NodeServer
 
-SERVER_JS = Path(__file__).parents[1] / "monitor_server.js"
 MB = 1024 * 1024
-
-
-class NodeServer:
-    """A running tests/monitor_server.js: its base URL and process."""
-
-    def __init__(self, env: dict[str, str] | None = None, scheme: str = "http") -> None:
-        node = shutil.which("node")
-        if node is None:
-            pytest.fail("Node.js is required for the monitor tests (CI installs it)")
-        self.process = subprocess.Popen(
-            [node, "--expose-gc", str(SERVER_JS)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()  # blocks until the server listens
-        if not line.strip().isdigit():
-            self.stop()
-            pytest.fail(f"monitor_server.js did not start: {self.process.stderr.read()}")
-        self.port = int(line)
-        self.base = f"{scheme}://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.process.kill()
-        self.process.communicate(timeout=10)
-
-    def json(self, path: str) -> dict:
-        return json.loads(fetch(self.base + path, 5.0))
 
 
 @pytest.fixture(scope="module")

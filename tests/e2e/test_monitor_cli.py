@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.core.test_monitor_sources import MB, NodeServer
+from tests.node_server import MB, NodeServer
 
 KEYS = {"time", "target", "state", "reason", "metrics", "trend"}
 REMOTE = {"heapUsedMB", "heapTotalMB", "externalMB", "rssMB"}

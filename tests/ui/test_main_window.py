@@ -10,13 +10,16 @@ from PySide6.QtCore import QSettings
 from fibuca_desktop.core.settings import Settings
 from fibuca_desktop.ui.log_pane import MAX_LINES, QtLogHandler
 from fibuca_desktop.ui.main_window import MainWindow
+from fibuca_desktop.ui.monitor.monitor_hub import MonitorHub
 from fibuca_desktop.ui.process.process_panel import ProcessService
 
 
 def make_window(qtbot, tmp_path, handler=None):
     state = QSettings(str(tmp_path / "window-state.ini"), QSettings.Format.IniFormat)
     settings = Settings()
-    window = MainWindow(settings, state, handler or QtLogHandler(), ProcessService(settings))
+    window = MainWindow(
+        settings, state, handler or QtLogHandler(), ProcessService(settings), MonitorHub()
+    )
     qtbot.addWidget(window)
     return window
 

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from fibuca_desktop.core.settings import Settings
 from fibuca_desktop.ui.log_pane import QtLogHandler
 from fibuca_desktop.ui.main_window import MainWindow
+from fibuca_desktop.ui.monitor.monitor_hub import MonitorHub
 from fibuca_desktop.ui.process.process_panel import ProcessPanel, ProcessService
 from fibuca_desktop.ui.process.queue_model import CANCELLED, DONE, FAILED, QUEUED
 from tests.conftest import PHOTOS
@@ -45,10 +46,12 @@ def window(qtbot, tmp_path, settings):
         QSettings(str(tmp_path / "state.ini"), QSettings.Format.IniFormat),
         QtLogHandler(),
         ProcessService(settings),
+        MonitorHub(),
     )
     qtbot.addWidget(window)
     yield window
     window.process_panel.shutdown()
+    window.monitor_panel.shutdown()
 
 
 def drop(widget, paths: list[Path]) -> bool:

@@ -1,0 +1,1 @@
+"""The Monitor tab: live memory of targets, their states, trend and notifications."""

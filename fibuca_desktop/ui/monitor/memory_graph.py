@@ -1,0 +1,179 @@
+"""The live memory graph: one curve per (target, metric), created once and then only ``setData``.
+
+Cheap by construction (STYLE.md): 1-px pens, no antialiasing, no OpenGL, peak downsampling and
+clip-to-view, so 24 h of 1 s samples per curve redraw in milliseconds. Gaps (DOWN, a metric the
+target does not report) are NaN and show as breaks in the line.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from fibuca_desktop.core.monitor.samples import (
+    EXTERNAL_MB,
+    HEAP_TOTAL_MB,
+    HEAP_USED_MB,
+    RSS_MB,
+    SYSTEM_AVAILABLE_MB,
+)
+
+PLOTTABLE = {
+    HEAP_USED_MB: "heap used",
+    HEAP_TOTAL_MB: "heap total",
+    EXTERNAL_MB: "external",
+    RSS_MB: "RSS",
+    SYSTEM_AVAILABLE_MB: "system available",
+}
+"""The MB metrics the graph can show, with their legend names (percent is not MB)."""
+
+_STYLES = {
+    HEAP_USED_MB: Qt.PenStyle.SolidLine,
+    RSS_MB: Qt.PenStyle.DashLine,
+    HEAP_TOTAL_MB: Qt.PenStyle.DotLine,
+    EXTERNAL_MB: Qt.PenStyle.DashDotLine,
+    SYSTEM_AVAILABLE_MB: Qt.PenStyle.DashDotDotLine,
+}
+_TARGET_COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
+WARNING_COLOUR, CRITICAL_COLOUR = "#d98c00", "#d62728"
+NEAR_LEVELS = 0.6  # show the level lines once the data reaches 60% of the warning level
+
+Series = tuple[np.ndarray, np.ndarray]  # epoch seconds, MB (NaN = gap)
+
+
+class MemoryGraphWidget(QWidget):
+    """A time-axis plot with a legend and the selected target's warning/critical lines."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=False, useOpenGL=False)
+        self.plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()}, background="w")
+        self.plot.setObjectName("memoryPlot")
+        item = self.plot.getPlotItem()
+        item.showGrid(x=True, y=True, alpha=0.15)
+        item.setLabel("left", "MB")
+        item.setMenuEnabled(False)
+        item.hideButtons()
+        self.legend = item.addLegend(
+            offset=(8, 8), labelTextColor="#333", brush=pg.mkBrush(255, 255, 255, 210)
+        )
+        self.curves: dict[tuple[str, str], pg.PlotDataItem] = {}
+        self._colours: dict[str, str] = {}
+        self.warning_line = self._threshold_line(WARNING_COLOUR)
+        self.critical_line = self._threshold_line(CRITICAL_COLOUR)
+        self.x_range: tuple[float, float] = (0.0, 1.0)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot)
+
+    def _threshold_line(self, colour: str) -> pg.InfiniteLine:
+        line = pg.InfiniteLine(
+            angle=0,
+            movable=False,
+            pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine),
+            label="",
+            labelOpts={"position": 0.02, "color": colour, "anchors": [(0, 1), (0, 1)]},
+        )
+        line.setZValue(-10)
+        line.hide()
+        self.plot.addItem(line, ignoreBounds=True)
+        return line
+
+    def colour_for(self, target: str) -> str:
+        if target not in self._colours:
+            used = set(self._colours.values())
+            free = [c for c in _TARGET_COLOURS if c not in used]
+            self._colours[target] = free[0] if free else _TARGET_COLOURS[len(self._colours) % 7]
+        return self._colours[target]
+
+    def curve(self, target: str, metric: str) -> pg.PlotDataItem:
+        """The curve of one series, created (with its legend entry) the first time only."""
+        key = (target, metric)
+        if key not in self.curves:
+            pen = pg.mkPen(QColor(self.colour_for(target)), width=1, style=_STYLES[metric])
+            curve = pg.PlotDataItem(pen=pen, name=f"{target} · {PLOTTABLE[metric]}")
+            curve.setDownsampling(auto=True, method="peak")
+            curve.setClipToView(True)
+            self.plot.addItem(curve)  # also lists it in the legend
+            curve.setVisible(False)
+            self.legend.removeItem(curve)  # _show lists it while it has data
+            self.curves[key] = curve
+        return self.curves[key]
+
+    def forget_target(self, target: str) -> None:
+        """Remove a target's curves and legend entries (it was removed from the monitor)."""
+        for key in [key for key in self.curves if key[0] == target]:
+            curve = self.curves.pop(key)
+            self.legend.removeItem(curve)
+            self.plot.removeItem(curve)
+        self._colours.pop(target, None)
+
+    def show_window(
+        self,
+        start: float,
+        end: float,
+        series: Mapping[tuple[str, str], Series],
+        thresholds: tuple[float, float] | None,
+    ) -> None:
+        """Show ``series`` between epoch seconds ``start`` and ``end``; hide the other curves.
+
+        The y axis starts at 0 (memory is read against zero). ``thresholds`` (warning, critical)
+        are the selected target's levels.
+        """
+        top = 0.0
+        shown = set()
+        for key, (times, values) in series.items():
+            if not values.size or np.isnan(values).all():
+                continue  # nothing to draw (a DOWN target): no line, no legend entry
+            curve = self.curve(*key)
+            curve.setData(times, values)
+            self._show(curve, True)
+            shown.add(key)
+            top = max(top, float(np.nanmax(values)))
+        for key, curve in self.curves.items():
+            if key not in shown:
+                curve.setData([], [])
+                self._show(curve, False)
+        lines = (self.warning_line, self.critical_line)
+        # The levels join the view once the data gets within reach of them; until then they
+        # would squash a 40 MB curve against a 1,500 MB scale.
+        if thresholds is not None and top >= NEAR_LEVELS * thresholds[0]:
+            for line, level, name in zip(lines, thresholds, ("warning", "critical"), strict=True):
+                line.setValue(level)
+                line.label.setFormat(f"{name} {level:g} MB")
+                line.show()
+            top = max(top, thresholds[1])
+        else:
+            for line in lines:
+                line.hide()
+        top = _nice_top(top * 1.08 if top > 0 else 100.0)
+        self.x_range = (start, end)
+        self.plot.setXRange(start, end, padding=0)
+        self.plot.setYRange(0, top, padding=0)
+
+    def _show(self, curve: pg.PlotDataItem, visible: bool) -> None:
+        listed = any(sample.item is curve for sample, _ in self.legend.items)
+        if visible and not listed:
+            self.legend.addItem(curve, curve.name())
+        elif not visible and listed:
+            self.legend.removeItem(curve)
+        curve.setVisible(visible)
+
+    def set_interactive(self, interactive: bool) -> None:
+        """Pan and zoom with the mouse only while paused; live, the window scrolls itself."""
+        self.plot.setMouseEnabled(x=interactive, y=interactive)
+
+
+def _nice_top(value: float) -> float:
+    """Round up to a round number (1, 1.5, 2, 2.5 ... x 10^n), so the axis does not jitter."""
+    exponent = 10 ** math.floor(math.log10(value))
+    for step in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        if value <= step * exponent:
+            return step * exponent
+    return 10 * exponent

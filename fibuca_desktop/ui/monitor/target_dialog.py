@@ -1,0 +1,166 @@
+"""Add a target: this computer or a process, a backend's /health, or a Prometheus /metrics."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QWidget,
+)
+
+from fibuca_desktop.core.errors import SettingsError
+from fibuca_desktop.core.monitor.targets import HEALTH, LOCAL, METRICS, MonitorTarget, url_problem
+
+KIND_LABELS = {
+    HEALTH: "Backend /health (JSON)",
+    METRICS: "Prometheus /metrics",
+    LOCAL: "A process on this computer",
+}
+_PLACEHOLDERS = {
+    HEALTH: "https://api.example.com/health",
+    METRICS: "https://api.example.com/metrics",
+}
+
+
+class AddTargetDialog(QDialog):
+    """Collects one ``MonitorTarget``; OK stays disabled until it is valid and its name is new.
+
+    A typed token is handed back in ``token`` (the caller decides where it may be kept); only the
+    name of an environment variable goes into the target itself.
+    """
+
+    def __init__(self, taken_names: set[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Add a target to monitor")
+        self.setMinimumWidth(460)
+        self._taken = taken_names
+        self.kind = QComboBox()
+        for kind, label in KIND_LABELS.items():
+            self.kind.addItem(label, kind)
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("e.g. production API")
+        self.url = QLineEdit()
+        self.process = QLineEdit()
+        self.process.setPlaceholderText("PID or process name; empty: this app")
+        self.children = QCheckBox("Include child processes")
+        self.warning = self._mb_box(350)
+        self.critical = self._mb_box(450)
+        self.token_field = QLineEdit()
+        self.token_field.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token_field.setPlaceholderText("optional; kept in the OS keyring, never in a file")
+        self.token_env = QLineEdit()
+        self.token_env.setPlaceholderText("optional, e.g. FIBUCA_MONITOR_TOKEN")
+        self.error = QLabel()
+        self.error.setObjectName("targetDialogError")
+        self.error.setStyleSheet("color: #b00020;")
+        self.error.setWordWrap(True)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+        self.form = QFormLayout(self)
+        self.form.addRow("Kind", self.kind)
+        self.form.addRow("Name", self.name)
+        self.form.addRow("Address", self.url)
+        self.form.addRow("Process", self.process)
+        self.form.addRow("", self.children)
+        self.form.addRow("Warning at (MB)", self.warning)
+        self.form.addRow("Critical at (MB)", self.critical)
+        self.form.addRow("Bearer token", self.token_field)
+        self.form.addRow("…or from variable", self.token_env)
+        self.form.addRow(self.error)
+        self.form.addRow(self.buttons)
+        for widget in (self.name, self.url, self.process, self.token_env):
+            widget.textChanged.connect(self._revalidate)
+        for box in (self.warning, self.critical):
+            box.valueChanged.connect(self._revalidate)
+        self.kind.currentIndexChanged.connect(self._kind_changed)
+        self.url.textChanged.connect(self._suggest_name)
+        self._name_was_suggested = True
+        self.name.textEdited.connect(self._name_edited)
+        self._kind_changed()
+
+    @staticmethod
+    def _mb_box(value: float) -> QDoubleSpinBox:
+        box = QDoubleSpinBox()
+        box.setRange(1, 1_000_000)
+        box.setDecimals(0)
+        box.setSuffix(" MB")
+        box.setValue(value)
+        return box
+
+    @property
+    def token(self) -> str | None:
+        return self.token_field.text().strip() or None
+
+    def _kind_changed(self) -> None:
+        kind = self.kind.currentData()
+        remote = kind != LOCAL
+        for widget in (self.url, self.token_field, self.token_env):
+            self.form.setRowVisible(widget, remote)
+        for widget in (self.process, self.children):
+            self.form.setRowVisible(widget, not remote)
+        self.url.setPlaceholderText(_PLACEHOLDERS.get(kind, ""))
+        self._revalidate()
+
+    def _name_edited(self) -> None:
+        self._name_was_suggested = not self.name.text()
+
+    def _suggest_name(self) -> None:
+        if self._name_was_suggested:
+            host = urlsplit(self.url.text().strip()).hostname or ""
+            self.name.setText(host)
+
+    def target(self) -> MonitorTarget:
+        """The target as entered; raises SettingsError with what is wrong."""
+        kind = self.kind.currentData()
+        pid, process_name = None, None
+        if kind == LOCAL:
+            process = self.process.text().strip()
+            if process.isdigit():
+                pid = int(process)
+            elif process:
+                process_name = process
+        target = MonitorTarget(
+            name=self.name.text().strip(),
+            kind=kind,
+            url=self.url.text().strip() if kind != LOCAL else None,
+            pid=pid,
+            process_name=process_name,
+            include_children=kind == LOCAL and self.children.isChecked(),
+            warning_mb=self.warning.value(),
+            critical_mb=self.critical.value(),
+            token_env=(self.token_env.text().strip() or None) if kind != LOCAL else None,
+        )
+        if not target.name:
+            raise SettingsError("Give the target a name.")
+        if target.name in self._taken:
+            raise SettingsError(f"A target named {target.name!r} is already watched.")
+        problem = url_problem(target.url or "") if kind != LOCAL else None
+        if problem:
+            raise SettingsError(f"Address: {problem}.")
+        if target.warning_mb >= target.critical_mb:
+            raise SettingsError("The warning level must be below the critical level.")
+        target.check("target")
+        return target
+
+    def _revalidate(self) -> None:
+        try:
+            self.target()
+        except SettingsError as error:
+            message = str(error).removeprefix("target.").removeprefix("target: ")
+            self.error.setText(message[:1].upper() + message[1:])
+            self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(False)
+            return
+        self.error.setText("")
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(True)

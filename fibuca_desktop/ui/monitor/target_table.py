@@ -1,0 +1,192 @@
+"""The targets list: a coloured state badge, the latest memory, the backend's own status, trend."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QRect, Qt
+from PySide6.QtGui import QColor, QPainter
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from fibuca_desktop.core.monitor.poller import PollOutcome
+from fibuca_desktop.core.monitor.samples import (
+    HEAP_USED_MB,
+    RSS_MB,
+    SYSTEM_AVAILABLE_MB,
+    SYSTEM_USED_PERCENT,
+)
+from fibuca_desktop.core.monitor.targets import LOCAL, MonitorTarget
+from fibuca_desktop.core.monitor.thresholds import State, Trend
+
+STATE_COLOURS = {
+    State.OK: "#2e7d32",
+    State.WARNING: "#d98c00",
+    State.CRITICAL: "#c62828",
+    State.DOWN: "#616161",
+}
+WAITING_COLOUR = "#9e9e9e"
+COLUMNS = ("State", "Target", "Memory", "Backend", "Trend")
+STATE, NAME, MEMORY, BACKEND, TREND = range(len(COLUMNS))
+GROWTH_SHOWN_FROM = 0.1  # MB per minute; below this a series is "steady"
+
+
+def _mb(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value / 1024:.1f} GB" if value >= 10_240 else f"{value:.0f} MB"
+
+
+def memory_text(target: MonitorTarget, outcome: PollOutcome) -> str:
+    """The few numbers that matter for this kind of target, gaps as a dash."""
+    sample = outcome.sample
+    if target.kind != LOCAL:
+        return f"heap {_mb(sample.value(HEAP_USED_MB))} · RSS {_mb(sample.value(RSS_MB))}"
+    used = sample.value(SYSTEM_USED_PERCENT)
+    system = "–" if used is None else f"{used:.0f}%"
+    who = "app" if target.pid is None and not target.process_name else "RSS"
+    return f"{who} {_mb(sample.value(RSS_MB))} · system {system} used"
+
+
+def trend_text(trend: Trend) -> str:
+    """'+3.2 MB/min · critical in 25 min' while growing, else 'steady' or 'falling'."""
+    rate = trend.mb_per_minute
+    if rate >= GROWTH_SHOWN_FROM:
+        text = f"+{rate:.1f} MB/min"
+        seconds = trend.seconds_to_critical
+        if seconds is not None:
+            text += f" · critical in {_duration(seconds)}"
+        return text
+    return "falling" if rate <= -GROWTH_SHOWN_FROM else "steady"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86_400:.0f} days"
+
+
+class TargetTableModel(QAbstractTableModel):
+    """One row per watched target, in the order they were added."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._targets: list[MonitorTarget] = []
+        self._latest: dict[str, PollOutcome] = {}
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
+        return 0 if parent.isValid() else len(self._targets)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def target_at(self, row: int) -> MonitorTarget:
+        return self._targets[row]
+
+    def row_of(self, name: str) -> int:
+        return next((i for i, t in enumerate(self._targets) if t.name == name), -1)
+
+    def latest(self, name: str) -> PollOutcome | None:
+        return self._latest.get(name)
+
+    def add(self, target: MonitorTarget, row: int | None = None) -> None:
+        row = len(self._targets) if row is None else min(row, len(self._targets))
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._targets.insert(row, target)
+        self.endInsertRows()
+
+    def remove(self, name: str) -> int:
+        """Remove a target's row; returns the row it had."""
+        row = self.row_of(name)
+        self.beginRemoveRows(QModelIndex(), row, row)
+        del self._targets[row]
+        self._latest.pop(name, None)
+        self.endRemoveRows()
+        return row
+
+    def update(self, name: str, outcome: PollOutcome) -> None:
+        row = self.row_of(name)
+        if row < 0:
+            return
+        self._latest[name] = outcome
+        self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        target = self._targets[index.row()]
+        outcome = self._latest.get(target.name)
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(target, outcome, column)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(target, outcome)
+        if role == Qt.ItemDataRole.UserRole and column == STATE:
+            return None if outcome is None else outcome.state
+        return None
+
+    def _display(self, target: MonitorTarget, outcome: PollOutcome | None, column: int) -> str:
+        if column == NAME:
+            return target.name
+        if outcome is None:
+            return "waiting…" if column == STATE else ""
+        if column == STATE:
+            return str(outcome.state)
+        if column == MEMORY:
+            return memory_text(target, outcome)
+        if column == BACKEND:
+            return outcome.sample.backend_status or "–"
+        return trend_text(outcome.trend)
+
+    def _tooltip(self, target: MonitorTarget, outcome: PollOutcome | None) -> str:
+        lines = [
+            f"{target.name}: {target.address}",
+            f"warning {target.warning_mb:g} MB, critical {target.critical_mb:g} MB "
+            f"on {target.metric}",
+        ]
+        if outcome is not None:
+            available = outcome.sample.value(SYSTEM_AVAILABLE_MB)
+            if available is not None:
+                lines.append(f"this computer: {_mb(available)} available")
+            if outcome.reason:
+                lines.append(outcome.reason)
+        return "\n".join(lines)
+
+
+class StateBadgeDelegate(QStyledItemDelegate):
+    """Paints the State column as a rounded, coloured badge with white text."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
+        state = index.data(Qt.ItemDataRole.UserRole)
+        text = index.data(Qt.ItemDataRole.DisplayRole) or ""
+        style = option.widget.style() if option.widget else None
+        if style is not None and option.state & QStyle.StateFlag.State_Selected:
+            style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, option, painter)
+        colour = QColor(STATE_COLOURS.get(state, WAITING_COLOUR))
+        width = min(option.rect.width() - 8, option.fontMetrics.horizontalAdvance(text) + 16)
+        height = option.fontMetrics.height() + 4
+        badge = QRect(0, 0, width, height)
+        badge.moveCenter(option.rect.center())
+        badge.moveLeft(option.rect.left() + 4)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(colour)
+        painter.drawRoundedRect(badge, height / 2, height / 2)
+        painter.setPen(QColor("white"))
+        font = option.font
+        font.setBold(True)
+        painter.setFont(font)
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
+
+    def sizeHint(self, option: QStyleOptionViewItem, index):
+        size = super().sizeHint(option, index)
+        size.setWidth(max(size.width() + 16, 96))
+        return size
