@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from keyring.backend import KeyringBackend
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Derived caches (the rewritten u2netp graph) go to a throwaway folder, not the user's cache.
@@ -45,3 +46,38 @@ def engines(u2netp_path):
     from fibuca_desktop.core.imaging.engine import EngineProvider
 
     return EngineProvider(threads=2)
+
+
+class MemoryKeyring(KeyringBackend):
+    """Stands in for an OS keyring (there is none on this machine or in CI).
+
+    Defining a backend class registers it with keyring; a negative priority keeps keyring from
+    choosing it by itself, so it is only used where a test sets it.
+    """
+
+    priority = -1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service, username):
+        return self.store.get((service, username))
+
+    def set_password(self, service, username, password):
+        self.store[(service, username)] = password
+
+    def delete_password(self, service, username):
+        self.store.pop((service, username), None)
+
+
+@pytest.fixture
+def os_keyring():
+    """An OS keyring for the test (none exists here); the real no-backend state after."""
+    import keyring
+
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)

@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import keyring
 import pytest
-from keyring.backend import KeyringBackend
 
 from fibuca_desktop.core.errors import SettingsError
 from fibuca_desktop.core.monitor.health_source import HealthSource
@@ -31,38 +30,6 @@ from fibuca_desktop.core.secrets import (
     save_secret,
 )
 from fibuca_desktop.core.settings import Settings, SettingsStore, validate
-
-
-class MemoryKeyring(KeyringBackend):
-    """Stands in for an OS keyring (there is none on this machine or in CI).
-
-    Defining a backend class registers it with keyring; a negative priority keeps keyring from
-    choosing it by itself, so it is only used where a test sets it.
-    """
-
-    priority = -1
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service, username):
-        return self.store.get((service, username))
-
-    def set_password(self, service, username, password):
-        self.store[(service, username)] = password
-
-    def delete_password(self, service, username):
-        self.store.pop((service, username), None)
-
-
-@pytest.fixture
-def os_keyring():
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 @pytest.fixture

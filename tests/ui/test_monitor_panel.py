@@ -12,8 +12,8 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QSystemTrayIcon
 
 from fibuca_desktop.core.monitor.samples import HEAP_USED_MB, RSS_MB, Sample
-from fibuca_desktop.core.monitor.targets import HEALTH, METRICS, MonitorTarget
-from fibuca_desktop.core.monitor.thresholds import State
+from fibuca_desktop.core.monitor.targets import HEALTH, KEYRING_SERVICE, METRICS, MonitorTarget
+from fibuca_desktop.core.monitor.thresholds import State, Trend
 from fibuca_desktop.core.settings import Settings, SettingsStore
 from fibuca_desktop.ui.log_pane import QtLogHandler
 from fibuca_desktop.ui.main_window import MainWindow
@@ -21,6 +21,7 @@ from fibuca_desktop.ui.monitor.monitor_hub import MonitorHub
 from fibuca_desktop.ui.monitor.monitor_panel import MonitorPanel
 from fibuca_desktop.ui.monitor.notifier import IN_APP, TRAY, StateNotifier
 from fibuca_desktop.ui.monitor.target_dialog import AddTargetDialog
+from fibuca_desktop.ui.monitor.target_table import trend_text
 from fibuca_desktop.ui.process.process_panel import ProcessService
 from tests.node_server import NodeServer
 
@@ -275,6 +276,26 @@ def test_a_token_without_a_keyring_is_used_for_the_session_only(
     assert store.load().settings.monitor.targets[-1].url.endswith("/auth/health")
 
 
+def test_a_token_in_the_keyring_survives_a_restart_and_goes_with_its_target(
+    qtbot, make_panel, server, os_keyring
+):
+    settings = Settings()
+    panel = make_panel(settings)
+    target = health(server, "secured", "/auth/health")
+    panel.add_target(target, token="s3cret")
+    assert target.token_in_keyring and not panel.message.isVisible()
+    assert os_keyring.store == {(KEYRING_SERVICE, target.url): "s3cret"}
+    qtbot.waitUntil(lambda: state_of(panel, "secured") == State.OK, timeout=WAIT_MS)
+    panel.shutdown()
+
+    again = make_panel(settings)  # a restart: the token comes from the keyring
+    qtbot.waitUntil(lambda: state_of(again, "secured") == State.OK, timeout=WAIT_MS)
+    again.remove_target("secured")
+    assert os_keyring.store  # undo is still possible
+    again.shutdown()
+    assert os_keyring.store == {}
+
+
 def test_notifications_use_the_tray_when_there_is_one_and_can_be_muted(qtbot, make_panel):
     assert not QSystemTrayIcon.isSystemTrayAvailable()
     tray = StateNotifier(use_tray=True)  # as on a desktop with a tray
@@ -309,3 +330,33 @@ def test_the_main_window_shows_monitor_news_without_a_tray(qtbot, tmp_path):
         assert window.monitor_panel.graph is not None
     finally:
         window.close_without_asking()
+
+
+@pytest.mark.parametrize(
+    ("rate", "seconds", "text"),
+    [
+        (3.24, 1500.0, "+3.2 MB/min · critical in 25 min"),
+        (0.5, 100_000.0, "+0.5 MB/min · critical in 27.8 h"),
+        (0.5, 500_000.0, "+0.5 MB/min · critical in 6 days"),
+        (12.0, 45.0, "+12.0 MB/min · critical in 45 s"),
+        (0.8, None, "+0.8 MB/min"),  # growing, but already past critical
+        (0.05, 9e9, "steady"),
+        (-2.0, None, "falling"),
+    ],
+)
+def test_trend_says_how_fast_and_how_long_until_critical(rate, seconds, text):
+    assert trend_text(Trend(rate, seconds)) == text
+
+
+def test_a_leak_shows_its_trend_in_the_table(qtbot, make_panel):
+    settings = Settings()
+    settings.monitor.targets = [MonitorTarget("leaky", HEALTH, url="http://127.0.0.1:9/health")]
+    hub = MonitorHub(60.0)
+    poller = hub.add(settings.monitor.targets[0])
+    start = time.time() - 122
+    for i in range(122):  # +6 MB per minute from 300 MB: 450 MB in 23 min
+        outcome = poller.record(Sample(start + i, {HEAP_USED_MB: 300 + i / 10}))
+    panel = make_panel(settings, hub=hub)
+    panel.model.update("leaky", outcome)
+    # The DOWN poll at start may land first: a gap, which the trend skips.
+    assert panel.model.index(0, 4).data() == "+6.0 MB/min · critical in 23 min"

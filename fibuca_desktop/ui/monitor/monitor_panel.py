@@ -36,7 +36,7 @@ from fibuca_desktop.core.monitor.poller import PollOutcome
 from fibuca_desktop.core.monitor.samples import HEAP_USED_MB, RSS_MB
 from fibuca_desktop.core.monitor.targets import KEYRING_SERVICE, WINDOWS_S, MonitorTarget
 from fibuca_desktop.core.monitor.thresholds import State
-from fibuca_desktop.core.secrets import SecretStoreUnavailable, save_secret
+from fibuca_desktop.core.secrets import SecretStoreUnavailable, delete_secret, save_secret
 from fibuca_desktop.core.settings import Settings
 from fibuca_desktop.ui.monitor.monitor_hub import MonitorHub
 from fibuca_desktop.ui.monitor.notifier import StateNotifier
@@ -234,6 +234,7 @@ class MonitorPanel(QWidget):
         target, poller = self.hub.remove(name)
         row = self.model.remove(name)
         self.settings.monitor.targets.remove(target)
+        self._forget_removed()  # only the latest removal can be undone
         self._removed = [(row, target, poller)]
         if self.graph is not None:
             self.graph.forget_target(name)
@@ -256,6 +257,16 @@ class MonitorPanel(QWidget):
             self.message.hide()
         self.undo_button.setEnabled(bool(self._removed))
         self._mark_dirty()
+
+    def _forget_removed(self) -> None:
+        """Drop what undo kept; a token the removed target kept in the keyring goes too."""
+        for _, target, _ in self._removed:
+            still_used = any(
+                t.url == target.url and t.token_in_keyring for t in self.hub.targets.values()
+            )
+            if target.token_in_keyring and not still_used:
+                delete_secret(KEYRING_SERVICE, target.url or "")
+        self._removed = []
 
     def select(self, name: str) -> None:
         row = self.model.row_of(name)
@@ -372,6 +383,7 @@ class MonitorPanel(QWidget):
         return rows
 
     def shutdown(self) -> None:
+        self._forget_removed()
         self._timer.stop()
         self.hub.shutdown()
         self.notifier.close()
