@@ -10,15 +10,20 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from urllib.request import urlopen
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QEventLoop, QSettings
 from PySide6.QtWidgets import QApplication
 
+from fibuca_desktop.core.monitor.samples import HEAP_USED_MB, RSS_MB
+from fibuca_desktop.core.monitor.targets import HEALTH, METRICS, MonitorTarget
 from fibuca_desktop.core.settings import Settings
 from fibuca_desktop.ui.log_pane import QtLogHandler
 from fibuca_desktop.ui.main_window import MainWindow
@@ -73,7 +78,45 @@ def main(out_dir: Path) -> int:
             window.grab().save(str(out_dir / name))
             print(out_dir / name)
         panel.shutdown()
+        window.monitor_panel.shutdown()
+    render_monitor(app, handler, out_dir)
     return 0
+
+
+def render_monitor(app: QApplication, handler: QtLogHandler, out_dir: Path) -> None:
+    """The Monitor tab watching a real Node server whose heap leaks towards Fibuca's levels."""
+    node = subprocess.Popen(
+        ["node", "--expose-gc", str(ROOT / "tests" / "monitor_server.js")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{int(node.stdout.readline())}"
+    try:
+        with tempfile.TemporaryDirectory(prefix="fibuca-shots-") as tmp:
+            settings = Settings()
+            settings.monitor.targets += [
+                MonitorTarget("backend", HEALTH, url=base + "/health"),
+                MonitorTarget("backend metrics", METRICS, url=base + "/metrics"),
+                MonitorTarget("staging", HEALTH, url="http://127.0.0.1:9/health"),
+            ]
+            settings.monitor.plotted = [HEAP_USED_MB, RSS_MB]
+            state = QSettings(str(Path(tmp) / "state.ini"), QSettings.Format.IniFormat)
+            window = MainWindow(settings, state, handler, ProcessService(settings), MonitorHub(0.5))
+            window.resize(1100, 700)
+            window.show()
+            window.tabs.setCurrentWidget(window.monitor_panel)
+            window.monitor_panel.select("backend")
+            for step in range(40):  # a fast leak, to show in 40 s: 150 MB to about 370 MB of heap
+                urlopen(f"{base}/heap?mb={150 + step * 5.6:.0f}", timeout=5).read()
+                deadline = time.monotonic() + 1.0
+                wait_until(app, lambda deadline=deadline: time.monotonic() > deadline)
+            window.notice.hide()
+            window.grab().save(str(out_dir / "monitor-tab.png"))
+            print(out_dir / "monitor-tab.png")
+            window.close_without_asking()
+    finally:
+        node.kill()
+        node.communicate()
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ class MemoryGraphWidget(QWidget):
             movable=False,
             pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine),
             label="",
-            labelOpts={"position": 0.02, "color": colour, "anchors": [(0, 1), (0, 1)]},
+            labelOpts={"position": 0.99, "color": colour, "anchors": [(1, 1), (1, 1)]},
         )
         line.setZValue(-10)
         line.hide()

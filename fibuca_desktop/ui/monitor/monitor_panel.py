@@ -121,7 +121,9 @@ class MonitorPanel(QWidget):
         self.export_button = QPushButton("Export CSV…")
         self.export_button.clicked.connect(self.ask_export_csv)
         self.series_button = QToolButton()
-        self.series_button.setText("Series")
+        self.series_button.setText("Series ▾")
+        self.series_button.setToolTip("Which memory figures the graph shows")
+        self.series_button.setStyleSheet("QToolButton::menu-indicator { image: none; }")
         self.series_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.series_button)
         self.series_actions: dict[str, QAction] = {}
