@@ -11,7 +11,8 @@ Side by side in one run, as ratios (this machine is shared and noisy):
 - **Redraw**: the real ``MonitorPanel`` offscreen, 3 targets x 2 plotted series, each with a
   full 24 h history, redrawn and painted (``grab``) for the 5 min, 1 h and 24 h windows; against
   a naive pyqtgraph redraw (``clear()`` and ``plot()`` every time, antialiasing on, no
-  downsampling or clipping). Median of ``--rounds`` redraws per window, after one warm-up.
+  downsampling or clipping) with the same grid and legend. Median of ``--rounds`` redraws per
+  window, after one warm-up.
 
 The report is printed and written to tests/benchmarks/monitor.md.
 """
@@ -102,7 +103,9 @@ def redraw_child(rounds: int) -> dict:
         for metric in settings.monitor.plotted
     }
 
-    naive = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()})
+    naive = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()}, background="w")
+    naive.showGrid(x=True, y=True, alpha=0.15)  # the same decoration as ours
+    naive.addLegend(offset=(8, 8))
     naive.resize(panel.graph.size())
     naive.show()
 
@@ -114,9 +117,9 @@ def redraw_child(rounds: int) -> dict:
     def baseline(seconds: int) -> None:
         pg.setConfigOptions(antialias=True)
         naive.clear()
-        for series in data.values():
+        for (target, metric), series in data.items():
             times, values = series.window(seconds, end)
-            naive.plot(times, values)
+            naive.plot(times, values, name=f"{target} · {metric}")
         naive.grab()
         pg.setConfigOptions(antialias=False)
 
