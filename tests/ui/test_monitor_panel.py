@@ -123,6 +123,26 @@ def test_add_a_target_through_the_dialog_then_remove_and_undo(qtbot, make_panel,
     assert not panel.undo_button.isEnabled()
 
 
+def test_levels_of_a_watched_target_can_be_changed(qtbot, make_panel):
+    settings = Settings()
+    panel = make_panel(settings, interval_s=0.2)
+    qtbot.waitUntil(lambda: state_of(panel, "This computer") == State.OK, timeout=WAIT_MS)
+
+    def lower_levels():
+        dialog = QApplication.activeModalWidget()
+        assert dialog.windowTitle() == "Levels for This computer"
+        assert not dialog.name.isEnabled() and not dialog.kind.isEnabled()
+        dialog.critical.setValue(2)
+        dialog.warning.setValue(1)
+        dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+
+    QTimer.singleShot(0, lower_levels)
+    panel.ask_edit_levels()
+    target = settings.monitor.targets[0]
+    assert (target.warning_mb, target.critical_mb) == (1.0, 2.0)  # kept in the settings
+    qtbot.waitUntil(lambda: state_of(panel, "This computer") == State.CRITICAL, timeout=WAIT_MS)
+
+
 def idle_target_with_history(hours: float, step_s: float) -> tuple[Settings, MonitorHub, float]:
     """A target with ``hours`` of history at ``step_s``, polled once more (DOWN) and then not
     for a minute; returns the settings, the hub and the newest sample's time."""

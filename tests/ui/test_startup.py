@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 
-HEAVY = ("rembg", "numba", "scipy", "skimage", "onnxruntime", "onnx")
+HEAVY = ("rembg", "numba", "scipy", "skimage", "onnxruntime", "onnx", "pyqtgraph", "keyring")
 
 SCRIPT = f"""
 import json, sys

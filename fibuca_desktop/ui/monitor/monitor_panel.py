@@ -104,6 +104,9 @@ class MonitorPanel(QWidget):
         monitor = self.settings.monitor
         self.add_button = QPushButton("Add target…")
         self.add_button.clicked.connect(self.ask_add_target)
+        self.edit_button = QPushButton("Levels…")
+        self.edit_button.setToolTip("Change the selected target's warning and critical levels")
+        self.edit_button.clicked.connect(self.ask_edit_levels)
         self.remove_button = QPushButton("Remove")
         self.remove_button.clicked.connect(self.remove_selected)
         self.undo_button = QPushButton("Undo remove")
@@ -135,7 +138,7 @@ class MonitorPanel(QWidget):
             self.series_actions[metric] = action
         self.series_button.setMenu(menu)
         toolbar = QHBoxLayout()
-        for widget in (self.add_button, self.remove_button, self.undo_button):
+        for widget in (self.add_button, self.edit_button, self.remove_button, self.undo_button):
             toolbar.addWidget(widget)
         toolbar.addSpacing(16)
         toolbar.addWidget(QLabel("Show"))
@@ -157,6 +160,7 @@ class MonitorPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self._mark_dirty())
+        self.table.doubleClicked.connect(lambda _: self.ask_edit_levels())
         self.events = QListWidget()
         self.events.setObjectName("monitorEvents")
         self.events.setWordWrap(True)
@@ -224,6 +228,23 @@ class MonitorPanel(QWidget):
             self.settings.monitor.targets.append(target)
         if self.table.currentIndex().row() < 0:
             self.select(target.name)
+        self._mark_dirty()
+
+    def ask_edit_levels(self) -> None:
+        target = self.selected_target()
+        if target is None:
+            return
+        dialog = AddTargetDialog(set(self.hub.pollers), self, editing=target)
+        if dialog.exec() == AddTargetDialog.DialogCode.Accepted:
+            edited = dialog.target()
+            self.set_levels(target.name, edited.warning_mb, edited.critical_mb)
+
+    def set_levels(self, name: str, warning_mb: float, critical_mb: float) -> None:
+        """New levels for a watched target; its state follows from the next samples."""
+        target = self.hub.targets[name]
+        target.warning_mb, target.critical_mb = warning_mb, critical_mb  # the settings' object
+        self.hub.pollers[name].machine.thresholds = target.thresholds()
+        log.info("%s: warning %g MB, critical %g MB", name, warning_mb, critical_mb)
         self._mark_dirty()
 
     def remove_selected(self) -> None:

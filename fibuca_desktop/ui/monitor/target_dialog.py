@@ -37,7 +37,12 @@ class AddTargetDialog(QDialog):
     name of an environment variable goes into the target itself.
     """
 
-    def __init__(self, taken_names: set[str], parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        taken_names: set[str],
+        parent: QWidget | None = None,
+        editing: MonitorTarget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Add a target to monitor")
         self.setMinimumWidth(460)
@@ -89,6 +94,26 @@ class AddTargetDialog(QDialog):
         self._name_was_suggested = True
         self.name.textEdited.connect(self._name_edited)
         self._kind_changed()
+        if editing is not None:
+            self._show_for_editing(editing)
+
+    def _show_for_editing(self, target: MonitorTarget) -> None:
+        """Only the levels of a watched target change; the rest is shown for reference."""
+        self.setWindowTitle(f"Levels for {target.name}")
+        self._taken = self._taken - {target.name}
+        self.kind.setCurrentIndex(self.kind.findData(target.kind))
+        self.name.setText(target.name)
+        self.url.setText(target.url or "")
+        process = target.process_name or ("" if target.pid is None else str(target.pid))
+        self.process.setText(process)
+        self.children.setChecked(target.include_children)
+        self.token_env.setText(target.token_env or "")
+        self.warning.setValue(target.warning_mb)
+        self.critical.setValue(target.critical_mb)
+        for widget in (self.kind, self.name, self.url, self.process, self.children):
+            widget.setEnabled(False)
+        for widget in (self.token_field, self.token_env):
+            self.form.setRowVisible(widget, False)
 
     @staticmethod
     def _mb_box(value: float) -> QDoubleSpinBox:
