@@ -1,0 +1,258 @@
+"""Build one index on a live database without blocking writes: ``CREATE INDEX CONCURRENTLY``.
+
+It runs in autocommit (it cannot run in a transaction) on its own fresh connection, never one of
+the pool's read-only ones, with a ``lock_timeout`` so that it gives up instead of queueing behind
+a long transaction, and no statement timeout (a build takes as long as it takes). Progress is read
+from ``pg_stat_progress_create_index`` through the pool while it runs. A failed or cancelled
+concurrent build leaves an INVALID index behind that slows every write; ``IndexBuildFailed``
+names it, and ``drop_invalid`` removes it (concurrently too) so the build can be retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg2
+
+from fibuca_desktop.core.database import catalog
+from fibuca_desktop.core.database.explain import generic_plan
+from fibuca_desktop.core.database.index_suggestion import IndexSuggestion, index_name, quote
+from fibuca_desktop.core.errors import IndexBuildFailed, UsageError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    """What will run, shown to the person before anything does."""
+
+    schema: str
+    table: str
+    columns: tuple[str, ...]
+    name: str
+    unique: bool
+    sql: str
+    queries: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BuildProgress:
+    phase: str
+    blocks_done: int
+    blocks_total: int
+    tuples_done: int
+    tuples_total: int
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    index: str
+    valid: bool
+    seconds: float
+    cost_before: float | None
+    cost_after: float | None
+
+    def to_json(self) -> dict:
+        return {"index": self.index, "valid": self.valid, "seconds": round(self.seconds, 3)}
+
+
+_PROGRESS = """
+SELECT phase, coalesce(blocks_done, 0) AS blocks_done, coalesce(blocks_total, 0) AS blocks_total,
+    coalesce(tuples_done, 0) AS tuples_done, coalesce(tuples_total, 0) AS tuples_total
+FROM pg_stat_progress_create_index WHERE pid = %s
+"""
+
+
+class IndexBuilder:
+    """Plans, runs, cancels and cleans up concurrent index builds for one ``DatabaseSession``."""
+
+    def __init__(self, session, lock_timeout_s: float = 10.0, poll_s: float = 0.2) -> None:
+        self._session = session
+        self._lock_timeout_s = lock_timeout_s
+        self._poll_s = poll_s
+        self._pid: int | None = None
+        self._cancelled = threading.Event()
+
+    def plan(
+        self,
+        table: str,
+        columns: tuple[str, ...],
+        *,
+        unique: bool = False,
+        queries: tuple[str, ...] = (),
+    ) -> IndexPlan:
+        """The exact SQL for an index on ``table`` (names exactly as in the database)."""
+        schema = self._session.schema
+        self._session.run(_check_names, schema, table, columns)
+        name = index_name(table, columns)
+        if unique:
+            name = name[: -len("_idx")] + "_key"  # Prisma's name for @@unique
+        kind = "UNIQUE INDEX" if unique else "INDEX"
+        statement = (
+            f"CREATE {kind} CONCURRENTLY {quote(name)} ON {quote(schema)}.{quote(table)} "
+            f"({', '.join(quote(c) for c in columns)});"
+        )
+        lookup = f"SELECT 1 FROM {quote(schema)}.{quote(table)} WHERE " + " AND ".join(
+            f"{quote(c)} = ${n}" for n, c in enumerate(columns, 1)
+        )
+        return IndexPlan(schema, table, columns, name, unique, statement, queries or (lookup,))
+
+    def plan_suggestion(self, suggestion: IndexSuggestion) -> IndexPlan:
+        return self.plan(suggestion.table, suggestion.columns, queries=tuple(suggestion.queries))
+
+    def run(
+        self, plan: IndexPlan, on_progress: Callable[[BuildProgress], None] | None = None
+    ) -> BuildResult:
+        """Build the index, calling ``on_progress`` from this thread with each reading. Raises
+        ``WriteRefused`` in read-only mode, ``IndexBuildFailed`` when the build fails."""
+        self._session.require_writes(f"create the index {plan.name}")
+        existing = self._session.run(_index_state, plan.schema, plan.name)
+        if existing is not None:
+            if not existing:
+                raise IndexBuildFailed(
+                    f"An INVALID index {plan.name} from an earlier build is in the way: drop it "
+                    "first, then retry.",
+                    plan.name,
+                )
+            raise UsageError(f"The index {plan.name} exists already.")
+        before = self._cost(plan.queries)
+        self._cancelled.clear()
+        started = time.monotonic()
+        error = self._build(plan, on_progress)
+        seconds = time.monotonic() - started
+        if error is not None:
+            raise self._failure(plan, error)
+        valid = bool(self._session.run(_index_state, plan.schema, plan.name))
+        log.info("built %s in %.1f s (valid: %s)", plan.name, seconds, valid)
+        return BuildResult(plan.name, valid, seconds, before, self._cost(plan.queries))
+
+    def _build(self, plan: IndexPlan, on_progress) -> BaseException | None:
+        engine = self._session.writer_engine()
+        outcome: list[BaseException | None] = []
+        try:
+            with engine.connect() as connection:
+                raw = connection.connection.dbapi_connection
+                with raw.cursor() as cur:
+                    cur.execute(
+                        "SELECT set_config('lock_timeout', %s, false)",
+                        [f"{int(self._lock_timeout_s * 1000)}"],
+                    )
+                    cur.execute("SET statement_timeout = 0")
+                    cur.execute("SELECT pg_backend_pid()")
+                    self._pid = cur.fetchone()[0]
+
+                    def build() -> None:
+                        try:
+                            cur.execute(plan.sql)
+                            outcome.append(None)
+                        except psycopg2.Error as failure:
+                            outcome.append(failure)
+
+                    worker = threading.Thread(target=build, name="fibuca-db-index-build")
+                    worker.start()
+                    while worker.is_alive():
+                        reading = self._session.run(_progress, self._pid)
+                        if reading is not None and on_progress is not None:
+                            on_progress(reading)
+                        worker.join(self._poll_s)
+        finally:
+            self._pid = None
+            engine.dispose()
+        return outcome[0] if outcome else RuntimeError("the build thread ended without a result")
+
+    def _failure(self, plan: IndexPlan, error: BaseException) -> IndexBuildFailed:
+        left = self._session.run(_index_state, plan.schema, plan.name)
+        invalid = plan.name if left is False else None
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        cancelled = self._cancelled.is_set()
+        if cancelled:
+            message = f"The build of {plan.name} was cancelled."
+        elif isinstance(error, psycopg2.errors.LockNotAvailable):
+            message = (
+                f"The build of {plan.name} waited more than {self._lock_timeout_s:g} s for a lock "
+                "(a long transaction is using the table); retry when it has finished."
+            )
+        else:
+            message = f"The build of {plan.name} failed: {reason}."
+        if invalid:
+            message += f" It left the INVALID index {invalid}: drop it before retrying."
+        return IndexBuildFailed(message, invalid, cancelled)
+
+    def cancel(self) -> bool:
+        """Ask the server to cancel the running build; False when none is running."""
+        pid = self._pid
+        if pid is None:
+            return False
+        self._cancelled.set()
+        return bool(self._session.run(_cancel_backend, pid))
+
+    def drop_invalid(self, name: str) -> str:
+        """``DROP INDEX CONCURRENTLY`` an INVALID index (refuses a valid one); returns the SQL."""
+        schema = self._session.schema
+        self._session.require_writes(f"drop the index {name}")
+        if self._session.run(_index_state, schema, name) is not False:
+            raise UsageError(f"{name} is not an INVALID index of schema {schema}; not dropping it.")
+        statement = f"DROP INDEX CONCURRENTLY IF EXISTS {quote(schema)}.{quote(name)};"
+        engine = self._session.writer_engine()
+        try:
+            with engine.connect() as connection:
+                connection.exec_driver_sql(statement)
+        finally:
+            engine.dispose()
+        log.info("dropped invalid index %s", name)
+        return statement
+
+    def _cost(self, queries: tuple[str, ...]) -> float | None:
+        if not queries:
+            return None
+        return self._session.run(_total_cost, queries)
+
+
+def _total_cost(cur, queries: tuple[str, ...]) -> float:
+    return sum(float(generic_plan(cur, query, verbose=False)["Total Cost"]) for query in queries)
+
+
+def _check_names(cur, schema: str, table: str, columns: tuple[str, ...]) -> None:
+    rows = catalog.table_row_estimates(cur, schema)
+    if table not in rows:
+        close = sorted(name for name in rows if name.lower() == table.lower())
+        hint = f" (did you mean {close[0]!r}? names are case-sensitive)" if close else ""
+        raise UsageError(f"There is no table {table!r} in schema {schema!r}{hint}.")
+    cur.execute(
+        "SELECT a.attname::text AS name FROM pg_attribute a "
+        "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+        [catalog.qualified(schema, table).as_string(cur.connection)],
+    )
+    known = {row["name"] for row in cur.fetchall()}
+    missing = [column for column in columns if column not in known]
+    if missing or not columns:
+        raise UsageError(
+            f"Table {table!r} has no column {', '.join(map(repr, missing)) or '(none given)'}; "
+            f"its columns are {', '.join(sorted(known))}."
+        )
+
+
+def _index_state(cur, schema: str, name: str) -> bool | None:
+    """True for a valid index, False for an INVALID one, None when there is none."""
+    cur.execute(
+        "SELECT x.indisvalid AS valid FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+        [schema, name],
+    )
+    row = cur.fetchone()
+    return None if row is None else bool(row["valid"])
+
+
+def _progress(cur, pid: int) -> BuildProgress | None:
+    cur.execute(_PROGRESS, [pid])
+    row = cur.fetchone()
+    return None if row is None else BuildProgress(**row)
+
+
+def _cancel_backend(cur, pid: int) -> bool:
+    cur.execute("SELECT pg_cancel_backend(%s) AS sent", [pid])
+    return bool(cur.fetchone()["sent"])
