@@ -166,3 +166,24 @@ def test_names_are_exact_and_case_sensitive(writable):
     )
     result = builder.run(plan)
     assert result.valid and result.cost_after < result.cost_before
+
+
+def test_a_progress_callback_that_fails_stops_the_build(writable, apply_url):
+    """The caller going away (a closed panel) must not leave a build running on its own."""
+    builder = IndexBuilder(writable, lock_timeout_s=30, poll_s=0.01)
+    plan = builder.plan("OrderItem", ("quantity", "price"))
+
+    def closed_panel(reading: BuildProgress) -> None:
+        if reading.phase == WAITING:
+            raise RuntimeError("panel closed")
+
+    with open_writer(apply_url, "OrderItem"), pytest.raises(RuntimeError, match="panel closed"):
+        builder.run(plan, closed_panel)
+    assert writable.run(_builds_running) == 0
+    builder.drop_invalid(plan.name)  # the cancelled build's INVALID index
+    assert plan.name not in index_names(writable)
+
+
+def _builds_running(cur) -> int:
+    cur.execute("SELECT count(*) AS n FROM pg_stat_progress_create_index")
+    return cur.fetchone()["n"]

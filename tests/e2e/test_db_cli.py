@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
+import psycopg2
 import pytest
 
 from tests.core.test_db_advisor import EXPECTED
@@ -120,3 +124,47 @@ def test_other_commands_do_not_load_the_database_stack():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_ctrl_c_cancels_the_build_and_drops_what_it_left(pg_cluster):
+    url = pg_cluster.clone("shop_cli_interrupt")
+    writer = psycopg2.connect(url)  # a write in progress makes the build wait in phase 1
+    writer.cursor().execute(
+        'UPDATE "OrderItem" SET "quantity" = "quantity" WHERE "id" = %s', ["i1"]
+    )
+    args = ["apply", "--url", url, "--table", "OrderItem", "--columns", "price", "--yes"]
+    process = subprocess.Popen(
+        [*COMMAND, *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for_phase(pg_cluster, "waiting for writers before build")
+        process.send_signal(signal.SIGINT)
+        assert wait_for_phase(pg_cluster, None)  # the build is gone
+    finally:
+        writer.rollback()  # lets DROP INDEX CONCURRENTLY through
+        writer.close()
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 1 and out == ""
+    assert PASSWORD not in err
+    assert "The build of OrderItem_price_idx was cancelled." in err
+    assert 'DROP INDEX CONCURRENTLY IF EXISTS "public"."OrderItem_price_idx";' in err
+    with contextlib.closing(psycopg2.connect(url)) as check, check.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'OrderItem_price_idx'")
+        assert cur.fetchone()[0] == 0
+
+
+def wait_for_phase(pg_cluster, phase: str | None) -> bool:
+    """Until the one running build is in ``phase`` (None: until there is none)."""
+    deadline = time.monotonic() + 30
+    with contextlib.closing(pg_cluster.admin()) as observer, observer.cursor() as cur:
+        while time.monotonic() < deadline:
+            cur.execute("SELECT phase FROM pg_stat_progress_create_index")
+            phases = [row[0] for row in cur.fetchall()]
+            if (phase is None and not phases) or (phase is not None and phase in phases):
+                return True
+            time.sleep(0.02)
+    return False
