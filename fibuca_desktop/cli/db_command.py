@@ -182,12 +182,9 @@ def _apply(session: DatabaseSession, args) -> int:
         )
         return EXIT_FAILED
     try:
-        result = builder.run(plan, _show_progress)
-    except KeyboardInterrupt:
-        builder.cancel()
-        raise
+        result = builder.run(plan, _show_progress)  # Ctrl-C cancels the build: IndexBuildFailed
     except IndexBuildFailed as error:
-        print(f"fibuca-desktop db apply: {error}", file=sys.stderr)
+        print(f"\nfibuca-desktop db apply: {error}", file=sys.stderr)  # after the progress line
         if error.invalid_index and (args.yes or _confirm(f"Drop {error.invalid_index} now?")):
             print(builder.drop_invalid(error.invalid_index), file=sys.stderr)
             if not args.yes and _confirm("Retry the build?"):

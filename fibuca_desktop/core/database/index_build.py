@@ -157,46 +157,50 @@ class IndexBuilder:
             cur.execute("SELECT pg_backend_pid()")
             self._pid = cur.fetchone()[0]
 
+            # Completion is an Event, not Thread.join/is_alive: a Ctrl-C that interrupts
+            # join() can leave is_alive() False while the thread still runs (seen on 3.11).
+            done = threading.Event()
+
             def build() -> None:
                 try:
                     cur.execute(plan.sql)
                     outcome.append(None)
                 except psycopg2.Error as failure:
                     outcome.append(failure)
+                finally:
+                    done.set()
 
-            worker = threading.Thread(target=build, name="fibuca-db-index-build")
-            worker.start()
+            threading.Thread(target=build, name="fibuca-db-index-build", daemon=True).start()
             try:
-                self._watch(worker, on_progress)
+                self._watch(done, on_progress)
             except KeyboardInterrupt:  # Ctrl-C: a cancelled build, reported as such
-                self._stop(worker)
+                self._stop(done)
             except BaseException:
-                self._stop(worker)  # never close the connection under the running build
+                self._stop(done)  # never close the connection under the running build
                 raise
             finally:
                 self._pid = None
         return outcome[0] if outcome else RuntimeError("the build thread ended without a result")
 
-    def _watch(self, worker: threading.Thread, on_progress) -> None:
-        while worker.is_alive():
+    def _watch(self, done: threading.Event, on_progress) -> None:
+        while not done.is_set():
             reading = self._session.run(_progress, self._pid)
             if reading is not None and on_progress is not None:
                 on_progress(reading)
-            worker.join(self._poll_s)
+            done.wait(self._poll_s)
 
-    def _stop(self, worker: threading.Thread) -> None:
+    def _stop(self, done: threading.Event) -> None:
         self._cancelled.set()
-        while worker.is_alive():
-            pid = self._pid
-            if pid is not None:
-                self._session.run(_cancel_backend, pid)
-            worker.join(1.0)
+        while not done.is_set():
+            if self._pid is not None:
+                self._session.run(_cancel_backend, self._pid)
+            done.wait(1.0)
 
     def _failure(self, plan: IndexPlan, error: BaseException) -> IndexBuildFailed:
         left = self._session.run(_index_state, plan.schema, plan.name)
         invalid = plan.name if left is False else None
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        cancelled = self._cancelled.is_set()
+        cancelled = self._cancelled.is_set() and isinstance(error, psycopg2.errors.QueryCanceled)
         if cancelled:
             message = f"The build of {plan.name} was cancelled."
         elif isinstance(error, psycopg2.errors.LockNotAvailable):
