@@ -170,3 +170,18 @@ def wait_for_phase(pg_cluster, phase: str | None) -> bool:
                 return True
             time.sleep(0.02)
     return False
+
+
+def test_debug_logging_never_shows_the_password(shop_url):
+    """-vv shows the INFO and DEBUG logs (the URL is logged, masked)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "fibuca_desktop", "-vv", "db", "overview", "--url", shop_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "INFO fibuca_desktop.core.database.connection: engine for" in result.stderr
+    assert "fibuca:***@" in result.stderr
+    assert PASSWORD not in result.stdout + result.stderr
