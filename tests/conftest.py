@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from keyring.backend import KeyringBackend
 
+# The throwaway PostgreSQL cluster and the shop databases for the database tests.
+pytest_plugins = ["tests.pg_cluster"]
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Derived caches (the rewritten u2netp graph) go to a throwaway folder, not the user's cache.
 os.environ.setdefault("FIBUCA_CACHE_DIR", tempfile.mkdtemp(prefix="fibuca-test-cache-"))

@@ -31,3 +31,27 @@ class Cancelled(FibucaError):
 
 class SettingsError(FibucaError):
     """Settings are invalid or could not be saved; the message names the field or the file."""
+
+
+class DatabaseUnavailable(FibucaError):
+    """The database cannot be reached or used right now (wrong password, server down, unknown
+    database, timeout, connection lost); the message names the server, never the password."""
+
+
+class WriteRefused(UsageError):
+    """A write (an index build, a drop) was asked for while the session is in read-only mode."""
+
+
+class QueryFailed(FibucaError):
+    """The server rejected a statement for a reason that is not about the connection
+    (permission denied, a query that cannot be planned); the message says which and why."""
+
+
+class IndexBuildFailed(FibucaError):
+    """CREATE INDEX CONCURRENTLY failed or was cancelled. ``invalid_index`` names the INVALID
+    index it left behind (drop it before retrying), or is None when it left none."""
+
+    def __init__(self, message: str, invalid_index: str | None, cancelled: bool = False) -> None:
+        super().__init__(message)
+        self.invalid_index = invalid_index
+        self.cancelled = cancelled

@@ -1,0 +1,293 @@
+"""Build one index on a live database without blocking writes: ``CREATE INDEX CONCURRENTLY``.
+
+It runs in autocommit (it cannot run in a transaction) on its own fresh connection, never one of
+the pool's read-only ones, with a ``lock_timeout`` so that it gives up instead of queueing behind
+a long transaction, and no statement timeout (a build takes as long as it takes). Progress is read
+from ``pg_stat_progress_create_index`` through the pool while it runs. A failed or cancelled
+concurrent build leaves an INVALID index behind that slows every write; ``IndexBuildFailed``
+names it, and ``drop_invalid`` removes it (concurrently too) so the build can be retried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import psycopg2
+from psycopg2.extensions import cursor as Cursor
+from sqlalchemy.exc import SQLAlchemyError
+
+from fibuca_desktop.core.database import catalog
+from fibuca_desktop.core.database.connection import translate
+from fibuca_desktop.core.database.explain import generic_plan
+from fibuca_desktop.core.database.index_suggestion import IndexSuggestion, index_name, quote
+from fibuca_desktop.core.errors import IndexBuildFailed, UsageError
+
+if TYPE_CHECKING:
+    from fibuca_desktop.core.database.session import DatabaseSession
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    """What will run, shown to the person before anything does."""
+
+    schema: str
+    table: str
+    columns: tuple[str, ...]
+    name: str
+    unique: bool
+    sql: str
+    queries: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BuildProgress:
+    phase: str
+    blocks_done: int
+    blocks_total: int
+    tuples_done: int
+    tuples_total: int
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    index: str
+    valid: bool
+    seconds: float
+    cost_before: float | None
+    cost_after: float | None
+
+    def to_json(self) -> dict:
+        return {"index": self.index, "valid": self.valid, "seconds": round(self.seconds, 3)}
+
+
+_PROGRESS = """
+SELECT phase, coalesce(blocks_done, 0) AS blocks_done, coalesce(blocks_total, 0) AS blocks_total,
+    coalesce(tuples_done, 0) AS tuples_done, coalesce(tuples_total, 0) AS tuples_total
+FROM pg_stat_progress_create_index WHERE pid = %s
+"""
+
+
+class IndexBuilder:
+    """Plans, runs, cancels and cleans up concurrent index builds for one ``DatabaseSession``."""
+
+    def __init__(
+        self, session: DatabaseSession, lock_timeout_s: float = 10.0, poll_s: float = 0.2
+    ) -> None:
+        self._session = session
+        self._lock_timeout_s = lock_timeout_s
+        self._poll_s = poll_s
+        self._pid: int | None = None
+        self._cancelled = threading.Event()
+
+    def plan(
+        self,
+        table: str,
+        columns: tuple[str, ...],
+        *,
+        unique: bool = False,
+        queries: tuple[str, ...] = (),
+    ) -> IndexPlan:
+        """The exact SQL for an index on ``table`` (names exactly as in the database)."""
+        schema = self._session.schema
+        self._session.run(_check_names, schema, table, columns)
+        name = index_name(table, columns)
+        if unique:
+            name = name[: -len("_idx")] + "_key"  # Prisma's name for @@unique
+        kind = "UNIQUE INDEX" if unique else "INDEX"
+        statement = (
+            f"CREATE {kind} CONCURRENTLY {quote(name)} ON {quote(schema)}.{quote(table)} "
+            f"({', '.join(quote(c) for c in columns)});"
+        )
+        lookup = f"SELECT 1 FROM {quote(schema)}.{quote(table)} WHERE " + " AND ".join(
+            f"{quote(c)} = ${n}" for n, c in enumerate(columns, 1)
+        )
+        return IndexPlan(schema, table, columns, name, unique, statement, queries or (lookup,))
+
+    def plan_suggestion(self, suggestion: IndexSuggestion) -> IndexPlan:
+        return self.plan(suggestion.table, suggestion.columns, queries=tuple(suggestion.queries))
+
+    def run(
+        self, plan: IndexPlan, on_progress: Callable[[BuildProgress], None] | None = None
+    ) -> BuildResult:
+        """Build the index, calling ``on_progress`` from this thread with each reading. Raises
+        ``WriteRefused`` in read-only mode, ``IndexBuildFailed`` when the build fails."""
+        self._session.require_writes(f"create the index {plan.name}")
+        existing = self._session.run(_index_state, plan.schema, plan.name)
+        if existing is not None:
+            if not existing:
+                raise IndexBuildFailed(
+                    f"An INVALID index {plan.name} from an earlier build is in the way: drop it "
+                    "first, then retry.",
+                    plan.name,
+                )
+            raise UsageError(f"The index {plan.name} exists already.")
+        before = self._cost(plan.queries)
+        self._cancelled.clear()
+        started = time.monotonic()
+        error = self._build(plan, on_progress)
+        seconds = time.monotonic() - started
+        if error is not None:
+            raise self._failure(plan, error)
+        valid = bool(self._session.run(_index_state, plan.schema, plan.name))
+        log.info("built %s in %.1f s (valid: %s)", plan.name, seconds, valid)
+        return BuildResult(plan.name, valid, seconds, before, self._cost(plan.queries))
+
+    @contextlib.contextmanager
+    def _writer_cursor(self) -> Iterator:
+        """A cursor on a fresh writable autocommit connection (closed after), with the lock
+        timeout and no statement timeout; connection failures come out as domain errors."""
+        engine = self._session.writer_engine()
+        try:
+            with engine.connect() as connection:
+                raw = connection.connection.dbapi_connection
+                with raw.cursor() as cur:
+                    milliseconds = f"{int(self._lock_timeout_s * 1000)}"
+                    cur.execute("SELECT set_config('lock_timeout', %s, false)", [milliseconds])
+                    cur.execute("SET statement_timeout = 0")
+                    yield cur
+        except (SQLAlchemyError, psycopg2.Error) as error:
+            raise translate(error, self._session.target, self._session.settings) from error
+        finally:
+            engine.dispose()
+
+    def _build(self, plan: IndexPlan, on_progress) -> BaseException | None:
+        outcome: list[BaseException | None] = []
+        with self._writer_cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            self._pid = cur.fetchone()[0]
+
+            # Completion is an Event, not Thread.join/is_alive: a Ctrl-C that interrupts
+            # join() can leave is_alive() False while the thread still runs (seen on 3.11).
+            done = threading.Event()
+
+            def build() -> None:
+                try:
+                    cur.execute(plan.sql)
+                    outcome.append(None)
+                except psycopg2.Error as failure:
+                    outcome.append(failure)
+                finally:
+                    done.set()
+
+            threading.Thread(target=build, name="fibuca-db-index-build", daemon=True).start()
+            try:
+                self._watch(done, on_progress)
+            except KeyboardInterrupt:  # Ctrl-C: a cancelled build, reported as such
+                self._stop(done)
+            except BaseException:
+                self._stop(done)  # never close the connection under the running build
+                raise
+            finally:
+                self._pid = None
+        return outcome[0] if outcome else RuntimeError("the build thread ended without a result")
+
+    def _watch(self, done: threading.Event, on_progress) -> None:
+        while not done.is_set():
+            reading = self._session.run(_progress, self._pid)
+            if reading is not None and on_progress is not None:
+                on_progress(reading)
+            done.wait(self._poll_s)
+
+    def _stop(self, done: threading.Event) -> None:
+        self._cancelled.set()
+        while not done.is_set():
+            if self._pid is not None:
+                self._session.run(_cancel_backend, self._pid)
+            done.wait(1.0)
+
+    def _failure(self, plan: IndexPlan, error: BaseException) -> IndexBuildFailed:
+        left = self._session.run(_index_state, plan.schema, plan.name)
+        invalid = plan.name if left is False else None
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        cancelled = self._cancelled.is_set() and isinstance(error, psycopg2.errors.QueryCanceled)
+        if cancelled:
+            message = f"The build of {plan.name} was cancelled."
+        elif isinstance(error, psycopg2.errors.LockNotAvailable):
+            message = (
+                f"The build of {plan.name} waited more than {self._lock_timeout_s:g} s for a lock "
+                "(a long transaction is using the table); retry when it has finished."
+            )
+        else:
+            message = f"The build of {plan.name} failed: {reason}."
+        if invalid:
+            message += f" It left the INVALID index {invalid}: drop it before retrying."
+        return IndexBuildFailed(message, invalid, cancelled)
+
+    def cancel(self) -> bool:
+        """Ask the server to cancel the running build; False when none is running."""
+        pid = self._pid
+        if pid is None:
+            return False
+        self._cancelled.set()
+        return bool(self._session.run(_cancel_backend, pid))
+
+    def drop_invalid(self, name: str) -> str:
+        """``DROP INDEX CONCURRENTLY`` an INVALID index (refuses a valid one); returns the SQL."""
+        schema = self._session.schema
+        self._session.require_writes(f"drop the index {name}")
+        if self._session.run(_index_state, schema, name) is not False:
+            raise UsageError(f"{name} is not an INVALID index of schema {schema}; not dropping it.")
+        statement = f"DROP INDEX CONCURRENTLY IF EXISTS {quote(schema)}.{quote(name)};"
+        with self._writer_cursor() as cur:
+            cur.execute(statement)
+        log.info("dropped invalid index %s", name)
+        return statement
+
+    def _cost(self, queries: tuple[str, ...]) -> float | None:
+        if not queries:
+            return None
+        return self._session.run(_total_cost, queries)
+
+
+def _total_cost(cur: Cursor, queries: tuple[str, ...]) -> float:
+    return sum(float(generic_plan(cur, query, verbose=False)["Total Cost"]) for query in queries)
+
+
+def _check_names(cur: Cursor, schema: str, table: str, columns: tuple[str, ...]) -> None:
+    rows = catalog.table_row_estimates(cur, schema)
+    if table not in rows:
+        close = sorted(name for name in rows if name.lower() == table.lower())
+        hint = f" (did you mean {close[0]!r}? names are case-sensitive)" if close else ""
+        raise UsageError(f"There is no table {table!r} in schema {schema!r}{hint}.")
+    cur.execute(
+        "SELECT a.attname::text AS name FROM pg_attribute a "
+        "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+        [catalog.qualified(schema, table).as_string(cur.connection)],
+    )
+    known = {row["name"] for row in cur.fetchall()}
+    missing = [column for column in columns if column not in known]
+    if missing or not columns:
+        raise UsageError(
+            f"Table {table!r} has no column {', '.join(map(repr, missing)) or '(none given)'}; "
+            f"its columns are {', '.join(sorted(known))}."
+        )
+
+
+def _index_state(cur: Cursor, schema: str, name: str) -> bool | None:
+    """True for a valid index, False for an INVALID one, None when there is none."""
+    cur.execute(
+        "SELECT x.indisvalid AS valid FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+        [schema, name],
+    )
+    row = cur.fetchone()
+    return None if row is None else bool(row["valid"])
+
+
+def _progress(cur: Cursor, pid: int) -> BuildProgress | None:
+    cur.execute(_PROGRESS, [pid])
+    row = cur.fetchone()
+    return None if row is None else BuildProgress(**row)
+
+
+def _cancel_backend(cur: Cursor, pid: int) -> bool:
+    cur.execute("SELECT pg_cancel_backend(%s) AS sent", [pid])
+    return bool(cur.fetchone()["sent"])

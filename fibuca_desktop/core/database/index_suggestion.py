@@ -1,0 +1,85 @@
+"""One suggested index: what it is, why, what the planner says it saves, and how to write it.
+
+The index is named as Prisma names an ``@@index`` (``Order_userId_createdAt_idx``), so applying it
+here and adding the ``@@index`` line to schema.prisma gives the same index and
+``prisma migrate`` reports no drift.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from sqlalchemy.dialects import postgresql
+
+FOREIGN_KEY, SLOW_QUERY = "foreign-key", "slow-query"
+_PREPARER = postgresql.dialect().identifier_preparer
+_MAX_NAME_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
+
+
+def quote(name: str) -> str:
+    """A double-quoted identifier, as PostgreSQL's quote_ident would write it (always quoted)."""
+    return _PREPARER.quote_identifier(name)
+
+
+def index_name(table: str, columns: tuple[str, ...]) -> str:
+    """Prisma's default index name, cut to what PostgreSQL keeps (63 bytes)."""
+    name = "_".join((table, *columns, "idx"))
+    encoded = name.encode()
+    if len(encoded) <= _MAX_NAME_BYTES:
+        return name
+    return encoded[: _MAX_NAME_BYTES - 4].decode(errors="ignore") + "_idx"
+
+
+def prisma_name(name: str) -> str:
+    """A table or column name as ``prisma db pull`` names the model or field: characters Prisma
+    does not allow become ``_`` (the real name then sits in ``@@map``/``@map``)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return cleaned if re.match(r"[A-Za-z]", cleaned) else f"_{cleaned}"
+
+
+@dataclass
+class IndexSuggestion:
+    schema: str
+    table: str
+    columns: tuple[str, ...]
+    reason: str  # FOREIGN_KEY or SLOW_QUERY
+    verified: bool
+    cost_before: float | None
+    cost_after: float | None
+    queries: list[str] = field(default_factory=list)
+    note: str | None = None  # why it is unverified
+
+    @property
+    def name(self) -> str:
+        return index_name(self.table, self.columns)
+
+    @property
+    def model(self) -> str:
+        return prisma_name(self.table)
+
+    def create_sql(self, concurrently: bool = True) -> str:
+        """``CREATE INDEX CONCURRENTLY`` to run here, or for a migration file the plain
+        ``CREATE INDEX IF NOT EXISTS`` Prisma runs (a no-op where it was applied already)."""
+        columns = ", ".join(quote(c) for c in self.columns)
+        how = "CONCURRENTLY" if concurrently else "IF NOT EXISTS"
+        return (
+            f"CREATE INDEX {how} {quote(self.name)} "
+            f"ON {quote(self.schema)}.{quote(self.table)} ({columns});"
+        )
+
+    def prisma_line(self) -> str:
+        return f"@@index([{', '.join(prisma_name(c) for c in self.columns)}])"
+
+    def to_json(self) -> dict:
+        return {
+            "table": self.table,
+            "columns": list(self.columns),
+            "reason": self.reason,
+            "sql": self.create_sql(),
+            "prisma": self.prisma_line(),
+            "verified": self.verified,
+            "cost_before": self.cost_before,
+            "cost_after": self.cost_after,
+            "queries": list(self.queries),
+        }

@@ -1,0 +1,88 @@
+"""Decide, without executing anything, whether a text is one SELECT, UPDATE or DELETE statement.
+
+Only those can be explained safely: EXPLAIN without ANALYZE plans them and runs nothing. The scan
+skips string literals, quoted identifiers, dollar quotes and comments, so a ``;`` or a keyword
+inside them does not count; anything it cannot read with certainty is refused.
+"""
+
+from __future__ import annotations
+
+import re
+
+from fibuca_desktop.core.errors import UsageError
+
+EXPLAINABLE = ("SELECT", "UPDATE", "DELETE")
+_DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z_0-9]*)?\$")
+_WORD = re.compile(r"[A-Za-z_]+")
+
+
+def _code_only(text: str) -> str:
+    """The text with literals, quoted names and comments blanked out; raises on unclosed ones."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if text.startswith("--", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            out.append(" ")
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            if end < 0:
+                raise UsageError("The statement has an unclosed /* comment.")
+            i = end + 2
+            out.append(" ")
+        elif ch in ("'", '"'):
+            escapes = ch == "'" and i > 0 and text[i - 1] in "eE"
+            i = _skip_quoted(text, i, ch, escapes)
+            out.append(" x ")
+        elif ch == "$" and (tag := _DOLLAR_TAG.match(text, i)):
+            end = text.find(tag.group(0), tag.end())
+            if end < 0:
+                raise UsageError("The statement has an unclosed dollar-quoted string.")
+            i = end + len(tag.group(0))
+            out.append(" x ")
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def _skip_quoted(text: str, start: int, quote: str, escapes: bool) -> int:
+    i = start + 1
+    while True:
+        end = text.find(quote, i)
+        if end < 0:
+            raise UsageError("The statement has an unclosed quote.")
+        if escapes and _backslashes_before(text, end) % 2 == 1:  # E'it\'s'
+            i = end + 1
+            continue
+        if text.startswith(quote * 2, end):  # doubled quote inside
+            i = end + 2
+            continue
+        return end + 1
+
+
+def _backslashes_before(text: str, index: int) -> int:
+    count = 0
+    while index - count - 1 >= 0 and text[index - count - 1] == "\\":
+        count += 1
+    return count
+
+
+def single_statement(text: str) -> tuple[str, str]:
+    """The statement without a trailing ``;`` and its kind (SELECT, UPDATE, DELETE).
+
+    Raises ``UsageError`` for several statements or any other kind.
+    """
+    stripped = text.strip().rstrip(";").strip()
+    code = _code_only(stripped)
+    if ";" in code:
+        raise UsageError("Only one statement can be explained at a time; this text has several.")
+    first = _WORD.search(code)
+    kind = first.group(0).upper() if first else ""
+    if kind not in EXPLAINABLE:
+        raise UsageError(
+            f"Only SELECT, UPDATE and DELETE statements can be explained, not {kind or 'this'!s}."
+        )
+    return stripped, kind
