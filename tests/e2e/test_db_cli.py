@@ -61,8 +61,8 @@ def test_advise_without_hypopg_says_why(pg_cluster, plain_url):
 def test_indexes_overview_and_slow_json(shop_url):
     health = ok_json(db("indexes", "--url", shop_url, "--json"))
     assert set(health) == {"duplicate", "unused", "invalid"}
-    assert [p["index"] for p in health["duplicate"]] == ["User_email_idx"]
-    assert [p["index"] for p in health["invalid"]] == ["Order_status_key"]
+    assert health["duplicate"] == ["User_email_idx"]
+    assert health["invalid"] == ["Order_status_key"]
     view = ok_json(db("overview", "--json", env={"DATABASE_URL": shop_url}))  # Prisma's variable
     assert view["database"] == "shop" and view["max_connections"] == 60
     slow = ok_json(db("slow", "--url", shop_url, "--json", *LOW, "--sort", "calls"))

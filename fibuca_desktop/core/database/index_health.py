@@ -34,8 +34,9 @@ class IndexHealth:
     invalid: list[IndexProblem]
 
     def to_json(self) -> dict:
+        """The CLI's shape (issue 5): index names per problem; the details are in the text view."""
         return {
-            kind: [problem.__dict__ for problem in getattr(self, kind)]
+            kind: [problem.index for problem in getattr(self, kind)]
             for kind in ("duplicate", "unused", "invalid")
         }
 
