@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QFrame,
+    QMessageBox,
+    QScrollArea,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from fibuca_desktop.core.database.database_settings import url_without_password
 from fibuca_desktop.core.errors import DatabaseUnavailable, FibucaError
@@ -43,6 +52,15 @@ log = logging.getLogger(__name__)
 
 SessionFactory = Callable[[str, bool], "DatabaseSession"]  # (url, read_only) -> session
 POOL_REFRESH_MS = 1000
+
+
+def scrolled(page: QWidget) -> QScrollArea:
+    """Tall pages scroll instead of raising the main window's minimum height."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidget(page)
+    return area
 
 
 def _work():
@@ -93,10 +111,10 @@ class DatabasePanel(QWidget):
         advisor_layout.addWidget(self.advisor, 1)
         advisor_layout.addWidget(self.build)
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.overview, "Overview")
+        self.tabs.addTab(scrolled(self.overview), "Overview")
         self.tabs.addTab(self.slow, "Slow queries")
         self.tabs.addTab(self.plan, "Explain")
-        self.tabs.addTab(advisor_page, "Index advisor")
+        self.tabs.addTab(scrolled(advisor_page), "Index advisor")
         self.tabs.setEnabled(False)
         layout = QVBoxLayout(self)
         layout.addWidget(self.connect_bar)

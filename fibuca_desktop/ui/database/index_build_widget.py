@@ -210,18 +210,30 @@ class IndexBuildWidget(QWidget):
 
     def stop_for_exit(self, timeout_s: float = 60.0) -> str | None:
         """At exit, with a build running: cancel it, wait, and drop the INVALID index it left.
-        Blocks (the window is closing). Returns what was done, for the log."""
+        Blocks (the window is closing) and never raises: what happened goes to the log, with the
+        statement to run by hand when the drop itself failed."""
         if not self.building or self._builder is None:
             return None
         builder, future = self._builder, self._future
-        builder.cancel()
         try:
+            builder.cancel()
             future.result(timeout_s)
             return "the build finished before it could be cancelled"
         except IndexBuildFailed as error:
-            if error.invalid_index:
+            if not error.invalid_index:
+                return "cancelled; it left nothing behind"
+            try:
                 builder.drop_invalid(error.invalid_index)
-                return f"cancelled; dropped the INVALID index {error.invalid_index}"
-            return "cancelled; it left nothing behind"
-        except (FibucaError, concurrent.futures.TimeoutError) as error:
-            return f"could not stop cleanly: {error}"
+            except Exception as drop_error:
+                return (
+                    f"cancelled, but the INVALID index {error.invalid_index} could not be "
+                    f"dropped ({_first_line(drop_error)}); drop it with DROP INDEX CONCURRENTLY"
+                )
+            return f"cancelled; dropped the INVALID index {error.invalid_index}"
+        except Exception as error:
+            return f"could not stop cleanly: {_first_line(error)}"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
