@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from fibuca_desktop import __version__
 from fibuca_desktop.core.settings import Settings
+from fibuca_desktop.ui.database.database_panel import DatabasePanel
 from fibuca_desktop.ui.log_pane import LogPaneWidget, QtLogHandler
 from fibuca_desktop.ui.process.process_panel import ProcessPanel, ProcessService
 
@@ -103,12 +104,8 @@ class MainWindow(QMainWindow):
             ),
             "Monitor",
         )
-        self.tabs.addTab(
-            PlaceholderPanel(
-                "Database", "Slow queries, index suggestions verified by the planner, safe builds."
-            ),
-            "Database",
-        )
+        self.database_panel = DatabasePanel(settings)  # its session is created on Connect
+        self.tabs.addTab(self.database_panel, "Database")
         self.log_pane = LogPaneWidget()
         log_handler.record_formatted.connect(self.log_pane.append_line)
 
@@ -178,6 +175,10 @@ class MainWindow(QMainWindow):
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
+        if self.ask_before_closing and not self.database_panel.may_close(self):
+            event.ignore()  # an index build is running and the person chose to wait for it
+            return
+        self.database_panel.shutdown()  # cancels a build (and drops its INVALID index), closes
         self.process_panel.shutdown()
         self._memory_timer.stop()
         self.window_state.setValue("geometry", self.saveGeometry())

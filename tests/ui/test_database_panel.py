@@ -564,3 +564,59 @@ def test_server_stopped_mid_session_is_reported_then_the_panel_recovers(
     qtbot.waitUntil(lambda: status(panel).endswith("connection restored"), timeout=WAIT_MS)
     assert panel.overview.fields["server"].text().startswith("PostgreSQL 15.")
     assert panel.connected and panel.tabs.isEnabled()
+
+
+def release_when_a_drop_waits(pg_cluster, writer) -> threading.Thread:
+    """End ``writer``'s transaction once a DROP INDEX CONCURRENTLY waits for it (it must: it
+    waits for every transaction on the table), from a helper thread, as the other client
+    would."""
+
+    def run() -> None:
+        with contextlib.closing(pg_cluster.admin()) as observer, observer.cursor() as cur:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                cur.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'DROP INDEX %%' "
+                    "AND wait_event_type = 'Lock'"
+                )
+                if cur.fetchone()[0]:
+                    break
+                time.sleep(0.05)
+        writer.rollback()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_closing_the_window_during_a_build_asks_then_cancels_and_drops_the_invalid_index(
+    qtbot, tmp_path, panel_url, pg_cluster
+):
+    from tests.ui.test_main_window import make_window
+
+    window = make_window(qtbot, tmp_path)
+    window.show()
+    panel = window.database_panel
+    assert window.tabs.widget(window.tabs.count() - 1) is panel
+    connect(qtbot, panel, panel_url)
+    make_writable(qtbot, panel)
+    builder = IndexBuilder(panel.session)
+    plan = builder.plan("OrderItem", ("quantity",))
+    with open_writer(panel_url, "OrderItem") as writer:
+        answers = ModalAnswerer((ApplyIndexDialog, accept_build))
+        assert panel.confirm_and_build(builder, plan)
+        qtbot.waitUntil(lambda: bool(panel.build.phases_seen), timeout=WAIT_MS)
+        answers = ModalAnswerer((QMessageBox, no))
+        window.close()
+        assert answers.seen == [
+            "Quit anyway? Fibuca cancels the build and drops the INVALID index it leaves behind, "
+            "so the table is as it was before the build."
+        ]
+        assert window.isVisible() and panel.build.building  # "No": the build goes on
+        releaser = release_when_a_drop_waits(pg_cluster, writer)
+        answers = ModalAnswerer((QMessageBox, yes))
+        window.close()
+        releaser.join()
+    assert answers.done and not window.isVisible()
+    assert panel.session is None and not panel.build.building
+    assert index_valid(pg_cluster, "shop_panel", "OrderItem_quantity_idx") is None
