@@ -115,6 +115,19 @@ PRODUCT_BY_SKU = (
     'SELECT "public"."Product"."id", "public"."Product"."name" FROM "public"."Product" '
     'WHERE ("public"."Product"."sku" = %s AND 1=1) LIMIT %s OFFSET %s'
 )
+# `order.findMany({ where: { items: { some: { productId } } } })`: Prisma's relation filter, with
+# its own alias for the inner table.
+ORDERS_WITH_PRODUCT = (
+    f'SELECT {order_columns()} FROM "public"."Order" WHERE ("public"."Order"."id") IN '
+    '(SELECT "t1"."orderId" FROM "public"."OrderItem" AS "t1" '
+    'WHERE ("t1"."productId" = %s AND "t1"."orderId" IS NOT NULL)) OFFSET %s'
+)
+# A join the planner answers with a hash join over the whole "Order" table.
+ORDERS_OF_EMAIL = (
+    'SELECT "public"."Order"."id", "public"."Order"."total" FROM "public"."Order" '
+    'INNER JOIN "public"."User" AS "j1" ON ("j1"."id") = ("public"."Order"."userId") '
+    'WHERE "j1"."email" LIKE %s OFFSET %s'
+)
 TAGS_OF_CATEGORY = (
     'SELECT "public"."Tag"."id", "public"."Tag"."label" FROM "public"."Tag" '
     'WHERE "public"."Tag"."categoryId" = %s OFFSET %s'
@@ -139,4 +152,6 @@ def run_workload(connection, rounds: int = 30) -> None:
             cur.execute(USER_BY_ID, [f"u{rng.randint(1, 20000)}", 1, 0])
             cur.execute(USER_BY_EMAIL, [f"user{rng.randint(1, 20000)}@example.com", 1, 0])
             cur.execute(PRODUCT_BY_SKU, [f"SKU-{rng.randint(1, 12000)}", 1, 0])
-            cur.execute(TAGS_OF_CATEGORY, [f"c{rng.randint(1, 20)}", 0])
+            cur.execute(TAGS_OF_CATEGORY, [f"c{rng.randint(1, 10)}", 0])
+            cur.execute(ORDERS_WITH_PRODUCT, [f"p{rng.randint(1, 12000)}", 0])
+            cur.execute(ORDERS_OF_EMAIL, [f"user{rng.randint(1, 20000)}@%", 0])

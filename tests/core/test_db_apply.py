@@ -16,6 +16,8 @@ from fibuca_desktop.core.database.index_health import index_health
 from fibuca_desktop.core.database.session import DatabaseSession
 from fibuca_desktop.core.errors import IndexBuildFailed, UsageError, WriteRefused
 
+WAITING = "waiting for writers before build"  # the catalog entry exists from this phase on
+STATUS_IN_TRANSACTION = psycopg2.extensions.STATUS_IN_TRANSACTION
 PHASES = {
     "initializing",
     "waiting for writers before build",
@@ -88,11 +90,11 @@ def test_build_with_live_progress_and_cost_before_after(writable, apply_url):
 
         def on_progress(reading: BuildProgress) -> None:
             readings.append(reading)
-            if writer.status == psycopg2.extensions.STATUS_IN_TRANSACTION:
-                writer.commit()  # the build may go on
+            if reading.phase == WAITING and writer.status == STATUS_IN_TRANSACTION:
+                writer.commit()  # seen waiting for this writer: let the build go on
 
         result = builder.run(plan, on_progress)
-    assert readings[0].phase == "waiting for writers before build"
+    assert WAITING in {r.phase for r in readings}
     assert {r.phase for r in readings} <= PHASES
     assert result.index == "OrderItem_productId_idx" and result.valid
     assert result.cost_after < result.cost_before * 0.5
@@ -127,7 +129,7 @@ def test_cancel_a_running_build(writable, apply_url):
     builder = IndexBuilder(writable, lock_timeout_s=30, poll_s=0.01)
     plan = builder.plan("OrderItem", ("price",))
     with open_writer(apply_url, "OrderItem"), pytest.raises(IndexBuildFailed) as caught:
-        builder.run(plan, lambda reading: builder.cancel())
+        builder.run(plan, lambda reading: reading.phase == WAITING and builder.cancel())
     assert caught.value.cancelled and caught.value.invalid_index == "OrderItem_price_idx"
     assert str(caught.value).startswith("The build of OrderItem_price_idx was cancelled.")
     builder.drop_invalid("OrderItem_price_idx")
@@ -164,3 +166,24 @@ def test_names_are_exact_and_case_sensitive(writable):
     )
     result = builder.run(plan)
     assert result.valid and result.cost_after < result.cost_before
+
+
+def test_a_progress_callback_that_fails_stops_the_build(writable, apply_url):
+    """The caller going away (a closed panel) must not leave a build running on its own."""
+    builder = IndexBuilder(writable, lock_timeout_s=30, poll_s=0.01)
+    plan = builder.plan("OrderItem", ("quantity", "price"))
+
+    def closed_panel(reading: BuildProgress) -> None:
+        if reading.phase == WAITING:
+            raise RuntimeError("panel closed")
+
+    with open_writer(apply_url, "OrderItem"), pytest.raises(RuntimeError, match="panel closed"):
+        builder.run(plan, closed_panel)
+    assert writable.run(_builds_running) == 0
+    builder.drop_invalid(plan.name)  # the cancelled build's INVALID index
+    assert plan.name not in index_names(writable)
+
+
+def _builds_running(cur) -> int:
+    cur.execute("SELECT count(*) AS n FROM pg_stat_progress_create_index")
+    return cur.fetchone()["n"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -30,24 +31,42 @@ def wait_for(condition, seconds: float = 20.0):
     raise AssertionError("condition not reached")
 
 
+SLEEP = "SELECT pg_sleep(60)"
+
+
+@contextlib.contextmanager
+def report_job(url: str):
+    """Another client running a long query until the block ends (then it is cancelled)."""
+    connection = psycopg2.connect(url, application_name="report-job")
+
+    def run() -> None:
+        with contextlib.suppress(psycopg2.errors.QueryCanceled), connection.cursor() as cur:
+            cur.execute(SLEEP)
+
+    job = threading.Thread(target=run)
+    job.start()
+    try:
+        yield
+    finally:
+        connection.cancel()
+        job.join()
+        connection.close()
+
+
 def test_overview_counts_clients_stuck_sessions_and_long_queries(pg_cluster, shop_url):
     api = [psycopg2.connect(shop_url, application_name="shop-api") for _ in range(7)]
-    sleeper = psycopg2.connect(shop_url, application_name="report-job")
     try:
         with api[0].cursor() as cur:
             cur.execute("SELECT 1")  # and leave the transaction open: idle in transaction
-        job = threading.Thread(target=lambda: sleeper.cursor().execute("SELECT pg_sleep(3)"))
-        job.start()
-        with DatabaseSession(shop_url) as session:
+        with report_job(shop_url), DatabaseSession(shop_url) as session:
 
             def seen():
                 view = session.run(overview, 0.3)
                 return view if view.long_running else None
 
             view = wait_for(seen)
-        job.join()
     finally:
-        for connection in [*api, sleeper]:
+        for connection in api:
             connection.close()
     assert view.server_version.startswith("15.")
     assert view.database == "shop" and view.database_bytes > 10_000_000
@@ -59,9 +78,7 @@ def test_overview_counts_clients_stuck_sessions_and_long_queries(pg_cluster, sho
     assert not clients[("fibuca-desktop", "127.0.0.1")].over_limit
     assert view.by_application["shop-api"] == 7 and view.by_user["fibuca"] >= 9
     assert [s.application for s in view.idle_in_transaction] == ["shop-api"]
-    assert [(s.application, s.query) for s in view.long_running] == [
-        ("report-job", "SELECT pg_sleep(3)")
-    ]
+    assert [(s.application, s.query) for s in view.long_running] == [("report-job", SLEEP)]
     assert view.by_state["idle in transaction"] == 1 and view.by_state["active"] >= 2
 
 
@@ -89,24 +106,15 @@ def test_slow_queries_from_pg_stat_statements(shop_url):
 
 def test_without_the_extension_say_how_and_sample_activity(pg_cluster):
     url = pg_cluster.clone("shop_nostats", extensions=())
-    sleeper = psycopg2.connect(url, application_name="report-job")
-    job = threading.Thread(target=lambda: sleeper.cursor().execute("SELECT pg_sleep(2)"))
-    job.start()
-    try:
-        with DatabaseSession(url) as session:
-            wait_for(lambda: session.run(_running, "SELECT pg_sleep(2)"))
-            report = session.run(slow_queries, SlowQueryThresholds(min_mean_ms=0.0), "total", 0.2)
-    finally:
-        job.join()
-        sleeper.close()
+    with report_job(url), DatabaseSession(url) as session:
+        wait_for(lambda: session.run(_running, SLEEP))
+        report = session.run(slow_queries, SlowQueryThresholds(min_mean_ms=0.0), "total", 0.2)
     assert not report.statements_available
     assert report.message == (
         "pg_stat_statements is not enabled: run CREATE EXTENSION pg_stat_statements; "
         'in database "shop_nostats" as a superuser.'
     )
-    assert [(q.query, q.source) for q in report.queries] == [
-        ("SELECT pg_sleep(2)", "pg_stat_activity")
-    ]
+    assert [(q.query, q.source) for q in report.queries] == [(SLEEP, "pg_stat_activity")]
 
 
 def _running(cur, query: str) -> bool:

@@ -10,15 +10,18 @@ names it, and ``drop_invalid`` removes it (concurrently too) so the build can be
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import psycopg2
+from sqlalchemy.exc import SQLAlchemyError
 
 from fibuca_desktop.core.database import catalog
+from fibuca_desktop.core.database.connection import translate
 from fibuca_desktop.core.database.explain import generic_plan
 from fibuca_desktop.core.database.index_suggestion import IndexSuggestion, index_name, quote
 from fibuca_desktop.core.errors import IndexBuildFailed, UsageError
@@ -130,45 +133,74 @@ class IndexBuilder:
         log.info("built %s in %.1f s (valid: %s)", plan.name, seconds, valid)
         return BuildResult(plan.name, valid, seconds, before, self._cost(plan.queries))
 
-    def _build(self, plan: IndexPlan, on_progress) -> BaseException | None:
+    @contextlib.contextmanager
+    def _writer_cursor(self) -> Iterator:
+        """A cursor on a fresh writable autocommit connection (closed after), with the lock
+        timeout and no statement timeout; connection failures come out as domain errors."""
         engine = self._session.writer_engine()
-        outcome: list[BaseException | None] = []
         try:
             with engine.connect() as connection:
                 raw = connection.connection.dbapi_connection
                 with raw.cursor() as cur:
-                    cur.execute(
-                        "SELECT set_config('lock_timeout', %s, false)",
-                        [f"{int(self._lock_timeout_s * 1000)}"],
-                    )
+                    milliseconds = f"{int(self._lock_timeout_s * 1000)}"
+                    cur.execute("SELECT set_config('lock_timeout', %s, false)", [milliseconds])
                     cur.execute("SET statement_timeout = 0")
-                    cur.execute("SELECT pg_backend_pid()")
-                    self._pid = cur.fetchone()[0]
-
-                    def build() -> None:
-                        try:
-                            cur.execute(plan.sql)
-                            outcome.append(None)
-                        except psycopg2.Error as failure:
-                            outcome.append(failure)
-
-                    worker = threading.Thread(target=build, name="fibuca-db-index-build")
-                    worker.start()
-                    while worker.is_alive():
-                        reading = self._session.run(_progress, self._pid)
-                        if reading is not None and on_progress is not None:
-                            on_progress(reading)
-                        worker.join(self._poll_s)
+                    yield cur
+        except (SQLAlchemyError, psycopg2.Error) as error:
+            raise translate(error, self._session.target, self._session.settings) from error
         finally:
-            self._pid = None
             engine.dispose()
+
+    def _build(self, plan: IndexPlan, on_progress) -> BaseException | None:
+        outcome: list[BaseException | None] = []
+        with self._writer_cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            self._pid = cur.fetchone()[0]
+
+            # Completion is an Event, not Thread.join/is_alive: a Ctrl-C that interrupts
+            # join() can leave is_alive() False while the thread still runs (seen on 3.11).
+            done = threading.Event()
+
+            def build() -> None:
+                try:
+                    cur.execute(plan.sql)
+                    outcome.append(None)
+                except psycopg2.Error as failure:
+                    outcome.append(failure)
+                finally:
+                    done.set()
+
+            threading.Thread(target=build, name="fibuca-db-index-build", daemon=True).start()
+            try:
+                self._watch(done, on_progress)
+            except KeyboardInterrupt:  # Ctrl-C: a cancelled build, reported as such
+                self._stop(done)
+            except BaseException:
+                self._stop(done)  # never close the connection under the running build
+                raise
+            finally:
+                self._pid = None
         return outcome[0] if outcome else RuntimeError("the build thread ended without a result")
+
+    def _watch(self, done: threading.Event, on_progress) -> None:
+        while not done.is_set():
+            reading = self._session.run(_progress, self._pid)
+            if reading is not None and on_progress is not None:
+                on_progress(reading)
+            done.wait(self._poll_s)
+
+    def _stop(self, done: threading.Event) -> None:
+        self._cancelled.set()
+        while not done.is_set():
+            if self._pid is not None:
+                self._session.run(_cancel_backend, self._pid)
+            done.wait(1.0)
 
     def _failure(self, plan: IndexPlan, error: BaseException) -> IndexBuildFailed:
         left = self._session.run(_index_state, plan.schema, plan.name)
         invalid = plan.name if left is False else None
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        cancelled = self._cancelled.is_set()
+        cancelled = self._cancelled.is_set() and isinstance(error, psycopg2.errors.QueryCanceled)
         if cancelled:
             message = f"The build of {plan.name} was cancelled."
         elif isinstance(error, psycopg2.errors.LockNotAvailable):
@@ -197,12 +229,8 @@ class IndexBuilder:
         if self._session.run(_index_state, schema, name) is not False:
             raise UsageError(f"{name} is not an INVALID index of schema {schema}; not dropping it.")
         statement = f"DROP INDEX CONCURRENTLY IF EXISTS {quote(schema)}.{quote(name)};"
-        engine = self._session.writer_engine()
-        try:
-            with engine.connect() as connection:
-                connection.exec_driver_sql(statement)
-        finally:
-            engine.dispose()
+        with self._writer_cursor() as cur:
+            cur.execute(statement)
         log.info("dropped invalid index %s", name)
         return statement
 

@@ -1,0 +1,222 @@
+"""``fibuca-desktop db``: the Database panel's inspections and index builds, headless.
+
+``overview``, ``slow``, ``advise`` and ``indexes`` only read, in read-only transactions. ``apply``
+builds one index with ``CREATE INDEX CONCURRENTLY`` after showing the exact SQL; without a terminal
+to confirm on it needs ``--yes``. The URL defaults to ``$DATABASE_URL`` (Prisma's variable), which
+keeps the password out of the process list; passwords are never printed.
+
+Exit status: 0 on success, 1 on failure (with the reason on stderr), 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fibuca_desktop.core.errors import FibucaError, IndexBuildFailed
+
+if TYPE_CHECKING:  # SQLAlchemy and psycopg2 load only when a db command runs, not for `process`
+    from fibuca_desktop.core.database.index_build import BuildProgress
+    from fibuca_desktop.core.database.session import DatabaseSession
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+SORT_KEYS = ("total", "mean", "calls", "rows")  # core.database.slow_queries.SORT_KEYS
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser(
+        "db",
+        help="inspect the PostgreSQL database and build missing indexes",
+        description="Read-only inspections of a PostgreSQL database (Prisma's included), and "
+        "safe concurrent index builds.",
+    )
+    actions = parser.add_subparsers(dest="db_action", metavar="ACTION", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--url",
+        default=os.environ.get("DATABASE_URL"),
+        help="postgresql://USER[:PASSWORD]@HOST[:PORT]/DB (default: $DATABASE_URL); without a "
+        "password, PGPASSWORD, ~/.pgpass and the OS keyring are tried",
+    )
+    common.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    thresholds = argparse.ArgumentParser(add_help=False)
+    thresholds.add_argument("--min-mean-ms", type=float, default=20.0, metavar="MS")
+    thresholds.add_argument("--min-calls", type=int, default=100, metavar="N")
+
+    actions.add_parser("overview", parents=[common], help="server, connections, cache hit rate")
+    slow = actions.add_parser("slow", parents=[common, thresholds], help="slow queries")
+    slow.add_argument("--sort", choices=SORT_KEYS, default="total")
+    advise_parser = actions.add_parser(
+        "advise", parents=[common, thresholds], help="index suggestions, verified with hypopg"
+    )
+    advise_parser.add_argument(
+        "--min-rows", type=int, default=10_000, metavar="N", help="skip smaller tables"
+    )
+    advise_parser.add_argument(
+        "--migration", type=Path, metavar="FILE", help="also write the suggestions as SQL"
+    )
+    actions.add_parser("indexes", parents=[common], help="duplicate, unused, INVALID indexes")
+    apply = actions.add_parser("apply", parents=[common], help="CREATE INDEX CONCURRENTLY")
+    apply.add_argument("--table", required=True, help="table name exactly (case-sensitive)")
+    apply.add_argument("--columns", required=True, help="A[,B...] exactly (case-sensitive)")
+    apply.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    apply.add_argument("--lock-timeout", type=float, default=10.0, metavar="S")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.url:
+        print("fibuca-desktop db: error: give --url or set DATABASE_URL", file=sys.stderr)
+        return EXIT_USAGE
+    from fibuca_desktop.core.database.session import DatabaseSession
+
+    try:
+        with DatabaseSession(args.url, read_only=args.db_action != "apply") as session:
+            return ACTIONS[args.db_action](session, args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_FAILED
+    except FibucaError as error:
+        print(f"fibuca-desktop db {args.db_action}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _emit(args, data: dict, text: str) -> int:
+    print(json.dumps(data, indent=None) if args.json else text)
+    return EXIT_OK
+
+
+def _overview(session: DatabaseSession, args) -> int:
+    from fibuca_desktop.core.database.overview import overview
+
+    view = session.run(overview)
+    hit = "-" if view.cache_hit_rate is None else f"{view.cache_hit_rate:.1%}"
+    lines = [
+        f"{session.masked_url}",
+        f"PostgreSQL {view.server_version}, database {view.database} "
+        f"{view.database_bytes / 1e6:.1f} MB, cache hit rate {hit}",
+        f"connections {view.connections} of {view.max_connections}: "
+        + ", ".join(f"{state} {n}" for state, n in sorted(view.by_state.items())),
+    ]
+    lines += [
+        f"  {c.connections:>3}  {c.client}  {c.user}  {c.application or '-'}"
+        + ("  MORE THAN FIBUCA'S LIMIT OF 5" if c.over_limit else "")
+        for c in view.clients
+    ]
+    for title, stuck in (
+        ("idle in transaction", view.idle_in_transaction),
+        ("running > 60 s", view.long_running),
+    ):
+        lines += [f"{title}: pid {s.pid} {s.seconds:.0f} s  {s.query[:80]}" for s in stuck]
+    return _emit(args, view.to_json(), "\n".join(lines))
+
+
+def _slow(session: DatabaseSession, args) -> int:
+    from fibuca_desktop.core.database.slow_queries import SlowQueryThresholds, slow_queries
+
+    thresholds = SlowQueryThresholds(args.min_mean_ms, args.min_calls)
+    report = session.run(slow_queries, thresholds, args.sort)
+    if report.message:
+        print(report.message, file=sys.stderr)
+    lines = [
+        f"{q.mean_ms:9.1f} ms mean  {q.calls:>8} calls  {q.total_ms / 1000:9.1f} s total  "
+        f"{q.query[:100]}"
+        for q in report.queries
+    ] or ["no query above the thresholds"]
+    return _emit(args, report.to_json(), "\n".join(lines))
+
+
+def _advise(session: DatabaseSession, args) -> int:
+    from fibuca_desktop.core.database.advisor import AdvisorSettings, advise
+    from fibuca_desktop.core.database.migration_export import prisma_snippet, write_migration
+    from fibuca_desktop.core.database.slow_queries import SlowQueryThresholds
+
+    settings = AdvisorSettings(
+        min_table_rows=args.min_rows,
+        thresholds=SlowQueryThresholds(args.min_mean_ms, args.min_calls),
+    )
+    advice = advise(session, settings)
+    for note in (advice.hypopg_missing, advice.statements_missing):
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+    if args.migration is not None:
+        write_migration(args.migration, advice.suggestions, overwrite=True)
+        print(f"wrote {len(advice.suggestions)} indexes to {args.migration}", file=sys.stderr)
+    lines = []
+    for s in advice.suggestions:
+        cost = f"cost {s.cost_before:.1f}" + (
+            f" -> {s.cost_after:.1f}" if s.cost_after is not None else " (unverified)"
+        )
+        lines += [f"{s.table} ({', '.join(s.columns)})  {s.reason}  {cost}", f"  {s.create_sql()}"]
+    if advice.suggestions:
+        lines += ["", "schema.prisma:", prisma_snippet(advice.suggestions)]
+    return _emit(args, advice.to_json(), "\n".join(lines) or "no index to suggest")
+
+
+def _indexes(session: DatabaseSession, args) -> int:
+    from fibuca_desktop.core.database.index_health import index_health
+
+    health = session.run(index_health, session.schema)
+    lines = []
+    for kind in ("duplicate", "unused", "invalid"):
+        for problem in getattr(health, kind):
+            extra = f" (covered by {problem.covered_by})" if problem.covered_by else ""
+            lines.append(f"{kind:9}  {problem.table}.{problem.index}{extra}  {problem.drop_sql}")
+    return _emit(args, health.to_json(), "\n".join(lines) or "no problem found")
+
+
+def _apply(session: DatabaseSession, args) -> int:
+    from fibuca_desktop.core.database.index_build import IndexBuilder
+
+    columns = tuple(c.strip() for c in args.columns.split(",") if c.strip())
+    builder = IndexBuilder(session, lock_timeout_s=args.lock_timeout)
+    plan = builder.plan(args.table, columns)
+    print(plan.sql, file=sys.stderr)
+    if not args.yes and not _confirm("Run it on the live database?"):
+        print(
+            "not confirmed: nothing was run (use --yes when there is no terminal)", file=sys.stderr
+        )
+        return EXIT_FAILED
+    try:
+        result = builder.run(plan, _show_progress)  # Ctrl-C cancels the build: IndexBuildFailed
+    except IndexBuildFailed as error:
+        print(f"\nfibuca-desktop db apply: {error}", file=sys.stderr)  # after the progress line
+        if error.invalid_index and (args.yes or _confirm(f"Drop {error.invalid_index} now?")):
+            print(builder.drop_invalid(error.invalid_index), file=sys.stderr)
+            if not args.yes and _confirm("Retry the build?"):
+                return _apply(session, args)
+        return EXIT_FAILED
+    print(file=sys.stderr)
+    text = f"{result.index}: {'valid' if result.valid else 'INVALID'} in {result.seconds:.1f} s"
+    if result.cost_before is not None and result.cost_after is not None:
+        text += f", plan cost {result.cost_before:.1f} -> {result.cost_after:.1f}"
+    return _emit(args, result.to_json(), text)
+
+
+def _confirm(question: str) -> bool:
+    """Ask on the terminal; False without one (CI, pipes): nothing is ever assumed."""
+    if not sys.stdin.isatty():
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _show_progress(reading: BuildProgress) -> None:
+    line = f"\r{reading.phase}"
+    if reading.blocks_total:
+        line += f"  blocks {reading.blocks_done}/{reading.blocks_total}"
+    if reading.tuples_total:
+        line += f"  tuples {reading.tuples_done}/{reading.tuples_total}"
+    print(f"{line:<90}", end="", file=sys.stderr, flush=True)
+
+
+ACTIONS = {
+    "overview": _overview,
+    "slow": _slow,
+    "advise": _advise,
+    "indexes": _indexes,
+    "apply": _apply,
+}

@@ -1,0 +1,171 @@
+"""``fibuca-desktop db`` end to end: real subprocesses against the throwaway cluster."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg2
+import pytest
+
+from tests.core.test_db_advisor import EXPECTED
+from tests.pg_cluster import PASSWORD
+
+COMMAND = [sys.executable, "-m", "fibuca_desktop", "db"]
+LOW = ["--min-mean-ms", "0", "--min-calls", "30"]
+SUGGESTION_KEYS = {"table", "columns", "reason", "sql", "prisma", "verified"}
+SUGGESTION_KEYS |= {"cost_before", "cost_after", "queries"}
+
+
+def db(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [*COMMAND, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,  # as in CI: no terminal to confirm on
+        env={**os.environ, **(env or {})},
+    )
+    assert PASSWORD not in result.stdout + result.stderr
+    return result
+
+
+def ok_json(result: subprocess.CompletedProcess) -> dict:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_advise_json(shop_url, tmp_path):
+    migration = tmp_path / "migration.sql"
+    data = ok_json(db("advise", "--url", shop_url, "--json", *LOW, "--migration", str(migration)))
+    assert set(data) == {"suggestions"}
+    assert all(set(s) == SUGGESTION_KEYS for s in data["suggestions"])
+    assert {(s["table"], tuple(s["columns"]), s["reason"]) for s in data["suggestions"]} == EXPECTED
+    assert all(s["verified"] and s["cost_after"] < s["cost_before"] for s in data["suggestions"])
+    assert migration.read_text().count("CREATE INDEX IF NOT EXISTS") == len(EXPECTED)
+
+
+def test_advise_without_hypopg_says_why(plain_url):
+    result = db("advise", "--url", plain_url, "--json", *LOW)
+    data = ok_json(result)
+    assert {s["verified"] for s in data["suggestions"]} == {False}
+    assert "note: hypopg is installed on the server but not enabled" in result.stderr
+
+
+def test_indexes_overview_and_slow_json(shop_url):
+    health = ok_json(db("indexes", "--url", shop_url, "--json"))
+    assert set(health) == {"duplicate", "unused", "invalid"}
+    assert [p["index"] for p in health["duplicate"]] == ["User_email_idx"]
+    assert [p["index"] for p in health["invalid"]] == ["Order_status_key"]
+    view = ok_json(db("overview", "--json", env={"DATABASE_URL": shop_url}))  # Prisma's variable
+    assert view["database"] == "shop" and view["max_connections"] == 60
+    slow = ok_json(db("slow", "--url", shop_url, "--json", *LOW, "--sort", "calls"))
+    assert slow["available"] and len(slow["queries"]) >= 7
+
+
+def test_apply_needs_confirmation_then_builds(pg_cluster):
+    url = pg_cluster.clone("shop_cli_apply")
+    refused = db("apply", "--url", url, "--table", "Order", "--columns", "userId,createdAt")
+    assert refused.returncode == 1
+    assert 'CREATE INDEX CONCURRENTLY "Order_userId_createdAt_idx"' in refused.stderr
+    assert "not confirmed: nothing was run" in refused.stderr
+    built = ok_json(
+        db(
+            "apply",
+            "--url",
+            url,
+            "--table",
+            "Order",
+            "--columns",
+            "userId,createdAt",
+            "--yes",
+            "--json",
+        )
+    )
+    assert set(built) == {"index", "valid", "seconds"}
+    assert (built["index"], built["valid"]) == ("Order_userId_createdAt_idx", True)
+    again = db("apply", "--url", url, "--table", "Order", "--columns", "userId,createdAt", "--yes")
+    assert again.returncode == 1 and "exists already" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [("wrong-" + PASSWORD, "Wrong password for user 'fibuca'"), (PASSWORD, "no table 'order'")],
+)
+def test_failures_exit_1_with_a_clear_message_and_no_password(pg_cluster, password, message):
+    url = pg_cluster.url("shop_template", password=password)
+    result = db("apply", "--url", url, "--table", "order", "--columns", "userId", "--yes")
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
+def test_human_output_shows_sql_and_prisma_lines(shop_url):
+    result = db("advise", "--url", shop_url, *LOW)
+    assert result.returncode == 0, result.stderr
+    assert 'CREATE INDEX CONCURRENTLY "OrderItem_orderId_idx"' in result.stdout
+    assert "model Order {" in result.stdout and "@@index([userId, createdAt])" in result.stdout
+
+
+def test_other_commands_do_not_load_the_database_stack():
+    """`process` starts without SQLAlchemy or psycopg2 (its memory budget is tight)."""
+    from fibuca_desktop.cli.db_command import SORT_KEYS
+    from fibuca_desktop.core.database.slow_queries import SORT_KEYS as CORE_SORT_KEYS
+
+    assert SORT_KEYS == CORE_SORT_KEYS
+    code = (
+        "import sys; from fibuca_desktop.__main__ import build_parser; build_parser(); "
+        "print(sorted(m for m in ('sqlalchemy', 'psycopg2') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_ctrl_c_cancels_the_build_and_drops_what_it_left(pg_cluster):
+    url = pg_cluster.clone("shop_cli_interrupt")
+    writer = psycopg2.connect(url)  # a write in progress makes the build wait in phase 1
+    writer.cursor().execute(
+        'UPDATE "OrderItem" SET "quantity" = "quantity" WHERE "id" = %s', ["i1"]
+    )
+    args = ["apply", "--url", url, "--table", "OrderItem", "--columns", "price", "--yes"]
+    args += ["--lock-timeout", "120"]  # only a real cancel ends the wait within the test
+    process = subprocess.Popen(
+        [*COMMAND, *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for_phase(pg_cluster, "waiting for writers before build")
+        process.send_signal(signal.SIGINT)
+        assert wait_for_phase(pg_cluster, None)  # the build is gone
+    finally:
+        writer.rollback()  # lets DROP INDEX CONCURRENTLY through
+        writer.close()
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 1 and out == ""
+    assert PASSWORD not in err
+    assert "The build of OrderItem_price_idx was cancelled." in err
+    assert 'DROP INDEX CONCURRENTLY IF EXISTS "public"."OrderItem_price_idx";' in err
+    with contextlib.closing(psycopg2.connect(url)) as check, check.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'OrderItem_price_idx'")
+        assert cur.fetchone()[0] == 0
+
+
+def wait_for_phase(pg_cluster, phase: str | None) -> bool:
+    """Until the one running build is in ``phase`` (None: until there is none)."""
+    deadline = time.monotonic() + 30
+    with contextlib.closing(pg_cluster.admin()) as observer, observer.cursor() as cur:
+        while time.monotonic() < deadline:
+            cur.execute("SELECT phase FROM pg_stat_progress_create_index")
+            phases = [row[0] for row in cur.fetchall()]
+            if (phase is None and not phases) or (phase is not None and phase in phases):
+                return True
+            time.sleep(0.02)
+    return False
