@@ -508,6 +508,34 @@ def test_export_the_chosen_suggestions_as_migration_and_prisma_lines(
     assert "@@index([productId])" in prisma and "Audit" not in prisma
 
 
+def test_fifty_requests_use_at_most_the_pool_and_only_the_newest_result_is_shown(
+    qtbot, make_panel, panel_url, pg_cluster
+):
+    panel = make_panel()
+    connect(qtbot, panel, panel_url)
+    qtbot.waitUntil(lambda: not panel.bridge.pending(), timeout=WAIT_MS)  # the first slow list
+    delivered: list[str] = []
+    panel.bridge.delivered.connect(delivered.append)
+    with contextlib.closing(pg_cluster.admin()) as observer, observer.cursor() as cur:
+        cur.execute("SELECT now()")
+        started = cur.fetchone()[0]
+        for _ in range(25):
+            panel.refresh_overview()
+            panel.explain(normalised(ORDERS_OF_USER))
+        qtbot.waitUntil(lambda: not panel.bridge.pending(), timeout=WAIT_MS)
+        # Pooled connections stay open, so every connection the burst opened is still listed.
+        cur.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'fibuca-desktop' "
+            "AND datname = 'shop_panel' AND backend_start >= %s",
+            [started],
+        )
+        opened_during_burst = cur.fetchone()[0]
+    assert opened_during_burst <= 5
+    assert panel.session.pool_status().size == 5
+    assert sorted(delivered) == ["explain", "overview"]  # 48 superseded results dropped
+    assert panel.plan.tree.topLevelItemCount() == 1
+
+
 def test_a_query_that_hits_the_statement_timeout_never_freezes_the_window(
     qtbot, make_panel, panel_url
 ):
