@@ -488,7 +488,7 @@ def test_export_the_chosen_suggestions_as_migration_and_prisma_lines(
     assert len(chosen) == len(EXPECTED) - 1
     targets = iter([tmp_path / "migration.sql", tmp_path / "schema-indexes.prisma"])
     monkeypatch.setattr(
-        "fibuca_desktop.ui.database.database_panel.QFileDialog.getSaveFileName",
+        "PySide6.QtWidgets.QFileDialog.getSaveFileName",
         lambda *args: (str(next(targets)), ""),
     )
     panel.advisor.migration_button.click()

@@ -16,16 +16,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
     QDialog,
-    QFileDialog,
-    QFrame,
     QMessageBox,
-    QScrollArea,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -37,10 +33,12 @@ from fibuca_desktop.core.settings import Settings
 from fibuca_desktop.ui.database.advisor_widget import AdvisorWidget
 from fibuca_desktop.ui.database.apply_dialog import ApplyIndexDialog
 from fibuca_desktop.ui.database.connect_bar import ConnectBarWidget
+from fibuca_desktop.ui.database.filling_page import scrolled
 from fibuca_desktop.ui.database.index_build_widget import IndexBuildWidget
 from fibuca_desktop.ui.database.overview_widget import OverviewWidget
 from fibuca_desktop.ui.database.plan_tree_widget import PlanTreeWidget
 from fibuca_desktop.ui.database.slow_queries_widget import SlowQueriesWidget
+from fibuca_desktop.ui.database.suggestion_export import export_suggestions
 from fibuca_desktop.ui.database.task_bridge import TaskBridge
 
 if TYPE_CHECKING:
@@ -52,30 +50,6 @@ log = logging.getLogger(__name__)
 
 SessionFactory = Callable[[str, bool], "DatabaseSession"]  # (url, read_only) -> session
 POOL_REFRESH_MS = 1000
-
-
-class FillingPageWidget(QWidget):
-    """A tab page in a scroll area that fills the viewport and scrolls only below its minimum
-    size. Wrapping labels give the layout a height-for-width, and QScrollArea would then size
-    the page to its preferred height and scroll at ordinary window sizes."""
-
-    def __init__(self, page: QWidget) -> None:
-        super().__init__()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(page)
-
-    def heightForWidth(self, _width: int) -> int:
-        return -1  # no preference: the viewport's height, never less than the minimum
-
-
-def scrolled(page: QWidget) -> QScrollArea:
-    """Tall pages scroll instead of raising the main window's minimum height."""
-    area = QScrollArea()
-    area.setWidgetResizable(True)
-    area.setFrameShape(QFrame.Shape.NoFrame)
-    area.setWidget(FillingPageWidget(page))
-    return area
 
 
 def _work():
@@ -299,32 +273,11 @@ class DatabasePanel(QWidget):
             self.advise()  # the built index no longer shows as a suggestion
 
     def export(self, kind: str) -> None:
-        chosen = self.advisor.chosen()
-        if not chosen:
-            QMessageBox.information(self, "Nothing to export", "Tick at least one suggestion.")
-            return
-        if kind == "migration":
-            title, name, pattern = "Save SQL migration", "migration.sql", "SQL (*.sql)"
-        else:
-            title, name, pattern = "Save Prisma schema lines", "indexes.prisma", "Prisma (*.prisma)"
-        path, _filter = QFileDialog.getSaveFileName(self, title, name, pattern)
-        if path:
-            self.write_export(kind, Path(path), chosen)
-
-    def write_export(self, kind: str, path: Path, chosen: list[IndexSuggestion]) -> None:
-        from fibuca_desktop.core.atomic_write import write_atomically
-        from fibuca_desktop.core.database.migration_export import prisma_snippet, write_migration
-
-        try:
-            if kind == "migration":
-                write_migration(path, chosen, overwrite=True)  # the file dialog asked already
-            else:
-                text = prisma_snippet(chosen).encode()
-                write_atomically(path, lambda handle: handle.write(text), True)
-        except FibucaError as error:
-            QMessageBox.warning(self, "Export failed", str(error))
-            return
-        self.advisor.notes.setText(f"Wrote {len(chosen)} index(es) to {path}.")
+        written = export_suggestions(self, kind, self.advisor.chosen())
+        if written is not None:
+            self.advisor.notes.setText(
+                f"Wrote {len(self.advisor.chosen())} index(es) to {written}."
+            )
 
     # -- closing ----------------------------------------------------------------------------
 
