@@ -231,6 +231,9 @@ def test_connect_shows_the_masked_url_pool_and_overview(qtbot, make_panel, panel
     assert panel.connect_bar.url_edit.text() == panel_url.replace(PASSWORD, "***")
     assert status(panel).startswith(f"Connected to {panel_url.replace(PASSWORD, '***')}")
     assert panel.settings.database.last_url == panel_url.replace(f":{PASSWORD}", "")
+    reopened = DatabasePanel(panel.settings)  # the next start: the URL is back, not the password
+    assert reopened.connect_bar.url_edit.text() == panel_url.replace(f":{PASSWORD}", "")
+    reopened.shutdown()
     qtbot.waitUntil(lambda: panel.connect_bar.pool_label.text().endswith("waiting"))
     assert "/5 in use" in panel.connect_bar.pool_label.text()
     fields = {key: label.text() for key, label in panel.overview.fields.items()}
@@ -262,6 +265,10 @@ def test_connect_shows_the_masked_url_pool_and_overview(qtbot, make_panel, panel
 
 def test_wrong_password_is_a_clear_error_and_a_later_connect_works(qtbot, make_panel, panel_url):
     panel = make_panel()
+    panel.connect_bar.url_edit.setText("mysql://fibuca@db/shop")
+    panel.connect_bar.connect_button.click()  # refused before any connection is tried
+    assert status(panel).startswith("Unsupported database URL scheme 'mysql'")
+    assert panel.session is None
     panel.connect_bar.url_edit.setText(panel_url.replace(PASSWORD, "not-the-password"))
     panel.connect_bar.connect_button.click()
     qtbot.waitUntil(lambda: status(panel).startswith("Wrong password"), timeout=WAIT_MS)
