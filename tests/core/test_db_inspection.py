@@ -171,3 +171,26 @@ def _scalar(cur, query: str):
 def _prepared(cur) -> int:
     cur.execute("SELECT count(*) AS n FROM pg_prepared_statements")
     return cur.fetchone()["n"]
+
+
+def test_without_the_library_preloaded_say_so(pg_cluster):
+    """The extension exists but the server was started without the library (restarted twice)."""
+    url = pg_cluster.clone("shop_nopreload")
+    with contextlib.closing(pg_cluster.admin()) as admin, admin.cursor() as cur:
+        cur.execute("ALTER SYSTEM SET shared_preload_libraries = 'plpgsql'")
+    pg_cluster.stop()
+    pg_cluster.start()
+    try:
+        with DatabaseSession(url) as session:
+            report = session.run(slow_queries, SlowQueryThresholds(), "total", 0.0)
+    finally:
+        with contextlib.closing(pg_cluster.admin()) as admin, admin.cursor() as cur:
+            cur.execute("ALTER SYSTEM RESET shared_preload_libraries")
+        pg_cluster.stop()
+        pg_cluster.start()
+    assert not report.statements_available
+    assert report.message == (
+        "pg_stat_statements is not enabled: add it to postgresql.conf: shared_preload_libraries "
+        "= 'pg_stat_statements' (keep any libraries already listed there, comma-separated), "
+        "then restart PostgreSQL."
+    )

@@ -40,7 +40,8 @@ def ok_json(result: subprocess.CompletedProcess) -> dict:
     return json.loads(result.stdout)
 
 
-def test_advise_json(shop_url, tmp_path):
+def test_advise_json(pg_cluster, shop_url, tmp_path):
+    pg_cluster.require_hypopg()
     migration = tmp_path / "migration.sql"
     data = ok_json(db("advise", "--url", shop_url, "--json", *LOW, "--migration", str(migration)))
     assert set(data) == {"suggestions"}
@@ -50,11 +51,11 @@ def test_advise_json(shop_url, tmp_path):
     assert migration.read_text().count("CREATE INDEX IF NOT EXISTS") == len(EXPECTED)
 
 
-def test_advise_without_hypopg_says_why(plain_url):
+def test_advise_without_hypopg_says_why(pg_cluster, plain_url):
     result = db("advise", "--url", plain_url, "--json", *LOW)
     data = ok_json(result)
     assert {s["verified"] for s in data["suggestions"]} == {False}
-    assert "note: hypopg is installed on the server but not enabled" in result.stderr
+    assert f"note: {pg_cluster.hypopg_missing_message()}" in result.stderr
 
 
 def test_indexes_overview_and_slow_json(shop_url):
@@ -169,3 +170,18 @@ def wait_for_phase(pg_cluster, phase: str | None) -> bool:
                 return True
             time.sleep(0.02)
     return False
+
+
+def test_debug_logging_never_shows_the_password(shop_url):
+    """-vv shows the INFO and DEBUG logs (the URL is logged, masked)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "fibuca_desktop", "-vv", "db", "overview", "--url", shop_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "INFO fibuca_desktop.core.database.connection: engine for" in result.stderr
+    assert "fibuca:***@" in result.stderr
+    assert PASSWORD not in result.stdout + result.stderr

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from psycopg2 import sql
+from psycopg2.extensions import cursor as Cursor
 
 from fibuca_desktop.core.database import catalog
 from fibuca_desktop.core.database.explain import generic_plan
@@ -33,6 +35,9 @@ from fibuca_desktop.core.database.index_suggestion import FOREIGN_KEY, SLOW_QUER
 from fibuca_desktop.core.database.plan_columns import ScanColumns, scans
 from fibuca_desktop.core.database.slow_queries import SlowQueryThresholds, slow_queries
 from fibuca_desktop.core.errors import QueryFailed, UsageError
+
+if TYPE_CHECKING:
+    from fibuca_desktop.core.database.session import DatabaseSession
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +77,7 @@ class Advice:
 class IndexAdvisor:
     """One advice run in the caller's read-only transaction, on that one connection."""
 
-    def __init__(self, cur, schema: str, settings: AdvisorSettings | None = None) -> None:
+    def __init__(self, cur: Cursor, schema: str, settings: AdvisorSettings | None = None) -> None:
         self._cur = cur
         self._schema = schema
         self._settings = settings or AdvisorSettings()
@@ -213,6 +218,6 @@ def _merge(suggestions: list[IndexSuggestion]) -> list[IndexSuggestion]:
     return sorted(merged, key=lambda s: (s.table, s.columns))
 
 
-def advise(session, settings: AdvisorSettings | None = None) -> Advice:
+def advise(session: DatabaseSession, settings: AdvisorSettings | None = None) -> Advice:
     """Run the advisor on one pooled connection in a read-only, rolled-back transaction."""
     return session.run(lambda cur: IndexAdvisor(cur, session.schema, settings).advise())

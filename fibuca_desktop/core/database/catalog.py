@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from psycopg2 import sql
+from psycopg2.extensions import cursor as Cursor
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ ORDER BY tc.relname, c.conname
 """
 
 
-def indexes(cur, schema: str) -> list[IndexInfo]:
+def indexes(cur: Cursor, schema: str) -> list[IndexInfo]:
     cur.execute(_INDEXES, [schema])
     return [
         IndexInfo(**{**row, "columns": tuple(row["columns"]), "scans": int(row["scans"])})
@@ -93,7 +94,7 @@ def indexes(cur, schema: str) -> list[IndexInfo]:
     ]
 
 
-def foreign_keys(cur, schema: str) -> list[ForeignKey]:
+def foreign_keys(cur: Cursor, schema: str) -> list[ForeignKey]:
     cur.execute(_FOREIGN_KEYS, [schema])
     return [
         ForeignKey(
@@ -107,7 +108,7 @@ def foreign_keys(cur, schema: str) -> list[ForeignKey]:
     ]
 
 
-def table_row_estimates(cur, schema: str) -> dict[str, float]:
+def table_row_estimates(cur: Cursor, schema: str) -> dict[str, float]:
     """Planner row estimates per ordinary or partitioned table (0 when never analysed)."""
     cur.execute(
         "SELECT c.relname::text AS name, greatest(c.reltuples, 0) AS n FROM pg_class c "

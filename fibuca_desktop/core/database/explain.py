@@ -12,12 +12,17 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import psycopg2
 from psycopg2 import sql
+from psycopg2.extensions import cursor as Cursor
 
 from fibuca_desktop.core.database.statement_check import single_statement
 from fibuca_desktop.core.errors import QueryFailed
+
+if TYPE_CHECKING:
+    from fibuca_desktop.core.database.session import DatabaseSession
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +30,7 @@ LARGE_TABLE_ROWS = 10_000
 _names = itertools.count(1)
 
 
-def generic_plan(cur, query: str, *, verbose: bool = True) -> dict:
+def generic_plan(cur: Cursor, query: str, *, verbose: bool = True) -> dict:
     """The JSON plan (the ``Plan`` object) of ``query``'s generic plan. Raises ``UsageError`` for
     anything but one SELECT/UPDATE/DELETE, ``QueryFailed`` when the server cannot plan it."""
     statement, _kind = single_statement(query)
@@ -50,7 +55,7 @@ def generic_plan(cur, query: str, *, verbose: bool = True) -> dict:
     return document[0]["Plan"]
 
 
-def _explain_prepared(cur, statement: str, options: str):
+def _explain_prepared(cur: Cursor, statement: str, options: str):
     name = sql.Identifier(f"fibuca_plan_{next(_names)}")
     cur.execute(sql.SQL("PREPARE {} AS ").format(name) + sql.SQL(statement))
     try:
@@ -69,11 +74,11 @@ def _explain_prepared(cur, statement: str, options: str):
             cur.execute(sql.SQL("DEALLOCATE {}").format(name))
 
 
-def aborted(cur) -> bool:
+def aborted(cur: Cursor) -> bool:
     return cur.connection.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_INERROR
 
 
-def _deallocate_all_ours(cur) -> None:
+def _deallocate_all_ours(cur: Cursor) -> None:
     cur.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'fibuca\\_plan\\_%%'")
     for row in cur.fetchall():
         cur.execute(sql.SQL("DEALLOCATE {}").format(sql.Identifier(_first_value(row))))
@@ -112,7 +117,7 @@ _CONDITION_KEYS = ("Filter", "Index Cond", "Recheck Cond", "Hash Cond", "Merge C
 _CONDITION_KEYS += ("Join Filter", "Sort Key")
 
 
-def plan_tree(cur, plan: dict, large_table_rows: int = LARGE_TABLE_ROWS) -> PlanNode:
+def plan_tree(cur: Cursor, plan: dict, large_table_rows: int = LARGE_TABLE_ROWS) -> PlanNode:
     """The JSON plan as ``PlanNode``s; sequential scans of tables over ``large_table_rows``
     (pg_class estimate) are flagged."""
     node = PlanNode(
@@ -135,7 +140,7 @@ def plan_tree(cur, plan: dict, large_table_rows: int = LARGE_TABLE_ROWS) -> Plan
     return node
 
 
-def table_rows(cur, schema: str, table: str) -> float | None:
+def table_rows(cur: Cursor, schema: str, table: str) -> float | None:
     """The planner's row estimate for a table (pg_class.reltuples), None when never analysed."""
     cur.execute(
         "SELECT c.reltuples AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace "
@@ -147,10 +152,12 @@ def table_rows(cur, schema: str, table: str) -> float | None:
     return None if value is None or value < 0 else float(value)
 
 
-def explain(session, query: str, large_table_rows: int = LARGE_TABLE_ROWS) -> PlanNode:
+def explain(
+    session: DatabaseSession, query: str, large_table_rows: int = LARGE_TABLE_ROWS
+) -> PlanNode:
     """The generic plan of one query as a tree, in a rolled-back read-only transaction."""
 
-    def work(cur):
+    def work(cur: Cursor):
         return plan_tree(cur, generic_plan(cur, query), large_table_rows)
 
     return session.run(work)

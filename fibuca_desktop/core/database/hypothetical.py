@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from psycopg2 import sql
+from psycopg2.extensions import cursor as Cursor
 
 from fibuca_desktop.core.database.catalog import column_list, qualified
 from fibuca_desktop.core.database.explain import aborted, generic_plan
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 MIN_SAVING = 0.5  # Dexter's default: keep an index only when it halves the query's cost
 
 
-def hypopg_missing_reason(cur) -> str | None:
+def hypopg_missing_reason(cur: Cursor) -> str | None:
     """None when hypopg can be used here; otherwise why not and what to do."""
     cur.execute(
         "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'hypopg') AS created, "
@@ -41,7 +42,7 @@ def hypopg_missing_reason(cur) -> str | None:
 class WhatIf:
     """Plan costs of queries with and without one hypothetical index at a time."""
 
-    def __init__(self, cur) -> None:
+    def __init__(self, cur: Cursor) -> None:
         self._cur = cur
 
     def cost(self, query: str) -> float:

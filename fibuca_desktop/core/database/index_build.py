@@ -16,8 +16,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import psycopg2
+from psycopg2.extensions import cursor as Cursor
 from sqlalchemy.exc import SQLAlchemyError
 
 from fibuca_desktop.core.database import catalog
@@ -25,6 +27,9 @@ from fibuca_desktop.core.database.connection import translate
 from fibuca_desktop.core.database.explain import generic_plan
 from fibuca_desktop.core.database.index_suggestion import IndexSuggestion, index_name, quote
 from fibuca_desktop.core.errors import IndexBuildFailed, UsageError
+
+if TYPE_CHECKING:
+    from fibuca_desktop.core.database.session import DatabaseSession
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +78,9 @@ FROM pg_stat_progress_create_index WHERE pid = %s
 class IndexBuilder:
     """Plans, runs, cancels and cleans up concurrent index builds for one ``DatabaseSession``."""
 
-    def __init__(self, session, lock_timeout_s: float = 10.0, poll_s: float = 0.2) -> None:
+    def __init__(
+        self, session: DatabaseSession, lock_timeout_s: float = 10.0, poll_s: float = 0.2
+    ) -> None:
         self._session = session
         self._lock_timeout_s = lock_timeout_s
         self._poll_s = poll_s
@@ -240,11 +247,11 @@ class IndexBuilder:
         return self._session.run(_total_cost, queries)
 
 
-def _total_cost(cur, queries: tuple[str, ...]) -> float:
+def _total_cost(cur: Cursor, queries: tuple[str, ...]) -> float:
     return sum(float(generic_plan(cur, query, verbose=False)["Total Cost"]) for query in queries)
 
 
-def _check_names(cur, schema: str, table: str, columns: tuple[str, ...]) -> None:
+def _check_names(cur: Cursor, schema: str, table: str, columns: tuple[str, ...]) -> None:
     rows = catalog.table_row_estimates(cur, schema)
     if table not in rows:
         close = sorted(name for name in rows if name.lower() == table.lower())
@@ -264,7 +271,7 @@ def _check_names(cur, schema: str, table: str, columns: tuple[str, ...]) -> None
         )
 
 
-def _index_state(cur, schema: str, name: str) -> bool | None:
+def _index_state(cur: Cursor, schema: str, name: str) -> bool | None:
     """True for a valid index, False for an INVALID one, None when there is none."""
     cur.execute(
         "SELECT x.indisvalid AS valid FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
@@ -275,12 +282,12 @@ def _index_state(cur, schema: str, name: str) -> bool | None:
     return None if row is None else bool(row["valid"])
 
 
-def _progress(cur, pid: int) -> BuildProgress | None:
+def _progress(cur: Cursor, pid: int) -> BuildProgress | None:
     cur.execute(_PROGRESS, [pid])
     row = cur.fetchone()
     return None if row is None else BuildProgress(**row)
 
 
-def _cancel_backend(cur, pid: int) -> bool:
+def _cancel_backend(cur: Cursor, pid: int) -> bool:
     cur.execute("SELECT pg_cancel_backend(%s) AS sent", [pid])
     return bool(cur.fetchone()["sent"])

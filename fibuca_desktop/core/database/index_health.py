@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from psycopg2.extensions import cursor as Cursor
+
 from fibuca_desktop.core.database.catalog import IndexInfo, indexes, qualified
 
 
@@ -38,7 +40,7 @@ class IndexHealth:
         }
 
 
-def index_health(cur, schema: str) -> IndexHealth:
+def index_health(cur: Cursor, schema: str) -> IndexHealth:
     """The three lists for ``schema``, read in the caller's (read-only) transaction."""
     found = indexes(cur, schema)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from psycopg2.extensions import cursor as Cursor
+
 FIBUCA_CONNECTION_LIMIT = 5
 LONG_QUERY_S = 60.0
 
@@ -62,7 +64,7 @@ WHERE backend_type = 'client backend'
 
 
 def overview(
-    cur, long_query_s: float = LONG_QUERY_S, client_limit: int = FIBUCA_CONNECTION_LIMIT
+    cur: Cursor, long_query_s: float = LONG_QUERY_S, client_limit: int = FIBUCA_CONNECTION_LIMIT
 ) -> Overview:
     """Read everything in one read-only transaction (the caller's)."""
     cur.execute(

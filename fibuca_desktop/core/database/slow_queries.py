@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from psycopg2 import sql
+from psycopg2.extensions import cursor as Cursor
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class SlowQueryReport:
         }
 
 
-def statements_schema(cur) -> str | None:
+def statements_schema(cur: Cursor) -> str | None:
     """The schema pg_stat_statements is installed in, or None."""
     cur.execute(
         "SELECT n.nspname::text AS schema FROM pg_extension e "
@@ -67,7 +68,7 @@ def statements_schema(cur) -> str | None:
     return row["schema"] if row else None
 
 
-def enable_instructions(cur) -> str | None:
+def enable_instructions(cur: Cursor) -> str | None:
     """None when pg_stat_statements can be read; otherwise the exact steps to enable it."""
     # The library defines pg_stat_statements.max only when it is preloaded; unlike
     # shared_preload_libraries, any user may read it.
@@ -94,7 +95,7 @@ def enable_instructions(cur) -> str | None:
 
 
 def slow_queries(
-    cur,
+    cur: Cursor,
     thresholds: SlowQueryThresholds | None = None,
     sort: str = "total",
     sample_seconds: float = 1.0,
@@ -113,7 +114,7 @@ def slow_queries(
     return report
 
 
-def _from_statements(cur, thresholds: SlowQueryThresholds) -> list[SlowQuery]:
+def _from_statements(cur: Cursor, thresholds: SlowQueryThresholds) -> list[SlowQuery]:
     schema = statements_schema(cur)
     cur.execute(
         "SELECT a.attname::text AS name FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
@@ -146,7 +147,9 @@ def _from_statements(cur, thresholds: SlowQueryThresholds) -> list[SlowQuery]:
     ]
 
 
-def sample_activity(cur, min_ms: float, seconds: float, every: float = 0.1) -> list[SlowQuery]:
+def sample_activity(
+    cur: Cursor, min_ms: float, seconds: float, every: float = 0.1
+) -> list[SlowQuery]:
     """Queries seen running for at least ``min_ms`` in the current database over ``seconds``:
     ``calls`` counts the samples that saw them, ``mean_ms`` is the longest run seen."""
     seen: dict[str, list[float]] = {}
