@@ -355,7 +355,10 @@ def test_explain_tree_highlights_the_seq_scan_and_ignores_a_superseded_request(
     assert root.background(0).color() != SEQ_SCAN_HIGHLIGHT  # only the scan itself
 
 
-def test_advisor_shows_verified_suggestions_and_index_problems(qtbot, make_panel, panel_url):
+def test_advisor_shows_verified_suggestions_and_index_problems(
+    qtbot, make_panel, panel_url, pg_cluster
+):
+    pg_cluster.require_hypopg()
     panel = make_panel()
     connect(qtbot, panel, panel_url)
     run_advisor(qtbot, panel)
@@ -370,7 +373,7 @@ def test_advisor_shows_verified_suggestions_and_index_problems(qtbot, make_panel
 
 
 def test_advisor_without_hypopg_marks_suggestions_unverified_with_the_reason(
-    qtbot, make_panel, plain_url
+    qtbot, make_panel, plain_url, pg_cluster
 ):
     panel = make_panel()
     connect(qtbot, panel, plain_url)
@@ -378,7 +381,7 @@ def test_advisor_without_hypopg_marks_suggestions_unverified_with_the_reason(
     assert {(s.table, s.columns) for s in panel.advisor.suggestions} == EXPECTED
     for row in range(panel.advisor.table.rowCount()):
         text = panel.advisor.table.item(row, VERIFIED).text()
-        assert text.startswith("unverified: hypopg is installed on the server but not enabled")
+        assert text.startswith(f"unverified: {pg_cluster.hypopg_missing_message()}")
     assert "CREATE EXTENSION hypopg" in panel.advisor.notes.text()
 
 
