@@ -26,6 +26,7 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 
+from fibuca_desktop.core.database.database_settings import DatabaseSettings
 from fibuca_desktop.core.errors import SettingsError, UsageError
 from fibuca_desktop.core.imaging.models import DEFAULT_MODEL, MODELS
 from fibuca_desktop.core.imaging.presets import DEFAULT_PRESET, PRESETS, WHITE, Preset, get_preset
@@ -99,6 +100,7 @@ class Settings:
     """Everything the app remembers between runs, except secrets and window state."""
 
     schema_version: int = SCHEMA_VERSION
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
     processing: ProcessingSettings = field(default_factory=ProcessingSettings)
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     recent_folders: list[str] = field(default_factory=list)  # newest first, unique, at most 10

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from fibuca_desktop import __version__
 from fibuca_desktop.core.settings import Settings
+from fibuca_desktop.ui.database.database_panel import DatabasePanel
 from fibuca_desktop.ui.log_pane import LogPaneWidget, QtLogHandler
 from fibuca_desktop.ui.monitor.monitor_hub import MonitorHub
 from fibuca_desktop.ui.monitor.monitor_panel import MonitorPanel
@@ -32,24 +33,6 @@ log = logging.getLogger(__name__)
 
 MEMORY_REFRESH_MS = 2000
 _MB = 1024 * 1024
-
-
-class PlaceholderPanel(QWidget):
-    """A tab whose feature has not landed yet: says what it will do and what to use meanwhile."""
-
-    def __init__(self, title: str, text: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        heading = QLabel(f"<h2>{title}</h2>")
-        body = QLabel(text)
-        body.setWordWrap(True)
-        body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        for label in (heading, body):
-            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        layout = QVBoxLayout(self)
-        layout.addStretch(1)
-        layout.addWidget(heading)
-        layout.addWidget(body)
-        layout.addStretch(2)
 
 
 class NoticeBar(QFrame):
@@ -105,12 +88,8 @@ class MainWindow(QMainWindow):
         self.notifier.shown.connect(self._on_notification)
         self.monitor_panel = MonitorPanel(monitor_hub, settings, self.notifier)
         self.tabs.addTab(self.monitor_panel, "Monitor")
-        self.tabs.addTab(
-            PlaceholderPanel(
-                "Database", "Slow queries, index suggestions verified by the planner, safe builds."
-            ),
-            "Database",
-        )
+        self.database_panel = DatabasePanel(settings)  # its session is created on Connect
+        self.tabs.addTab(self.database_panel, "Database")
         self.log_pane = LogPaneWidget()
         log_handler.record_formatted.connect(self.log_pane.append_line)
 
@@ -185,6 +164,10 @@ class MainWindow(QMainWindow):
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
+        if self.ask_before_closing and not self.database_panel.may_close(self):
+            event.ignore()  # an index build is running and the person chose to wait for it
+            return
+        self.database_panel.shutdown()  # cancels a build (and drops its INVALID index), closes
         self.process_panel.shutdown()
         self.monitor_panel.shutdown()
         self._memory_timer.stop()

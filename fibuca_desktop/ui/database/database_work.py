@@ -1,0 +1,53 @@
+"""The panel's units of work, run on the session's workers (never on the GUI thread).
+
+This module pulls in SQLAlchemy and psycopg2, so the panel imports it only when the user connects:
+start-up stays fast and small for people who never open the Database tab.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fibuca_desktop.core.database.advisor import Advice, AdvisorSettings, IndexAdvisor
+from fibuca_desktop.core.database.connection import PoolSettings
+from fibuca_desktop.core.database.explain import PlanNode, generic_plan, plan_tree
+from fibuca_desktop.core.database.index_build import IndexBuilder
+from fibuca_desktop.core.database.index_health import IndexHealth, index_health
+from fibuca_desktop.core.database.overview import overview
+from fibuca_desktop.core.database.session import DatabaseSession
+from fibuca_desktop.core.database.slow_queries import SlowQueryThresholds, slow_queries
+
+__all__ = [
+    "AdviceWithHealth",
+    "DatabaseSession",
+    "IndexBuilder",
+    "PoolSettings",
+    "SlowQueryThresholds",
+    "advice_work",
+    "default_session",
+    "explain_work",
+    "overview",
+    "slow_queries",
+]
+
+
+def default_session(url: str, read_only: bool) -> DatabaseSession:
+    """The app's session factory: pool size from the URL's connection_limit, else 5."""
+    return DatabaseSession(url, read_only=read_only)
+
+
+def explain_work(cur, query: str) -> PlanNode:
+    """The generic plan of ``query`` as a tree (the caller's transaction is rolled back)."""
+    return plan_tree(cur, generic_plan(cur, query))
+
+
+@dataclass(frozen=True)
+class AdviceWithHealth:
+    advice: Advice
+    health: IndexHealth
+
+
+def advice_work(cur, schema: str, thresholds: SlowQueryThresholds) -> AdviceWithHealth:
+    """Suggestions and duplicate/unused/INVALID indexes, on one connection in one transaction."""
+    advice = IndexAdvisor(cur, schema, AdvisorSettings(thresholds=thresholds)).advise()
+    return AdviceWithHealth(advice, index_health(cur, schema))

@@ -1,0 +1,78 @@
+"""Render the Database tab for the README from the real panel on a throwaway PostgreSQL cluster.
+
+Starts the test suite's cluster (tests/pg_cluster.py: PostgreSQL 15 binaries, hypopg), loads the
+Prisma-style shop and its workload, connects the real ``DatabasePanel`` offscreen, runs the
+advisor and grabs it. Separate from render_screenshots.py because it needs a PostgreSQL server.
+Usage: .venv/bin/python scripts/render_database_screenshot.py [OUTPUT_FOLDER]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import psycopg2  # noqa: E402
+from PySide6.QtCore import QEventLoop  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from fibuca_desktop.core.settings import Settings  # noqa: E402
+from fibuca_desktop.ui.database.database_panel import DatabasePanel  # noqa: E402
+from tests.pg_cluster import PASSWORD, ROLE, TEMPLATE, PgCluster  # noqa: E402
+from tests.shop_schema import load_shop, run_workload  # noqa: E402
+
+
+def wait_until(app: QApplication, condition) -> None:
+    while not condition():
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+
+
+def main(out_dir: Path) -> int:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    app = QApplication(sys.argv[:1])
+    cluster = PgCluster()
+    try:
+        cluster.init()
+        cluster.start()
+        with contextlib.closing(cluster.admin()) as admin, admin.cursor() as cur:
+            cur.execute(
+                f"CREATE ROLE {ROLE} LOGIN PASSWORD %s IN ROLE pg_read_all_stats", [PASSWORD]
+            )
+            cur.execute(f"CREATE DATABASE {TEMPLATE} OWNER {ROLE}")
+        with contextlib.closing(cluster.admin(TEMPLATE)) as admin:
+            load_shop(admin)
+        url = cluster.clone("shop", ("pg_stat_statements", "hypopg"))
+        with contextlib.closing(psycopg2.connect(url)) as connection:
+            connection.autocommit = True
+            run_workload(connection)
+            with connection.cursor() as cur:  # a duplicate of User_email_key, as in the tests
+                cur.execute('CREATE INDEX "User_email_idx" ON "User" ("email")')
+        panel = DatabasePanel(Settings())
+        panel.resize(1100, 640)
+        panel.show()
+        panel.connect_bar.url_edit.setText(url)
+        panel.connect_bar.connect_button.click()
+        wait_until(app, lambda: panel.connected)
+        panel.slow.min_mean.setValue(0)
+        panel.slow.min_calls.setValue(30)
+        panel.tabs.setCurrentIndex(3)
+        panel.advise()
+        wait_until(app, lambda: not panel.bridge.pending())
+        panel.advisor.table.selectRow(0)
+        app.processEvents()
+        target = out_dir / "database-tab.png"
+        panel.grab().save(str(target))
+        print(target)
+        panel.shutdown()
+    finally:
+        cluster.remove()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots"))
