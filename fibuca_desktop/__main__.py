@@ -1,6 +1,7 @@
 """Entry point: ``fibuca-desktop`` and ``python -m fibuca_desktop``.
 
-No subcommand opens the desktop window; ``process`` and ``models`` run headless.
+No subcommand opens the desktop window; ``process``, ``models``, ``monitor`` and ``self-test`` run
+headless.
 """
 
 from __future__ import annotations
@@ -12,7 +13,12 @@ import sys
 from pathlib import Path
 
 from fibuca_desktop import __version__
-from fibuca_desktop.cli import models_command, monitor_command, process_command
+from fibuca_desktop.cli import (
+    models_command,
+    monitor_command,
+    process_command,
+    self_test_command,
+)
 from fibuca_desktop.core.process_memory import limit_malloc_arenas
 
 
@@ -52,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     process_command.add_parser(commands)
     models_command.add_parser(commands)
     monitor_command.add_parser(commands)
+    self_test_command.add_parser(commands)
     return parser
 
 
