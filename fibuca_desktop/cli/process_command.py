@@ -113,11 +113,13 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     store = ModelStore()
     try:
-        store.path(args.model)  # fail once, clearly, instead of once per photo
+        # Fail once, clearly, instead of once per photo; a missing rembg first, so nobody
+        # downloads a model this installation cannot run.
         if not spec_for(args.model).lean:
             require_rembg(f"Model {args.model}")
         if preset.alpha_matting:
             require_rembg("Alpha matting")
+        store.path(args.model)
     except ModelUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED

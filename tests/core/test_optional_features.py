@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -52,3 +53,19 @@ def test_process_cli_refuses_alpha_matting_once_and_clearly(without_rembg, tmp_p
     assert status == 1
     assert "Alpha matting needs the optional rembg package" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_rembg_model_is_refused_before_any_download(without_rembg, tmp_path, capsys):
+    photo, out = str(PHOTOS / "car-1.jpg"), str(tmp_path / "out")
+    status = main(["process", photo, "-o", out, "--model", "isnet-anime"])
+    err = capsys.readouterr().err
+    assert status == 1 and "Model isnet-anime needs the optional rembg package" in err
+    assert "models fetch" not in err  # not sent to download 176 MB it cannot use
+
+
+def test_models_list_says_which_models_need_rembg(without_rembg, capsys):
+    assert main(["models", "list", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)["models"]}
+    assert rows["u2netp"]["usable"] and not rows["isnet-anime"]["usable"]
+    assert main(["models", "list"]) == 0
+    assert "rembg is not available here" in capsys.readouterr().out
