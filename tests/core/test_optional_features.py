@@ -69,3 +69,10 @@ def test_models_list_says_which_models_need_rembg(without_rembg, capsys):
     assert rows["u2netp"]["usable"] and not rows["isnet-anime"]["usable"]
     assert main(["models", "list"]) == 0
     assert "rembg is not available here" in capsys.readouterr().out
+
+
+def test_model_problem_names_only_models_that_cannot_run(without_rembg):
+    assert optional_features.model_problem("u2netp") is None
+    assert optional_features.model_problem("silueta") is None
+    problem = optional_features.model_problem("u2net_cloth_seg")
+    assert problem and problem.startswith("Model u2net_cloth_seg, chosen in the settings,")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 
 from fibuca_desktop.core.errors import ModelUnavailable
-from fibuca_desktop.core.imaging.models import MODELS
+from fibuca_desktop.core.imaging.models import MODELS, spec_for
 from fibuca_desktop.core.resources import is_frozen
 
 
@@ -46,3 +46,10 @@ def require_rembg(feature: str) -> None:
     """Raise ``ModelUnavailable`` with that message when rembg cannot be imported."""
     if not rembg_available():
         raise ModelUnavailable(rembg_missing_message(feature))
+
+
+def model_problem(model: str) -> str | None:
+    """Why ``model`` (e.g. chosen in the settings) cannot run here, or None when it can."""
+    if spec_for(model).lean or rembg_available():
+        return None
+    return rembg_missing_message(f"Model {model}, chosen in the settings,")
