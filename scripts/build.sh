@@ -85,7 +85,8 @@ worst_start=$(printf '%s\n' "${starts[@]}" | sort -n | tail -1)
 
 echo
 echo "Largest parts of dist/fibuca-desktop (MB):"
-du -sm dist/fibuca-desktop/_internal/* | sort -rn | head -8 | sed 's|dist/fibuca-desktop/_internal/|  |'
+# awk, not head: head would leave sort writing into a closed pipe (SIGPIPE under pipefail)
+du -sm dist/fibuca-desktop/_internal/* | sort -rn | awk 'NR <= 8' | sed 's|dist/fibuca-desktop/_internal/|  |'
 echo
 "$python" - build/self-test.json <<'EOF'
 import json, sys
