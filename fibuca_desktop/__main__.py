@@ -1,6 +1,7 @@
 """Entry point: ``fibuca-desktop`` and ``python -m fibuca_desktop``.
 
-No subcommand opens the desktop window; ``process``, ``models``, ``monitor`` and ``db`` run
+No subcommand opens the desktop window; ``process``, ``models``, ``monitor``, ``db`` and
+``self-test`` run
 headless.
 """
 
@@ -13,7 +14,13 @@ import sys
 from pathlib import Path
 
 from fibuca_desktop import __version__
-from fibuca_desktop.cli import db_command, models_command, monitor_command, process_command
+from fibuca_desktop.cli import (
+    db_command,
+    models_command,
+    monitor_command,
+    process_command,
+    self_test_command,
+)
 from fibuca_desktop.core.process_memory import limit_malloc_arenas
 
 
@@ -54,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     models_command.add_parser(commands)
     monitor_command.add_parser(commands)
     db_command.add_parser(commands)
+    self_test_command.add_parser(commands)
     return parser
 
 

@@ -11,6 +11,7 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from fibuca_desktop.core.errors import SettingsError
+from fibuca_desktop.core.imaging.optional_features import model_problem
 from fibuca_desktop.core.process_clock import seconds_since_start
 from fibuca_desktop.core.settings import SettingsStore
 from fibuca_desktop.ui.crash_handler import CrashHandler
@@ -51,9 +52,13 @@ def run_gui(
         crash_handler.parent_window = window
         window.show()
         log.info("window shown %.0f ms after the process started", seconds_since_start() * 1000)
-        if loaded.problem:
-            log.warning("%s", loaded.problem)
-            window.show_notice(loaded.problem)
+        # Problems a person should see at once: a broken settings file, a model this
+        # installation cannot run (the packaged app has no rembg).
+        problems = [loaded.problem, model_problem(loaded.settings.processing.model)]
+        for problem in filter(None, problems):
+            log.warning("%s", problem)
+        if any(problems):
+            window.show_notice("\n\n".join(filter(None, problems)))
         if quit_after_ms is not None:
             QTimer.singleShot(quit_after_ms, window.close_without_asking)
         status = app.exec()

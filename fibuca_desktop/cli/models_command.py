@@ -9,6 +9,7 @@ import sys
 from fibuca_desktop.cli.progress import ProgressBar
 from fibuca_desktop.core.errors import ModelUnavailable
 from fibuca_desktop.core.imaging.models import DEFAULT_MODEL, MODELS, ModelStore, spec_for
+from fibuca_desktop.core.imaging.optional_features import rembg_available, rembg_features
 from fibuca_desktop.core.imaging.static_resize import prepared_graph
 
 
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _list(store: ModelStore, as_json: bool) -> int:
     rows = []
+    rembg = rembg_available()
     for spec in MODELS.values():
         state, path = store.status(spec.name)
         rows.append(
@@ -68,6 +70,7 @@ def _list(store: ModelStore, as_json: bool) -> int:
                 "md5": spec.md5,
                 "size_mb": spec.size_mb,
                 "engine": "lean" if spec.lean else "rembg",
+                "usable": spec.lean or rembg,
                 "default": spec.name == DEFAULT_MODEL,
                 "description": spec.description,
             }
@@ -82,4 +85,6 @@ def _list(store: ModelStore, as_json: bool) -> int:
             f"{mark} {row['name']:<18} {row['status']:<14} {row['size_mb']:>6.1f} MB  "
             f"{row['engine']:<5} {row['description']}"
         )
+    if not rembg:
+        print(f"rembg is not available here: {'; '.join(rembg_features())} cannot be used.")
     return 0

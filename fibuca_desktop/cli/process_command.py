@@ -16,7 +16,8 @@ from fibuca_desktop.core.errors import ModelUnavailable, UsageError
 from fibuca_desktop.core.imaging.batch import plan_batch
 from fibuca_desktop.core.imaging.decode import Limits
 from fibuca_desktop.core.imaging.engine import EngineProvider, SessionTuning
-from fibuca_desktop.core.imaging.models import DEFAULT_MODEL, MODELS, ModelStore
+from fibuca_desktop.core.imaging.models import DEFAULT_MODEL, MODELS, ModelStore, spec_for
+from fibuca_desktop.core.imaging.optional_features import require_rembg
 from fibuca_desktop.core.imaging.pipeline import PROCESSED, SKIPPED, Pipeline
 from fibuca_desktop.core.imaging.presets import DEFAULT_PRESET, PRESETS, get_preset
 from fibuca_desktop.core.imaging.scheduler import Scheduler, machine_capacity
@@ -112,7 +113,13 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     store = ModelStore()
     try:
-        store.path(args.model)  # fail once, clearly, instead of once per photo
+        # Fail once, clearly, instead of once per photo; a missing rembg first, so nobody
+        # downloads a model this installation cannot run.
+        if not spec_for(args.model).lean:
+            require_rembg(f"Model {args.model}")
+        if preset.alpha_matting:
+            require_rembg("Alpha matting")
+        store.path(args.model)
     except ModelUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED

@@ -52,3 +52,24 @@ def test_a_broken_settings_file_is_reported_and_replaced(tmp_path):
     kept = list(tmp_path.glob("settings.json.broken-*"))
     assert len(kept) == 1 and kept[0].read_text() == "{ this is not json"
     assert str(settings) in done.stderr  # the warning names the file
+
+
+def test_a_model_that_needs_the_missing_rembg_is_reported_at_start(tmp_path):
+    """As in the packaged app: no rembg, and the settings choose a rembg-only model."""
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"schema_version": 1, "processing": {"model": "isnet-anime"}}))
+    hide_rembg = (
+        "from fibuca_desktop.core.imaging import optional_features\n"
+        "optional_features.rembg_available = lambda: False\n"
+    )
+    args = ["-v", "--no-crash-dialog", "--quit-after", "300", "--settings-file", str(settings)]
+    done = subprocess.run(
+        [sys.executable, "-c", hide_rembg + SCRIPT, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Model isnet-anime, chosen in the settings, needs the optional rembg" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -21,6 +21,7 @@ from PIL import Image
 
 from fibuca_desktop.core.errors import ModelUnavailable
 from fibuca_desktop.core.imaging.models import ModelSpec, ModelStore, spec_for
+from fibuca_desktop.core.imaging.optional_features import rembg_missing_message, require_rembg
 from fibuca_desktop.core.imaging.static_resize import prepared_graph
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,7 @@ class RembgMaskEngine:
         with self._lock:
             if self._session is None:
                 self._store.path(self.model)  # rembg would download a missing file: never here
+                require_rembg(f"Model {self.model}")  # clear in the packaged app, which lacks it
                 log.info(
                     "importing rembg for model %s (slow: numba, scipy, scikit-image)", self.model
                 )
@@ -173,11 +175,7 @@ class RembgMaskEngine:
                     import onnxruntime as ort
                     from rembg import new_session
                 except ImportError as error:
-                    raise ModelUnavailable(
-                        f"Model {self.model} and alpha matting need the optional rembg package, "
-                        "which is not installed here. Install it with "
-                        "`pip install 'fibuca-desktop[rembg]'` or choose a lean model (u2netp)."
-                    ) from error
+                    raise ModelUnavailable(rembg_missing_message(f"Model {self.model}")) from error
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = self._threads
                 try:
@@ -197,12 +195,11 @@ class RembgMaskEngine:
 
 def alpha_matting(image: Image.Image, mask: Image.Image) -> Image.Image:
     """rembg's alpha matting (pymatting), returning the refined RGBA cut-out. Imports rembg."""
+    require_rembg("Alpha matting")
     try:
         from rembg.bg import alpha_matting_cutout
     except ImportError as error:
-        raise ModelUnavailable(
-            "Alpha matting needs the optional rembg package: `pip install 'fibuca-desktop[rembg]'`."
-        ) from error
+        raise ModelUnavailable(rembg_missing_message("Alpha matting")) from error
     return alpha_matting_cutout(image.convert("RGB"), mask, 240, 10, 10)
 
 

