@@ -1,8 +1,7 @@
 """Entry point: ``fibuca-desktop`` and ``python -m fibuca_desktop``.
 
 No subcommand opens the desktop window; ``process``, ``models``, ``monitor``, ``db`` and
-``self-test`` run
-headless.
+``self-test`` run headless.
 """
 
 from __future__ import annotations
