@@ -111,3 +111,17 @@ def test_candidates_from_a_prisma_plan():
 def test_candidates_are_capped_and_unique():
     scan = ScanColumns("public", "T", "T", 1, ["a", "b", "c", "d"], [], ["j"], [])
     assert scan.candidates() == [("a", "b", "c"), ("j",)]
+
+
+def test_build_progress_fraction_follows_the_phases_and_their_counts():
+    from fibuca_desktop.core.database.index_build import PHASES, BuildProgress
+
+    def at(phase, blocks=(0, 0), tuples=(0, 0)):
+        return BuildProgress(phase, *blocks, *tuples).fraction
+
+    assert at("initializing") == 0.0
+    assert at("building index: scanning table", blocks=(50, 100)) == pytest.approx(2.5 / 10)
+    assert at("index validation: scanning table", tuples=(1, 4)) == pytest.approx(8.25 / 10)
+    assert at("waiting for old snapshots", blocks=(9, 3)) == 1.0  # counts never overshoot
+    assert at("a phase of a newer PostgreSQL") == 0.0
+    assert len(PHASES) == 10

@@ -47,6 +47,21 @@ class IndexPlan:
     queries: tuple[str, ...]
 
 
+# CREATE INDEX CONCURRENTLY's phases in order (pg_stat_progress_create_index).
+PHASES = (
+    "initializing",
+    "waiting for writers before build",
+    "building index: scanning table",
+    "building index: sorting live tuples",
+    "building index: loading tuples in tree",
+    "waiting for writers before validation",
+    "index validation: scanning index",
+    "index validation: sorting tuples",
+    "index validation: scanning table",
+    "waiting for old snapshots",
+)
+
+
 @dataclass(frozen=True)
 class BuildProgress:
     phase: str
@@ -54,6 +69,18 @@ class BuildProgress:
     blocks_total: int
     tuples_done: int
     tuples_total: int
+
+    @property
+    def fraction(self) -> float:
+        """Where the build is, 0..1: the phase's place in the sequence plus its own progress."""
+        place = PHASES.index(self.phase) if self.phase in PHASES else 0
+        if self.blocks_total:
+            within = self.blocks_done / self.blocks_total
+        elif self.tuples_total:
+            within = self.tuples_done / self.tuples_total
+        else:
+            within = 0.0
+        return min(1.0, (place + min(within, 1.0)) / len(PHASES))
 
 
 @dataclass(frozen=True)

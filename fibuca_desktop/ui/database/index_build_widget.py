@@ -36,33 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# CREATE INDEX CONCURRENTLY's phases in order (pg_stat_progress_create_index), for one bar.
-PHASES = (
-    "initializing",
-    "waiting for writers before build",
-    "building index: scanning table",
-    "building index: sorting live tuples",
-    "building index: loading tuples in tree",
-    "waiting for writers before validation",
-    "index validation: scanning index",
-    "index validation: sorting tuples",
-    "index validation: scanning table",
-    "waiting for old snapshots",
-)
 BAR_MAX = 1000
 DROP_AND_RETRY, DROP_ONLY, KEEP = "Drop and retry", "Drop only", "Keep it"
-
-
-def overall_fraction(reading: BuildProgress) -> float:
-    """Where the build is, 0..1: the phase's place in the sequence plus its own progress."""
-    place = PHASES.index(reading.phase) if reading.phase in PHASES else 0
-    if reading.blocks_total:
-        within = reading.blocks_done / reading.blocks_total
-    elif reading.tuples_total:
-        within = reading.tuples_done / reading.tuples_total
-    else:
-        within = 0.0
-    return min(1.0, (place + min(within, 1.0)) / len(PHASES))
 
 
 def phase_text(reading: BuildProgress) -> str:
@@ -138,7 +113,7 @@ class IndexBuildWidget(QWidget):
             return  # a last reading queued behind the result
         if not self.phases_seen or self.phases_seen[-1] != reading.phase:
             self.phases_seen.append(reading.phase)
-        self.progress.setValue(round(overall_fraction(reading) * BAR_MAX))
+        self.progress.setValue(round(reading.fraction * BAR_MAX))
         self.phase_label.setText(f"Building {self._plan.name}: {phase_text(reading)}")
 
     def _on_built(self, result: BuildResult) -> None:
