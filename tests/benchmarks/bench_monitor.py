@@ -95,8 +95,8 @@ def redraw_child(rounds: int) -> dict:
     panel.resize(1100, 600)
     panel.show()
     app.processEvents()
-    panel.set_paused(True)
-    panel.paused_at = end
+    panel.view.set_paused(True)
+    panel.view.paused_at = end
     data = {
         (name, metric): poller.history.series[metric]
         for name, poller in hub.pollers.items()
@@ -106,13 +106,13 @@ def redraw_child(rounds: int) -> dict:
     naive = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()}, background="w")
     naive.showGrid(x=True, y=True, alpha=0.15)  # the same decoration as ours
     naive.addLegend(offset=(8, 8))
-    naive.resize(panel.graph.size())
+    naive.resize(panel.view.graph.size())
     naive.show()
 
     def ours(seconds: int) -> None:
-        panel.window_box.setCurrentIndex((300, 3600, DAY).index(seconds))
-        panel.redraw()
-        panel.graph.grab()
+        panel.view.window_box.setCurrentIndex((300, 3600, DAY).index(seconds))
+        panel.view.redraw()
+        panel.view.graph.grab()
 
     def baseline(seconds: int) -> None:
         pg.setConfigOptions(antialias=True)
@@ -124,8 +124,8 @@ def redraw_child(rounds: int) -> dict:
         pg.setConfigOptions(antialias=False)
 
     def ours_data_only(seconds: int) -> None:
-        panel.window_box.setCurrentIndex((300, 3600, DAY).index(seconds))
-        panel.redraw()
+        panel.view.window_box.setCurrentIndex((300, 3600, DAY).index(seconds))
+        panel.view.redraw()
 
     results = {}
     for seconds in (300, 3600, DAY):

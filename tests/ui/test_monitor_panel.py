@@ -70,10 +70,10 @@ def test_this_computer_is_watched_and_drawn_by_default(qtbot, make_panel):
         "This computer"
     ]
     qtbot.waitUntil(lambda: state_of(panel, "This computer") == State.OK, timeout=WAIT_MS)
-    with qtbot.waitSignal(panel.redrawn, timeout=WAIT_MS):
+    with qtbot.waitSignal(panel.view.redrawn, timeout=WAIT_MS):
         pass
-    panel.redraw()  # samples are recorded on this thread: nothing lands until we return
-    times, values = panel.graph.curve("This computer", RSS_MB).getData()
+    panel.view.redraw()  # samples are recorded on this thread: nothing lands until we return
+    times, values = panel.view.graph.curve("This computer", RSS_MB).getData()
     history = panel.hub.pollers["This computer"].history.series[RSS_MB]
     assert len(times) >= 1 and values[-1] == pytest.approx(history.latest()[1])
     memory = panel.model.index(0, 2).data()
@@ -162,33 +162,33 @@ def test_window_switch_and_pause_show_the_right_span(qtbot, make_panel):
     panel = make_panel(settings, hub=hub)
     spans = {}
     for index, seconds in enumerate((300, 3600, 86_400)):
-        with qtbot.waitSignal(panel.redrawn, timeout=WAIT_MS):
-            panel.window_box.setCurrentIndex(index)
-        start, end = panel.graph.x_range
+        with qtbot.waitSignal(panel.view.redrawn, timeout=WAIT_MS):
+            panel.view.window_box.setCurrentIndex(index)
+        start, end = panel.view.graph.x_range
         assert end - start == seconds and settings.monitor.window_s == seconds
-        times, values = panel.graph.curve("old", HEAP_USED_MB).getData()
+        times, values = panel.view.graph.curve("old", HEAP_USED_MB).getData()
         spans[seconds] = int(np.isfinite(values).sum())  # the DOWN poll at start is a gap
         assert times.min() > start
     assert spans[300] in (29, 30, 31) and spans[3600] in (359, 360, 361)
     assert spans[86_400] == 720  # all two hours
 
-    panel.set_paused(True)
-    frozen = panel.graph.x_range
+    panel.view.set_paused(True)
+    frozen = panel.view.graph.x_range
     qtbot.wait(600)
-    assert panel.graph.x_range == frozen  # no redraw while paused
-    assert panel.pause_button.text() == "Resume"
-    with qtbot.waitSignal(panel.redrawn, timeout=WAIT_MS):
-        panel.pause_button.click()
-    assert panel.graph.x_range[1] > frozen[1]
+    assert panel.view.graph.x_range == frozen  # no redraw while paused
+    assert panel.view.pause_button.text() == "Resume"
+    with qtbot.waitSignal(panel.view.redrawn, timeout=WAIT_MS):
+        panel.view.pause_button.click()
+    assert panel.view.graph.x_range[1] > frozen[1]
 
 
 def test_csv_export_is_exactly_the_shown_window(qtbot, make_panel, tmp_path):
     settings, hub, end = idle_target_with_history(hours=2, step_s=10)
     panel = make_panel(settings, hub=hub)
-    panel.window_box.setCurrentIndex(1)  # 1 h
-    panel.set_paused(True)
-    panel.paused_at = end  # what the graph shows ends at the newest sample
-    rows = panel.export_csv(tmp_path / "old.csv")
+    panel.view.window_box.setCurrentIndex(1)  # 1 h
+    panel.view.set_paused(True)
+    panel.view.paused_at = end  # what the graph shows ends at the newest sample
+    rows = panel.view.export_csv(tmp_path / "old.csv")
     with open(tmp_path / "old.csv", newline="") as handle:
         table = list(csv.DictReader(handle))
     assert rows == len(table) == 360
@@ -198,7 +198,7 @@ def test_csv_export_is_exactly_the_shown_window(qtbot, make_panel, tmp_path):
     assert [float(row[HEAP_USED_MB]) for row in table] == pytest.approx(expected, rel=1e-6)
     assert "Exported 360 samples" in panel.message.text()
     (tmp_path / "a-file").write_text("")
-    assert panel.export_csv(tmp_path / "a-file" / "x.csv") is None  # not a folder
+    assert panel.view.export_csv(tmp_path / "a-file" / "x.csv") is None  # not a folder
     assert "a-file" in panel.message.text()
 
 
@@ -345,9 +345,9 @@ def test_the_main_window_shows_monitor_news_without_a_tray(qtbot, tmp_path):
     try:
         qtbot.waitUntil(lambda: window.notice.isVisible(), timeout=WAIT_MS)
         assert "dead is DOWN" in window.notice.message.text()
-        assert window.monitor_panel.graph is None  # pyqtgraph waits for the tab to be shown
+        assert window.monitor_panel.view.graph is None  # pyqtgraph waits for the tab to be shown
         window.tabs.setCurrentWidget(window.monitor_panel)
-        assert window.monitor_panel.graph is not None
+        assert window.monitor_panel.view.graph is not None
     finally:
         window.close_without_asking()
 

@@ -1,43 +1,35 @@
-"""The Monitor tab: targets with their state badges, a live memory graph, and state events.
+"""The Monitor tab: targets with their state badges, state events, and the live graph below.
 
-The panel only reads: polls happen in the ``MonitorHub``'s pool, and the graph is redrawn at
-most every ``REDRAW_MS``, only when new samples arrived, and only while the tab is visible and
-not paused. pyqtgraph is imported the first time the tab is shown, so start-up does not pay it.
+The panel only reads: polls happen in the ``MonitorHub``'s pool; the graph and its controls are
+a ``GraphViewWidget``.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime
-from pathlib import Path
 
-from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QColor
+from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QListWidget,
-    QMenu,
     QPushButton,
     QSplitter,
     QTableView,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from fibuca_desktop.core.errors import OutputError
 from fibuca_desktop.core.monitor.poller import PollOutcome
-from fibuca_desktop.core.monitor.samples import HEAP_USED_MB, RSS_MB
-from fibuca_desktop.core.monitor.targets import KEYRING_SERVICE, WINDOWS_S, MonitorTarget
+from fibuca_desktop.core.monitor.targets import KEYRING_SERVICE, MonitorTarget
 from fibuca_desktop.core.monitor.thresholds import State
 from fibuca_desktop.core.secrets import SecretStoreUnavailable, delete_secret, save_secret
 from fibuca_desktop.core.settings import Settings
+from fibuca_desktop.ui.monitor.graph_view import GraphViewWidget
 from fibuca_desktop.ui.monitor.monitor_hub import MonitorHub
 from fibuca_desktop.ui.monitor.notifier import StateNotifier
 from fibuca_desktop.ui.monitor.target_dialog import AddTargetDialog
@@ -51,22 +43,11 @@ from fibuca_desktop.ui.monitor.target_table import (
 
 log = logging.getLogger(__name__)
 
-REDRAW_MS = 250
 MAX_EVENTS = 500
-WINDOW_LABELS = {300: "5 min", 3600: "1 h", 86_400: "24 h"}
-SERIES_LABELS = {
-    HEAP_USED_MB: "Heap used",
-    "heapTotalMB": "Heap total",
-    "externalMB": "External",
-    RSS_MB: "RSS",
-    "systemAvailableMB": "System available",
-}
 
 
 class MonitorPanel(QWidget):
     """Receives its hub, the settings it keeps in sync and a notifier; owns no global state."""
-
-    redrawn = Signal()  # after each graph redraw (tests and the benchmark wait on it)
 
     def __init__(
         self,
@@ -79,9 +60,6 @@ class MonitorPanel(QWidget):
         self.hub = hub
         self.settings = settings
         self.notifier = notifier
-        self.graph = None  # MemoryGraphWidget, created on first show
-        self.paused_at: float | None = None
-        self._dirty = True
         self._removed: list[tuple[int, MonitorTarget, object]] = []  # undo stack
         self._build()
         hub.outcome.connect(self._on_outcome)
@@ -93,15 +71,10 @@ class MonitorPanel(QWidget):
                 self._watch(target, save=False)
         if self.model.rowCount():
             self.select(self.model.target_at(0).name)
-        self._timer = QTimer(self)
-        self._timer.setInterval(REDRAW_MS)
-        self._timer.timeout.connect(self._maybe_redraw)
-        self._timer.start()
         hub.start()
 
     # --- layout ------------------------------------------------------------------------
     def _build(self) -> None:
-        monitor = self.settings.monitor
         self.add_button = QPushButton("Add target…")
         self.add_button.clicked.connect(self.ask_add_target)
         self.edit_button = QPushButton("Levels…")
@@ -112,41 +85,10 @@ class MonitorPanel(QWidget):
         self.undo_button = QPushButton("Undo remove")
         self.undo_button.setEnabled(False)
         self.undo_button.clicked.connect(self.undo_remove)
-        self.window_box = QComboBox()
-        self.window_box.setObjectName("windowBox")
-        for seconds in WINDOWS_S:
-            self.window_box.addItem(WINDOW_LABELS[seconds], seconds)
-        self.window_box.setCurrentIndex(WINDOWS_S.index(monitor.window_s))
-        self.window_box.currentIndexChanged.connect(self._window_changed)
-        self.pause_button = QPushButton("Pause")
-        self.pause_button.setCheckable(True)
-        self.pause_button.toggled.connect(self.set_paused)
-        self.export_button = QPushButton("Export CSV…")
-        self.export_button.clicked.connect(self.ask_export_csv)
-        self.series_button = QToolButton()
-        self.series_button.setText("Series ▾")
-        self.series_button.setToolTip("Which memory figures the graph shows")
-        self.series_button.setStyleSheet("QToolButton::menu-indicator { image: none; }")
-        self.series_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        menu = QMenu(self.series_button)
-        self.series_actions: dict[str, QAction] = {}
-        for metric, label in SERIES_LABELS.items():
-            action = menu.addAction(label)
-            action.setCheckable(True)
-            action.setChecked(metric in monitor.plotted)
-            action.toggled.connect(self._series_changed)
-            self.series_actions[metric] = action
-        self.series_button.setMenu(menu)
         toolbar = QHBoxLayout()
         for widget in (self.add_button, self.edit_button, self.remove_button, self.undo_button):
             toolbar.addWidget(widget)
-        toolbar.addSpacing(16)
-        toolbar.addWidget(QLabel("Show"))
-        toolbar.addWidget(self.window_box)
-        toolbar.addWidget(self.series_button)
         toolbar.addStretch(1)
-        toolbar.addWidget(self.pause_button)
-        toolbar.addWidget(self.export_button)
 
         self.model = TargetTableModel(self)
         self.table = QTableView()
@@ -159,7 +101,7 @@ class MonitorPanel(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
-        self.table.selectionModel().currentRowChanged.connect(lambda *_: self._mark_dirty())
+        self.table.selectionModel().currentRowChanged.connect(lambda *_: self.view.mark_dirty())
         self.table.doubleClicked.connect(lambda _: self.ask_edit_levels())
         self.events = QListWidget()
         self.events.setObjectName("monitorEvents")
@@ -175,30 +117,19 @@ class MonitorPanel(QWidget):
         top.setStretchFactor(0, 3)
         top.setStretchFactor(1, 2)
         top.setSizes([640, 420])
-        self.graph_holder = QVBoxLayout()
-        self.graph_holder.setContentsMargins(0, 0, 0, 0)
-        graph_area = QWidget()
-        graph_area.setLayout(self.graph_holder)
+        self.view = GraphViewWidget(
+            self.hub, self.settings.monitor, self.selected_target, self.show_message
+        )
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.setObjectName("monitorSplitter")
         self.splitter.addWidget(top)
-        self.splitter.addWidget(graph_area)
+        self.splitter.addWidget(self.view)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([150, 400])
         layout = QVBoxLayout(self)
         layout.addLayout(toolbar)
         layout.addWidget(self.message)
         layout.addWidget(self.splitter, 1)
-
-    def showEvent(self, event) -> None:
-        if self.graph is None:
-            from fibuca_desktop.ui.monitor.memory_graph import MemoryGraphWidget  # pyqtgraph
-
-            self.graph = MemoryGraphWidget()
-            self.graph_holder.addWidget(self.graph)
-            self._dirty = True
-        super().showEvent(event)
-        QTimer.singleShot(0, self._maybe_redraw)
 
     # --- targets -----------------------------------------------------------------------
     def ask_add_target(self) -> None:
@@ -228,7 +159,7 @@ class MonitorPanel(QWidget):
             self.settings.monitor.targets.append(target)
         if self.table.currentIndex().row() < 0:
             self.select(target.name)
-        self._mark_dirty()
+        self.view.mark_dirty()
 
     def ask_edit_levels(self) -> None:
         target = self.selected_target()
@@ -245,7 +176,7 @@ class MonitorPanel(QWidget):
         target.warning_mb, target.critical_mb = warning_mb, critical_mb  # the settings' object
         self.hub.pollers[name].machine.thresholds = target.thresholds()
         log.info("%s: warning %g MB, critical %g MB", name, warning_mb, critical_mb)
-        self._mark_dirty()
+        self.view.mark_dirty()
 
     def remove_selected(self) -> None:
         row = self.table.currentIndex().row()
@@ -259,12 +190,11 @@ class MonitorPanel(QWidget):
         self.settings.monitor.targets.remove(target)
         self._forget_removed()  # only the latest removal can be undone
         self._removed = [(row, target, poller)]
-        if self.graph is not None:
-            self.graph.forget_target(name)
+        self.view.forget_target(name)
         self.undo_button.setEnabled(True)
         self.undo_button.setToolTip(f"Watch {name} again, with its history")
         self.show_message(f"Stopped watching {name}. Undo brings it back with its history.")
-        self._mark_dirty()
+        self.view.mark_dirty()
 
     def undo_remove(self) -> None:
         if not self._removed:
@@ -279,7 +209,7 @@ class MonitorPanel(QWidget):
             self.select(target.name)
             self.message.hide()
         self.undo_button.setEnabled(bool(self._removed))
-        self._mark_dirty()
+        self.view.mark_dirty()
 
     def _forget_removed(self) -> None:
         """Drop what undo kept; a token the removed target kept in the keyring goes too."""
@@ -313,7 +243,7 @@ class MonitorPanel(QWidget):
     # --- samples and states ------------------------------------------------------------
     def _on_outcome(self, name: str, outcome: PollOutcome) -> None:
         self.model.update(name, outcome)
-        self._mark_dirty()
+        self.view.mark_dirty()
 
     def _on_state_changed(self, name: str, outcome: PollOutcome) -> None:
         change = outcome.change
@@ -329,85 +259,9 @@ class MonitorPanel(QWidget):
         if self.settings.monitor.notify:
             self.notifier.notify(f"{name} is {change.new}", text, change.new)
 
-    # --- graph -------------------------------------------------------------------------
-    @property
-    def window_s(self) -> int:
-        return self.window_box.currentData()
-
-    def _window_changed(self) -> None:
-        self.settings.monitor.window_s = self.window_s
-        self._mark_dirty()
-
-    def _series_changed(self) -> None:
-        self.settings.monitor.plotted = [m for m, a in self.series_actions.items() if a.isChecked()]
-        self._mark_dirty()
-
-    def set_paused(self, paused: bool) -> None:
-        """Freeze the graph (sampling goes on); resuming jumps back to live."""
-        self.paused_at = time.time() if paused else None
-        self.pause_button.setChecked(paused)
-        self.pause_button.setText("Resume" if paused else "Pause")
-        if self.graph is not None:
-            self.graph.set_interactive(paused)
-        self._dirty = True
-        self.redraw()
-
-    def _mark_dirty(self) -> None:
-        self._dirty = True
-
-    def _maybe_redraw(self) -> None:
-        if self._dirty and self.paused_at is None and self.isVisible():
-            self.redraw()
-
-    def shown_end(self) -> float:
-        """The right edge of what the graph shows: now, or the moment of pausing."""
-        return self.paused_at if self.paused_at is not None else time.time()
-
-    def redraw(self) -> None:
-        if self.graph is None:
-            return
-        self._dirty = False
-        end, seconds = self.shown_end(), self.window_s
-        series = {}
-        for name, poller in self.hub.pollers.items():
-            for metric in self.settings.monitor.plotted:
-                history = poller.history.series.get(metric)
-                if history is not None and len(history):
-                    series[(name, metric)] = history.window(seconds, end)
-        target = self.selected_target()
-        levels = None if target is None else (target.warning_mb, target.critical_mb)
-        self.graph.show_window(end - seconds, end, series, levels)
-        self.redrawn.emit()
-
-    # --- export ------------------------------------------------------------------------
-    def ask_export_csv(self) -> None:
-        target = self.selected_target()
-        if target is None:
-            self.show_message("Add a target first: there is nothing to export.")
-            return
-        safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in target.name)
-        default = Path.home() / f"fibuca-{safe}-{datetime.now():%Y%m%d-%H%M}.csv"
-        path, _ = QFileDialog.getSaveFileName(self, "Export CSV", str(default), "CSV (*.csv)")
-        if path:
-            self.export_csv(path)
-
-    def export_csv(self, path: str | Path) -> int | None:
-        """Write the selected target's shown window to ``path``; the number of rows, or None."""
-        target = self.selected_target()
-        if target is None:
-            return None
-        history = self.hub.pollers[target.name].history
-        try:
-            rows = history.to_csv(path, self.window_s, now=self.shown_end())
-        except OutputError as error:
-            self.show_message(str(error))
-            return None
-        self.show_message(f"Exported {rows} samples of {target.name} to {path}.")
-        return rows
-
     def shutdown(self) -> None:
         self._forget_removed()
-        self._timer.stop()
+        self.view.stop()
         self.hub.shutdown()
         self.notifier.close()
 

@@ -1,0 +1,209 @@
+"""The Monitor tab's graph with its controls: window, series, pause, CSV export of what is shown.
+
+Redraws happen at most every ``REDRAW_MS``, only when new samples arrived (``mark_dirty``), and
+only while visible and not paused. pyqtgraph is imported the first time the view is shown, so
+start-up does not pay it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fibuca_desktop.core.errors import OutputError
+from fibuca_desktop.core.monitor.samples import (
+    EXTERNAL_MB,
+    HEAP_TOTAL_MB,
+    HEAP_USED_MB,
+    RSS_MB,
+    SYSTEM_AVAILABLE_MB,
+)
+from fibuca_desktop.core.monitor.targets import WINDOWS_S, MonitorSettings, MonitorTarget
+from fibuca_desktop.ui.monitor.monitor_hub import MonitorHub
+
+REDRAW_MS = 250
+WINDOW_LABELS = {300: "5 min", 3600: "1 h", 86_400: "24 h"}
+SERIES_LABELS = {
+    HEAP_USED_MB: "Heap used",
+    HEAP_TOTAL_MB: "Heap total",
+    EXTERNAL_MB: "External",
+    RSS_MB: "RSS",
+    SYSTEM_AVAILABLE_MB: "System available",
+}
+
+
+class GraphViewWidget(QWidget):
+    """Draws every watched target's chosen series; levels and export follow the selected one."""
+
+    redrawn = Signal()  # after each graph redraw (tests and the benchmark wait on it)
+
+    def __init__(
+        self,
+        hub: MonitorHub,
+        monitor: MonitorSettings,
+        selected_target: Callable[[], MonitorTarget | None],
+        show_message: Callable[[str], None],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.hub = hub
+        self.monitor = monitor
+        self._selected_target = selected_target
+        self._show_message = show_message
+        self.graph = None  # MemoryGraphWidget, created on first show
+        self.paused_at: float | None = None
+        self._dirty = True
+        self._build()
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self._maybe_redraw)
+        self._timer.start()
+
+    def _build(self) -> None:
+        self.window_box = QComboBox()
+        self.window_box.setObjectName("windowBox")
+        for seconds in WINDOWS_S:
+            self.window_box.addItem(WINDOW_LABELS[seconds], seconds)
+        self.window_box.setCurrentIndex(WINDOWS_S.index(self.monitor.window_s))
+        self.window_box.currentIndexChanged.connect(self._window_changed)
+        self.series_button = QToolButton()
+        self.series_button.setText("Series ▾")
+        self.series_button.setToolTip("Which memory figures the graph shows")
+        self.series_button.setStyleSheet("QToolButton::menu-indicator { image: none; }")
+        self.series_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.series_button)
+        self.series_actions: dict[str, QAction] = {}
+        for metric, label in SERIES_LABELS.items():
+            action = menu.addAction(label)
+            action.setCheckable(True)
+            action.setChecked(metric in self.monitor.plotted)
+            action.toggled.connect(self._series_changed)
+            self.series_actions[metric] = action
+        self.series_button.setMenu(menu)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setCheckable(True)
+        self.pause_button.toggled.connect(self.set_paused)
+        self.export_button = QPushButton("Export CSV…")
+        self.export_button.clicked.connect(self.ask_export_csv)
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Show"))
+        controls.addWidget(self.window_box)
+        controls.addWidget(self.series_button)
+        controls.addStretch(1)
+        controls.addWidget(self.pause_button)
+        controls.addWidget(self.export_button)
+        self.graph_holder = QVBoxLayout()
+        self.graph_holder.setContentsMargins(0, 0, 0, 0)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(controls)
+        layout.addLayout(self.graph_holder, 1)
+
+    def showEvent(self, event) -> None:
+        if self.graph is None:
+            from fibuca_desktop.ui.monitor.memory_graph import MemoryGraphWidget  # pyqtgraph
+
+            self.graph = MemoryGraphWidget()
+            self.graph_holder.addWidget(self.graph)
+            self._dirty = True
+        super().showEvent(event)
+        QTimer.singleShot(0, self._maybe_redraw)
+
+    @property
+    def window_s(self) -> int:
+        return self.window_box.currentData()
+
+    def _window_changed(self) -> None:
+        self.monitor.window_s = self.window_s
+        self.mark_dirty()
+
+    def _series_changed(self) -> None:
+        self.monitor.plotted = [m for m, a in self.series_actions.items() if a.isChecked()]
+        self.mark_dirty()
+
+    def set_paused(self, paused: bool) -> None:
+        """Freeze the graph (sampling goes on); resuming jumps back to live."""
+        self.paused_at = time.time() if paused else None
+        self.pause_button.blockSignals(True)  # called by the button, or directly
+        self.pause_button.setChecked(paused)
+        self.pause_button.blockSignals(False)
+        self.pause_button.setText("Resume" if paused else "Pause")
+        if self.graph is not None:
+            self.graph.set_interactive(paused)
+        self.redraw()
+
+    def mark_dirty(self) -> None:
+        self._dirty = True
+
+    def forget_target(self, name: str) -> None:
+        if self.graph is not None:
+            self.graph.forget_target(name)
+        self.mark_dirty()
+
+    def _maybe_redraw(self) -> None:
+        if self._dirty and self.paused_at is None and self.isVisible():
+            self.redraw()
+
+    def shown_end(self) -> float:
+        """The right edge of what the graph shows: now, or the moment of pausing."""
+        return self.paused_at if self.paused_at is not None else time.time()
+
+    def redraw(self) -> None:
+        if self.graph is None:
+            return
+        self._dirty = False
+        end, seconds = self.shown_end(), self.window_s
+        series = {}
+        for name, poller in self.hub.pollers.items():
+            for metric in self.monitor.plotted:
+                history = poller.history.series.get(metric)
+                if history is not None and len(history):
+                    series[(name, metric)] = history.window(seconds, end)
+        target = self._selected_target()
+        levels = None if target is None else (target.warning_mb, target.critical_mb)
+        self.graph.show_window(end - seconds, end, series, levels)
+        self.redrawn.emit()
+
+    def ask_export_csv(self) -> None:
+        target = self._selected_target()
+        if target is None:
+            self._show_message("Add a target first: there is nothing to export.")
+            return
+        safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in target.name)
+        default = Path.home() / f"fibuca-{safe}-{datetime.now():%Y%m%d-%H%M}.csv"
+        path, _ = QFileDialog.getSaveFileName(self, "Export CSV", str(default), "CSV (*.csv)")
+        if path:
+            self.export_csv(path)
+
+    def export_csv(self, path: str | Path) -> int | None:
+        """Write the selected target's shown window to ``path``; the number of rows, or None."""
+        target = self._selected_target()
+        if target is None:
+            return None
+        history = self.hub.pollers[target.name].history
+        try:
+            rows = history.to_csv(path, self.window_s, now=self.shown_end())
+        except OutputError as error:
+            self._show_message(str(error))
+            return None
+        self._show_message(f"Exported {rows} samples of {target.name} to {path}.")
+        return rows
+
+    def stop(self) -> None:
+        self._timer.stop()
