@@ -18,18 +18,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import psycopg2  # noqa: E402
-from PySide6.QtCore import QEventLoop  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+from render_screenshots import wait_until  # noqa: E402 (this folder is on sys.path)
 
 from fibuca_desktop.core.settings import Settings  # noqa: E402
 from fibuca_desktop.ui.database.database_panel import DatabasePanel  # noqa: E402
 from tests.pg_cluster import PASSWORD, ROLE, TEMPLATE, PgCluster  # noqa: E402
 from tests.shop_schema import load_shop, run_workload  # noqa: E402
-
-
-def wait_until(app: QApplication, condition) -> None:
-    while not condition():
-        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
 
 
 def main(out_dir: Path) -> int:

@@ -7,7 +7,10 @@ columns and creates no index on them. ``Audit "Log"`` has a quote and a space in
 
 from __future__ import annotations
 
+import contextlib
 import random
+
+import psycopg2
 
 ROWS = {
     "Category": 20,
@@ -155,3 +158,17 @@ def run_workload(connection, rounds: int = 30) -> None:
             cur.execute(TAGS_OF_CATEGORY, [f"c{rng.randint(1, 10)}", 0])
             cur.execute(ORDERS_WITH_PRODUCT, [f"p{rng.randint(1, 12000)}", 0])
             cur.execute(ORDERS_OF_EMAIL, [f"user{rng.randint(1, 20000)}@%", 0])
+
+
+@contextlib.contextmanager
+def open_writer(url: str, table: str):
+    """Another client in the middle of a write on ``table``: a concurrent build waits for it."""
+    connection = psycopg2.connect(url, application_name="shop-api")
+    try:
+        with connection.cursor() as cur:
+            cur.execute(f'UPDATE "{table}" SET "quantity" = "quantity" WHERE "id" = %s', ["i1"])
+        yield connection
+    finally:
+        with contextlib.suppress(psycopg2.Error):
+            connection.rollback()
+        connection.close()

@@ -6,8 +6,6 @@ before build"), so progress is observed and cancel is exercised without dependin
 
 from __future__ import annotations
 
-import contextlib
-
 import psycopg2
 import pytest
 
@@ -15,6 +13,7 @@ from fibuca_desktop.core.database.index_build import BuildProgress, IndexBuilder
 from fibuca_desktop.core.database.index_health import index_health
 from fibuca_desktop.core.database.session import DatabaseSession
 from fibuca_desktop.core.errors import IndexBuildFailed, UsageError, WriteRefused
+from tests.shop_schema import open_writer
 
 WAITING = "waiting for writers before build"  # the catalog entry exists from this phase on
 STATUS_IN_TRANSACTION = psycopg2.extensions.STATUS_IN_TRANSACTION
@@ -43,19 +42,6 @@ def apply_url(pg_cluster) -> str:
 def writable(apply_url):
     with DatabaseSession(apply_url, read_only=False) as session:
         yield session
-
-
-@contextlib.contextmanager
-def open_writer(url: str, table: str):
-    """Another client in the middle of a write transaction on ``table``."""
-    connection = psycopg2.connect(url, application_name="shop-api")
-    try:
-        with connection.cursor() as cur:
-            cur.execute(f'UPDATE "{table}" SET "quantity" = "quantity" WHERE "id" = %s', ["i1"])
-        yield connection
-    finally:
-        connection.rollback()
-        connection.close()
 
 
 def index_names(session) -> set[str]:

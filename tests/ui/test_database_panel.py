@@ -31,7 +31,7 @@ from fibuca_desktop.ui.database.overview_widget import FLAG
 from fibuca_desktop.ui.database.plan_tree_widget import SEQ_SCAN_HIGHLIGHT
 from fibuca_desktop.ui.database.slow_queries_widget import CALLS, MEAN, SOURCE
 from tests.pg_cluster import PASSWORD
-from tests.shop_schema import ORDERS_OF_USER, USER_BY_ID, normalised, run_workload
+from tests.shop_schema import ORDERS_OF_USER, USER_BY_ID, normalised, open_writer, run_workload
 
 WAIT_MS = 60_000
 EXPECTED = {
@@ -166,20 +166,6 @@ def index_valid(pg_cluster, dbname: str, name: str) -> bool | None:
         )
         row = cur.fetchone()
     return None if row is None else row[0]
-
-
-@contextlib.contextmanager
-def open_writer(url: str, table: str):
-    """Another client in the middle of a write on ``table``: a concurrent build waits for it."""
-    connection = psycopg2.connect(url, application_name="shop-api")
-    try:
-        with connection.cursor() as cur:
-            cur.execute(f'UPDATE "{table}" SET "quantity" = "quantity" WHERE "id" = %s', ["i1"])
-        yield connection
-    finally:
-        with contextlib.suppress(psycopg2.Error):
-            connection.rollback()
-        connection.close()
 
 
 class FreezeProbe:
