@@ -20,11 +20,20 @@ from fibuca_desktop.cli import (
     process_command,
     self_test_command,
 )
+from fibuca_desktop.cli.parser import FibucaArgumentParser, SubcommandParser, verbosity
+from fibuca_desktop.core.errors import FibucaError
 from fibuca_desktop.core.process_memory import limit_malloc_arenas
+
+log = logging.getLogger("fibuca_desktop")
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+# After the window closes, the process ends within this many seconds whatever a thread or a
+# peer does (app.run_gui arms the watchdog).
+QUIT_DEADLINE_S = 8.0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = FibucaArgumentParser(
         prog="fibuca-desktop",
         description="Fibuca Desktop: remove photo backgrounds locally, watch the backend's memory, "
         "tune its database.",
@@ -35,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--verbose",
         action="count",
         default=0,
-        help="more log output on stderr (-vv for debug)",
+        help="more log output on stderr (-vv for debug, with tracebacks)",
     )
     window = parser.add_argument_group("desktop window (no COMMAND)")
     window.add_argument(
@@ -55,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print unexpected errors to stderr instead of showing a dialog",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=SubcommandParser
+    )
     process_command.add_parser(commands)
     models_command.add_parser(commands)
     monitor_command.add_parser(commands)
@@ -85,12 +96,47 @@ def main(argv: list[str] | None = None) -> int:
     limit_malloc_arenas()  # before any worker or onnxruntime thread exists
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(args.verbose or int(os.environ.get("FIBUCA_VERBOSE", "0") or 0))
+    configure_logging(verbosity(args) or int(os.environ.get("FIBUCA_VERBOSE", "0") or 0))
     if args.command is None:
         from fibuca_desktop.app import run_gui  # Qt is imported only for the window
 
-        return run_gui(args.settings_file, args.quit_after, not args.no_crash_dialog)
-    return args.run(args)
+        return run_gui(
+            args.settings_file,
+            args.quit_after,
+            not args.no_crash_dialog,
+            quit_deadline_s=QUIT_DEADLINE_S,
+        )
+    return run_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run a subcommand; whatever escapes it becomes one line on stderr, never a traceback
+    (the traceback is logged at debug level: -vv shows it)."""
+    action = getattr(args, "action", None) or getattr(args, "db_action", None)
+    name = " ".join(filter(None, ("fibuca-desktop", args.command, action)))
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except FibucaError as error:  # a domain error's message already says what to do
+        log.debug("%s failed", name, exc_info=True)
+        print(f"{name}: error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as error:
+        log.debug("%s failed unexpectedly", name, exc_info=True)
+        print(
+            f"{name}: unexpected error ({type(error).__name__}: {_one_line(error)}). Run it "
+            "again with -vv to see the details, and report them if it happens again.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
+
+def _one_line(error: BaseException, limit: int = 300) -> str:
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 if __name__ == "__main__":
