@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -10,15 +12,16 @@ import psutil
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
-from fibuca_desktop.core.errors import SettingsError
 from fibuca_desktop.core.imaging.optional_features import model_problem
+from fibuca_desktop.core.log_file import open_log_file
 from fibuca_desktop.core.process_clock import seconds_since_start
 from fibuca_desktop.core.settings import SettingsStore
 from fibuca_desktop.ui.crash_handler import CrashHandler
-from fibuca_desktop.ui.log_pane import QtLogHandler
+from fibuca_desktop.ui.log_pane import OneLineFormatter, QtLogHandler
 from fibuca_desktop.ui.main_window import MainWindow
 from fibuca_desktop.ui.monitor.monitor_hub import MonitorHub
 from fibuca_desktop.ui.process.process_panel import ProcessService
+from fibuca_desktop.ui.settings_autosave import SettingsAutosave
 
 log = logging.getLogger(__name__)
 _MB = 1024 * 1024
@@ -28,17 +31,28 @@ def run_gui(
     settings_file: Path | None = None,
     quit_after_ms: int | None = None,
     crash_dialog: bool = True,
+    quit_deadline_s: float | None = None,
 ) -> int:
-    """Open the main window and run the event loop; returns the exit status."""
+    """Open the main window and run the event loop; returns the exit status.
+
+    ``quit_deadline_s`` (the real start, ``fibuca-desktop``): once the window starts closing,
+    the process ends within that many seconds whatever a thread or a peer does; a stuck thread's
+    traceback goes to the log file. Tests that call this in their own process leave it None.
+    """
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Fibuca Desktop")
     app.setOrganizationName("Fibuca")
+    store = SettingsStore(settings_file)
+    log_file = open_log_file(store.path.parent)
     log_handler = QtLogHandler()
-    logging.getLogger().addHandler(log_handler)
+    if log_file is not None:
+        log_handler.setFormatter(OneLineFormatter(f"details in {log_file.baseFilename}"))
+    handlers = [h for h in (log_handler, log_file) if h is not None]
+    for handler in handlers:
+        logging.getLogger().addHandler(handler)
     crash_handler = CrashHandler(show_dialog=crash_dialog)
     crash_handler.install()
     try:
-        store = SettingsStore(settings_file)
         loaded = store.load()
         # QSettings only for window geometry and splitter state, kept beside the settings file.
         window_state = QSettings(
@@ -50,6 +64,11 @@ def run_gui(
             loaded.settings, window_state, log_handler, process_service, monitor_hub
         )
         crash_handler.parent_window = window
+        window.log_path = Path(log_file.baseFilename) if log_file is not None else None
+        autosave = SettingsAutosave(store, window.settings, enabled=not loaded.read_only)
+        autosave.failed.connect(window.show_notice)
+        if quit_deadline_s is not None:
+            window.closing.connect(lambda: _end_within(quit_deadline_s, log_file))
         window.show()
         log.info("window shown %.0f ms after the process started", seconds_since_start() * 1000)
         # Problems a person should see at once: a broken settings file, a model this
@@ -62,13 +81,29 @@ def run_gui(
         if quit_after_ms is not None:
             QTimer.singleShot(quit_after_ms, window.close_without_asking)
         status = app.exec()
-        if not loaded.read_only:
-            try:
-                store.save(window.settings)  # choices made in the window are remembered
-            except SettingsError as error:
-                log.warning("settings not saved: %s", error)
+        autosave.stop()  # the last changes, if the timer has not written them yet
         log.info("quitting; memory %.0f MB", psutil.Process().memory_info().rss / _MB)
         return status
     finally:
         crash_handler.uninstall()
-        logging.getLogger().removeHandler(log_handler)
+        for handler in handlers:
+            logging.getLogger().removeHandler(handler)
+        if log_file is not None:
+            log_file.close()
+
+
+def _end_within(seconds: float, log_file: logging.FileHandler | None) -> None:
+    """Arm a watchdog that ends the process ``seconds`` from now if it is still alive, even
+    inside interpreter shutdown (faulthandler's timer is a native thread that needs no GIL).
+    It writes every thread's traceback first: to the log file when there is one."""
+    global _watchdog_stream
+    log.info("quitting: the process ends within %.0f s", seconds)
+    try:  # a descriptor of its own: the log file's is closed when run_gui returns
+        source = log_file.stream if log_file is not None and log_file.stream else sys.stderr
+        _watchdog_stream = os.fdopen(os.dup(source.fileno()), "w")
+        faulthandler.dump_traceback_later(seconds, exit=True, file=_watchdog_stream)
+    except (ValueError, OSError, AttributeError):  # no usable file descriptor (pythonw)
+        faulthandler.dump_traceback_later(seconds, exit=True)
+
+
+_watchdog_stream = None  # kept open for the watchdog until the process ends

@@ -16,6 +16,23 @@ class _RecordSignal(QObject):
     formatted = Signal(str)
 
 
+class OneLineFormatter(logging.Formatter):
+    """One line per record: a traceback or a multi-line message never reaches the pane; it says
+    where the details are instead (the log file has them in full)."""
+
+    def __init__(self, details_hint: str = "details in the log file") -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+        self.details_hint = details_hint
+
+    def format(self, record: logging.LogRecord) -> str:
+        lines = record.getMessage().strip().splitlines() or [""]
+        text = lines[0]
+        if record.exc_info or record.stack_info or len(lines) > 1:
+            text += f" ({self.details_hint})"
+        stamp = self.formatTime(record, self.datefmt)
+        return f"{stamp} {record.levelname} {record.name}: {text}"
+
+
 class QtLogHandler(logging.Handler):
     """A logging handler that hands each formatted record to the GUI thread through a signal.
 
@@ -29,9 +46,7 @@ class QtLogHandler(logging.Handler):
         super().__init__(level)
         self._signal = _RecordSignal()
         self.record_formatted = self._signal.formatted
-        self.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
-        )
+        self.setFormatter(OneLineFormatter())
 
     def emit(self, record: logging.LogRecord) -> None:
         with contextlib.suppress(RuntimeError):  # the Qt side is gone (application shutting down)
