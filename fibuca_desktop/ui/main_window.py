@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import psutil
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QFrame,
@@ -24,6 +25,7 @@ from fibuca_desktop import __version__
 from fibuca_desktop.core.settings import Settings
 from fibuca_desktop.ui.database.database_panel import DatabasePanel
 from fibuca_desktop.ui.log_pane import LogPaneWidget, QtLogHandler
+from fibuca_desktop.ui.main_menu import build_menu_bar
 from fibuca_desktop.ui.monitor.monitor_hub import MonitorHub
 from fibuca_desktop.ui.monitor.monitor_panel import MonitorPanel
 from fibuca_desktop.ui.monitor.notifier import IN_APP, StateNotifier
@@ -61,6 +63,8 @@ class NoticeBar(QFrame):
 class MainWindow(QMainWindow):
     """Receives its services; owns no global state. Window geometry lives in ``window_state``."""
 
+    closing = Signal()  # the close was accepted: the panels are about to shut down
+
     def __init__(
         self,
         settings: Settings,
@@ -72,6 +76,7 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__(parent)
         self.ask_before_closing = True
+        self.log_path: Path | None = None  # the log file, when the app writes one
         self.settings = settings
         self.window_state = window_state
         self.setObjectName("mainWindow")
@@ -105,6 +110,13 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.notice)
         layout.addWidget(self.splitter)
         self.setCentralWidget(central)
+        self.menu_actions = build_menu_bar(
+            self,
+            self.tabs,
+            self.process_panel.choose_files,
+            self.process_panel.choose_folder,
+            lambda: self.log_path,
+        )
 
         self.memory_label = QLabel()
         self.model_label = QLabel()
@@ -167,6 +179,7 @@ class MainWindow(QMainWindow):
         if self.ask_before_closing and not self.database_panel.may_close(self):
             event.ignore()  # an index build is running and the person chose to wait for it
             return
+        self.closing.emit()
         self.database_panel.shutdown()  # cancels a build (and drops its INVALID index), closes
         self.process_panel.shutdown()
         self.monitor_panel.shutdown()

@@ -137,9 +137,9 @@ class ProcessPanel(QWidget):
 
     def _build(self) -> None:
         self.add_files_button = QPushButton("Add files…")
-        self.add_files_button.clicked.connect(self._choose_files)
+        self.add_files_button.clicked.connect(self.choose_files)
         self.add_folder_button = QPushButton("Add folder…")
-        self.add_folder_button.clicked.connect(self._choose_folder)
+        self.add_folder_button.clicked.connect(self.choose_folder)
         self.preset_combo = QComboBox()
         for name, preset in PRESETS.items():
             self.preset_combo.addItem(name, name)
@@ -460,12 +460,12 @@ class ProcessPanel(QWidget):
 
     # -- choosers ---------------------------------------------------------------------------
 
-    def _choose_files(self) -> None:
+    def choose_files(self) -> None:
         names, _ = QFileDialog.getOpenFileNames(self, "Add photos")
         if names:
             self.add_paths([Path(n) for n in names])
 
-    def _choose_folder(self) -> None:
+    def choose_folder(self) -> None:
         name = QFileDialog.getExistingDirectory(self, "Add a folder of photos")
         if name:
             self.add_paths([Path(name)])

@@ -1,0 +1,119 @@
+"""Quitting is bounded, the log pane shows one line per problem, the menu bar quits with Ctrl+Q."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import time
+
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QKeySequence
+
+from fibuca_desktop.core.log_file import open_log_file
+from fibuca_desktop.core.settings import Settings
+from fibuca_desktop.ui.log_pane import LogPaneWidget, QtLogHandler
+from fibuca_desktop.ui.main_window import MainWindow
+from fibuca_desktop.ui.monitor.monitor_hub import MonitorHub
+from fibuca_desktop.ui.process.process_panel import ProcessService
+
+STUCK_AT_QUIT = """
+import threading, time
+from fibuca_desktop.app import _end_within
+threading.Thread(target=time.sleep, args=(120,), name="stuck-poll").start()  # not a daemon
+_end_within({seconds}, None)
+"""
+
+
+def test_a_thread_stuck_at_quit_cannot_keep_the_process_alive():
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", STUCK_AT_QUIT.format(seconds=1.0)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    took = time.monotonic() - started
+    assert result.returncode != 0  # ended by the watchdog, not by the thread
+    assert took < 30  # 1 s armed; the sleeping thread alone would take 120 s
+    assert "stuck-poll" in result.stderr or "Thread 0x" in result.stderr  # where it hung
+
+
+def test_the_real_app_quits_within_its_deadline(tmp_path):
+    started = time.monotonic()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fibuca_desktop",
+            "--settings-file",
+            str(tmp_path / "settings.json"),
+            "--quit-after",
+            "300",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 60
+    log = (tmp_path / "fibuca-desktop.log").read_text()
+    assert "quitting: the process ends within 8 s" in log
+
+
+def test_the_log_pane_shows_one_line_and_the_log_file_the_traceback(qtbot, tmp_path):
+    pane = LogPaneWidget()
+    qtbot.addWidget(pane)
+    handler = QtLogHandler()
+    handler.record_formatted.connect(pane.append_line)
+    file_handler = open_log_file(tmp_path)
+    logger = logging.getLogger("fibuca_desktop.test_one_line")
+    logger.setLevel(logging.INFO)
+    for each in (handler, file_handler):
+        logger.addHandler(each)
+    try:
+        try:
+            int("9" * 5000)
+        except ValueError:
+            logger.exception("could not read the heap size")
+        logger.warning("first line\nsecond line\nthird line")
+    finally:
+        for each in (handler, file_handler):
+            logger.removeHandler(each)
+        file_handler.close()
+    qtbot.waitUntil(lambda: pane.blockCount() >= 2)
+    lines = pane.toPlainText().splitlines()
+    assert len(lines) == 2
+    assert lines[0].endswith("could not read the heap size (details in the log file)")
+    assert lines[1].endswith("first line (details in the log file)")
+    assert "Traceback" not in pane.toPlainText()
+    written = (tmp_path / "fibuca-desktop.log").read_text()
+    assert "Traceback (most recent call last)" in written and "third line" in written
+
+
+def test_an_unwritable_log_folder_is_no_reason_not_to_start(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    assert open_log_file(blocker) is None
+
+
+def test_menu_bar_quits_with_ctrl_q_and_adds_photos(qtbot, tmp_path):
+    settings = Settings()
+    state = QSettings(str(tmp_path / "window-state.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings, state, QtLogHandler(), ProcessService(settings), MonitorHub())
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    menus = [action.text() for action in window.menuBar().actions()]
+    assert menus == ["&File", "&View", "&Help"]
+    actions = window.menu_actions
+    assert actions["quit"].shortcut() == QKeySequence("Ctrl+Q")
+    assert actions["add_files"].shortcut() == QKeySequence("Ctrl+O")
+    window.tabs.setCurrentIndex(2)
+    actions["tab_1"].trigger()
+    assert window.tabs.currentIndex() == 1
+    closing = []
+    window.closing.connect(lambda: closing.append(True))
+    actions["quit"].trigger()
+    assert closing == [True]
+    assert not window.isVisible()
