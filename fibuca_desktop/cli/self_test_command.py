@@ -29,7 +29,7 @@ def add_parser(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     window_check = None
     if not args.no_window:
-        from fibuca_desktop.ui.self_test_window import open_and_close_main_window
+        from fibuca_desktop.app import open_and_close_main_window  # the entry opens windows
 
         window_check = open_and_close_main_window
     report = run_self_test(window_check)

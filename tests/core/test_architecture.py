@@ -61,3 +61,27 @@ sys.exit(code)
     assert warm.returncode == 0, warm.stderr
     assert json.loads(warm.stderr.rsplit("HEAVY=", 1)[1]) == []
     assert (tmp_path / "out" / "car-1.png").is_file()
+
+
+def _imported_modules(path: Path) -> set[str]:
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules.add(node.module)
+    return modules
+
+
+def test_layers_point_one_way():
+    """cli/ never imports ui/ (it asks the entry, app.py), and ui/ never imports app.py."""
+    rules = {"cli": "fibuca_desktop.ui", "ui": "fibuca_desktop.app"}
+    offenders = {
+        str(path.relative_to(PACKAGE)): sorted(
+            m for m in _imported_modules(path) if m == banned or m.startswith(banned + ".")
+        )
+        for folder, banned in rules.items()
+        for path in (PACKAGE / folder).rglob("*.py")
+        if any(m == banned or m.startswith(banned + ".") for m in _imported_modules(path))
+    }
+    assert offenders == {}
