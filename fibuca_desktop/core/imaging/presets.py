@@ -87,10 +87,11 @@ class Preset:
         """The formats this preset can be written in (a mask needs greyscale)."""
         return tuple(e.name for e in ENCODINGS.values() if e.greyscale or not self.mask_only)
 
-    def applicable_options(self) -> tuple[str, ...]:
-        """The option names (as ``with_options`` takes them) that change this preset's output."""
+    def applicable_options(self, format: str | None = None) -> tuple[str, ...]:
+        """The option names (as ``with_options`` takes them) that change this preset's output,
+        written as ``format`` (default: its own)."""
         names = ["max_side", "format"]
-        if self.encoding.lossy:
+        if ENCODINGS[format or self.format].lossy:
             names.append("quality")
         if not self.mask_only:
             names.append("background")
