@@ -37,7 +37,7 @@ from fibuca_desktop.core.imaging.processing_settings import (  # noqa: F401  (pa
     ProcessingSettings,
 )
 from fibuca_desktop.core.monitor.targets import MonitorSettings
-from fibuca_desktop.core.settings_schema import parse_section, show
+from fibuca_desktop.core.settings_schema import parse_int, parse_section, show
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,8 @@ class SettingsStore:
         raises."""
         try:
             raw = self.path.read_bytes()
-            data = json.loads(raw.decode("utf-8-sig"))  # -sig: Notepad's BOM is harmless
+            text = raw.decode("utf-8-sig")  # -sig: Notepad's BOM is harmless
+            data = json.loads(text, parse_int=parse_int)
         except FileNotFoundError:
             log.info("no settings file at %s; using the defaults", self.path)
             return LoadResult(Settings())
@@ -220,7 +221,8 @@ class SettingsStore:
         except OSError:
             current = None
         try:
-            newer = _newer_version(json.loads(current.decode("utf-8-sig"))) if current else None
+            data = json.loads(current.decode("utf-8-sig"), parse_int=parse_int) if current else None
+            newer = _newer_version(data)
         except (ValueError, RecursionError):
             newer = None
         if newer is not None:

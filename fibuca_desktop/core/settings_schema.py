@@ -33,12 +33,33 @@ def join(where: str, name: str) -> str:
     return f"{where}.{name}" if where else name
 
 
+class HugeNumber:
+    """A JSON integer too long to be any setting (``json.loads`` would refuse the whole file
+    beyond 4300 digits): kept as its digits, so only its own entry is set aside."""
+
+    def __init__(self, digits: str) -> None:
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"a number of {len(self.digits.lstrip('-'))} digits"
+
+
+def parse_int(digits: str) -> int | HugeNumber:
+    """``json.loads(..., parse_int=parse_int)``: no setting needs more than 18 digits."""
+    return int(digits) if len(digits) <= 19 else HugeNumber(digits)
+
+
 def show(value: object) -> str:
-    """A value as the user wrote it, short enough for a message."""
+    """A value as the user wrote it, short enough for a message. Never raises."""
+    if isinstance(value, int) and value.bit_length() > 64:  # str() of a huge int may raise
+        return f"a number of about {int(value.bit_length() * 0.30103) + 1} digits"
     try:
         text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = repr(value)
+    except (TypeError, ValueError, RecursionError):
+        try:
+            text = repr(value)
+        except Exception:  # an object of someone else's making: its type must do
+            text = f"a {type(value).__name__}"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -86,6 +107,7 @@ def parse_value(hint: typing.Any, value: object, where: str, problems: list[str]
         else:
             ok = isinstance(value, int | float if hint is float else hint)
             ok = ok and (hint is not float or math.isfinite(value))  # JSON has no NaN
+            ok = ok and (hint is not int or value.bit_length() < 64)  # no setting is larger
     else:
         raise TypeError(f"settings cannot store {hint!r} ({where})")  # a programming error
     if not ok:
@@ -136,17 +158,12 @@ def _repaired(section: typing.Any, default: typing.Any, where: str, problems: li
     if not hasattr(section, "check"):
         return section
     for _ in range(_MAX_REPAIRS):
-        try:
-            section.check(where)
+        message = _problem(section, where)
+        if message is None:
             return section
-        except SettingsError as error:
-            message = str(error)
         for label, candidate in _candidates(section, default, where, message):
-            try:
-                candidate.check(where)
-            except SettingsError as other:
-                if str(other) == message:
-                    continue  # this repair did not touch the reported problem
+            if _problem(candidate, where) == message:
+                continue  # this repair did not touch the reported problem
             problems.append(f"{message} ({label})")
             section = candidate
             break
@@ -154,6 +171,18 @@ def _repaired(section: typing.Any, default: typing.Any, where: str, problems: li
             break
     problems.append(f"{message} ({where or 'all settings'} set back to the defaults)")
     return default
+
+
+def _problem(section: typing.Any, where: str) -> str | None:
+    """What ``section.check`` says is wrong; a check tripping over a value set in code (an
+    overflow, a type) is a problem with the section, never a reason for a save to fail."""
+    try:
+        section.check(where)
+    except SettingsError as error:
+        return str(error)
+    except (ArithmeticError, TypeError, ValueError) as error:
+        return f"{where or 'settings'}: a value could not be checked ({type(error).__name__})"
+    return None
 
 
 def _describe(item: object) -> str:

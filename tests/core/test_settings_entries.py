@@ -464,3 +464,32 @@ def test_options_round_trip_for_every_preset(tmp_path):
     store.save(settings)
     assert store.load().settings == settings
     assert asdict(store.load().settings) == asdict(settings)
+
+
+HOSTILE = {
+    "a 5000-digit integer": ('"workers": ' + "9" * 5000, "got a number of 5000 digits"),
+    "a 400-digit integer": ('"workers": -' + "1" * 400, "got a number of 400 digits"),
+    "a 20-digit integer": ('"workers": 12345678901234567890', "got a number of 20 digits"),
+    "an overflowing float": ('"workers": 1e400', "got Infinity"),
+    "a list for a number": ('"workers": [1, 2]', "got [1, 2]"),
+    "a huge list": ('"workers": [' + ", ".join(["1"] * 5000) + "]", "got [1, 1, 1,"),
+    "an object for text": ('"output_dir": {"a": 1}', 'got {"a": 1}'),
+}
+
+
+@pytest.mark.parametrize("entry, words", HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_values_cost_only_their_entry(tmp_path, entry, words):
+    path = tmp_path / "settings.json"
+    path.write_text('{"processing": {"model": "u2net", ' + entry + '}, "recent_folders": ["/x"]}')
+    result = SettingsStore(path).load()
+    assert words in result.problem and "processing." in result.problem
+    assert len(result.problem) < 600  # one readable sentence, however long the value
+    assert result.settings.processing.model == "u2net"
+    assert result.settings.recent_folders == ["/x"]
+
+
+def test_a_huge_integer_set_in_code_is_saved_as_the_default(tmp_path):
+    settings = good_settings()
+    settings.processing.workers = 10**5000
+    saved = SettingsStore(tmp_path / "settings.json").save(settings)
+    assert saved.set_aside and "a number of about 5001 digits" in saved.set_aside[0]

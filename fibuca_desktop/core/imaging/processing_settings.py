@@ -88,7 +88,7 @@ class ProcessingSettings:
                 )
         if self.workers is not None and not 1 <= self.workers <= MAX_WORKERS:
             raise SettingsError(
-                f"{where}.workers must be between 1 and {MAX_WORKERS}, got {self.workers}"
+                f"{where}.workers must be between 1 and {MAX_WORKERS}, got {show(self.workers)}"
             )
         if self.output_dir is not None and not self.output_dir.strip():
             raise SettingsError(f"{where}.output_dir must be a folder or null, not empty text")
