@@ -179,3 +179,33 @@ def test_the_panel_uses_the_saved_options(panel_factory, qtbot, tmp_path):
         panel.start()
     with Image.open(tmp_path / "cutouts" / "car.jpg") as image:
         assert max(image.size) == 300  # the option reached the pipeline
+
+
+def test_run_again_after_options_for_another_preset_never_crashes(panel_factory, qtbot, tmp_path):
+    """Issue 10 item 2: Web, Options, Format jpeg; switch to transparent; Run again."""
+    panel = panel_factory()
+    panel.preset_combo.setCurrentText("web")
+
+    def choose_jpeg():
+        dialog = QApplication.activeModalWidget()
+        if isinstance(dialog, PresetOptionsDialog):
+            dialog.format.setCurrentIndex(dialog.format.findData("jpeg"))
+            dialog.max_side.setValue(200)
+            dialog.ok_button.click()
+
+    QTimer.singleShot(50, choose_jpeg)
+    assert panel.edit_preset_options()
+    photo = tmp_path / "shoot" / "car.jpg"
+    photo.parent.mkdir()
+    shutil.copy(PHOTOS / "car-2.jpg", photo)
+    panel.add_paths([photo.parent])
+    with qtbot.waitSignal(panel.batch_finished, timeout=120_000):
+        panel.start()
+    panel.preset_combo.setCurrentText("transparent")
+    with qtbot.waitSignal(panel.batch_finished, timeout=120_000):
+        assert panel.rerun_with_current_preset() == 1
+    (again,) = (tmp_path / "shoot-cutouts-transparent").iterdir()
+    with Image.open(again) as image:
+        assert (again.suffix, image.format, image.mode) == (".png", "PNG", "RGBA")
+        assert max(image.size) > 200  # web's options stayed with web
+    assert panel.settings.processing.options == {"web": PresetOptions(max_side=200, format="jpeg")}
