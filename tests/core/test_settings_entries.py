@@ -405,11 +405,12 @@ def test_options_belong_to_the_preset_they_were_set_for():
 )
 def test_resolved_preset_never_raises_for_any_stored_state(name, options):
     stored = PresetOptions(**options) if isinstance(options, dict) else options
-    for preset in (name, "poster", ""):
-        processing = ProcessingSettings(preset=preset, options={name: stored})
-        resolved = processing.resolved_preset()
-        assert resolved.name in PRESETS
-        assert resolved.format in FORMATS
+    for preset in (name, "poster", "", None, ["web"]):
+        for options in ({name: stored}, None, [stored]):
+            processing = ProcessingSettings(preset=preset, options=options)
+            resolved = processing.resolved_preset()
+            assert resolved.name in PRESETS
+            assert resolved.format in FORMATS
 
 
 OLD_FLAT = {

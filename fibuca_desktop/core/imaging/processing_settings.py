@@ -69,13 +69,12 @@ class ProcessingSettings:
         """The chosen preset with its options. Never raises: loading, saving and the Options
         dialog refuse a combination that cannot be written, so none is ever stored; one set
         in code without that check is left out (and logged), as is an unknown preset name."""
-        preset = PRESETS.get(self.preset) or PRESETS[DEFAULT_PRESET]
-        stored = self.options.get(preset.name)
-        if stored is None:
-            return preset
+        preset = PRESETS.get(self.preset) if isinstance(self.preset, str) else None
+        preset = preset or PRESETS[DEFAULT_PRESET]
         try:
-            return preset.with_options(**asdict(stored))
-        except (UsageError, TypeError, ValueError) as error:
+            stored = self.options.get(preset.name)
+            return preset.with_options(**asdict(stored)) if stored is not None else preset
+        except (UsageError, AttributeError, TypeError, ValueError) as error:
             log.warning("the options of preset %s are left out: %s", preset.name, error)
             return preset
 
