@@ -1,13 +1,18 @@
 """Typed user settings, kept as one JSON file in the user's config folder.
 
-``SettingsStore.load`` never raises: a missing file gives the defaults, a broken one is moved aside
-(never deleted) and reported, and a file written by a newer version is left alone and guarded
-against ``save`` until ``reset``. JSON only, no pickle or eval. Passwords and tokens never go here
-(the OS keyring holds them); window geometry and splitters live in QSettings, owned by the UI.
+``SettingsStore.load`` never raises and never loses a good entry: a missing file gives the
+defaults; a bad entry (a wrong type, a value out of range, a bad monitor target among good ones)
+falls back to its default or is left out, is named in ``problem``, and the original file is kept
+aside; a file that is not JSON at all is moved aside whole; a file written by a newer version is
+left alone and guarded against ``save`` until ``reset``. ``save`` is atomic and cannot fail
+because of one bad value (it is saved as its default, and logged). JSON only, no pickle or eval.
+Passwords and tokens never go here (the OS keyring holds them); window geometry and splitters
+live in QSettings, owned by the UI.
 
 To add a section: a dataclass of JSON-friendly fields with defaults (str, int, float, bool, lists,
-``X | None``, nested dataclasses), a field for it on ``Settings``, and if needed a ``check(where)``
-method for rules beyond types. Loading, saving and type checks are generic over the fields.
+dicts keyed by text, ``X | None``, nested dataclasses), a field for it on ``Settings``, and if
+needed a ``check(where)`` method for rules beyond types. Loading, saving and type checks are
+generic over the fields (settings_schema.py).
 """
 
 from __future__ import annotations
@@ -15,84 +20,31 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sys
 import tempfile
-import types
-import typing
 from contextlib import suppress
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 
 from fibuca_desktop.core.database.database_settings import DatabaseSettings
-from fibuca_desktop.core.errors import SettingsError, UsageError
-from fibuca_desktop.core.imaging.models import DEFAULT_MODEL, MODELS
-from fibuca_desktop.core.imaging.presets import DEFAULT_PRESET, PRESETS, WHITE, Preset, get_preset
+from fibuca_desktop.core.errors import SettingsError
+from fibuca_desktop.core.imaging.presets import DEFAULT_PRESET, PRESETS
+from fibuca_desktop.core.imaging.processing_settings import (  # noqa: F401  (part of this API)
+    MAX_WORKERS,
+    OPTION_NAMES,
+    PresetOptions,
+    ProcessingSettings,
+)
 from fibuca_desktop.core.monitor.targets import MonitorSettings
+from fibuca_desktop.core.settings_schema import parse_int, parse_section, show
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 FILE_NAME = "settings.json"
-MAX_WORKERS = 64
 MAX_RECENT_FOLDERS = 10
-_OVERRIDES = ("max_side", "format", "quality", "background", "margin")
-# Checks one override at a time; its background keeps "format: jpeg" alone from failing.
-_NEUTRAL = Preset("neutral", "checks a single override", background=WHITE)
-_KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
-
-
-def _join(where: str, name: str) -> str:
-    return f"{where}.{name}" if where else name
-
-
-@dataclass
-class ProcessingSettings:
-    """Background removal defaults. The overrides (None: as the preset says) change the preset."""
-
-    preset: str = DEFAULT_PRESET
-    model: str = DEFAULT_MODEL
-    output_dir: str | None = None  # None: the UI's default, a folder next to the input
-    workers: int | None = None  # None: automatic
-    overwrite: bool = False
-    max_side: int | None = None
-    format: str | None = None
-    quality: int | None = None
-    background: str | None = None
-    margin: float | None = None
-
-    def resolved_preset(self) -> Preset:
-        """The preset with the overrides applied; raises UsageError on a bad combination."""
-        overrides = {name: getattr(self, name) for name in _OVERRIDES}
-        return get_preset(self.preset).with_options(**overrides)
-
-    def check(self, where: str) -> None:
-        for name, known in (("preset", PRESETS), ("model", MODELS)):
-            if getattr(self, name) not in known:
-                choices = ", ".join(known)
-                raise SettingsError(
-                    f"{where}.{name} must be one of {choices}, got {_show(getattr(self, name))}"
-                )
-        if self.workers is not None and not 1 <= self.workers <= MAX_WORKERS:
-            raise SettingsError(
-                f"{where}.workers must be between 1 and {MAX_WORKERS}, got {self.workers}"
-            )
-        if self.output_dir is not None and not self.output_dir.strip():
-            raise SettingsError(f"{where}.output_dir must be a folder or null, not empty text")
-        for name in _OVERRIDES:
-            try:
-                _NEUTRAL.with_options(**{name: getattr(self, name)})
-            except UsageError as error:  # drop the CLI flag: "--quality 0 is ..." -> "0 is ..."
-                message = re.sub(r"^--[a-z-]+ ", "", str(error))
-                raise SettingsError(f"{where}.{name}: {message}") from None
-        try:
-            self.resolved_preset()
-        except UsageError as error:
-            raise SettingsError(
-                f"{where}: the overrides do not fit preset {self.preset!r}: {error}"
-            ) from None
+_MAX_LISTED = 5  # bad entries named in the message; all of them are in LoadResult.set_aside
 
 
 @dataclass
@@ -119,7 +71,7 @@ class Settings:
     def check(self, where: str) -> None:
         if self.schema_version != SCHEMA_VERSION:
             version = self.schema_version
-            raise SettingsError(f"schema_version must be {SCHEMA_VERSION}, got {_show(version)}")
+            raise SettingsError(f"schema_version must be {SCHEMA_VERSION}, got {show(version)}")
 
 
 def _newest_unique(folders: list) -> list:
@@ -133,68 +85,42 @@ def _newest_unique(folders: list) -> list:
 
 
 def validate(settings: Settings) -> None:
-    """Raise SettingsError naming the first bad field by its dotted path: processing.workers."""
-    _checked(settings)
+    """Raise SettingsError naming the first bad entry by its dotted path: processing.workers."""
+    problems: list[str] = []
+    _cleaned(settings, problems)
+    if problems:
+        raise SettingsError(problems[0])
 
 
-def _checked(settings: Settings) -> Settings:
+def serialize(settings: Settings, problems: list[str] | None = None) -> str:
+    """The exact text ``save`` writes for ``settings`` (bad values as their defaults, added to
+    ``problems``). Cheap (well under a millisecond): compare two to know if anything changed."""
+    cleaned = _cleaned(settings, problems if problems is not None else [])
+    return json.dumps(asdict(cleaned), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def _cleaned(settings: Settings, problems: list[str]) -> Settings:
     """A validated, normalised copy: exactly what ``load`` would return after a ``save``."""
-    return _parse_section(Settings, asdict(settings), "")
+    return parse_section(Settings, asdict(settings), "", problems)
 
 
-@cache
-def _hints(cls: type) -> dict[str, typing.Any]:
-    return typing.get_type_hints(cls)
-
-
-def _parse_section(cls: type, data: dict, where: str) -> typing.Any:
-    hints = _hints(cls)
-    names = {f.name for f in fields(cls)}
-    values = {key: _parse(hints[key], data[key], _join(where, key)) for key in data if key in names}
-    for unknown in sorted(set(data) - names):  # a newer minor version, or a typo
-        log.warning("ignoring unknown setting %s", _join(where, str(unknown)))
-    section = cls(**values)
-    if hasattr(section, "check"):
-        section.check(where)
-    return section
-
-
-def _parse(hint: typing.Any, value: object, where: str, nullable: bool = False) -> typing.Any:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in typing.get_args(hint):
-            return None
-        (inner,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        return _parse(inner, value, where, nullable=True)
-    if is_dataclass(hint):
-        ok, kind = isinstance(value, dict), "an object"
-    elif origin is list:
-        ok, kind = isinstance(value, list), "a list"
-    elif hint in _KINDS:
-        kind = _KINDS[hint]  # JSON true is a Python int: keep bools and numbers apart
-        if hint is bool or isinstance(value, bool):
-            ok = hint is bool and isinstance(value, bool)
-        else:
-            ok = isinstance(value, int | float if hint is float else hint)
-    else:
-        raise TypeError(f"settings cannot store {hint!r} ({where})")  # a programming error
-    if not ok:
-        kind += " or null" if nullable else ""
-        raise SettingsError(f"{where} must be {kind}, got {_show(value)}")
-    if is_dataclass(hint):
-        return _parse_section(hint, value, where)
-    if origin is list:
-        (item,) = typing.get_args(hint)
-        return [_parse(item, each, f"{where}[{i}]") for i, each in enumerate(value)]
-    return float(value) if hint is float else value
-
-
-def _show(value: object) -> str:
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def _migrate(data: dict) -> None:
+    """Settings version 1 before issue 10 kept one set of overrides for every preset, flat in
+    ``processing``; they move to the preset chosen in that file, the one they were checked
+    against when saved. Options already stored for that preset win."""
+    processing = data.get("processing")
+    if not isinstance(processing, dict):
+        return
+    flat = {name: processing.pop(name) for name in OPTION_NAMES if name in processing}
+    flat = {name: value for name, value in flat.items() if value is not None}
+    if not flat:
+        return
+    preset = processing.get("preset")
+    preset = preset if isinstance(preset, str) and preset in PRESETS else DEFAULT_PRESET
+    options = processing.setdefault("options", {})
+    if isinstance(options, dict) and preset not in options:
+        options[preset] = flat
+        log.info("moved the options %s to processing.options.%s", ", ".join(flat), preset)
 
 
 def default_settings_path() -> Path:
@@ -217,8 +143,15 @@ def default_settings_path() -> Path:
 class LoadResult:
     settings: Settings
     problem: str | None = None  # a sentence for the user; None when the file was fine or absent
-    kept_as: Path | None = None  # where a broken file was moved
+    kept_as: Path | None = None  # where the original of a broken or repaired file was kept
     read_only: bool = False  # the file belongs to a newer version: save() refuses until reset()
+    set_aside: tuple[str, ...] = ()  # each bad entry: what was wrong and what became of it
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    written: bool  # False: the file already held exactly this text
+    set_aside: tuple[str, ...] = ()  # bad values saved as their defaults (also logged)
 
 
 class SettingsStore:
@@ -228,9 +161,12 @@ class SettingsStore:
         self.path = Path(path).expanduser() if path is not None else default_settings_path()
 
     def load(self) -> LoadResult:
-        """The saved settings, or the defaults with ``problem`` set. Never raises."""
+        """The saved settings, every good entry kept; ``problem`` says what was not. Never
+        raises."""
         try:
-            data = _read_json(self.path)
+            raw = self.path.read_bytes()
+            text = raw.decode("utf-8-sig")  # -sig: Notepad's BOM is harmless
+            data = json.loads(text, parse_int=parse_int)
         except FileNotFoundError:
             log.info("no settings file at %s; using the defaults", self.path)
             return LoadResult(Settings())
@@ -245,7 +181,7 @@ class SettingsStore:
         except (ValueError, RecursionError) as error:
             return self._broken(f"it is not valid JSON ({error})")
         if not isinstance(data, dict):
-            return self._broken(f"it must hold a JSON object {{...}}, but holds {_show(data)}")
+            return self._broken(f"it must hold a JSON object {{...}}, but holds {show(data)}")
         newer = _newer_version(data)
         if newer is not None:
             problem = (
@@ -256,19 +192,38 @@ class SettingsStore:
             )
             log.warning("%s", problem)
             return LoadResult(Settings(), problem, read_only=True)
+        _migrate(data)
+        problems: list[str] = []
         try:
-            settings = _parse_section(Settings, data, "")
-        except SettingsError as error:
-            return self._broken(str(error))
+            settings = parse_section(Settings, data, "", problems)
+        except RecursionError:  # nesting deeper than any section: nothing in it is ours
+            return self._broken("it is nested too deeply")
+        if problems:
+            return self._repaired(settings, raw, problems)
         log.info("loaded settings from %s", self.path)
         return LoadResult(settings)
 
-    def save(self, settings: Settings) -> None:
-        """Validate, then replace the file atomically (temp file, fsync, rename); SettingsError."""
-        text = json.dumps(asdict(_checked(settings)), indent=2, sort_keys=True, allow_nan=False)
+    def serialize(self, settings: Settings) -> str:
+        """The text ``save`` would write now: the UI compares it with the last one saved."""
+        return serialize(settings)
+
+    def save(self, settings: Settings) -> SaveResult:
+        """Replace the file atomically (temp file, fsync, rename), unless it already holds
+        exactly this. A bad value never stops a save: it is saved as its default, returned in
+        ``set_aside`` and logged, and every other section is saved as it is. Raises
+        SettingsError only when the file cannot be written or belongs to a newer version."""
+        problems: list[str] = []
+        text = serialize(settings, problems)
+        for problem in problems:
+            log.warning("setting saved as its default: %s", problem)
         try:
-            newer = _newer_version(_read_json(self.path))
-        except (OSError, ValueError, RecursionError):
+            current = self.path.read_bytes()
+        except OSError:
+            current = None
+        try:
+            data = json.loads(current.decode("utf-8-sig"), parse_int=parse_int) if current else None
+            newer = _newer_version(data)
+        except (ValueError, RecursionError):
             newer = None
         if newer is not None:
             raise SettingsError(
@@ -276,13 +231,20 @@ class SettingsStore:
                 f"Desktop (settings version {newer}). Reset the settings to replace it (the old "
                 "file is kept), or choose another file with --settings-file."
             )
+        if current == text.encode("utf-8"):
+            return SaveResult(False, tuple(problems))
+        self._write(text)
+        log.info("saved settings to %s", self.path)
+        return SaveResult(True, tuple(problems))
+
+    def _write(self, text: str) -> None:
         target = Path(os.path.realpath(self.path))  # write through a symlinked dotfile
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as out:  # mkstemp: mode 0600
-                    out.write(text + "\n")
+                    out.write(text)
                     out.flush()
                     os.fsync(out.fileno())
                 os.replace(temp, target)
@@ -290,12 +252,12 @@ class SettingsStore:
                 with suppress(OSError):
                     os.unlink(temp)
                 raise
+            _sync_folder(target.parent)
         except OSError as error:
             raise SettingsError(
                 f"Could not save the settings to {self.path}: {error.strerror or error}. Check "
                 "that the folder is writable, or choose another file with --settings-file."
             ) from error
-        log.info("saved settings to %s", self.path)
 
     def reset(self) -> Settings:
         """Move the current file aside (never delete it) and save the defaults in its place."""
@@ -325,18 +287,60 @@ class SettingsStore:
         log.warning("%s", problem)
         return LoadResult(Settings(), problem, kept_as=kept)
 
-    def _move_aside(self, label: str) -> Path:
+    def _repaired(self, settings: Settings, raw: bytes, problems: list[str]) -> LoadResult:
+        """Keep the original bytes aside, then put the repaired settings in its place: the next
+        start is clean, and nothing the user wrote is lost."""
+        try:
+            kept: Path | None = self._copy_aside(raw, "broken")
+        except OSError as error:
+            kept = None
+            fate = f"the file was left as it is (no copy could be kept: {error.strerror or error})"
+        else:
+            fate = f"the original file was kept as {kept}"
+            try:
+                self._write(serialize(settings))
+            except SettingsError as error:
+                fate += f", but the repaired settings could not be written: {error}"
+        shown = "; ".join(problems[:_MAX_LISTED])
+        more = f"; and {len(problems) - _MAX_LISTED} more" if len(problems) > _MAX_LISTED else ""
+        problem = (
+            f"Some entries of the settings file {self.path} could not be used: {shown}{more}. "
+            f"All other settings were kept; {fate}."
+        )
+        log.warning("%s", problem)
+        return LoadResult(settings, problem, kept_as=kept, set_aside=tuple(problems))
+
+    def _aside_name(self, label: str) -> Path:
         base = f"{self.path.name}.{label}-{datetime.now():%Y%m%d-%H%M%S}"
         target, n = self.path.with_name(base), 1
         while os.path.lexists(target):  # never overwrite an earlier kept file
             n += 1
             target = self.path.with_name(f"{base}-{n}")
+        return target
+
+    def _move_aside(self, label: str) -> Path:
+        target = self._aside_name(label)
         os.rename(self.path, target)
         return target
 
+    def _copy_aside(self, raw: bytes, label: str) -> Path:
+        target = self._aside_name(label)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(raw)
+            out.flush()
+            os.fsync(out.fileno())
+        return target
 
-def _read_json(path: Path) -> object:
-    return json.loads(path.read_bytes().decode("utf-8-sig"))  # -sig: Notepad's BOM is harmless
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); where folders cannot be opened, nothing to do."""
+    with suppress(OSError, AttributeError):
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _newer_version(data: object) -> int | None:

@@ -43,4 +43,4 @@ def test_the_section_round_trips_and_never_stores_a_password(tmp_path):
     (tmp_path / "settings.json").write_text(json.dumps(data))
     loaded = store.load()
     assert "database.last_url must be a database URL without a password" in loaded.problem
-    assert loaded.settings.database == DatabaseSettings()
+    assert loaded.settings.database == DatabaseSettings(None, 5.0, 30)  # only the URL set aside

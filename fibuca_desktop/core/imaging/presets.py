@@ -9,10 +9,35 @@ from PIL import ImageColor
 from fibuca_desktop.core.errors import UsageError
 
 Color = tuple[int, int, int]
-FORMATS = ("png", "jpeg", "webp")
-EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 WHITE: Color = (255, 255, 255)
 SMALL_OUTPUT_SIDE = 1024
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """One output format: the name Pillow encodes it by and the extension the file gets.
+
+    The only place either is decided, so an output's bytes always match its name.
+    """
+
+    name: str  # ours, as in --format: png, jpeg, webp
+    pillow: str  # what Image.save(..., format) is given
+    extension: str
+    lossy: bool  # takes a quality
+    alpha: bool  # can store transparency
+    greyscale: bool  # can store an 8-bit greyscale image as such (decodes back as mode L)
+
+
+ENCODINGS: dict[str, Encoding] = {
+    e.name: e
+    for e in (
+        Encoding("png", "PNG", ".png", lossy=False, alpha=True, greyscale=True),
+        Encoding("jpeg", "JPEG", ".jpg", lossy=True, alpha=False, greyscale=True),
+        Encoding("webp", "WEBP", ".webp", lossy=True, alpha=True, greyscale=False),
+    )
+}
+FORMATS = tuple(ENCODINGS)
+EXTENSIONS = {name: encoding.extension for name, encoding in ENCODINGS.items()}
 
 
 @dataclass(frozen=True)
@@ -30,9 +55,49 @@ class Preset:
     mask_only: bool = False
     alpha_matting: bool = False
 
+    def __post_init__(self) -> None:
+        """Every Preset is one that can be written: a bad combination never reaches a run."""
+        if self.format not in ENCODINGS:
+            raise UsageError(f"--format {self.format} is not supported; use {_choices(FORMATS)}.")
+        encoding = ENCODINGS[self.format]
+        if self.mask_only and not encoding.greyscale:
+            usable = _choices([e.name for e in ENCODINGS.values() if e.greyscale])
+            raise UsageError(
+                f"A mask is a greyscale image, which {self.format.upper()} cannot store: "
+                f"use --format {usable}."
+            )
+        if self.background is None and not self.mask_only and not encoding.alpha:
+            usable = _choices([e.name for e in ENCODINGS.values() if e.alpha])
+            raise UsageError(
+                f"{self.format.upper()} cannot store transparency: use --format {usable}, or "
+                "give a background colour with --bg (for example --bg white)."
+            )
+
+    @property
+    def encoding(self) -> Encoding:
+        """How the output is encoded and named; render.py and the batch planner both ask here."""
+        return ENCODINGS[self.format]
+
     @property
     def extension(self) -> str:
-        return EXTENSIONS[self.format]
+        return self.encoding.extension
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The formats this preset can be written in (a mask needs greyscale)."""
+        return tuple(e.name for e in ENCODINGS.values() if e.greyscale or not self.mask_only)
+
+    def applicable_options(self, format: str | None = None) -> tuple[str, ...]:
+        """The option names (as ``with_options`` takes them) that change this preset's output,
+        written as ``format`` (default: its own)."""
+        names = ["max_side", "format"]
+        if ENCODINGS[format or self.format].lossy:
+            names.append("quality")
+        if not self.mask_only:
+            names.append("background")
+        if self.canvas:
+            names.append("margin")
+        return tuple(names)
 
     @property
     def small_output(self) -> bool:
@@ -61,7 +126,8 @@ class Preset:
         margin: float | None = None,
         alpha_matting: bool | None = None,
     ) -> Preset:
-        """Apply command-line or settings overrides; raises UsageError on a bad combination."""
+        """Apply command-line or settings overrides (None: keep the preset's own); raises
+        UsageError on a value out of range or a combination that cannot be written."""
         changes: dict = {}
         if max_side is not None:
             if not 16 <= max_side <= 20000:
@@ -70,7 +136,7 @@ class Preset:
         if format is not None:
             format = {"jpg": "jpeg"}.get(format.lower(), format.lower())
             if format not in FORMATS:
-                raise UsageError(f"--format {format} is not supported; use png, jpeg or webp.")
+                raise UsageError(f"--format {format} is not supported; use {_choices(FORMATS)}.")
             changes["format"] = format
         if quality is not None:
             if not 1 <= quality <= 100:
@@ -84,13 +150,12 @@ class Preset:
             changes["margin"] = margin
         if alpha_matting is not None:
             changes["alpha_matting"] = alpha_matting
-        preset = replace(self, **changes)
-        if preset.background is None and preset.format == "jpeg" and not preset.mask_only:
-            raise UsageError(
-                "JPEG cannot store transparency: use --format png or webp, or give a "
-                "background colour with --bg (for example --bg white)."
-            )
-        return preset
+        return replace(self, **changes)  # __post_init__ refuses what cannot be written
+
+
+def _choices(names) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def parse_background(value: str) -> Color | None:

@@ -93,13 +93,14 @@ def _square(rgb: Image.Image, alpha: Image.Image, preset: Preset):
 
 
 def save_options(preset: Preset, icc_profile: bytes | None) -> tuple[str, dict]:
-    if preset.mask_only or preset.format == "png":
+    """Pillow's format and options: the format is the preset's encoding, as its extension is."""
+    fmt = preset.encoding.pillow
+    if fmt == "PNG":
         options: dict = {"compress_level": PNG_COMPRESS_LEVEL}
-        fmt = "PNG"
-    elif preset.format == "jpeg":
-        fmt, options = "JPEG", {"quality": preset.quality, "optimize": True, "progressive": True}
+    elif fmt == "JPEG":
+        options = {"quality": preset.quality, "optimize": True, "progressive": True}
     else:
-        fmt, options = "WEBP", {"quality": preset.quality, "method": 4}
+        options = {"quality": preset.quality, "method": 4}
     if icc_profile and not preset.mask_only:
         options["icc_profile"] = icc_profile
     return fmt, options
