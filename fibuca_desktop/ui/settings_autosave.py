@@ -8,9 +8,7 @@ file, fsync, rename). A crash, a kill or a power cut loses at most the last seco
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import asdict
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -20,10 +18,6 @@ from fibuca_desktop.core.settings import Settings, SettingsStore
 log = logging.getLogger(__name__)
 
 CHECK_INTERVAL_MS = 1000
-
-
-def _snapshot(settings: Settings) -> str:
-    return json.dumps(asdict(settings), sort_keys=True, default=str)
 
 
 class SettingsAutosave(QObject):
@@ -43,7 +37,7 @@ class SettingsAutosave(QObject):
         super().__init__(parent)
         self.store, self.settings = store, settings
         self.enabled = enabled  # False: the file belongs to a newer version and is left alone
-        self._written = _snapshot(settings)
+        self._written = store.serialize(settings)
         self._last_problem: str | None = None
         self._timer = QTimer(self)
         self._timer.setInterval(CHECK_INTERVAL_MS)
@@ -54,13 +48,13 @@ class SettingsAutosave(QObject):
     @property
     def pending(self) -> bool:
         """True when the settings differ from what was last written."""
-        return _snapshot(self.settings) != self._written
+        return self.store.serialize(self.settings) != self._written
 
     def save_if_changed(self) -> bool:
         """Write the settings if they changed since the last write; True when a write happened."""
         if not self.enabled:
             return False
-        snapshot = _snapshot(self.settings)
+        snapshot = self.store.serialize(self.settings)
         if snapshot == self._written:
             return False
         try:
