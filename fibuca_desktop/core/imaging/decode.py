@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from fibuca_desktop.core.errors import ImageRejected
+from fibuca_desktop.core.imaging.colour import to_output_colours
 
 # A truncated file must fail, not decode as half a picture.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -66,9 +67,10 @@ class ImageHeader:
 
 @dataclass
 class DecodedImage:
-    image: Image.Image  # 8-bit "RGB" or "RGBA", upright
+    image: Image.Image  # 8-bit "RGB" or "RGBA", upright; CMYK converted to sRGB by its profile
     header: ImageHeader
-    icc_profile: bytes | None
+    icc_profile: bytes | None  # checked by colour.py: safe to attach to an RGB output
+    notes: list[str] = field(default_factory=list)  # what was done to the colours, for a person
 
 
 def _orientation(image: Image.Image) -> int:
@@ -178,7 +180,9 @@ def draft_scale(stored_size: tuple[int, int], max_side: int) -> int:
 
 
 def decode(path: Path, limits: Limits, max_side: int | None = None) -> DecodedImage:
-    """Decode the first frame, upright, as 8-bit RGB or RGBA.
+    """Decode the first frame, upright, as 8-bit RGB or RGBA, with the colours the output shows.
+
+    Processing, the preview and the thumbnails all decode here, so they show the same colours.
 
     ``max_side`` lets a JPEG decode at 1/2, 1/4 or 1/8 scale (draft mode) when the output's longest
     side will be at most that anyway; the result is never smaller than the output needs.
@@ -186,28 +190,19 @@ def decode(path: Path, limits: Limits, max_side: int | None = None) -> DecodedIm
     _check_size(path, limits)
     with _open(path) as image:
         header = _header(path, image, limits)
-        icc = _rgb_profile(image.info.get("icc_profile"))
         if max_side and header.format in {"JPEG", "MPO"}:
             image.draft(image.mode, draft_box(image.size, max_side))
         try:
             image.seek(0)
             image.load()
             ImageOps.exif_transpose(image, in_place=True)  # no copy when already upright
-            normalised = _normalise(image)
+            colour = to_output_colours(image, image.info.get("icc_profile"), path.name)
+            normalised = _normalise(colour.image)
         except (OSError, *_DAMAGED) as error:
             raise _damaged(path, error) from error
         except MemoryError as error:
             raise ImageRejected(f"Not enough memory to decode {path.name}.") from error
-    return DecodedImage(normalised, header, icc)
-
-
-def _rgb_profile(icc: bytes | None) -> bytes | None:
-    """The ICC profile if it describes RGB data, else None.
-
-    The output is always RGB(A): a CMYK or grey profile embedded in it would be invalid (PNG
-    forbids it) and would make viewers misread the colours.
-    """
-    return icc if icc and icc[16:20] == b"RGB " else None
+    return DecodedImage(normalised, header, colour.icc_profile, colour.notes)
 
 
 def _normalise(image: Image.Image) -> Image.Image:
@@ -220,7 +215,7 @@ def _normalise(image: Image.Image) -> Image.Image:
         return image.convert("RGBA" if "transparency" in image.info else "RGB")
     if mode.startswith("I") or mode == "F":
         return _high_bit_depth_to_rgb(image)
-    return image.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+    return image.convert("RGB")  # L, 1, YCbCr, LAB, HSV (CMYK is converted by colour.py)
 
 
 def _high_bit_depth_to_rgb(image: Image.Image) -> Image.Image:
