@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from fibuca_desktop.core.imaging.batch import Job
 from fibuca_desktop.core.imaging.decode import Limits, decode
@@ -189,6 +189,38 @@ def test_an_unsound_profile_is_dropped_with_a_reason(tmp_path, car, kind):
         assert difference(decoded.image, stored.convert("RGB")).max() == 0
 
 
+def _png_with_huge_text(image: Image.Image, path: Path) -> Path:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", "x" * (3 * _MB), zip=True)  # 3 MB of text, a few KB compressed
+    return save(image, path, pnginfo=info)
+
+
+PNG_METADATA = {
+    "rgb-15mb-profile": lambda car, path: save(
+        car, path, icc_profile=corpus.junk_with_header(SRGB_FILE, 15 * _MB)
+    ),
+    "rgba-valid-2mb-profile": lambda car, path: save(
+        car.convert("RGBA"), path, icc_profile=corpus.with_private_tag(SRGB_FILE, 2 * _MB)
+    ),
+    "palette-1.5mb-profile": lambda car, path: save(
+        car.convert("P"), path, icc_profile=corpus.with_private_tag(SRGB_FILE, 3 * _MB // 2)
+    ),
+    "rgb-3mb-text": _png_with_huge_text,
+}
+
+
+@pytest.mark.parametrize("kind", PNG_METADATA)
+def test_a_png_whose_metadata_pillow_refuses_is_still_processed(tmp_path, car, kind):
+    # Pillow will not open a PNG whose profile or text decompresses to over 1 MB; the pixels are
+    # fine, so the photo is decoded without that metadata instead of being called damaged.
+    path = PNG_METADATA[kind](car, tmp_path / "big-metadata.png")
+    decoded = decode(path, Limits())
+    assert decoded.icc_profile is None
+    assert "big-metadata.png" in decoded.notes[0] and "too large" in decoded.notes[0]
+    want = car if kind != "palette-1.5mb-profile" else car.convert("P").convert("RGB")
+    assert difference(decoded.image, want).max() == 0
+
+
 @pytest.mark.parametrize("profile", [SRGB_FILE, ADOBE_RGB, corpus.icc_profile(b"RGB ")])
 def test_a_sound_rgb_profile_is_kept_byte_for_byte(tmp_path, car, profile):
     path = save(car, tmp_path / "tagged.png", icc_profile=profile)
@@ -208,3 +240,21 @@ def test_the_output_opens_and_carries_no_bad_profile(engines, tmp_path, car, kin
         image.load()
         assert image.info.get("icc_profile") is None
     assert out.stat().st_size < _MB
+
+
+@pytest.mark.parametrize("preset", ["transparent", "web", "mask"])
+def test_no_other_metadata_is_copied_from_the_input(engines, tmp_path, car, preset):
+    # Only a checked profile is carried over: EXIF (with its GPS position), XMP and comments of
+    # the input never reach an output, so none of them can make it unreadable either.
+    exif = Image.Exif()
+    exif[0x010F] = "Camera maker " * 4000  # a 52 KB EXIF block
+    exif[0x8825] = {2: (51.0, 30.0, 0.0)}  # GPS latitude
+    source = save(car, tmp_path / "meta.jpg", exif=exif, comment=b"x" * 60_000, xmp=b"<x/>" * 9000)
+    with Image.open(source) as stored:
+        assert {"exif", "comment", "xmp"} <= set(stored.info)
+    out = tmp_path / f"meta-out{get_preset(preset).extension}"
+    result = Pipeline(engines, get_preset(preset), "u2netp").process(Job(source, out))
+    assert result.status == PROCESSED, result.message
+    with Image.open(out) as image:
+        assert not {"exif", "comment", "xmp", "XML:com.adobe.xmp"} & set(image.info)
+        assert not image.getexif()

@@ -4,6 +4,8 @@ every awkward mode normalised to 8-bit RGB or RGBA, and a truncated file rejecte
 
 from __future__ import annotations
 
+import io
+import logging
 import math
 import struct
 from dataclasses import dataclass, field
@@ -15,6 +17,8 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from fibuca_desktop.core.errors import ImageRejected
 from fibuca_desktop.core.imaging.colour import to_output_colours
 
+log = logging.getLogger(__name__)
+
 # A truncated file must fail, not decode as half a picture.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 # Limits.max_pixels is the decompression-bomb guard: _header checks it after Image.open has read
@@ -23,12 +27,15 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 # override the limit a user sets, and escalating its warning per call is not thread-safe.
 Image.MAX_IMAGE_PIXELS = None
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_METADATA_CHUNKS = {b"iCCP", b"zTXt", b"iTXt", b"tEXt", b"eXIf"}  # none changes a pixel
+METADATA_DROPPED = "fibuca.metadata_dropped"  # image.info key: why the PNG's metadata was skipped
 _ROTATING_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 _MB = 1024 * 1024
 # How each readable format's file starts, to tell a cut-off photo from a file that is no image.
 _SIGNATURES = {
     b"\xff\xd8\xff": "JPEG",
-    b"\x89PNG\r\n\x1a\n": "PNG",
+    _PNG_SIGNATURE: "PNG",
     b"GIF8": "GIF",
     b"II*\x00": "TIFF",
     b"MM\x00*": "TIFF",
@@ -114,6 +121,11 @@ def _check_size(path: Path, limits: Limits) -> None:
 def _open(path: Path) -> Image.Image:
     try:
         return Image.open(path)
+    except ValueError as error:  # Pillow refuses a PNG whose profile or text is over 1 MB
+        image = _open_without_png_metadata(path, error)
+        if image is None:
+            raise _damaged(path, error) from error
+        return image
     except Image.DecompressionBombError as error:  # only if Image.MAX_IMAGE_PIXELS was set again
         raise ImageRejected(
             f"{path.name} declares an enormous image ({error}); it looks like a decompression bomb "
@@ -129,6 +141,31 @@ def _open(path: Path) -> Image.Image:
         raise _damaged(path, error) from error
     except _DAMAGED as error:
         raise _damaged(path, error) from error
+
+
+def _open_without_png_metadata(path: Path, error: ValueError) -> Image.Image | None:
+    """A PNG whose pixels are fine but whose metadata Pillow will not read, opened from a copy
+    without its profile and text chunks (None if that is not the trouble). The copy is in memory,
+    bounded by the file size limit, and only made on this rare path."""
+    data = path.read_bytes()
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    kept, offset = [data[:8]], 8
+    while offset + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        kind, end = data[offset + 4 : offset + 8], offset + 12 + length
+        if kind not in _PNG_METADATA_CHUNKS:
+            kept.append(data[offset:end])
+        offset = end
+    try:
+        image = Image.open(io.BytesIO(b"".join(kept)))
+    except (OSError, *_DAMAGED):
+        return None
+    image.info[METADATA_DROPPED] = (
+        f"{path.name}: embedded colour profile ignored: it (or the text stored with it) is too "
+        f"large to read ({error}); the output carries none (sRGB)"
+    )
+    return image
 
 
 def _damaged(path: Path, error: BaseException) -> ImageRejected:
@@ -197,6 +234,9 @@ def decode(path: Path, limits: Limits, max_side: int | None = None) -> DecodedIm
             image.load()
             ImageOps.exif_transpose(image, in_place=True)  # no copy when already upright
             colour = to_output_colours(image, image.info.get("icc_profile"), path.name)
+            if METADATA_DROPPED in image.info:
+                colour.notes.insert(0, image.info[METADATA_DROPPED])
+                log.warning("%s", colour.notes[0])
             normalised = _normalise(colour.image)
         except (OSError, *_DAMAGED) as error:
             raise _damaged(path, error) from error
