@@ -109,9 +109,9 @@ def test_cmyk_without_a_usable_profile_uses_the_standard_one(tmp_path, car, kind
     decoded = decode(path, Limits())
     assert difference(decoded.image, corpus.cmyk_reference(data, SWOP)).max() <= 1
     assert decoded.icc_profile is None
-    if embedded:
-        assert decoded.notes and "untagged.jpg" in decoded.notes[0]
-        assert "standard CMYK profile" in decoded.notes[0]
+    assert len(decoded.notes) == 1 and "untagged.jpg" in decoded.notes[0]
+    assert "standard CMYK profile" in decoded.notes[0] and "default_cmyk.icc" in decoded.notes[0]
+    assert ("ignored" in decoded.notes[0]) == (embedded is not None)
 
 
 def test_without_any_cmyk_profile_the_formula_is_used_and_said(tmp_path, car, monkeypatch):
@@ -120,7 +120,8 @@ def test_without_any_cmyk_profile_the_formula_is_used_and_said(tmp_path, car, mo
     path = save(car.convert("CMYK"), tmp_path / "plain.jpg", quality=95)
     decoded = decode(path, Limits())
     assert decoded.image.mode == "RGB"
-    assert "approximate" in decoded.notes[-1] and "libgs-common" in decoded.notes[-1]
+    assert len(decoded.notes) == 1 and "plain.jpg" in decoded.notes[0]
+    assert "approximate" in decoded.notes[0] and "libgs-common" in decoded.notes[0]
 
 
 def test_cmyk_output_matches_the_reference_in_every_preset(engines, tmp_path, car):

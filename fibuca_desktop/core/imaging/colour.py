@@ -99,23 +99,25 @@ def standard_cmyk_profile() -> tuple[Path, bytes] | None:
 
 
 def _cmyk_to_srgb(image: Image.Image, icc: bytes | None, name: str) -> Colour:
-    notes: list[str] = []
-    if icc:
-        problem = profile_problem(icc, "CMYK", MAX_CONVERSION_PROFILE_BYTES)
-        if not problem:
-            return Colour(ImageCms.applyTransform(image, _to_srgb(icc, "CMYK")), None)
-        notes.append(_dropped(name, problem, "a standard CMYK profile is used instead"))
+    problem = profile_problem(icc, "CMYK", MAX_CONVERSION_PROFILE_BYTES) if icc else ""
+    if icc and not problem:
+        return Colour(ImageCms.applyTransform(image, _to_srgb(icc, "CMYK")), None)
     standard = standard_cmyk_profile()
     if standard is None:
-        notes.append(
-            f"{name}: no CMYK colour profile is available (embedded or standard, e.g. Debian's "
-            "libgs-common); the CMYK colours were converted by a plain formula and are approximate"
+        instead = (
+            "no standard CMYK profile is installed either (on Debian: apt-get install "
+            "libgs-common), so a plain formula converted the colours: they are approximate"
         )
-        log.warning("%s", notes[-1])
-        return Colour(image.convert("RGB"), None, notes)
-    path, data = standard
-    log.info("%s: CMYK without a usable profile, converted with %s", name, path)
-    return Colour(ImageCms.applyTransform(image, _to_srgb(data, "CMYK")), None, notes)
+    else:
+        instead = f"converted to sRGB with the standard CMYK profile {standard[0]}"
+    if problem:
+        note = _dropped(name, problem, instead)
+    else:
+        note = f"{name}: CMYK without an embedded colour profile; {instead}"
+        log.log(logging.INFO if standard else logging.WARNING, "%s", note)
+    if standard is None:
+        return Colour(image.convert("RGB"), None, [note])
+    return Colour(ImageCms.applyTransform(image, _to_srgb(standard[1], "CMYK")), None, [note])
 
 
 class _ProfileUnusable(Exception):
