@@ -147,7 +147,10 @@ def _open_without_png_metadata(path: Path, error: ValueError) -> Image.Image | N
     """A PNG whose pixels are fine but whose metadata Pillow will not read, opened from a copy
     without its profile and text chunks (None if that is not the trouble). The copy is in memory,
     bounded by the file size limit, and only made on this rare path."""
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
     if not data.startswith(_PNG_SIGNATURE):
         return None
     kept, offset = [data[:8]], 8
