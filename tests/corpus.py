@@ -96,7 +96,8 @@ def noise_png(min_bytes: int, seed: int = 0) -> bytes:
 def icc_profile(colour_space: bytes) -> bytes:
     """An sRGB profile whose header declares ``colour_space`` (b"RGB ", b"CMYK", b"GRAY").
 
-    No CMYK or grey profile ships with Pillow; the header field is what a reader goes by.
+    With b"RGB " it is a sound sRGB profile; with any other space its header lies about its tags,
+    and LittleCMS cannot build a transform from it (real ones: ``system_profile``).
     """
     profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
     profile[16:20] = colour_space
