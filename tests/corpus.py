@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import random
 import struct
 import zlib
@@ -95,13 +96,72 @@ def noise_png(min_bytes: int, seed: int = 0) -> bytes:
 def icc_profile(colour_space: bytes) -> bytes:
     """An sRGB profile whose header declares ``colour_space`` (b"RGB ", b"CMYK", b"GRAY").
 
-    No CMYK or grey profile ships with Pillow; the header field is what a reader goes by.
+    With b"RGB " it is a sound sRGB profile; with any other space its header lies about its tags,
+    and LittleCMS cannot build a transform from it (real ones: ``system_profile``).
     """
     profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
     profile[16:20] = colour_space
     profile[24:36] = bytes(12)  # creation time: the same bytes on every call
     profile[84:100] = bytes(16)  # profile ID: zero means "not computed"
     return bytes(profile)
+
+
+# Debian's Ghostscript ICC profiles (package libgs-common, which CI installs): real CMYK data needs
+# a real CMYK profile, and none ships with Pillow.
+GHOSTSCRIPT_ICC = Path("/usr/share/color/icc/ghostscript")
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def system_profile(name: str) -> bytes:
+    """A profile from GHOSTSCRIPT_ICC: ``default_cmyk.icc``, ``ps_cmyk.icc``, ``srgb.icc``..."""
+    path = GHOSTSCRIPT_ICC / name
+    if not path.is_file():
+        raise RuntimeError(f"{path} is missing: install it with `apt-get install -y libgs-common`")
+    return path.read_bytes()
+
+
+def to_cmyk(image: Image.Image, profile: bytes) -> Image.Image:
+    """``image`` (sRGB) separated into CMYK by ``profile``, as a prepress tool would."""
+    target = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+    return ImageCms.profileToProfile(image, SRGB, target, outputMode="CMYK")
+
+
+def cmyk_reference(data: bytes, profile: bytes) -> Image.Image:
+    """The sRGB colours of an encoded CMYK image under ``profile`` (perceptual intent), as a
+    colour-managed viewer shows them: the expected colours, worked out here with ImageCms alone."""
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.mode == "CMYK"
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        return ImageCms.profileToProfile(image, source, SRGB, outputMode="RGB")
+
+
+def with_private_tag(profile: bytes, extra: int, fill: bytes | None = None) -> bytes:
+    """``profile`` with one more (private, 'zzzz') tag of ``extra`` bytes: still a valid profile,
+    as large as one likes. ``fill`` None: random bytes."""
+    count = struct.unpack(">I", profile[128:132])[0]
+    table_end = 132 + 12 * count
+    tags = [struct.unpack(">4sII", profile[132 + 12 * i : 144 + 12 * i]) for i in range(count)]
+    body = bytearray(profile[table_end:])
+    while len(body) % 4:
+        body.append(0)
+    data = fill if fill is not None else os.urandom(extra)
+    new_table_end = table_end + 12
+    entries = [(sig, offset + 12, size) for sig, offset, size in tags]
+    entries.append((b"zzzz", new_table_end + len(body), len(data)))
+    out = bytearray(profile[:128]) + struct.pack(">I", count + 1)
+    for entry in entries:
+        out += struct.pack(">4sII", *entry)
+    out += body + data
+    out[0:4] = struct.pack(">I", len(out))
+    out[84:100] = bytes(16)  # profile ID: "not computed"
+    return bytes(out)
+
+
+def junk_with_header(header_of: bytes, size: int) -> bytes:
+    """A profile header (declaring its own size) followed by random bytes: the issue's 15 MB ICC."""
+    junk = bytearray(header_of[:128] + os.urandom(size - 128))
+    junk[0:4] = struct.pack(">I", size)
+    return bytes(junk)
 
 
 def _tiff_ifd_offsets(data: bytes) -> list[int]:
@@ -157,12 +217,14 @@ def build_corpus(folder: Path) -> list[Entry]:
         _write(folder, name, data)
         entries.append(Entry(name, what, error=words))
 
+    swop = system_profile("default_cmyk.icc")
+    cmyk_jpeg = encode(to_cmyk(car, swop), "JPEG", quality=95, icc_profile=swop)
     good(
         "cmyk.jpg",
-        encode(car.convert("CMYK"), "JPEG", quality=95, icc_profile=icc_profile(b"CMYK")),
-        "CMYK JPEG with a CMYK ICC profile",
-        car,
-        tolerance=4,
+        cmyk_jpeg,
+        "CMYK JPEG with a real CMYK ICC profile (SWOP)",
+        cmyk_reference(cmyk_jpeg, swop),
+        tolerance=1,
     )
     good(
         "grey-16bit.png",

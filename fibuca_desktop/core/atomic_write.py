@@ -16,11 +16,17 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def write_atomically(target: Path, write: Callable[[BinaryIO], None], overwrite: bool) -> bool:
+def write_atomically(
+    target: Path,
+    write: Callable[[BinaryIO], None],
+    overwrite: bool,
+    check: Callable[[Path, Path], None] | None = None,
+) -> bool:
     """Let ``write`` encode into a hidden temporary file beside ``target``, then rename it.
 
-    A reader never sees a partial file. Returns False (and writes nothing) when ``target`` appeared
-    meanwhile and ``overwrite`` is off.
+    A reader never sees a partial file. ``check(temporary, target)`` may raise to keep a file
+    that would not read back from ever being renamed into place. Returns False (and writes
+    nothing) when ``target`` appeared meanwhile and ``overwrite`` is off.
     """
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -37,6 +43,8 @@ def write_atomically(target: Path, write: Callable[[BinaryIO], None], overwrite:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        if check is not None:
+            check(Path(tmp_name), target)
         with contextlib.suppress(OSError):
             os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp creates 0600
         if not overwrite and target.exists():

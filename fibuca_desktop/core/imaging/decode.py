@@ -4,15 +4,20 @@ every awkward mode normalised to 8-bit RGB or RGBA, and a truncated file rejecte
 
 from __future__ import annotations
 
+import io
+import logging
 import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from fibuca_desktop.core.errors import ImageRejected
+from fibuca_desktop.core.imaging.colour import to_output_colours
+
+log = logging.getLogger(__name__)
 
 # A truncated file must fail, not decode as half a picture.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -22,12 +27,15 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 # override the limit a user sets, and escalating its warning per call is not thread-safe.
 Image.MAX_IMAGE_PIXELS = None
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_METADATA_CHUNKS = {b"iCCP", b"zTXt", b"iTXt", b"tEXt", b"eXIf"}  # none changes a pixel
+METADATA_DROPPED = "fibuca.metadata_dropped"  # image.info key: why the PNG's metadata was skipped
 _ROTATING_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 _MB = 1024 * 1024
 # How each readable format's file starts, to tell a cut-off photo from a file that is no image.
 _SIGNATURES = {
     b"\xff\xd8\xff": "JPEG",
-    b"\x89PNG\r\n\x1a\n": "PNG",
+    _PNG_SIGNATURE: "PNG",
     b"GIF8": "GIF",
     b"II*\x00": "TIFF",
     b"MM\x00*": "TIFF",
@@ -66,9 +74,10 @@ class ImageHeader:
 
 @dataclass
 class DecodedImage:
-    image: Image.Image  # 8-bit "RGB" or "RGBA", upright
+    image: Image.Image  # 8-bit "RGB" or "RGBA", upright; CMYK converted to sRGB by its profile
     header: ImageHeader
-    icc_profile: bytes | None
+    icc_profile: bytes | None  # checked by colour.py: safe to attach to an RGB output
+    notes: list[str] = field(default_factory=list)  # what was done to the colours, for a person
 
 
 def _orientation(image: Image.Image) -> int:
@@ -112,6 +121,11 @@ def _check_size(path: Path, limits: Limits) -> None:
 def _open(path: Path) -> Image.Image:
     try:
         return Image.open(path)
+    except ValueError as error:  # Pillow refuses a PNG whose profile or text is over 1 MB
+        image = _open_without_png_metadata(path, error)
+        if image is None:
+            raise _damaged(path, error) from error
+        return image
     except Image.DecompressionBombError as error:  # only if Image.MAX_IMAGE_PIXELS was set again
         raise ImageRejected(
             f"{path.name} declares an enormous image ({error}); it looks like a decompression bomb "
@@ -127,6 +141,34 @@ def _open(path: Path) -> Image.Image:
         raise _damaged(path, error) from error
     except _DAMAGED as error:
         raise _damaged(path, error) from error
+
+
+def _open_without_png_metadata(path: Path, error: ValueError) -> Image.Image | None:
+    """A PNG whose pixels are fine but whose metadata Pillow will not read, opened from a copy
+    without its profile and text chunks (None if that is not the trouble). The copy is in memory,
+    bounded by the file size limit, and only made on this rare path."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    kept, offset = [data[:8]], 8
+    while offset + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        kind, end = data[offset + 4 : offset + 8], offset + 12 + length
+        if kind not in _PNG_METADATA_CHUNKS:
+            kept.append(data[offset:end])
+        offset = end
+    try:
+        image = Image.open(io.BytesIO(b"".join(kept)))
+    except (OSError, *_DAMAGED):
+        return None
+    image.info[METADATA_DROPPED] = (
+        f"{path.name}: embedded colour profile ignored: it (or the text stored with it) is too "
+        f"large to read ({error}); the output carries none (sRGB)"
+    )
+    return image
 
 
 def _damaged(path: Path, error: BaseException) -> ImageRejected:
@@ -178,7 +220,9 @@ def draft_scale(stored_size: tuple[int, int], max_side: int) -> int:
 
 
 def decode(path: Path, limits: Limits, max_side: int | None = None) -> DecodedImage:
-    """Decode the first frame, upright, as 8-bit RGB or RGBA.
+    """Decode the first frame, upright, as 8-bit RGB or RGBA, with the colours the output shows.
+
+    Processing, the preview and the thumbnails all decode here, so they show the same colours.
 
     ``max_side`` lets a JPEG decode at 1/2, 1/4 or 1/8 scale (draft mode) when the output's longest
     side will be at most that anyway; the result is never smaller than the output needs.
@@ -186,28 +230,22 @@ def decode(path: Path, limits: Limits, max_side: int | None = None) -> DecodedIm
     _check_size(path, limits)
     with _open(path) as image:
         header = _header(path, image, limits)
-        icc = _rgb_profile(image.info.get("icc_profile"))
         if max_side and header.format in {"JPEG", "MPO"}:
             image.draft(image.mode, draft_box(image.size, max_side))
         try:
             image.seek(0)
             image.load()
             ImageOps.exif_transpose(image, in_place=True)  # no copy when already upright
-            normalised = _normalise(image)
+            colour = to_output_colours(image, image.info.get("icc_profile"), path.name)
+            if METADATA_DROPPED in image.info:
+                colour.notes.insert(0, image.info[METADATA_DROPPED])
+                log.warning("%s", colour.notes[0])
+            normalised = _normalise(colour.image)
         except (OSError, *_DAMAGED) as error:
             raise _damaged(path, error) from error
         except MemoryError as error:
             raise ImageRejected(f"Not enough memory to decode {path.name}.") from error
-    return DecodedImage(normalised, header, icc)
-
-
-def _rgb_profile(icc: bytes | None) -> bytes | None:
-    """The ICC profile if it describes RGB data, else None.
-
-    The output is always RGB(A): a CMYK or grey profile embedded in it would be invalid (PNG
-    forbids it) and would make viewers misread the colours.
-    """
-    return icc if icc and icc[16:20] == b"RGB " else None
+    return DecodedImage(normalised, header, colour.icc_profile, colour.notes)
 
 
 def _normalise(image: Image.Image) -> Image.Image:
@@ -220,7 +258,7 @@ def _normalise(image: Image.Image) -> Image.Image:
         return image.convert("RGBA" if "transparency" in image.info else "RGB")
     if mode.startswith("I") or mode == "F":
         return _high_bit_depth_to_rgb(image)
-    return image.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+    return image.convert("RGB")  # L, 1, YCbCr, LAB, HSV (CMYK is converted by colour.py)
 
 
 def _high_bit_depth_to_rgb(image: Image.Image) -> Image.Image:

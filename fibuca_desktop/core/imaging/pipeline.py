@@ -152,7 +152,7 @@ class Pipeline:
         _check(cancel)
         rendered = render(image, alpha, self.preset, icc_profile)
         del image, alpha, decoded
-        if not write_atomically(job.output, rendered.write, self.overwrite):
+        if not write_atomically(job.output, rendered.write, self.overwrite, rendered.check):
             return JobResult(job, SKIPPED, message="output appeared meanwhile; left untouched")
         notes = [] if rendered.subject_found else ["no subject found; the whole photo was used"]
         if header.frames > 1:

@@ -1,14 +1,17 @@
-"""Turn an upright photo and its mask into a preset's output image, and write it atomically."""
+"""Turn an upright photo and its mask into a preset's output image, and check what was written."""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import BinaryIO
 
 from PIL import Image, ImageChops
 
+from fibuca_desktop.core.errors import OutputError
 from fibuca_desktop.core.imaging.png_stream import compose_strip, write_rgba_png
 from fibuca_desktop.core.imaging.presets import Preset
 
@@ -16,6 +19,7 @@ from fibuca_desktop.core.imaging.presets import Preset
 # whose "Up" filter at deflate level 3 matches Pillow's level 4 in bytes at a third of the CPU.
 PNG_COMPRESS_LEVEL = 4
 SUBJECT_THRESHOLD = 64  # alpha at or above this is subject when cropping; fainter specks are noise
+FORMAT_EXTENSIONS = {"PNG": (".png",), "JPEG": (".jpg", ".jpeg"), "WEBP": (".webp",)}
 
 
 def fit_within(image: Image.Image, side: int) -> Image.Image:
@@ -42,6 +46,56 @@ class Rendered:
     size: tuple[int, int]
     write: Callable[[BinaryIO], None]
     subject_found: bool = True
+    format: str = "PNG"  # as Pillow names it
+    mode: str = "RGBA"
+    icc_profile: bytes | None = None
+
+    def check(self, written: Path, target: Path) -> None:
+        """Raise OutputError unless ``written`` (the temporary file, before its rename to
+        ``target``) reads back as what was meant: ``target``'s format, size, mode and profile.
+
+        Cheap (about 2 ms for a 12 MP output): headers, sizes and ends, no pixel decoding.
+        """
+        if target.suffix.lower() not in FORMAT_EXTENSIONS[self.format]:
+            raise _unreadable(target, f"it holds {self.format} data but is named {target.suffix!r}")
+        try:
+            with Image.open(written) as image:
+                found = (image.format, image.size, image.mode)
+                expected = (self.format, self.size, self.mode)
+                if found == ("WEBP", self.size, "RGB") and self.mode == "RGBA":
+                    found = expected  # libwebp stores a wholly opaque RGBA image without alpha
+                if found != expected:
+                    raise _unreadable(target, f"it reads back as {found}, not {expected}")
+                if image.info.get("icc_profile") != self.icc_profile:
+                    raise _unreadable(target, "its colour profile does not read back")
+                _check_data(image, written)
+        except (OSError, SyntaxError, ValueError, TypeError, EOFError, struct.error) as error:
+            raise _unreadable(target, str(error) or type(error).__name__) from error
+
+
+def _check_data(image: Image.Image, written: Path) -> None:
+    """The whole file is there: a PNG's chunks all pass their CRC up to IEND (2 ms at 12 MP); a
+    JPEG ends with its EOI marker and a WebP's RIFF length is the file's (decoding either, even at
+    1/8 scale, cost 60-200 ms at 12 MP; neither format has a checksum to verify)."""
+    if image.format == "PNG":
+        image.verify()
+        return
+    with open(written, "rb") as handle:
+        head = handle.read(8)
+        handle.seek(-2, 2)
+        tail = handle.read(2)
+        size = handle.tell()
+    if image.format == "JPEG" and tail != b"\xff\xd9":
+        raise ValueError("it does not end with a JPEG EOI marker: truncated")
+    if image.format == "WEBP" and struct.unpack("<I", head[4:8])[0] + 8 != size:
+        raise ValueError("its RIFF length is not its size: truncated")
+
+
+def _unreadable(target: Path, reason: str) -> OutputError:
+    return OutputError(
+        f"{target.name} was not written: the encoded file would not read back ({reason}). "
+        "This is a bug in Fibuca Desktop; please report it with the input photo."
+    )
 
 
 def render(
@@ -59,7 +113,7 @@ def render(
     if preset.background is None:
         if preset.format == "png":
             write = partial(write_rgba_png, rgb=rgb, alpha=alpha, icc_profile=icc_profile)
-            return Rendered(rgb.size, write, subject_found)
+            return Rendered(rgb.size, write, subject_found, "PNG", "RGBA", icc_profile or None)
         rgba = compose_strip(rgb, alpha, (0, 0, *rgb.size))
         return _encoded_by_pillow(rgba, preset, icc_profile, subject_found)
     canvas = Image.new("RGB", rgb.size, preset.background)
@@ -69,7 +123,14 @@ def render(
 
 def _encoded_by_pillow(image, preset: Preset, icc_profile, subject_found: bool) -> Rendered:
     fmt, options = save_options(preset, icc_profile)
-    return Rendered(image.size, lambda handle: image.save(handle, fmt, **options), subject_found)
+    return Rendered(
+        image.size,
+        lambda handle: image.save(handle, fmt, **options),
+        subject_found,
+        fmt,
+        image.mode,
+        options.get("icc_profile"),
+    )
 
 
 def _square(rgb: Image.Image, alpha: Image.Image, preset: Preset):
