@@ -3,6 +3,8 @@
 // With TLS_CERT and TLS_KEY (PEM file paths) in the environment it serves HTTPS instead.
 // /health and /metrics report this process's real process.memoryUsage(); /last returns what the
 // previous /health or /metrics response said, so a test can compare a parse with what was sent.
+// /trickle/body, /trickle/headers and /trickle/chunked send a valid /health answer one byte every
+// `ms` milliseconds (query), in the body, in the status line and headers, or as 1-byte chunks.
 "use strict";
 
 const fs = require("fs");
@@ -67,6 +69,45 @@ function metrics(res, params) {
   send(res, 200, "text/plain; version=0.0.4; charset=utf-8", lines.join("\n") + "\n");
 }
 
+function healthText() {
+  const m = process.memoryUsage();
+  return JSON.stringify({ status: "OK", memory: { heapUsedMB: round2(m.heapUsed / MB) } });
+}
+
+// One byte every `ms` until all is sent or the client goes away.
+function drip(socket, text, ms, write, end) {
+  let i = 0;
+  const timer = setInterval(() => {
+    if (socket.destroyed) return clearInterval(timer);
+    if (i >= text.length) {
+      clearInterval(timer);
+      return end();
+    }
+    write(text[i++]);
+  }, ms);
+  socket.on("close", () => clearInterval(timer));
+}
+
+function trickle(req, res, mode, params) {
+  const ms = Number(params.get("ms") || "500");
+  const body = healthText();
+  const socket = req.socket;
+  if (mode === "body") {
+    res.writeHead(200, { "Content-Type": "application/json", "Content-Length": body.length });
+    return drip(socket, body, ms, (c) => res.write(c), () => res.end());
+  }
+  if (mode === "chunked") {
+    res.writeHead(200, { "Content-Type": "application/json" }); // no length: chunked
+    res.flushHeaders();
+    return drip(socket, body, ms, (c) => res.write(c), () => res.end());
+  }
+  // headers: the raw status line and headers themselves, a byte at a time, then the body.
+  const head =
+    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" +
+    `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+  return drip(socket, head + body, ms, (c) => socket.write(c), () => socket.end());
+}
+
 function allocate(res, params) {
   const mb = Number(params.get("mb") || "0");
   // Plain JS arrays of doubles live on the V8 heap (Buffers would count as external memory).
@@ -117,6 +158,12 @@ function handle(req, res) {
       return free(res);
     case "/heap":
       return heap(res, url.searchParams);
+    case "/trickle/body":
+      return trickle(req, res, "body", url.searchParams);
+    case "/trickle/headers":
+      return trickle(req, res, "headers", url.searchParams);
+    case "/trickle/chunked":
+      return trickle(req, res, "chunked", url.searchParams);
     case "/hang":
       return; // never answers; the client's timeout must fire
     case "/error":
