@@ -8,7 +8,6 @@ keyring under this URL") is saved.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -19,6 +18,7 @@ from .history import DAY_AT_1_S
 from .http_fetch import mask_url, token_from
 from .local_source import LocalSource
 from .metrics_source import MetricsSource
+from .poll_threads import PollThreads
 from .poller import LOCAL_JSON_METRICS, TargetPoller, http_timeout_for
 from .samples import HEAP_USED_MB, REMOTE_METRICS, RSS_MB
 from .thresholds import Thresholds
@@ -152,7 +152,7 @@ def token_for(target: MonitorTarget) -> str | None:
 
 def make_poller(
     target: MonitorTarget,
-    pool: ThreadPoolExecutor,
+    pool: PollThreads,
     interval_s: float,
     token: str | None = None,
     history_s: float = DAY_AT_1_S,
