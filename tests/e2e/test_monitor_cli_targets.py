@@ -17,6 +17,7 @@ import pytest
 from tests.node_server import NodeServer
 
 COMMAND = [sys.executable, "-m", "fibuca_desktop", "monitor"]
+FAST = ["--interval", "0.2", "--duration", "0.7", "--json"]
 HANG_GUARD_S = 30  # a run of 3 s plus start-up; a trickle without a deadline takes minutes
 
 
@@ -121,3 +122,23 @@ def test_the_same_target_twice_is_a_usage_error(server):
         timeout=HANG_GUARD_S,
     )
     assert result.returncode == 2 and "given twice" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "kind", ["int400", "int5000", "nan", "deepArray", "statusHuge", "promInt400", "bytes"]
+)
+def test_hostile_bodies_give_lines_never_a_traceback(server, kind):
+    url = f"{server.base}/hostile?kind={kind}"
+    result = subprocess.run(
+        [*COMMAND, "--health", url, "--metrics", url + "&as=metrics", *FAST],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "Error" not in result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {line["target"] for line in lines} == {url, url + "&as=metrics"}
+    for line in lines:
+        assert line["state"] in {"OK", "DOWN"}
+        assert not (line["reason"] or "").startswith("unexpected error")
