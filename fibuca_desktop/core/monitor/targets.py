@@ -109,6 +109,44 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+def suggest_name(target: MonitorTarget, taken: set[str]) -> str:
+    """A name for ``target`` that no watched target has: the host, then host:port, then
+    host:port/path, then a number ("127.0.0.1:3000 (2)"); a process's name or PID for local
+    ones. Empty when there is nothing to name it after yet (no host typed)."""
+    if target.kind == LOCAL:
+        if target.process_name:
+            bases = [target.process_name.strip()]
+        elif target.pid is not None:
+            bases = [f"PID {target.pid}"]
+        else:
+            bases = ["This app"]
+    else:
+        parts = urlsplit((target.url or "").strip())
+        try:
+            host, port = parts.hostname, parts.port
+        except ValueError:  # a port that is not a number yet
+            host, port = parts.hostname, None
+        if not host:
+            return ""
+        bases = [host]
+        if port:
+            bases.append(f"{host}:{port}")
+        path = parts.path.strip("/")
+        if path:
+            bases.append(f"{bases[-1]}/{path}")
+    bases = [base[:MAX_NAME] for base in bases if base]
+    for base in bases:
+        if base not in taken:
+            return base
+    number = 2
+    while True:
+        suffix = f" ({number})"
+        name = bases[-1][: MAX_NAME - len(suffix)] + suffix
+        if name not in taken:
+            return name
+        number += 1
+
+
 def this_computer() -> MonitorTarget:
     """The default target: this computer's memory, and this app's RSS against generous levels.
 
