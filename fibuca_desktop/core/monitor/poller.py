@@ -89,12 +89,13 @@ class TargetPoller:
         deadline_s: float | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``deadline_s`` defaults to the source's own ``timeout_s``, else to the HTTP timeout
-        for ``interval_s``."""
+        """``deadline_s`` defaults to the source's own ``timeout_s`` (HTTP sources), else to
+        ``MAX_TIMEOUT_S``: a local read (a process scan on a busy machine) may take longer than
+        a short interval without being DOWN, and its ticks skip meanwhile."""
         if interval_s <= 0:
             raise ValueError("interval must be positive")
         if deadline_s is None:
-            deadline_s = getattr(source, "timeout_s", None) or http_timeout_for(interval_s)
+            deadline_s = getattr(source, "timeout_s", None) or MAX_TIMEOUT_S
         self.deadline_s = deadline_s
         self.source = source
         self.target = target
