@@ -6,6 +6,7 @@ Real trickling peers from tests/monitor_server.js: a body, the status line and h
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 
@@ -49,3 +50,14 @@ def test_every_source_goes_down_on_a_trickle(server, kind, mode):
 def test_a_fast_trickle_within_the_deadline_is_read_whole(server, mode):
     reading = HealthSource(f"{server.base}/trickle/{mode}?ms=1", 5.0).poll()
     assert reading.backend_status == "OK" and reading.metrics["heapUsedMB"] > 0
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_peer_that_accepts_and_never_answers_ends_at_the_deadline(scheme):
+    """TCP connects (the kernel accepts), then silence: no TLS handshake, no status line."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(SourceDown, match=r"^no complete answer within 0\.5 s$"):
+            fetch(f"{scheme}://127.0.0.1:{port}/health", 0.5)
+        assert time.monotonic() - started < HANG_GUARD_S

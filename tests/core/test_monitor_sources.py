@@ -173,6 +173,20 @@ def test_https_verifies_certificates(tls_files, monkeypatch):
         node.stop()
 
 
+@pytest.mark.parametrize("mode", ["body", "headers", "chunked"])
+def test_https_trickles_end_at_the_deadline_and_fast_ones_are_read(tls_files, monkeypatch, mode):
+    cert, key = tls_files
+    env = {"PATH": "/usr/bin:/bin", "TLS_CERT": str(cert), "TLS_KEY": str(key)}
+    node = NodeServer(env=env, scheme="https")
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    try:
+        assert HealthSource(f"{node.base}/trickle/{mode}?ms=1", 5.0).poll().backend_status == "OK"
+        with pytest.raises(SourceDown, match=r"^no complete answer within 0\.6 s$"):
+            fetch(f"{node.base}/trickle/{mode}?ms=60", 0.6)
+    finally:
+        node.stop()
+
+
 def test_invalid_url_is_down_with_a_reason():
     with pytest.raises(SourceDown, match=r"^invalid URL 'ftp://127.0.0.1/health'"):
         fetch("ftp://127.0.0.1/health", 1.0)
