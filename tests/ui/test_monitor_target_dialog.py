@@ -98,3 +98,13 @@ def test_suggest_name_stays_within_the_length_limit():
         name = suggest_name(target, taken)
         assert name not in taken and 0 < len(name) <= MAX_NAME
         taken.add(name)
+
+
+@pytest.mark.parametrize("process", ["²", "٣", "99999999999999999999999", "-1", "0", "node js"])
+def test_odd_process_entries_are_refused_or_named_never_a_crash(qtbot, process):
+    dialog = make_dialog(qtbot, {THIS_COMPUTER}, LOCAL)
+    dialog.process.setText(process)  # pasted: QTest cannot type every character offscreen
+    if ok_button(dialog).isEnabled():
+        assert dialog.target().name == dialog.name.text() != ""
+    else:
+        assert dialog.error.text()

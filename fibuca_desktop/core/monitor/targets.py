@@ -85,8 +85,8 @@ class MonitorTarget:
                 raise SettingsError(f"{where}.url is only for health and metrics targets")
             if self.pid is not None and self.process_name:
                 raise SettingsError(f"{where}: choose a process by pid or by name, not both")
-            if self.pid is not None and self.pid < 1:
-                raise SettingsError(f"{where}.pid must be a positive number")
+            if self.pid is not None and not 1 <= self.pid < 2**32:
+                raise SettingsError(f"{where}.pid must be a positive number (a process ID)")
             if self.token_env or self.token_in_keyring:
                 raise SettingsError(f"{where}: a token is only for health and metrics targets")
         else:

@@ -171,11 +171,7 @@ class AddTargetDialog(QDialog):
             # nothing to name it after yet: leave the field empty, and say nothing is wrong
             self.name.setText("")
             return
-        try:
-            draft = self._draft()
-        except ValueError:
-            return
-        self.name.setText(suggest_name(draft, self._taken))
+        self.name.setText(suggest_name(self._draft(), self._taken))
 
     def _draft(self) -> MonitorTarget:
         """The fields as a target, unchecked."""
@@ -183,7 +179,7 @@ class AddTargetDialog(QDialog):
         pid, process_name = None, None
         if kind == LOCAL:
             process = self.process.text().strip()
-            if process.isdigit():
+            if process.isascii() and process.isdigit():  # not "²", which int() refuses
                 pid = int(process)
             elif process:
                 process_name = process
