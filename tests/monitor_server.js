@@ -3,6 +3,10 @@
 // With TLS_CERT and TLS_KEY (PEM file paths) in the environment it serves HTTPS instead.
 // /health and /metrics report this process's real process.memoryUsage(); /last returns what the
 // previous /health or /metrics response said, so a test can compare a parse with what was sent.
+// /trickle/body, /trickle/headers and /trickle/chunked send a valid /health answer one byte every
+// `ms` milliseconds (query), in the body, in the status line and headers, or as 1-byte chunks.
+// /hostile?kind=NAME answers 200 with one of the awkward bodies in HOSTILE (huge integers, NaN,
+// deep nesting, odd shapes, bytes that are not UTF-8) as /health or /metrics text.
 "use strict";
 
 const fs = require("fs");
@@ -57,6 +61,9 @@ function metrics(res, params) {
     ["nodejs_external_memory_bytes", "Node.js external memory size in bytes.", m.external],
   ];
   const lines = [];
+  // ?decoy=app1_: the same gauges under a prefix first, with other values; the exact names win.
+  const decoy = params.get("decoy");
+  if (decoy) for (const [name, , value] of gauges) lines.push(`${decoy}${name} ${value * 3 + 1}`);
   for (const [name, help, value] of gauges) {
     lines.push(`# HELP ${p}${name} ${help}`, `# TYPE ${p}${name} gauge`, `${p}${name}${lab} ${value}`);
   }
@@ -65,6 +72,83 @@ function metrics(res, params) {
   lines.push(`${p}nodejs_heap_space_size_used_bytes{space="old"} 123456789`);
   last = { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external };
   send(res, 200, "text/plain; version=0.0.4; charset=utf-8", lines.join("\n") + "\n");
+}
+
+function healthText() {
+  const m = process.memoryUsage();
+  return JSON.stringify({ status: "OK", memory: { heapUsedMB: round2(m.heapUsed / MB) } });
+}
+
+// One byte every `ms` until all is sent or the client goes away.
+function drip(socket, text, ms, write, end) {
+  let i = 0;
+  const timer = setInterval(() => {
+    if (socket.destroyed) return clearInterval(timer);
+    if (i >= text.length) {
+      clearInterval(timer);
+      return end();
+    }
+    write(text[i++]);
+  }, ms);
+  socket.on("close", () => clearInterval(timer));
+}
+
+function trickle(req, res, mode, params) {
+  const ms = Number(params.get("ms") || "500");
+  const body = healthText();
+  const socket = req.socket;
+  if (mode === "body") {
+    res.writeHead(200, { "Content-Type": "application/json", "Content-Length": body.length });
+    return drip(socket, body, ms, (c) => res.write(c), () => res.end());
+  }
+  if (mode === "chunked") {
+    res.writeHead(200, { "Content-Type": "application/json" }); // no length: chunked
+    res.flushHeaders();
+    return drip(socket, body, ms, (c) => res.write(c), () => res.end());
+  }
+  // headers: the raw status line and headers themselves, a byte at a time, then the body.
+  const head =
+    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" +
+    `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+  return drip(socket, head + body, ms, (c) => socket.write(c), () => socket.end());
+}
+
+const DIGITS = (n) => "9".repeat(n);
+const HOSTILE = {
+  int400: `{"status":"OK","memory":{"heapUsedMB":${DIGITS(400)},"rssMB":120}}`,
+  int5000: `{"status":"OK","memory":{"heapUsedMB":${DIGITS(5000)}}}`,
+  negative400: `{"memory":{"heapUsedMB":-${DIGITS(400)}}}`,
+  float400: `{"memory":{"heapUsedMB":${DIGITS(400)}.5}}`,
+  exp999: `{"memory":{"heapUsedMB":1e999,"heapTotalMB":-1e999}}`,
+  nan: `{"memory":{"heapUsedMB":NaN,"heapTotalMB":Infinity,"externalMB":-Infinity}}`,
+  stringInt: `{"memory":{"heapUsedMB":"${DIGITS(400)}"}}`,
+  topLevelInt: `{"heapUsedMB":${DIGITS(400)}}`,
+  status400: `{"status":${DIGITS(400)},"timestamp":${DIGITS(5000)}}`,
+  statusNaN: `{"status":NaN,"timestamp":-Infinity}`,
+  statusObject: `{"status":{"nested":[1,2,{"x":null}]},"memory":{"heapUsedMB":10}}`,
+  statusHuge: `{"status":"${"\\u0007\\n".repeat(20000)}OK","memory":{"heapUsedMB":10}}`,
+  deepArray: "[".repeat(100000) + "]".repeat(100000),
+  deepObject: '{"a":'.repeat(50000) + "1" + "}".repeat(50000),
+  deepMemory: `{"memory":${'{"a":'.repeat(50000)}1${"}".repeat(50000)}}`,
+  array: "[1,2,3]",
+  string: '"OK"',
+  number: DIGITS(400),
+  null: "null",
+  memoryArray: `{"memory":[${DIGITS(400)},1]}`,
+  memoryNested: `{"memory":{"heapUsedMB":{"value":${DIGITS(400)}},"rssMB":[1]}}`,
+  empty: "",
+  promInt400: `nodejs_heap_size_used_bytes ${DIGITS(400)}\nprocess_resident_memory_bytes 1e999\n`,
+  promNaN: "nodejs_heap_size_used_bytes NaN\nprocess_resident_memory_bytes -Inf\n",
+  promLabels: `nodejs_heap_size_used_bytes{a="${"}".repeat(5000)}"} ${DIGITS(400)}\n`,
+};
+
+function hostile(res, params) {
+  const kind = params.get("kind") || "";
+  if (kind === "bytes") {
+    return send(res, 200, "application/json", Buffer.from([0xff, 0xfe, 0x7b, 0x00, 0x80]));
+  }
+  if (!(kind in HOSTILE)) return send(res, 404, "text/plain", "no such kind");
+  return send(res, 200, "application/json", HOSTILE[kind]);
 }
 
 function allocate(res, params) {
@@ -117,6 +201,14 @@ function handle(req, res) {
       return free(res);
     case "/heap":
       return heap(res, url.searchParams);
+    case "/trickle/body":
+      return trickle(req, res, "body", url.searchParams);
+    case "/trickle/headers":
+      return trickle(req, res, "headers", url.searchParams);
+    case "/trickle/chunked":
+      return trickle(req, res, "chunked", url.searchParams);
+    case "/hostile":
+      return hostile(res, url.searchParams);
     case "/hang":
       return; // never answers; the client's timeout must fire
     case "/error":

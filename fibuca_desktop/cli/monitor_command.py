@@ -1,7 +1,11 @@
-"""``fibuca-desktop monitor``: watch one target's memory headless, one line per sample.
+"""``fibuca-desktop monitor``: watch targets' memory headless, one line per target per sample.
 
-Exit status: 0 at the end of ``--duration`` or on Ctrl-C, 1 when the CSV cannot be written,
-2 on usage errors.
+Several targets at once (repeat ``--health`` / ``--metrics``) are polled by the Monitor tab's own
+scheduling (``MonitorSchedule``): each on its own interval, each poll with a total deadline, so
+one slow target never delays the others. ``--csv`` rows are appended and flushed as they come.
+
+Exit status: 0 at the end of ``--duration``, on Ctrl-C or SIGTERM, 1 when the CSV cannot be
+written, 2 on usage errors.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
 import time
 from datetime import datetime
@@ -24,30 +29,40 @@ from fibuca_desktop.core.monitor.poller import (
     PollOutcome,
     TargetPoller,
     http_timeout_for,
-    make_poll_pool,
     to_json,
 )
+from fibuca_desktop.core.monitor.sample_log import SampleLog
 from fibuca_desktop.core.monitor.samples import HEAP_USED_MB, REMOTE_METRICS, RSS_MB
+from fibuca_desktop.core.monitor.schedule import MonitorSchedule
 from fibuca_desktop.core.monitor.thresholds import Thresholds
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_WAIT_S = 1.0  # at the end, how long polls still in flight may take (daemon threads after)
 
 
 class _Usage(Exception):
     pass
 
 
+class _Stop(Exception):
+    """SIGTERM or SIGHUP: stop like Ctrl-C, keeping what was recorded."""
+
+
 def add_parser(commands) -> None:
     parser = commands.add_parser(
         "monitor",
-        help="watch a backend's or a process's memory (one line per sample)",
-        description="Poll one target every INTERVAL seconds and print its state "
-        "(OK, WARNING, CRITICAL, DOWN), key metrics and trend. Stops after --duration or Ctrl-C.",
+        help="watch backends' or a process's memory (one line per target per sample)",
+        description="Poll targets every INTERVAL seconds and print each one's state "
+        "(OK, WARNING, CRITICAL, DOWN), key metrics and trend. Repeat --health and --metrics "
+        "to watch several backends at once. Stops after --duration, Ctrl-C or SIGTERM.",
     )
-    target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--health", metavar="URL", help="a backend's /health URL")
-    target.add_argument("--metrics", metavar="URL", help="a Prometheus /metrics URL")
-    target.add_argument("--local", action="store_true", help="a process on this computer")
+    parser.add_argument(
+        "--health", metavar="URL", action="append", default=[], help="a backend's /health URL"
+    )
+    parser.add_argument(
+        "--metrics", metavar="URL", action="append", default=[], help="a Prometheus /metrics URL"
+    )
+    parser.add_argument("--local", action="store_true", help="a process on this computer")
     local = parser.add_argument_group("local target (with --local; default this process)")
     local.add_argument("--pid", type=int, metavar="PID", help="the process with this PID")
     local.add_argument("--process", metavar="NAME", help="every process with this name")
@@ -66,7 +81,11 @@ def add_parser(commands) -> None:
     parser.add_argument(
         "--critical", type=_positive_float, default=450.0, metavar="MB", help="default 450"
     )
-    parser.add_argument("--csv", metavar="FILE", help="write the samples to FILE at the end")
+    parser.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="append every sample to FILE as it arrives (its folder must exist)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument(
         "--token-env",
@@ -88,42 +107,80 @@ def _positive_float(text: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        poller_args = _target(args)
+        targets = _targets(args)
         # 10 MB of hysteresis as in the app, less for tiny test levels (it must stay below warn).
         hysteresis = min(10.0, args.warn / 10)
-        thresholds = Thresholds(args.warn, args.critical, poller_args.pop("metric"), hysteresis)
+        for target in targets:
+            target["thresholds"] = Thresholds(
+                args.warn, args.critical, target.pop("metric"), hysteresis
+            )
     except (_Usage, ValueError) as error:
         print(f"fibuca-desktop monitor: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     capacity = 86_400
     if args.duration is not None:
         capacity = min(capacity, math.ceil(args.duration / args.interval) + 2)
-    pool = make_poll_pool(1)
-    poller = TargetPoller(
-        pool=pool,
-        interval_s=args.interval,
-        thresholds=thresholds,
-        history_capacity=capacity,
-        **poller_args,
-    )
-    try:
-        _loop(poller, args)
-    except KeyboardInterrupt:
-        print(file=sys.stderr)
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    schedule = MonitorSchedule(args.interval)
+    for target in targets:
+        poller = TargetPoller(
+            pool=schedule.threads, interval_s=args.interval, history_capacity=capacity, **target
+        )
+        schedule.add(poller.target, poller)
+    sample_log = None
     if args.csv:
+        names = tuple(dict.fromkeys(n for t in targets for n in t["metric_names"]))
         try:
-            rows = poller.history.to_csv(args.csv, math.inf)
+            sample_log = SampleLog(args.csv, names)
         except OutputError as error:
-            print(f"error: {error}", file=sys.stderr)
+            print(f"fibuca-desktop monitor: error: {error}", file=sys.stderr)
             return EXIT_FAILED
-        print(f"wrote {rows} samples to {args.csv}", file=sys.stderr)
-    return EXIT_OK
+    previous = _stop_on_signals()
+    status = EXIT_OK
+    try:
+        _loop(schedule, args, sample_log)
+    except (KeyboardInterrupt, _Stop):
+        print(file=sys.stderr)
+    except OutputError as error:
+        print(f"fibuca-desktop monitor: error: {error}", file=sys.stderr)
+        status = EXIT_FAILED
+    finally:
+        _restore_signals(previous)
+        schedule.shutdown(EXIT_WAIT_S)
+        if sample_log is not None:
+            sample_log.close()
+    if sample_log is not None and status == EXIT_OK:
+        print(f"wrote {sample_log.rows} samples to {args.csv}", file=sys.stderr)
+    return status
 
 
-def _target(args: argparse.Namespace) -> dict:
-    """The poller's source, target name, metric names and threshold metric; raises _Usage."""
+def _stop_on_signals() -> dict:
+    """SIGTERM (and SIGHUP, a closed terminal) end the run like Ctrl-C; the old handlers."""
+
+    def stop(signum, frame) -> None:
+        raise _Stop
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, stop)
+    return previous
+
+
+def _restore_signals(previous: dict) -> None:
+    for number, handler in previous.items():
+        signal.signal(number, handler)
+
+
+def _targets(args: argparse.Namespace) -> list[dict]:
+    """Each poller's source, target name, metric names and threshold metric; raises _Usage."""
+    urls = [(HealthSource, url) for url in args.health] + [
+        (MetricsSource, url) for url in args.metrics
+    ]
+    if not urls and not args.local:
+        raise _Usage("one of the arguments --health --metrics --local is required")
+    if urls and args.local:
+        raise _Usage("argument --local: not allowed with --health or --metrics")
     if not args.local and (args.pid is not None or args.process):
         raise _Usage("--pid and --process go with --local")
     if args.warn >= args.critical:
@@ -135,51 +192,63 @@ def _target(args: argparse.Namespace) -> dict:
             source = LocalSource(args.pid, args.process)
         except ValueError as error:
             raise _Usage(str(error)) from None
-        return {
-            "source": source,
-            "target": source.label,
-            "metric_names": LOCAL_JSON_METRICS,
-            "metric": RSS_MB,
-        }
-    url = args.health or args.metrics
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _Usage(f"invalid URL {mask_url(url)!r}: expected http:// or https://")
+        return [
+            {
+                "source": source,
+                "target": source.label,
+                "metric_names": LOCAL_JSON_METRICS,
+                "metric": RSS_MB,
+            }
+        ]
     token = None
     if args.token_env:
         token = token_from(args.token_env, None)
         if token is None:
             raise _Usage(f"environment variable {args.token_env} is not set or empty")
-    kind = HealthSource if args.health else MetricsSource
-    source = kind(url, http_timeout_for(args.interval), token=token)
-    return {
-        "source": source,
-        "target": mask_url(url),
-        "metric_names": REMOTE_METRICS,
-        "metric": HEAP_USED_MB,
-    }
+    targets = []
+    for kind, url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise _Usage(f"invalid URL {mask_url(url)!r}: expected http:// or https://")
+        if any(t["target"] == mask_url(url) for t in targets):
+            raise _Usage(f"{mask_url(url)} is given twice")
+        targets.append(
+            {
+                "source": kind(url, http_timeout_for(args.interval), token=token),
+                "target": mask_url(url),
+                "metric_names": REMOTE_METRICS,
+                "metric": HEAP_USED_MB,
+            }
+        )
+    return targets
 
 
-def _loop(poller: TargetPoller, args: argparse.Namespace) -> None:
-    """Tick every interval on the monotonic clock; print each sample as soon as it completes."""
-    start = time.monotonic()
-    end = math.inf if args.duration is None else start + args.duration
-    next_tick = start
-    while next_tick < end:
-        _show(poller.tick(time.time()), args.json)
-        # After a stall (a suspended laptop) tick once at once rather than in a burst.
-        next_tick = max(next_tick + args.interval, time.monotonic())
-        deadline = min(next_tick, end)
-        _show(poller.wait(deadline - time.monotonic()), args.json)
-        remaining = deadline - time.monotonic()
-        if remaining > 0:
-            time.sleep(remaining)
-    _show(poller.collect(), args.json)
+def _loop(schedule: MonitorSchedule, args: argparse.Namespace, sample_log: SampleLog | None):
+    """Heartbeat whenever a poll ends or one is due; show each outcome as soon as it exists."""
+    end = math.inf if args.duration is None else time.monotonic() + args.duration
+    finished = schedule.threads.finished
+    while True:
+        finished.clear()  # before the heartbeat: a poll ending after it wakes the wait below
+        for _, outcome in schedule.heartbeat():
+            _emit(outcome, args.json, sample_log)
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        finished.wait(min(left, schedule.seconds_to_next()))
+    # What finished by the end still counts; what is still running is dropped.
+    for poller in schedule.pollers.values():
+        outcome = poller.collect()
+        if outcome is not None:
+            _emit(outcome, args.json, sample_log)
 
 
-def _show(outcome: PollOutcome | None, as_json: bool) -> None:
-    if outcome is None:
-        return
+def _emit(outcome: PollOutcome, as_json: bool, sample_log: SampleLog | None) -> None:
+    if sample_log is not None:
+        sample_log.append(outcome)  # flushed before the line is shown
+    _show(outcome, as_json)
+
+
+def _show(outcome: PollOutcome, as_json: bool) -> None:
     if as_json:
         print(json.dumps(to_json(outcome)), flush=True)
         return
@@ -190,7 +259,8 @@ def _show(outcome: PollOutcome | None, as_json: bool) -> None:
         for name, value in data["metrics"].items()
     )
     trend = data["trend"]
-    line = f"{clock}  {data['state']:<8}  {values}  trend {trend['mbPerMinute']:+.1f} MB/min"
+    line = f"{clock}  {data['target']}  {data['state']:<8}  {values}"
+    line += f"  trend {trend['mbPerMinute']:+.1f} MB/min"
     if trend["secondsToCritical"] is not None:
         line += f" (critical in {trend['secondsToCritical'] / 60:.0f} min)"
     if data["reason"]:

@@ -10,17 +10,17 @@ import pytest
 from fibuca_desktop.core.monitor.health_source import HealthReading
 from fibuca_desktop.core.monitor.http_fetch import SourceDown
 from fibuca_desktop.core.monitor.local_source import LocalSource
+from fibuca_desktop.core.monitor.poll_threads import PollThreads
 from fibuca_desktop.core.monitor.poller import (
     LOCAL_JSON_METRICS,
     TargetPoller,
     http_timeout_for,
-    make_poll_pool,
     to_json,
 )
 from fibuca_desktop.core.monitor.samples import RSS_MB, Sample
 from fibuca_desktop.core.monitor.thresholds import State, Thresholds
 
-JSON_KEYS = {"time", "target", "state", "reason", "metrics", "trend"}
+JSON_KEYS = {"time", "target", "state", "reason", "metrics", "trend", "stale"}
 WAIT_S = 10.0  # generous upper bound for a poll that is ready at once
 
 
@@ -46,9 +46,9 @@ class FakeSource:
 
 @pytest.fixture
 def pool() -> Iterator:
-    executor = make_poll_pool()
-    yield executor
-    executor.shutdown(wait=True, cancel_futures=True)
+    threads = PollThreads()
+    yield threads
+    assert threads.shutdown(WAIT_S)
 
 
 def make_poller(source, pool, **kwargs) -> TargetPoller:
@@ -133,10 +133,10 @@ def test_failures_back_off_1_2_4_ticks_capped_and_reset_on_success(pool):
 
 
 def test_down_carries_the_reason_and_empty_metrics(pool):
-    poller = make_poller(FakeSource(["timed out after 0.8 s"]), pool)
+    poller = make_poller(FakeSource(["no complete answer within 0.8 s"]), pool)
     _, (outcome,) = run_ticks(poller, 1)
     data = to_json(outcome)
-    assert (data["state"], data["reason"]) == ("DOWN", "timed out after 0.8 s")
+    assert (data["state"], data["reason"]) == ("DOWN", "no complete answer within 0.8 s")
     assert data["metrics"] == dict.fromkeys(("heapUsedMB", "heapTotalMB", "externalMB", "rssMB"))
     assert data["trend"] == {"mbPerMinute": 0.0, "secondsToCritical": None}
 

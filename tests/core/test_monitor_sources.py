@@ -81,7 +81,7 @@ def test_metrics_heap_follows_allocation(server):
 def test_hang_is_reported_as_a_timeout(server):
     with pytest.raises(SourceDown) as caught:
         fetch(server.base + "/hang", 0.5)
-    assert caught.value.reason == "timed out after 0.5 s"
+    assert caught.value.reason == "no complete answer within 0.5 s"
 
 
 @pytest.mark.parametrize(
@@ -169,6 +169,20 @@ def test_https_verifies_certificates(tls_files, monkeypatch):
             HealthSource(node.base + "/health", 2.0).poll()
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # now trusted: the same URL works
         assert HealthSource(node.base + "/health", 2.0).poll().backend_status == "OK"
+    finally:
+        node.stop()
+
+
+@pytest.mark.parametrize("mode", ["body", "headers", "chunked"])
+def test_https_trickles_end_at_the_deadline_and_fast_ones_are_read(tls_files, monkeypatch, mode):
+    cert, key = tls_files
+    env = {"PATH": "/usr/bin:/bin", "TLS_CERT": str(cert), "TLS_KEY": str(key)}
+    node = NodeServer(env=env, scheme="https")
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    try:
+        assert HealthSource(f"{node.base}/trickle/{mode}?ms=1", 5.0).poll().backend_status == "OK"
+        with pytest.raises(SourceDown, match=r"^no complete answer within 0\.6 s$"):
+            fetch(f"{node.base}/trickle/{mode}?ms=60", 0.6)
     finally:
         node.stop()
 

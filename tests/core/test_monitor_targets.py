@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 
 import keyring
 import pytest
@@ -12,6 +11,7 @@ from fibuca_desktop.core.errors import SettingsError
 from fibuca_desktop.core.monitor.health_source import HealthSource
 from fibuca_desktop.core.monitor.local_source import LocalSource
 from fibuca_desktop.core.monitor.metrics_source import MetricsSource
+from fibuca_desktop.core.monitor.poll_threads import PollThreads
 from fibuca_desktop.core.monitor.samples import HEAP_USED_MB, RSS_MB
 from fibuca_desktop.core.monitor.targets import (
     HEALTH,
@@ -34,9 +34,9 @@ from fibuca_desktop.core.settings import Settings, SettingsStore, validate
 
 @pytest.fixture
 def pool():
-    executor = ThreadPoolExecutor(max_workers=1)
-    yield executor
-    executor.shutdown(wait=True)
+    threads = PollThreads()
+    yield threads
+    threads.shutdown(5.0)
 
 
 def test_defaults_watch_this_computer_at_generous_levels():

@@ -3,7 +3,9 @@
 The expected body is ``{"status": "OK", "memory": {"heapUsedMB": 245, "heapTotalMB": 256,
 "externalMB": 12, "rssMB": 300}, "timestamp": "..."}``. Extra fields are ignored; a missing or
 malformed number becomes a gap (None) rather than failing the whole reading, so one odd field
-never hides the others. Only a body that is not a JSON object makes the target DOWN.
+never hides the others: huge integers (any number of digits), NaN, Infinity, negative or
+implausible sizes, strings, objects, arrays. Only a body that is not a JSON object (or nests
+too deep to read) makes the target DOWN; nothing a server sends raises anything else.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ log = logging.getLogger(__name__)
 
 METRIC_NAMES = ("heapUsedMB", "heapTotalMB", "externalMB", "rssMB")
 """The remote metrics, in MB (1 MB = 1024 * 1024 bytes), as JSON output names them."""
+MAX_MB = float(2**44)  # 16 EiB, the 64-bit address space: anything above is not a memory size
+MAX_TEXT = 40  # the backend's status and timestamp, as shown beside ours
 
 
 @dataclass(frozen=True)
@@ -35,26 +39,40 @@ class HealthReading:
 
 
 def _number(value: object) -> float | None:
-    """A finite, non-negative number from an int, float or numeric string; else None."""
+    """A plausible size in MB from an int, float or numeric string; else None (a gap)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
+        if len(value) > 100:
+            return None
         try:
             value = float(value.strip())
         except ValueError:
             return None
     if not isinstance(value, int | float):
         return None
-    number = float(value)
-    return number if math.isfinite(number) and number >= 0 else None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        return None
+    return number if math.isfinite(number) and 0 <= number <= MAX_MB else None
+
+
+def _json_int(text: str) -> int | float:
+    """JSON integers: as float past 300 digits (never int's 4300-digit limit, never an error)."""
+    return int(text) if len(text) <= 300 else float(text)
 
 
 def _text(value: object) -> str | None:
-    if isinstance(value, str):
-        return value.strip() or None
+    """Printable text of at most ``MAX_TEXT`` characters, or None."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return None
+        value = str(value) if math.isfinite(value) else None
+    if not isinstance(value, str):
+        return None
+    text = "".join(c if c.isprintable() else " " for c in value[: MAX_TEXT * 4]).strip()
+    if len(text) > MAX_TEXT:
+        text = text[: MAX_TEXT - 1] + "…"
+    return text or None
 
 
 def parse_health(body: bytes) -> HealthReading:
@@ -64,7 +82,7 @@ def parse_health(body: bytes) -> HealthReading:
     them). Numbers may be ints, floats or numeric strings; anything else is a gap.
     """
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_int=_json_int)
     except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError
         raise SourceDown(f"unparsable body: not JSON ({_short(error)})") from None
     if not isinstance(data, dict):

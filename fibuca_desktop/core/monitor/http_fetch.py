@@ -1,14 +1,22 @@
-"""One bounded HTTP(S) GET for the remote sources: timeout, size cap, certificate checks, token.
+"""One bounded HTTP(S) GET for the remote sources: total deadline, size cap, certificates, token.
+
+The deadline is a wall-clock budget over connect + TLS + request + headers + body, enforced on
+every socket operation with the time that is left (a socket timeout set to the remaining budget
+before each receive), so a peer sending one byte every 0.1 s, trickling its headers or its
+chunks still ends at the deadline. Name resolution is the one step a socket cannot bound; the
+poller reports a poll past its deadline as DOWN whatever its thread is doing.
 
 Every failure becomes ``SourceDown`` with a short reason a person can read beside the target
-("connection refused", "timed out after 2.0 s", "HTTP 500 Internal Server Error"). Tokens and
-passwords never reach the logs: URLs are logged through ``mask_url``, headers never.
+("connection refused", "no complete answer within 2.0 s", "HTTP 500 Internal Server Error").
+Tokens and passwords never reach the logs: URLs are logged through ``mask_url``, headers never.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import http.client
+import io
 import ipaddress
 import logging
 import os
@@ -21,6 +29,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from fibuca_desktop.core.errors import FibucaError
 from fibuca_desktop.core.secrets import read_secret
+
+from . import abort
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +104,7 @@ def _reason(error: BaseException, timeout_s: float) -> str:
     if isinstance(error, ssl.SSLCertVerificationError):
         return f"certificate verify failed: {error.verify_message}"
     if isinstance(error, TimeoutError):
-        return f"timed out after {timeout_s:.1f} s"
+        return f"no complete answer within {timeout_s:.1f} s"
     if isinstance(error, ConnectionRefusedError):
         return "connection refused"
     if isinstance(error, ConnectionResetError):
@@ -110,22 +120,113 @@ def _reason(error: BaseException, timeout_s: float) -> str:
     return str(error) or type(error).__name__
 
 
+def _remaining(deadline: float) -> float:
+    """Seconds left before ``deadline`` (monotonic); raises TimeoutError once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("deadline passed")
+    return left
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket's reads, each bounded by the time left before the deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)  # keeps the socket open until closed
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        self._sock.settimeout(_remaining(self._deadline))
+        count = self._raw.readinto(buffer)
+        if count and time.monotonic() > self._deadline:
+            raise TimeoutError("deadline passed")
+        return count
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    """An HTTPResponse whose status line, headers and body are all read before the deadline."""
+
+    def __init__(self, sock: socket.socket, *args, deadline: float, **kwargs) -> None:
+        super().__init__(sock, *args, **kwargs)
+        self.fp.close()  # nothing read yet; the socket stays open for ours
+        self.fp = io.BufferedReader(_DeadlineReader(sock, deadline))
+
+
+class _DeadlineHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args, deadline: float, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline = deadline
+        self.response_class = functools.partial(_DeadlineResponse, deadline=deadline)
+
+    def connect(self) -> None:
+        self.timeout = _remaining(self._deadline)
+        super().connect()
+        abort.register(self.sock)  # so quitting can end a read blocked on a slow peer
+
+
+class _DeadlineHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args, deadline: float, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline = deadline
+        self.response_class = functools.partial(_DeadlineResponse, deadline=deadline)
+
+    def connect(self) -> None:
+        self.timeout = _remaining(self._deadline)
+        http.client.HTTPConnection.connect(self)  # TCP (and a proxy tunnel)
+        abort.register(self.sock)
+        # The handshake is bounded as a whole by the socket timeout (CPython's ssl module).
+        self.sock.settimeout(_remaining(self._deadline))
+        host = self._tunnel_host or self.host
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=host)
+        abort.register(self.sock)
+
+
+class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: float) -> None:
+        super().__init__()
+        self._deadline = deadline
+
+    def http_open(self, req):
+        connection = functools.partial(_DeadlineHTTPConnection, deadline=self._deadline)
+        return self.do_open(connection, req)
+
+
+class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: float) -> None:
+        super().__init__(context=ssl.create_default_context())
+        self._deadline = deadline
+
+    def https_open(self, req):
+        connection = functools.partial(_DeadlineHTTPSConnection, deadline=self._deadline)
+        return self.do_open(connection, req, context=self._context)
+
+
 def fetch(
     url: str, timeout_s: float, max_bytes: int = DEFAULT_MAX_BYTES, token: str | None = None
 ) -> bytes:
     """GET ``url`` and return the body, or raise ``SourceDown`` with the reason.
 
-    HTTPS certificates are verified against the system store. ``timeout_s`` bounds connecting and
-    each read, and a body still trickling in after ``timeout_s`` is abandoned, so one call takes
-    at most about twice ``timeout_s``. Bodies over ``max_bytes`` are refused unread.
+    HTTPS certificates are verified against the system store. ``timeout_s`` is a total deadline
+    for the whole exchange, redirects included, whatever the peer does (see the module doc).
+    Bodies over ``max_bytes`` are refused unread.
     """
     request, host = _request(url, token)
+    deadline = time.monotonic() + timeout_s
     # A proxy cannot reach this machine's loopback; elsewhere honour HTTP(S)_PROXY / NO_PROXY.
     proxies = urllib.request.ProxyHandler({} if _is_loopback(host) else None)
-    https = urllib.request.HTTPSHandler(context=ssl.create_default_context())
-    opener = urllib.request.build_opener(proxies, https)
+    opener = urllib.request.build_opener(
+        proxies, _DeadlineHTTPHandler(deadline), _DeadlineHTTPSHandler(deadline)
+    )
     too_big = SourceDown(f"response larger than {_human_size(max_bytes)}")
-    deadline = time.monotonic() + timeout_s
     log.debug("GET %s (timeout %.1f s)", mask_url(url), timeout_s)
     try:
         with opener.open(request, timeout=timeout_s) as response:
@@ -135,8 +236,6 @@ def fetch(
             chunks: list[bytes] = []
             size = 0
             while size <= max_bytes:
-                if time.monotonic() > deadline:
-                    raise TimeoutError
                 chunk = response.read(min(_CHUNK, max_bytes + 1 - size))
                 if not chunk:
                     break

@@ -11,9 +11,11 @@ metric (any prefix)                name here
 ``process_resident_memory_bytes``  rssMB
 =================================  ===========
 
+A prefix ends with ``_`` or ``:`` (``xnodejs_...`` is another metric). The exact name wins over
+any prefixed one wherever it appears; among prefixed names only, the first in the text wins.
 Labels are tolerated: the sample without labels is used when there is one, otherwise the sum of
-that metric's labelled samples (prom-client's default labels give exactly one). When two names
-share a suffix (two prefixes), the first one in the text wins. ``NaN`` and infinities are gaps.
+that metric's labelled samples (prom-client's default labels give exactly one). ``NaN``,
+infinities, negative and implausible values (over 2**64 bytes) are gaps.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from fibuca_desktop.core.monitor.http_fetch import HttpSource, SourceDown, mask_
 log = logging.getLogger(__name__)
 
 _MB = 1024 * 1024
+MAX_BYTES = float(2**64)
 SUFFIXES = {
     "nodejs_heap_size_used_bytes": "heapUsedMB",
     "nodejs_heap_size_total_bytes": "heapTotalMB",
@@ -50,9 +53,9 @@ def parse_prometheus(text: str) -> dict[str, float | None]:
     Raises ``SourceDown("unparsable body: ...")`` when the text holds no Prometheus sample at
     all (an HTML error page, JSON); a valid body without these metrics gives all gaps.
     """
-    unlabelled: dict[str, float | None] = {}
+    unlabelled: dict[str, float | None] = {}  # by exposition name
     labelled: dict[str, list[float | None]] = {}
-    chosen: dict[str, str] = {}  # our name -> the exposition name seen first
+    candidates: dict[str, list[str]] = {}  # our name -> exposition names, in order of appearance
     samples = 0
     for raw in text.splitlines():
         line = raw.strip()
@@ -67,26 +70,39 @@ def parse_prometheus(text: str) -> dict[str, float | None]:
             continue  # not a sample line: tolerated, but only samples make the body valid
         samples += 1
         name = match["name"]
-        ours = next((v for k, v in SUFFIXES.items() if name.endswith(k)), None)
-        if ours is None or chosen.setdefault(ours, name) != name:
+        ours = _ours(name)
+        if ours is None:
             continue
-        value = number if math.isfinite(number) and number >= 0 else None
+        names = candidates.setdefault(ours, [])
+        if name not in names:
+            names.append(name)
+        value = number if math.isfinite(number) and 0 <= number <= MAX_BYTES else None
         if match["labels"] and match["labels"].strip(" ,"):
-            labelled.setdefault(ours, []).append(value)
+            labelled.setdefault(name, []).append(value)
         else:
-            unlabelled[ours] = value
+            unlabelled[name] = value
     if samples == 0:
         raise SourceDown("unparsable body: no Prometheus samples found")
     metrics: dict[str, float | None] = {}
-    for ours in SUFFIXES.values():
-        if ours in unlabelled:
-            total = unlabelled[ours]
+    for suffix, ours in SUFFIXES.items():
+        names = candidates.get(ours, [])
+        name = suffix if suffix in names else (names[0] if names else None)
+        if name in unlabelled:
+            total = unlabelled[name]
         else:
-            values = labelled.get(ours, [])
+            values = labelled.get(name or "", [])
             gap = not values or None in values
             total = None if gap else sum(v for v in values if v is not None)
         metrics[ours] = None if total is None else total / _MB
     return {name: metrics[name] for name in METRIC_NAMES}
+
+
+def _ours(name: str) -> str | None:
+    """Our name for an exposition name: the exact suffix, or it after a ``_`` or ``:`` prefix."""
+    for suffix, ours in SUFFIXES.items():
+        if name == suffix or (name.endswith(suffix) and name[-len(suffix) - 1] in "_:"):
+            return ours
+    return None
 
 
 class MetricsSource(HttpSource):

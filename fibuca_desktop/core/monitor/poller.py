@@ -1,19 +1,25 @@
-"""Polls one target on a shared, bounded thread pool: never two polls at once, failures back off.
+"""Polls one target on ``PollThreads``: never two polls at once, a deadline, failures back off.
 
 A ``TargetPoller`` turns whatever its source returns (a ``Sample`` from ``LocalSource``, a
 ``HealthReading`` from the remote sources, or ``SourceDown``) into a ``Sample``, keeps it in a
 ``TargetHistory`` and feeds it to a ``StateMachine``. The caller drives it with ``tick`` once per
 interval; a tick that finds a poll still in flight is skipped, so a hanging target never piles
 up requests, and after consecutive failures the next 1, 2, 4 ... ticks are skipped (capped).
+
+A poll has ``deadline_s`` to answer. One still running after it is DOWN ("no complete answer
+within 1.6 s") at once, whatever its thread is doing, and every tick while it still runs adds
+another DOWN sample; its late answer is dropped. ``stale`` says when the latest outcome is older
+than the next one should have been (interval + deadline, plus any back-off).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Protocol
@@ -21,12 +27,12 @@ from typing import Protocol
 from .health_source import HealthReading
 from .history import DAY_AT_1_S, TargetHistory
 from .http_fetch import SourceDown
+from .poll_threads import PollThreads
 from .samples import LOCAL_METRICS, REMOTE_METRICS, SYSTEM_TOTAL_MB, Sample
 from .thresholds import State, StateChange, StateMachine, Thresholds, Trend, trend
 
 log = logging.getLogger(__name__)
 
-POOL_THREADS = 4
 MAX_BACKOFF_S = 30.0
 TREND_WINDOW_S = 300.0
 MAX_TIMEOUT_S = 5.0
@@ -41,13 +47,8 @@ class Source(Protocol):
         ...
 
 
-def make_poll_pool(threads: int = POOL_THREADS) -> ThreadPoolExecutor:
-    """The monitor's polling pool: create once, share between targets, shut down on exit."""
-    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="monitor-poll")
-
-
 def http_timeout_for(interval_s: float) -> float:
-    """A request timeout shorter than the interval, so a slow target cannot overlap its polls."""
+    """A poll's total deadline, shorter than the interval, so a slow target cannot overlap."""
     if interval_s <= 0:
         raise ValueError("interval must be positive")
     return min(MAX_TIMEOUT_S, 0.8 * interval_s)
@@ -77,7 +78,7 @@ class TargetPoller:
         self,
         source: Source,
         target: str,
-        pool: ThreadPoolExecutor,
+        pool: PollThreads,
         interval_s: float,
         thresholds: Thresholds | None = None,
         metric_names: tuple[str, ...] = REMOTE_METRICS,
@@ -85,9 +86,17 @@ class TargetPoller:
         max_backoff_s: float = MAX_BACKOFF_S,
         trend_window_s: float = TREND_WINDOW_S,
         clock: Callable[[], float] = time.time,
+        deadline_s: float | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``deadline_s`` defaults to the source's own ``timeout_s`` (HTTP sources), else to
+        ``MAX_TIMEOUT_S``: a local read (a process scan on a busy machine) may take longer than
+        a short interval without being DOWN, and its ticks skip meanwhile."""
         if interval_s <= 0:
             raise ValueError("interval must be positive")
+        if deadline_s is None:
+            deadline_s = getattr(source, "timeout_s", None) or MAX_TIMEOUT_S
+        self.deadline_s = deadline_s
         self.source = source
         self.target = target
         self.interval_s = interval_s
@@ -101,8 +110,12 @@ class TargetPoller:
         self.consecutive_failures = 0
         self._pool = pool
         self._clock = clock
+        self._monotonic = monotonic
         self._future: Future[Sample] | None = None
+        self._started = 0.0  # monotonic time the poll in flight was started
+        self._overran = False  # the poll in flight is past its deadline and reported DOWN
         self._backoff_left = 0
+        self._fresh_until: float | None = None  # monotonic time the next outcome is due by
 
     @property
     def in_flight(self) -> bool:
@@ -114,34 +127,63 @@ class TargetPoller:
         ``now`` (epoch seconds, default the clock) stamps remote samples: the time asked.
         """
         now = self._clock() if now is None else now
-        outcome = self.collect()
+        outcome = self.collect(now)
         if self._future is not None:
             self.skipped_ticks += 1
             log.debug("%s: poll still in flight, tick skipped", self.target)
+            if self._overran and outcome is None:  # still no answer: DOWN again, not stale
+                outcome = self.record(self._overrun_sample(now))
         elif self._backoff_left > 0:
             self._backoff_left -= 1
             self.backed_off_ticks += 1
         else:
+            self._started, self._overran = self._monotonic(), False
             self._future = self._pool.submit(self._read, now)
         return outcome
 
     def wait(self, timeout_s: float) -> PollOutcome | None:
-        """Wait up to ``timeout_s`` for the poll in flight; its outcome, or None."""
+        """Wait up to ``timeout_s`` (and no longer than the deadline) for the poll in flight."""
         if self._future is None:
             return None
-        try:
+        if not self._overran:
+            timeout_s = min(timeout_s, self.seconds_to_deadline())
+        with contextlib.suppress(FutureTimeout):
             self._future.result(timeout=max(0.0, timeout_s))
-        except FutureTimeout:
-            return None
         return self.collect()
 
-    def collect(self) -> PollOutcome | None:
-        """The outcome of a finished poll, once; None while it runs or when there is none."""
-        if self._future is None or not self._future.done():
+    def seconds_to_deadline(self) -> float:
+        """Seconds until the poll in flight overruns (inf when none is waiting to)."""
+        if self._future is None or self._overran:
+            return math.inf
+        return max(0.0, self._started + self.deadline_s - self._monotonic())
+
+    def collect(self, now: float | None = None) -> PollOutcome | None:
+        """The outcome of a finished poll, or DOWN for one past its deadline, once; else None."""
+        if self._future is None:
             return None
-        sample = self._future.result()  # _read never raises
-        self._future = None
-        return self.record(sample)
+        if self._future.done():
+            sample = self._future.result()  # _read never raises
+            self._future = None
+            if self._overran:  # already reported DOWN; a late answer is not news
+                log.debug("%s: a late answer after the deadline was dropped", self.target)
+                return None
+            return self.record(sample)
+        if self._overran or self.seconds_to_deadline() > 0:
+            return None
+        self._overran = True
+        asked = self._clock() if now is None else now
+        log.debug("%s: no answer within %.1f s", self.target, self.deadline_s)
+        return self.record(self._overrun_sample(asked))
+
+    def _overrun_sample(self, now: float) -> Sample:
+        reason = f"no complete answer within {self.deadline_s:.1f} s"
+        return Sample(now, {name: None for name in self.metric_names}, down_reason=reason)
+
+    def stale(self, now: float | None = None) -> bool:
+        """Whether the latest outcome is older than the next one was due (monotonic ``now``)."""
+        if self._fresh_until is None:
+            return False
+        return (self._monotonic() if now is None else now) > self._fresh_until
 
     def record(self, sample: Sample) -> PollOutcome:
         """Put one sample in the history and the state machine, and update the back-off."""
@@ -151,6 +193,8 @@ class TargetPoller:
         else:
             self.consecutive_failures = 0
             self._backoff_left = 0
+        waits = self.interval_s * (1 + self._backoff_left) + self.deadline_s
+        self._fresh_until = self._monotonic() + waits
         self.history.append(sample)
         change = self.machine.update(sample)
         state = self.machine.state
@@ -177,7 +221,9 @@ class TargetPoller:
         except SourceDown as down:
             return Sample(now, {name: None for name in self.metric_names}, down_reason=down.reason)
         except Exception as error:  # a bug in a source must not stop the monitoring
-            log.exception("%s: poll failed unexpectedly", self.target)
+            # One line for the person; the traceback only at debug level (-vv, the log file).
+            log.warning("%s: poll failed unexpectedly: %r", self.target, error)
+            log.debug("%s: poll failure", self.target, exc_info=True)
             reason = f"unexpected error: {error or type(error).__name__}"
             return Sample(now, {name: None for name in self.metric_names}, down_reason=reason)
         if isinstance(result, Sample):
@@ -185,8 +231,11 @@ class TargetPoller:
         return Sample(now, dict(result.metrics), backend_status=result.backend_status)
 
 
-def to_json(outcome: PollOutcome) -> dict:
-    """The per-sample JSON object of the ``monitor`` command (issue 4), exactly these keys."""
+def to_json(outcome: PollOutcome, stale: bool = False) -> dict:
+    """The per-sample JSON object of the ``monitor`` command (issue 4), exactly these keys.
+
+    ``stale`` is true when the outcome is shown later than its poller's next one was due.
+    """
     metrics = {
         name: None if (value := outcome.sample.value(name)) is None else round(value, 3)
         for name in outcome.metric_names
@@ -202,4 +251,5 @@ def to_json(outcome: PollOutcome) -> dict:
             "mbPerMinute": round(outcome.trend.mb_per_minute, 3),
             "secondsToCritical": None if seconds is None else round(seconds, 1),
         },
+        "stale": stale,
     }

@@ -8,7 +8,6 @@ keyring under this URL") is saved.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -19,6 +18,7 @@ from .history import DAY_AT_1_S
 from .http_fetch import mask_url, token_from
 from .local_source import LocalSource
 from .metrics_source import MetricsSource
+from .poll_threads import PollThreads
 from .poller import LOCAL_JSON_METRICS, TargetPoller, http_timeout_for
 from .samples import HEAP_USED_MB, REMOTE_METRICS, RSS_MB
 from .thresholds import Thresholds
@@ -85,8 +85,8 @@ class MonitorTarget:
                 raise SettingsError(f"{where}.url is only for health and metrics targets")
             if self.pid is not None and self.process_name:
                 raise SettingsError(f"{where}: choose a process by pid or by name, not both")
-            if self.pid is not None and self.pid < 1:
-                raise SettingsError(f"{where}.pid must be a positive number")
+            if self.pid is not None and not 1 <= self.pid < 2**32:
+                raise SettingsError(f"{where}.pid must be a positive number (a process ID)")
             if self.token_env or self.token_in_keyring:
                 raise SettingsError(f"{where}: a token is only for health and metrics targets")
         else:
@@ -107,6 +107,44 @@ def url_problem(url: str) -> str | None:
     if parts.password is not None:
         return "put the password in a token, not in the address (it would be saved in plain text)"
     return None
+
+
+def suggest_name(target: MonitorTarget, taken: set[str]) -> str:
+    """A name for ``target`` that no watched target has: the host, then host:port, then
+    host:port/path, then a number ("127.0.0.1:3000 (2)"); a process's name or PID for local
+    ones. Empty when there is nothing to name it after yet (no host typed)."""
+    if target.kind == LOCAL:
+        if target.process_name:
+            bases = [target.process_name.strip()]
+        elif target.pid is not None:
+            bases = [f"PID {target.pid}"]
+        else:
+            bases = ["This app"]
+    else:
+        parts = urlsplit((target.url or "").strip())
+        try:
+            host, port = parts.hostname, parts.port
+        except ValueError:  # a port that is not a number yet
+            host, port = parts.hostname, None
+        if not host:
+            return ""
+        bases = [host]
+        if port:
+            bases.append(f"{host}:{port}")
+        path = parts.path.strip("/")
+        if path:
+            bases.append(f"{bases[-1]}/{path}")
+    bases = [base[:MAX_NAME] for base in bases if base]
+    for base in bases:
+        if base not in taken:
+            return base
+    number = 2
+    while True:
+        suffix = f" ({number})"
+        name = bases[-1][: MAX_NAME - len(suffix)] + suffix
+        if name not in taken:
+            return name
+        number += 1
 
 
 def this_computer() -> MonitorTarget:
@@ -152,7 +190,7 @@ def token_for(target: MonitorTarget) -> str | None:
 
 def make_poller(
     target: MonitorTarget,
-    pool: ThreadPoolExecutor,
+    pool: PollThreads,
     interval_s: float,
     token: str | None = None,
     history_s: float = DAY_AT_1_S,

@@ -71,7 +71,11 @@ class StateMachine:
         return None if self.state == State.OK else self._reason
 
     def classify(self, sample: Sample) -> tuple[State, str] | None:
-        """The state this sample alone points to, given the current state (for hysteresis)."""
+        """The state this sample alone points to, given the current state (for hysteresis).
+
+        Reasons name the configured levels; a state held by the hysteresis says so and where
+        it clears ("critical at 450 MB until below 440 MB").
+        """
         if sample.down_reason is not None:
             return State.DOWN, sample.down_reason
         t = self.thresholds
@@ -83,11 +87,20 @@ class StateMachine:
             critical -= t.hysteresis_mb
         if self.state in (State.CRITICAL, State.WARNING):
             warning -= t.hysteresis_mb
+        shown = f"{t.metric} {value:.1f} MB"
         if value >= critical:
-            return State.CRITICAL, f"{t.metric} {value:.1f} MB >= critical {critical:g} MB"
+            if value >= t.critical_mb:
+                return State.CRITICAL, f"{shown} >= critical {t.critical_mb:g} MB"
+            return State.CRITICAL, (
+                f"{shown}, critical at {t.critical_mb:g} MB until below {critical:g} MB"
+            )
         if value >= warning:
-            return State.WARNING, f"{t.metric} {value:.1f} MB >= warning {warning:g} MB"
-        return State.OK, f"{t.metric} {value:.1f} MB < warning {warning:g} MB"
+            if value >= t.warning_mb:
+                return State.WARNING, f"{shown} >= warning {t.warning_mb:g} MB"
+            return State.WARNING, (
+                f"{shown}, warning at {t.warning_mb:g} MB until below {warning:g} MB"
+            )
+        return State.OK, f"{shown} < warning {t.warning_mb:g} MB"
 
     def update(self, sample: Sample) -> StateChange | None:
         """Feed one sample; returns the change exactly when the state changes."""
@@ -130,7 +143,9 @@ def trend(
     """Least-squares growth over the last ``window_s`` and, when growing, time to ``critical_mb``.
 
     Gaps (NaN) are ignored. Too few points or too short a span gives no trend (0, None), so a
-    fresh target does not flash a wild estimate.
+    fresh target does not flash a wild estimate. A step is not a trend: the growth must show in
+    both halves of the window (a model loading once raises only one), and the rate given is
+    the least of the whole's and the halves', so a step does not inflate a real leak either.
     """
     times = np.asarray(times, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)
@@ -142,10 +157,23 @@ def trend(
     times, values = times[recent], values[recent]
     if times.size < min_points or times[-1] - times[0] < min_span_s:
         return NO_TREND
-    dt = times - times.mean()
-    slope = float(np.dot(dt, values - values.mean()) / np.dot(dt, dt))  # MB per second
+    slope = _slope(times, values)  # MB per second
+    middle = times[0] + (times[-1] - times[0]) / 2
+    halves = [_slope(times[part], values[part]) for part in (times <= middle, times > middle)]
+    rates = [slope, *halves]
+    if any(rate is None for rate in rates) or len({math.copysign(1, r) for r in rates}) > 1:
+        return NO_TREND  # flat, or the growth is in one half only: a step
+    slope = math.copysign(min(abs(r) for r in rates), slope)
     seconds = None
     current = float(values[-1])
     if critical_mb is not None and slope > 0 and current < critical_mb:
         seconds = (critical_mb - current) / slope
     return Trend(slope * 60.0 if math.isfinite(slope) else 0.0, seconds)
+
+
+def _slope(times: np.ndarray, values: np.ndarray) -> float | None:
+    """Least-squares slope, or None for fewer than two distinct times."""
+    if times.size < 2 or times[-1] == times[0]:
+        return None
+    dt = times - times.mean()
+    return float(np.dot(dt, values - values.mean()) / np.dot(dt, dt))

@@ -1,24 +1,21 @@
 """The app's one monitoring service: every target's poller, ticked off the UI thread.
 
-Polls run on one bounded pool created here and shut down on exit. A 250 ms heartbeat on the GUI
-thread only checks futures (``TargetPoller.collect``, never blocking) and starts the next poll
-when a target's interval has passed, so a hanging server costs the UI nothing and a finished
-poll shows within a quarter of a second.
+Polls run on ``PollThreads`` (one daemon thread per poll in flight, at most one per target) and
+are scheduled by the core's ``MonitorSchedule``, the same as ``fibuca-desktop monitor``. A 250 ms
+heartbeat on the GUI thread only checks futures (never blocking) and starts the next poll when a
+target's interval has passed, so a hanging server costs the UI nothing, a poll past its deadline
+shows DOWN within a quarter of a second, and a finished poll shows as fast.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from fibuca_desktop.core.monitor.poller import (
-    POOL_THREADS,
-    PollOutcome,
-    TargetPoller,
-    make_poll_pool,
-)
+from fibuca_desktop.core.monitor.poll_threads import SHUTDOWN_WAIT_S
+from fibuca_desktop.core.monitor.poller import PollOutcome, TargetPoller
+from fibuca_desktop.core.monitor.schedule import MonitorSchedule
 from fibuca_desktop.core.monitor.targets import MonitorTarget, make_poller
 
 log = logging.getLogger(__name__)
@@ -27,32 +24,34 @@ HEARTBEAT_MS = 250
 
 
 class MonitorHub(QObject):
-    """Owns the polling pool and one ``TargetPoller`` per target name.
+    """Owns the poll threads and one ``TargetPoller`` per target name.
 
     ``outcome`` fires for every completed poll, ``state_changed`` when a target's debounced
-    state changes (including its first state), both on the GUI thread.
+    state changes (including its first state), ``stale_changed`` with the set of targets whose
+    shown value is older than it should be; all on the GUI thread.
     """
 
     outcome = Signal(str, object)  # target name, PollOutcome
     state_changed = Signal(str, object)  # target name, PollOutcome with .change set
+    stale_changed = Signal(object)  # set of target names
     targets_changed = Signal()
 
-    def __init__(
-        self,
-        interval_s: float = 1.0,
-        threads: int = POOL_THREADS,
-        parent: QObject | None = None,
-    ) -> None:
+    def __init__(self, interval_s: float = 1.0, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.interval_s = interval_s
-        self.pollers: dict[str, TargetPoller] = {}
+        self.schedule = MonitorSchedule(interval_s)
+        self.pollers: dict[str, TargetPoller] = self.schedule.pollers
         self.targets: dict[str, MonitorTarget] = {}
-        self._pool = make_poll_pool(threads)
-        self._due: dict[str, float] = {}
+        self.stale: set[str] = set()
         self._timer = QTimer(self)
         self._timer.setInterval(HEARTBEAT_MS)
         self._timer.timeout.connect(self.heartbeat)
         self._closed = False
+
+    @property
+    def threads(self):
+        """The ``PollThreads`` every poll runs on."""
+        return self.schedule.threads
 
     def start(self) -> None:
         if not self._closed:
@@ -63,46 +62,54 @@ class MonitorHub(QObject):
         """Start watching ``target``; ``token`` is a session-only token (not from settings)."""
         if target.name in self.pollers:
             raise ValueError(f"a target named {target.name!r} is already watched")
-        poller = make_poller(target, self._pool, self.interval_s, token)
+        poller = make_poller(target, self.schedule.threads, self.interval_s, token)
         self.restore(target, poller)
         return poller
 
     def restore(self, target: MonitorTarget, poller: TargetPoller) -> None:
         """Watch again a target removed earlier, with its history (undo)."""
-        self.pollers[target.name] = poller
+        self.schedule.add(target.name, poller)
         self.targets[target.name] = target
-        self._due[target.name] = 0.0  # poll at the next heartbeat
         log.info("watching %s (%s)", target.name, target.address)
         self.targets_changed.emit()
 
     def remove(self, name: str) -> tuple[MonitorTarget, TargetPoller]:
         """Stop watching; returns what ``restore`` needs to undo it."""
-        poller = self.pollers.pop(name)
+        poller = self.schedule.remove(name)
         target = self.targets.pop(name)
-        self._due.pop(name, None)
+        self.stale.discard(name)
         log.info("stopped watching %s", name)
         self.targets_changed.emit()
         return target, poller
 
     def heartbeat(self) -> None:
         """Deliver finished polls and start the ones that are due; never blocks."""
-        now = time.monotonic()
-        for name, poller in list(self.pollers.items()):
-            self._deliver(name, poller.collect())
-            if now >= self._due.get(name, 0.0):
-                self._deliver(name, poller.tick())
-                # Keep the cadence, but after a stall (a suspended laptop) do not burst.
-                self._due[name] = max(self._due.get(name, 0.0) + self.interval_s, now)
+        if self._closed:
+            return
+        for name, outcome in self.schedule.heartbeat():
+            self._deliver(name, outcome)
+        self.check_stale()
 
-    def _deliver(self, name: str, outcome: PollOutcome | None) -> None:
-        if outcome is None or self.pollers.get(name) is None:
+    def check_stale(self) -> None:
+        """Emit ``stale_changed`` when the set of targets showing out-of-date values changes."""
+        stale = self.schedule.stale_names()
+        if stale != self.stale:
+            self.stale = stale
+            self.stale_changed.emit(set(stale))
+
+    def _deliver(self, name: str, outcome: PollOutcome) -> None:
+        if self.pollers.get(name) is None:
             return
         self.outcome.emit(name, outcome)
         if outcome.change is not None:
             self.state_changed.emit(name, outcome)
 
-    def shutdown(self) -> None:
-        """Stop ticking and drop queued polls; a request in flight ends at its timeout."""
+    def shutdown(self, wait_s: float = SHUTDOWN_WAIT_S) -> bool:
+        """Stop ticking and wait up to ``wait_s`` for the polls in flight; True if all ended.
+
+        Each poll ends at its own deadline (at most 5 s), and its thread is a daemon, so
+        quitting never waits on a peer longer than this.
+        """
         self._closed = True
         self._timer.stop()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        return self.schedule.shutdown(wait_s)

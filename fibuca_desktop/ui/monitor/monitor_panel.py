@@ -1,7 +1,7 @@
 """The Monitor tab: targets with their state badges, state events, and the live graph below.
 
-The panel only reads: polls happen in the ``MonitorHub``'s pool; the graph and its controls are
-a ``GraphViewWidget``.
+The panel only reads: polls happen on the ``MonitorHub``'s poll threads; the graph and its
+controls are a ``GraphViewWidget``.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ class MonitorPanel(QWidget):
         self._build()
         hub.outcome.connect(self._on_outcome)
         hub.state_changed.connect(self._on_state_changed)
+        hub.stale_changed.connect(self.model.set_stale)
         for target in list(self.settings.monitor.targets):
             if target.name in hub.pollers:  # the app started watching it already
                 self.model.add(target)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -17,7 +15,14 @@ from PySide6.QtWidgets import (
 )
 
 from fibuca_desktop.core.errors import SettingsError
-from fibuca_desktop.core.monitor.targets import HEALTH, LOCAL, METRICS, MonitorTarget, url_problem
+from fibuca_desktop.core.monitor.targets import (
+    HEALTH,
+    LOCAL,
+    METRICS,
+    MonitorTarget,
+    suggest_name,
+    url_problem,
+)
 
 KIND_LABELS = {
     HEALTH: "Backend /health (JSON)",
@@ -33,8 +38,10 @@ _PLACEHOLDERS = {
 class AddTargetDialog(QDialog):
     """Collects one ``MonitorTarget``; OK stays disabled until it is valid and its name is new.
 
-    A typed token is handed back in ``token`` (the caller decides where it may be kept); only the
-    name of an environment variable goes into the target itself.
+    Nothing is called wrong before anything is entered; a suggested name (from the address or
+    the process) never clashes with a watched target's. A typed token is handed back in
+    ``token`` (the caller decides where it may be kept); only the name of an environment
+    variable goes into the target itself.
     """
 
     def __init__(
@@ -89,18 +96,31 @@ class AddTargetDialog(QDialog):
             widget.textChanged.connect(self._revalidate)
         for box in (self.warning, self.critical):
             box.valueChanged.connect(self._revalidate)
+        self._name_was_suggested = True
+        self._pristine = self._form_state()
         self.kind.currentIndexChanged.connect(self._kind_changed)
         self.url.textChanged.connect(self._suggest_name)
-        self._name_was_suggested = True
+        self.process.textChanged.connect(self._suggest_name)
         self.name.textEdited.connect(self._name_edited)
         self._kind_changed()
         if editing is not None:
             self._show_for_editing(editing)
 
+    def _form_state(self) -> tuple:
+        """What the person has entered, to tell an untouched form from an invalid one."""
+        texts = (self.url, self.process, self.token_field, self.token_env)
+        return (
+            *(w.text().strip() for w in texts),
+            self.name.text().strip() if not self._name_was_suggested else "",
+            self.warning.value(),
+            self.critical.value(),
+        )
+
     def _show_for_editing(self, target: MonitorTarget) -> None:
         """Only the levels of a watched target change; the rest is shown for reference."""
         self.setWindowTitle(f"Levels for {target.name}")
         self._taken = self._taken - {target.name}
+        self._name_was_suggested = False  # its own name stays, whatever the address says
         self.kind.setCurrentIndex(self.kind.findData(target.kind))
         self.name.setText(target.name)
         self.url.setText(target.url or "")
@@ -129,6 +149,7 @@ class AddTargetDialog(QDialog):
         return self.token_field.text().strip() or None
 
     def _kind_changed(self) -> None:
+        self._suggest_name()
         kind = self.kind.currentData()
         remote = kind != LOCAL
         for widget in (self.url, self.token_field, self.token_env):
@@ -140,23 +161,29 @@ class AddTargetDialog(QDialog):
 
     def _name_edited(self) -> None:
         self._name_was_suggested = not self.name.text()
+        if self._name_was_suggested:
+            self._suggest_name()
 
     def _suggest_name(self) -> None:
-        if self._name_was_suggested:
-            host = urlsplit(self.url.text().strip()).hostname or ""
-            self.name.setText(host)
+        if not self._name_was_suggested:
+            return
+        if self.kind.currentData() != LOCAL and not self.url.text().strip():
+            # nothing to name it after yet: leave the field empty, and say nothing is wrong
+            self.name.setText("")
+            return
+        self.name.setText(suggest_name(self._draft(), self._taken))
 
-    def target(self) -> MonitorTarget:
-        """The target as entered; raises SettingsError with what is wrong."""
+    def _draft(self) -> MonitorTarget:
+        """The fields as a target, unchecked."""
         kind = self.kind.currentData()
         pid, process_name = None, None
         if kind == LOCAL:
             process = self.process.text().strip()
-            if process.isdigit():
+            if process.isascii() and process.isdigit():  # not "²", which int() refuses
                 pid = int(process)
             elif process:
                 process_name = process
-        target = MonitorTarget(
+        return MonitorTarget(
             name=self.name.text().strip(),
             kind=kind,
             url=self.url.text().strip() if kind != LOCAL else None,
@@ -167,6 +194,11 @@ class AddTargetDialog(QDialog):
             critical_mb=self.critical.value(),
             token_env=(self.token_env.text().strip() or None) if kind != LOCAL else None,
         )
+
+    def target(self) -> MonitorTarget:
+        """The target as entered; raises SettingsError with what is wrong."""
+        target = self._draft()
+        kind = target.kind
         if not target.name:
             raise SettingsError("Give the target a name.")
         if target.name in self._taken:
@@ -184,7 +216,8 @@ class AddTargetDialog(QDialog):
             self.target()
         except SettingsError as error:
             message = str(error).removeprefix("target.").removeprefix("target: ")
-            self.error.setText(message[:1].upper() + message[1:])
+            untouched = self._form_state() == self._pristine
+            self.error.setText("" if untouched else message[:1].upper() + message[1:])
             self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(False)
             return
         self.error.setText("")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QRect, Qt
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
@@ -26,6 +28,7 @@ WAITING_COLOUR = "#9e9e9e"
 COLUMNS = ("State", "Target", "Memory", "Backend", "Trend")
 STATE, NAME, MEMORY, BACKEND, TREND = range(len(COLUMNS))
 GROWTH_SHOWN_FROM = 0.1  # MB per minute; below this a series is "steady"
+STALE_ROLE = Qt.ItemDataRole.UserRole + 1  # True when the shown state is older than it should be
 
 
 def _mb(value: float | None) -> str:
@@ -74,6 +77,7 @@ class TargetTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._targets: list[MonitorTarget] = []
         self._latest: dict[str, PollOutcome] = {}
+        self._stale: set[str] = set()
 
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
         return 0 if parent.isValid() else len(self._targets)
@@ -107,8 +111,21 @@ class TargetTableModel(QAbstractTableModel):
         self.beginRemoveRows(QModelIndex(), row, row)
         del self._targets[row]
         self._latest.pop(name, None)
+        self._stale.discard(name)
         self.endRemoveRows()
         return row
+
+    def is_stale(self, name: str) -> bool:
+        return name in self._stale
+
+    def set_stale(self, names: set[str]) -> None:
+        """Mark the targets whose latest outcome is older than its next one was due."""
+        changed = names ^ self._stale
+        self._stale = set(names)
+        for name in changed:
+            row = self.row_of(name)
+            if row >= 0:
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
 
     def update(self, name: str, outcome: PollOutcome) -> None:
         row = self.row_of(name)
@@ -129,6 +146,8 @@ class TargetTableModel(QAbstractTableModel):
             return self._tooltip(target, outcome)
         if role == Qt.ItemDataRole.UserRole and column == STATE:
             return None if outcome is None else outcome.state
+        if role == STALE_ROLE:
+            return target.name in self._stale
         return None
 
     def _display(self, target: MonitorTarget, outcome: PollOutcome | None, column: int) -> str:
@@ -137,7 +156,7 @@ class TargetTableModel(QAbstractTableModel):
         if outcome is None:
             return "waiting…" if column == STATE else ""
         if column == STATE:
-            return str(outcome.state)
+            return f"{outcome.state} · stale" if target.name in self._stale else str(outcome.state)
         if column == MEMORY:
             return memory_text(target, outcome)
         if column == BACKEND:
@@ -150,6 +169,9 @@ class TargetTableModel(QAbstractTableModel):
             f"warning {target.warning_mb:g} MB, critical {target.critical_mb:g} MB "
             f"on {target.metric}",
         ]
+        if outcome is not None and target.name in self._stale:
+            clock = datetime.fromtimestamp(outcome.sample.time).strftime("%H:%M:%S")
+            lines.append(f"stale: no newer answer since {clock}; this state may be out of date")
         if outcome is not None:
             available = outcome.sample.value(SYSTEM_AVAILABLE_MB)
             if available is not None:
@@ -168,7 +190,8 @@ class StateBadgeDelegate(QStyledItemDelegate):
         style = option.widget.style() if option.widget else None
         if style is not None and option.state & QStyle.StateFlag.State_Selected:
             style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, option, painter)
-        colour = QColor(STATE_COLOURS.get(state, WAITING_COLOUR))
+        stale = bool(index.data(STALE_ROLE))
+        colour = QColor(WAITING_COLOUR if stale else STATE_COLOURS.get(state, WAITING_COLOUR))
         width = min(option.rect.width() - 8, option.fontMetrics.horizontalAdvance(text) + 16)
         height = option.fontMetrics.height() + 4
         badge = QRect(0, 0, width, height)

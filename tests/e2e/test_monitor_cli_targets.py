@@ -1,0 +1,144 @@
+"""``monitor`` with several targets, trickling peers, signals and a streamed CSV (issue 10, 4 & 7).
+
+Real subprocesses against the real Node.js server; trickling peers send one byte every ``ms``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from tests.node_server import NodeServer
+
+COMMAND = [sys.executable, "-m", "fibuca_desktop", "monitor"]
+FAST = ["--interval", "0.2", "--duration", "0.7", "--json"]
+HANG_GUARD_S = 30  # a run of 3 s plus start-up; a trickle without a deadline takes minutes
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[NodeServer]:
+    node = NodeServer()
+    yield node
+    node.stop()
+
+
+def start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*COMMAND, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+@pytest.mark.parametrize("ms", [100, 500])
+def test_several_targets_one_line_each_per_sample_and_the_slow_ones_down(server, ms):
+    healthy = server.base + "/health"
+    slow = [
+        ("--health", f"{server.base}/trickle/body?ms={ms}"),
+        ("--health", f"{server.base}/trickle/headers?ms={ms}"),
+        ("--metrics", f"{server.base}/trickle/chunked?ms={ms}"),
+    ]
+    args = ["--health", healthy, *[part for pair in slow for part in pair]]
+    result = subprocess.run(
+        [*COMMAND, *args, "--interval", "0.5", "--duration", "3", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    by_target: dict[str, list[dict]] = {}
+    for line in lines:
+        by_target.setdefault(line["target"], []).append(line)
+    assert set(by_target) == {healthy, *(url for _, url in slow)}
+    assert len(by_target[healthy]) >= 5  # every 0.5 s for 3 s, never held up by the others
+    assert {line["state"] for line in by_target[healthy]} == {"OK"}
+    for _, url in slow:
+        assert {line["reason"] for line in by_target[url]} == {"no complete answer within 0.4 s"}
+    assert not any(line["stale"] for line in lines)
+
+
+def test_ctrl_c_ends_at_once_while_peers_trickle(server):
+    process = start(
+        *["--health", server.base + "/health", "--health", server.base + "/trickle/headers"],
+        *["--interval", "10", "--json"],  # a 5 s deadline: the slow poll is still reading
+    )
+    first = json.loads(process.stdout.readline())
+    assert first["state"] == "OK"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=HANG_GUARD_S)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "SIGKILL"])
+def test_a_killed_run_keeps_every_sample_it_printed(server, tmp_path, how):
+    out = tmp_path / "samples.csv"
+    process = start(
+        *["--health", server.base + "/health", "--interval", "0.2", "--json", "--csv", str(out)]
+    )
+    printed = [json.loads(process.stdout.readline()) for _ in range(3)]
+    process.send_signal(getattr(signal, how))
+    _, stderr = process.communicate(timeout=HANG_GUARD_S)
+    if how != "SIGKILL":
+        assert process.returncode == 0, stderr
+        assert "Traceback" not in stderr
+    with out.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) >= len(printed)
+    assert [float(row["epoch"]) for row in rows[:3]] == [line["time"] for line in printed]
+    assert all(row["state"] == "OK" and float(row["heapUsedMB"]) > 0 for row in rows)
+
+
+@pytest.mark.parametrize(
+    "where", ["missing/samples.csv", "missing/deeper/samples.csv", "a-file/samples.csv"]
+)
+def test_a_missing_csv_folder_is_an_error_and_never_created(tmp_path, where):
+    (tmp_path / "a-file").write_text("not a folder")
+    out = tmp_path / where
+    result = subprocess.run(
+        [*COMMAND, "--local", "--duration", "0.5", "--csv", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+    assert result.returncode == 1
+    reason = "is not a folder" if where.startswith("a-file") else "does not exist"
+    assert reason in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""  # refused before the first poll
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_the_same_target_twice_is_a_usage_error(server):
+    url = server.base + "/health"
+    result = subprocess.run(
+        [*COMMAND, "--health", url, "--health", url, "--duration", "1"],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+    assert result.returncode == 2 and "given twice" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "kind", ["int400", "int5000", "nan", "deepArray", "statusHuge", "promInt400", "bytes"]
+)
+def test_hostile_bodies_give_lines_never_a_traceback(server, kind):
+    url = f"{server.base}/hostile?kind={kind}"
+    result = subprocess.run(
+        [*COMMAND, "--health", url, "--metrics", url + "&as=metrics", *FAST],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "Error" not in result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {line["target"] for line in lines} == {url, url + "&as=metrics"}
+    for line in lines:
+        assert line["state"] in {"OK", "DOWN"}
+        assert not (line["reason"] or "").startswith("unexpected error")
