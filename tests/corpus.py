@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms
 
+from fibuca_desktop.core.imaging.output_records import RECORD_NAME
+
 PHOTOS = Path(__file__).parent / "fixtures" / "photos"
 SIDE = 320  # the corpus works on small copies: the content matters, the size does not
 
@@ -301,8 +303,18 @@ def hash_tree(folder: Path) -> dict[str, str]:
 
 
 def leftovers(folder: Path) -> list[Path]:
-    """Temporary or hidden files: none may remain under an output folder after a batch."""
-    return [p for p in folder.rglob("*") if p.name.startswith(".") or p.name.endswith(".part")]
+    """Temporary or hidden files: none may remain under an output folder after a batch (but the
+    record of which photo each output was made from, ``output_records.RECORD_NAME``)."""
+    return [
+        p
+        for p in folder.rglob("*")
+        if p.name != RECORD_NAME and (p.name.startswith(".") or p.name.endswith(".part"))
+    ]
+
+
+def written_files(folder: Path) -> list[Path]:
+    """The files under an output folder, without our per-folder records."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != RECORD_NAME)
 
 
 def copy_photos(folder: Path, *names: str) -> list[Path]:

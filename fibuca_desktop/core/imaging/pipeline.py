@@ -7,14 +7,16 @@ safe points between stages; a cancelled job writes nothing.
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fibuca_desktop.core.atomic_write import write_atomically
-from fibuca_desktop.core.errors import Cancelled, FibucaError
+from fibuca_desktop.core.errors import Cancelled, FibucaError, OutputError
 from fibuca_desktop.core.imaging.batch import Job
 from fibuca_desktop.core.imaging.decode import (
     ImageHeader,
@@ -26,6 +28,7 @@ from fibuca_desktop.core.imaging.decode import (
 from fibuca_desktop.core.imaging.engine import EngineProvider, alpha_matting
 from fibuca_desktop.core.imaging.memory_budget import MemoryBudget
 from fibuca_desktop.core.imaging.models import spec_for
+from fibuca_desktop.core.imaging.output_records import record_output
 from fibuca_desktop.core.imaging.presets import Preset
 from fibuca_desktop.core.imaging.render import (
     combined_alpha,
@@ -41,6 +44,14 @@ PROCESSED, SKIPPED, FAILED, CANCELLED = "processed", "skipped", "failed", "cance
 # from a 12 MP JPEG adds ~25 MB (model-input arrays, encoder buffers, the worker's own heap).
 _BYTES_PER_PIXEL = 9
 _JOB_OVERHEAD = 20 * 1024 * 1024
+# The bytes an output must start with, by its extension: a name always tells what is inside.
+_SIGNATURES = {
+    ".png": (b"\x89PNG\r\n\x1a\n",),
+    ".jpg": (b"\xff\xd8\xff",),
+    ".jpeg": (b"\xff\xd8\xff",),
+    ".webp": (b"RIFF",),
+}
+_FULL = {errno.ENOSPC, errno.EDQUOT}
 
 
 @dataclass
@@ -52,6 +63,7 @@ class JobResult:
     ms: float = 0.0
     message: str = ""
     notes: list[str] = field(default_factory=list)
+    halts_batch: bool = False  # the disk is full: the photos after this one cannot be written
 
     @property
     def input(self) -> Path:
@@ -122,7 +134,7 @@ class Pipeline:
         except Cancelled as error:
             result = JobResult(job, CANCELLED, message=str(error))
         except FibucaError as error:
-            result = JobResult(job, FAILED, message=str(error))
+            result = JobResult(job, FAILED, message=str(error), halts_batch=_disk_full(error))
         except MemoryError:
             result = JobResult(
                 job,
@@ -152,12 +164,49 @@ class Pipeline:
         _check(cancel)
         rendered = render(image, alpha, self.preset, icc_profile)
         del image, alpha, decoded
-        if not write_atomically(job.output, rendered.write, self.overwrite):
+        try:
+            record_output(job.output, job.input)  # first: a record without its output is harmless
+        except OSError as error:
+            if error.errno in _FULL:
+                message = f"The disk holding {job.output.parent} is full; free space and retry."
+            else:
+                message = (
+                    f"Cannot write {job.output.name} to {job.output.parent}: "
+                    f"{error.strerror or error}. Choose an output folder you can write to."
+                )
+            raise OutputError(message) from error
+
+        def write(handle) -> None:
+            rendered.write(handle)
+            handle.flush()
+            _check_signature(job.output, os.pread(handle.fileno(), 12, 0))
+
+        if not write_atomically(job.output, write, self.overwrite):
             return JobResult(job, SKIPPED, message="output appeared meanwhile; left untouched")
         notes = [] if rendered.subject_found else ["no subject found; the whole photo was used"]
         if header.frames > 1:
             notes.append(f"animated ({header.frames} frames): the first frame was used")
         return JobResult(job, PROCESSED, *rendered.size, notes=notes)
+
+
+def _check_signature(output: Path, head: bytes) -> None:
+    """The last guard before a rename: refuse a file whose bytes do not match its name."""
+    expected = _SIGNATURES.get(output.suffix.lower())
+    if (
+        expected is None
+        or not head.startswith(expected)
+        or (output.suffix.lower() == ".webp" and head[8:12] != b"WEBP")
+    ):
+        raise OutputError(
+            f"Refused to write {output.name}: the data encoded is not what its extension says "
+            f"({output.suffix or 'no extension'}). Re-add the photo so its name follows the "
+            "preset's format."
+        )
+
+
+def _disk_full(error: BaseException) -> bool:
+    cause = error.__cause__
+    return isinstance(cause, OSError) and cause.errno in _FULL
 
 
 def _check(cancel: threading.Event | None) -> None:
