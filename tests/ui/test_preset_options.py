@@ -68,5 +68,6 @@ def test_the_panel_uses_the_saved_options(panel_factory, qtbot, tmp_path):
     panel.add_paths([photo])
     with qtbot.waitSignal(panel.batch_finished, timeout=120_000):
         panel.start()
-    with Image.open(tmp_path / "cutouts" / "car.jpg") as image:
+    assert panel.output_folder == tmp_path.parent / f"{tmp_path.name}-cutouts"  # beside, not in
+    with Image.open(panel.output_folder / "car.jpg") as image:
         assert max(image.size) == 300  # the option reached the pipeline
