@@ -97,7 +97,7 @@ def test_photos_with_the_same_name_added_separately_both_survive(
 
 @pytest.mark.parametrize(
     ("queued_under", "started_under", "suffix"),
-    [("transparent", "web", ".jpg"), ("web", "transparent", ".png"), ("web", "square", ".jpg")],
+    [("transparent", "web", ".jpg"), ("web", "transparent", ".png"), ("square", "transparent", ".png")],
 )
 def test_a_preset_change_replans_the_queue_so_bytes_match_names(
     panel, qtbot, tmp_path, queued_under, started_under, suffix
