@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from fibuca_desktop.core.imaging.batch import BatchPlan, default_output_folder, plan_batch
-from fibuca_desktop.core.imaging.folder_walk import HIDDEN, OUTPUT_FOLDER, TEMPORARY
+from fibuca_desktop.core.imaging.folder_walk import (
+    HIDDEN,
+    LEGACY_OUTPUT,
+    OUTPUT_FOLDER,
+    TEMPORARY,
+)
 from fibuca_desktop.core.imaging.output_records import record_output
 
 
@@ -138,6 +143,19 @@ def test_our_outputs_are_never_processed_as_photos(tmp_path):
     reasons = {i.input.name: i.reason for i in plan.ignored}
     assert "3 cut-outs made by Fibuca" in reasons["old-results"]
     assert reasons[".item.png.a1b2c3d4.part"] == TEMPORARY
+
+
+@pytest.mark.parametrize("name", ["cutouts", "Cutouts", "shoes-cutouts"])
+def test_output_folders_of_earlier_versions_inside_an_input_are_listed_not_walked(tmp_path, name):
+    """Before records, the window wrote into ``<photo folder>/cutouts``; a later run over the
+    photo folder must not process those cut-outs. Given on its own, such a folder is walked."""
+    photos = tmp_path / "photos"
+    photo = touch(photos / "item.jpg")
+    touch(photos / name / "item.png")
+    plan = plan_batch([photos], tmp_path / "out", ".png")
+    assert [job.input for job in plan.jobs] == [photo]
+    assert [(i.input, i.reason) for i in plan.ignored] == [(photos / name, LEGACY_OUTPUT)]
+    assert len(plan_batch([photos / name], tmp_path / "out2", ".png").jobs) == 1
 
 
 def test_adding_the_output_folder_itself_lists_it_and_adds_nothing(tmp_path):

@@ -24,6 +24,16 @@ HIDDEN = "hidden (its name starts with a dot); add it on its own to include it"
 TEMPORARY = "an unfinished temporary file of an interrupted run; removed by the next run there"
 OUTPUT_FOLDER = "the output folder: it holds cut-outs, which are never processed as photos"
 OUR_OUTPUT = "a cut-out made by Fibuca; outputs are never processed as photos"
+LEGACY_OUTPUT = (
+    "named like Fibuca's output folders (earlier versions wrote cut-outs into 'cutouts' inside "
+    "the photo folder); add it on its own to process it"
+)
+
+
+def _looks_like_legacy_output(folder: Path) -> bool:
+    """A default output folder of a version without records: ``cutouts`` or ``<name>-cutouts``."""
+    name = folder.name.casefold()
+    return (name == "cutouts" or name.endswith("-cutouts")) and not is_output_folder(folder)
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,8 @@ def _walk_folder(top: Path, out: Path, extensions: frozenset[str], walked: Walke
                 walked.ignored.append(Ignored(sub, HIDDEN))
             elif real == out:
                 walked.ignored.append(Ignored(sub, OUTPUT_FOLDER))
+            elif _looks_like_legacy_output(sub):
+                walked.ignored.append(Ignored(sub, LEGACY_OUTPUT))
             elif real in visited or real in sub.parents:
                 walked.ignored.append(
                     Ignored(sub, f"a link to {real}, which is already included (not walked twice)")
