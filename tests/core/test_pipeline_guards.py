@@ -18,7 +18,7 @@ from PIL import Image
 
 from fibuca_desktop.core.errors import UsageError
 from fibuca_desktop.core.imaging.batch import Job, plan_batch
-from fibuca_desktop.core.imaging.output_records import clean_stale_parts
+from fibuca_desktop.core.imaging.output_records import clean_stale_parts, record_output
 from fibuca_desktop.core.imaging.pipeline import FAILED, PROCESSED, Pipeline
 from fibuca_desktop.core.imaging.presets import get_preset
 from fibuca_desktop.core.imaging.scheduler import (
@@ -136,3 +136,16 @@ def test_stale_temporary_files_are_removed_and_fresh_ones_kept(tmp_path):
     assert sorted(removed) == sorted(stale)
     assert all(not p.exists() for p in stale)
     assert fresh.exists() and all(p.exists() for p in not_ours)
+
+
+@pytest.mark.parametrize("maker", ["someone else", "another photo"])
+def test_replace_never_replaces_a_file_that_appeared_after_planning(engines, tmp_path, maker):
+    [photo] = corpus.copy_photos(tmp_path / "in", "car-1.jpg")
+    [job] = plan_batch([photo], tmp_path / "out", ".png").jobs
+    job.output.parent.mkdir(parents=True)
+    job.output.write_bytes(b"not ours to replace")  # appeared while the job was queued
+    if maker == "another photo":
+        record_output(job.output, tmp_path / "elsewhere" / "car-1.jpg")
+    result = Pipeline(engines, get_preset("transparent"), "u2netp", overwrite=True).process(job)
+    assert result.status == "skipped" and "not made from this photo" in result.message
+    assert job.output.read_bytes() == b"not ours to replace"

@@ -28,7 +28,7 @@ from fibuca_desktop.core.imaging.decode import (
 from fibuca_desktop.core.imaging.engine import EngineProvider, alpha_matting
 from fibuca_desktop.core.imaging.memory_budget import MemoryBudget
 from fibuca_desktop.core.imaging.models import spec_for
-from fibuca_desktop.core.imaging.output_records import record_output
+from fibuca_desktop.core.imaging.output_records import read_records, record_output
 from fibuca_desktop.core.imaging.presets import Preset
 from fibuca_desktop.core.imaging.render import (
     combined_alpha,
@@ -119,12 +119,17 @@ class Pipeline:
         try:
             if cancel is not None and cancel.is_set():
                 raise Cancelled("Cancelled before it started.")
-            if not self.overwrite and job.output.exists():
-                return JobResult(
-                    job,
-                    SKIPPED,
-                    message="already exists, kept (--overwrite or Replace existing redoes it)",
-                )
+            if job.output.exists():
+                if not self.overwrite:
+                    return JobResult(
+                        job,
+                        SKIPPED,
+                        message="already exists, kept (--overwrite or Replace existing redoes it)",
+                    )
+                if read_records(job.output.parent).get(job.output.name.casefold()) != job.input:
+                    return JobResult(  # appeared since it was planned: not ours to replace
+                        job, SKIPPED, message="exists and was not made from this photo; kept"
+                    )
             header = self.header(job)  # cheap checks first: size, format, pixel count
             if budget is None:
                 result = self._run(job, cancel, header)
@@ -179,7 +184,7 @@ class Pipeline:
         def write(handle) -> None:
             rendered.write(handle)
             handle.flush()
-            _check_signature(job.output, os.pread(handle.fileno(), 12, 0))
+            _check_signature(job.output, _head(handle.fileno()))
 
         if not write_atomically(job.output, write, self.overwrite):
             return JobResult(job, SKIPPED, message="output appeared meanwhile; left untouched")
@@ -187,6 +192,16 @@ class Pipeline:
         if header.frames > 1:
             notes.append(f"animated ({header.frames} frames): the first frame was used")
         return JobResult(job, PROCESSED, *rendered.size, notes=notes)
+
+
+def _head(fd: int) -> bytes:
+    """The first bytes written to ``fd`` (mkstemp opens it for reading too), position kept."""
+    position = os.lseek(fd, 0, os.SEEK_CUR)
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        return os.read(fd, 12)
+    finally:
+        os.lseek(fd, position, os.SEEK_SET)
 
 
 def _check_signature(output: Path, head: bytes) -> None:
