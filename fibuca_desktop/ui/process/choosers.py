@@ -1,9 +1,11 @@
-"""The Process tab's file dialogs: photos only by default, starting where photos are."""
+"""Where the Process tab's photos come from: file dialogs (photos only by default, starting
+where photos are), drops and the clipboard."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import QMimeData
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from fibuca_desktop.core.imaging.batch import IMAGE_EXTENSIONS
@@ -44,3 +46,13 @@ def chosen_paths(dialog: QFileDialog) -> list[Path]:
     if dialog.exec() != QFileDialog.DialogCode.Accepted:
         return []
     return [Path(name) for name in dialog.selectedFiles()]
+
+
+def local_paths(mime: QMimeData, text: bool) -> list[Path]:
+    """Local files in a drop or on the clipboard; with ``text``, also absolute paths pasted as
+    lines of text that exist."""
+    paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+    if not paths and text and mime.hasText():
+        candidates = [Path(line.strip()) for line in mime.text().splitlines() if line.strip()]
+        paths = [path for path in candidates if path.is_absolute() and path.exists()]
+    return paths

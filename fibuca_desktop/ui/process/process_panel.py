@@ -27,6 +27,7 @@ from fibuca_desktop.core.imaging.scheduler import Scheduler
 from fibuca_desktop.core.settings import Settings
 from fibuca_desktop.ui.process.choosers import (
     chosen_paths,
+    local_paths,
     photo_files_dialog,
     photo_folder_dialog,
 )
@@ -95,7 +96,7 @@ class ProcessPanel(QWidget):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        paths = local_paths(event.mimeData(), text=False)
         if paths:
             event.acceptProposedAction()
             self.add_paths(paths)
@@ -172,11 +173,7 @@ class ProcessPanel(QWidget):
     @Slot()
     def paste_from_clipboard(self) -> int:
         """Ctrl+V: files copied in a file manager, or file paths pasted as text."""
-        mime = QGuiApplication.clipboard().mimeData()
-        paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
-        if not paths and mime.hasText():
-            candidates = [Path(line.strip()) for line in mime.text().splitlines() if line.strip()]
-            paths = [path for path in candidates if path.is_absolute() and path.exists()]
+        paths = local_paths(QGuiApplication.clipboard().mimeData(), text=True)
         if not paths:
             self._show_notice(
                 "The clipboard holds no photo files. Copy photos in your file manager, or use "
@@ -334,7 +331,7 @@ class ProcessPanel(QWidget):
         self.options_button.setEnabled(not self.busy)
         self.overwrite_box.setEnabled(not self.busy)
         self.workers_combo.setEnabled(not self.busy)
-        folder = self.output_folder or "next to the first photo you add"
+        folder = self.output_folder or "beside the folder of the first photos you add"
         self.output_label.setText(f"Output: {folder}")
 
     def _show_notice(self, text: str) -> None:
