@@ -7,6 +7,7 @@ the file and says what is wrong. The CLI and the core tests check the same entri
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import random
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms
 
-from fibuca_desktop.core.imaging.output_records import RECORD_NAME
+from fibuca_desktop.core.imaging.output_records import RECORD_NAME, hold_while_writing
 
 PHOTOS = Path(__file__).parent / "fixtures" / "photos"
 SIDE = 320  # the corpus works on small copies: the content matters, the size does not
@@ -310,6 +311,15 @@ def leftovers(folder: Path) -> list[Path]:
         for p in folder.rglob("*")
         if p.name != RECORD_NAME and (p.name.startswith(".") or p.name.endswith(".part"))
     ]
+
+
+@contextlib.contextmanager
+def live_writer(path: Path):
+    """A writer that holds its temporary file, as the pipeline does while it encodes."""
+    path.write_bytes(b"being written")
+    with path.open("rb+") as handle:
+        hold_while_writing(handle.fileno())
+        yield path
 
 
 def written_files(folder: Path) -> list[Path]:

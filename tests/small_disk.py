@@ -10,11 +10,12 @@ import pytest
 
 
 @contextlib.contextmanager
-def small_disk(folder: Path, size: str = "64k"):
-    """Mount a ``size`` tmpfs on ``folder`` for the block; skips the test if mounting is refused."""
+def small_disk(folder: Path, options: str = "size=64k"):
+    """Mount a tmpfs with ``options`` (``size=64k``, ``ro``) on ``folder`` for the block; skips
+    the test if mounting is refused."""
     folder.mkdir(parents=True, exist_ok=True)
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
         capture_output=True,
         text=True,
         check=False,

@@ -38,6 +38,7 @@ CLASHES = [  # two photos, added one at a time, whose first-choice output names 
     ("shoes/item.jpg", "bags/item.jpeg"),
     ("a/photo 1.tiff", "b/Photo 1.TIF"),
     ("a/über.jpg", "b/ÜBER.jpg"),
+    ("a/caf\u00e9.jpg", "b/cafe\u0301.jpg"),  # NFC and NFD: one name on macOS disks
 ]
 
 
@@ -209,3 +210,21 @@ def test_nothing_is_left_out_silently(tmp_path, layout):
 def test_a_hidden_file_given_on_its_own_is_processed(tmp_path):
     plan = plan_batch([touch(tmp_path / "in" / ".secret.jpg")], tmp_path / "out", ".png")
     assert names(plan.jobs) == [".secret.png"]
+
+
+def test_an_output_folder_given_through_a_link_is_the_same_folder(tmp_path):
+    (tmp_path / "out").mkdir()
+    os.symlink(tmp_path / "out", tmp_path / "alias")
+    plan = BatchPlan(".png")
+    [one] = plan.add([touch(tmp_path / "a" / "item.jpg")], tmp_path / "out").jobs
+    [two] = plan.add([touch(tmp_path / "b" / "item.jpg")], tmp_path / "alias").jobs
+    assert (one.output.name, two.output.name) == ("item.png", "item-jpg.png")
+
+
+def test_a_broken_link_is_listed(tmp_path):
+    touch(tmp_path / "in" / "a.jpg")
+    os.symlink(tmp_path / "gone.jpg", tmp_path / "in" / "b.jpg")
+    plan = plan_batch([tmp_path / "in"], tmp_path / "out", ".png")
+    assert names(plan.jobs) == ["a.png"]
+    [broken] = plan.ignored
+    assert broken.input.name == "b.jpg" and "broken link" in broken.reason

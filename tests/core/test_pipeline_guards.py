@@ -18,7 +18,10 @@ from PIL import Image
 
 from fibuca_desktop.core.errors import UsageError
 from fibuca_desktop.core.imaging.batch import Job, plan_batch
-from fibuca_desktop.core.imaging.output_records import clean_stale_parts, record_output
+from fibuca_desktop.core.imaging.output_records import (
+    clean_stale_parts,
+    record_output,
+)
 from fibuca_desktop.core.imaging.pipeline import FAILED, PROCESSED, Pipeline
 from fibuca_desktop.core.imaging.presets import get_preset
 from fibuca_desktop.core.imaging.scheduler import (
@@ -74,9 +77,10 @@ def test_the_planned_extension_is_the_format_written(engines, tmp_path, name, op
         assert image.format == PILLOW_FORMAT[job.output.suffix]
 
 
-def test_a_full_disk_stops_the_batch_early_and_says_why(engines, tmp_path):
+@pytest.mark.parametrize(("options", "words"), [("size=64k", "is full"), ("ro", "Read-only")])
+def test_a_full_disk_stops_the_batch_early_and_says_why(engines, tmp_path, options, words):
     photos = corpus.copy_photos(tmp_path / "in", *(f"{i}/car-2.jpg" for i in range(6)))
-    with small_disk(tmp_path / "small", "64k") as disk:
+    with small_disk(tmp_path / "small", options) as disk:
         plan = plan_batch([tmp_path / "in"], disk / "out", ".png")
         scheduler = Scheduler(
             Pipeline(engines, get_preset("transparent"), "u2netp"), Capacity(1, 4096 * MB)
@@ -84,13 +88,13 @@ def test_a_full_disk_stops_the_batch_early_and_says_why(engines, tmp_path):
         results = scheduler.run_batch(plan.jobs)
         assert corpus.leftovers(disk) == []
     assert len(results) == len(photos)
-    full = [r for r in results if "is full" in r.message and not r.message.startswith("Not")]
+    full = [r for r in results if words in r.message and not r.message.startswith("Not")]
     not_started = [r for r in results if r.message.startswith("Not started")]
     assert len(full) == 1 and full[0].status == FAILED
     assert scheduler.halted == full[0].message
     first_after = results.index(full[0]) + 1
     assert not_started == results[first_after:] and len(not_started) >= 4
-    assert all(r.status == FAILED and "is full; free space" in r.message for r in not_started)
+    assert all(r.status == FAILED and words in r.message for r in not_started)
 
 
 @pytest.mark.parametrize("asked", [5, 64, 1000])
@@ -117,25 +121,27 @@ def test_a_budget_too_small_for_the_model_is_refused_with_the_numbers(budget_mb)
     assert not re.search(r"\b0 MB", message)  # base said "more than the whole budget of 0 MB"
 
 
-def test_stale_temporary_files_are_removed_and_fresh_ones_kept(tmp_path):
+def test_stale_temporary_files_are_removed_and_live_ones_kept(tmp_path):
     out = tmp_path / "out"
     (out / "sub").mkdir(parents=True)
-    stale = [
-        out / ".car-1.png.k2j4h5g6.part",
-        out / "sub" / ".ünïcode name.jpg.abcd_123.part",
-        out / ".a.b.c.webp.ZZZZZZZZ.part",
-    ]
-    fresh = out / ".car-2.png.q1w2e3r4.part"  # a writer in another process may still own it
+    ages = {  # seconds since the writer was killed
+        out / ".car-1.png.k2j4h5g6.part": 2 * 3600,
+        out / "sub" / ".ünïcode name.jpg.abcd_123.part": 30,  # kill -9, then a rerun at once
+        out / ".a.b.c.webp.ZZZZZZZZ.part": 10,
+    }
+    just_made = out / ".car-3.png.r5t6y7u8.part"  # unlocked, but a writer may lock it any moment
     not_ours = [out / "notes.part", out / ".config", out / "car-1.png", out / ".x.part"]
-    hour_ago = time.time() - 2 * 3600
-    for path in [*stale, fresh, *not_ours]:
+    now = time.time()
+    for path, age in [*ages.items(), *((p, 2 * 3600) for p in not_ours), (just_made, 0)]:
         path.write_bytes(b"data")
-        if path != fresh:
-            os.utime(path, (hour_ago, hour_ago))
-    removed = clean_stale_parts([out, out / "sub", tmp_path / "missing"])
-    assert sorted(removed) == sorted(stale)
-    assert all(not p.exists() for p in stale)
-    assert fresh.exists() and all(p.exists() for p in not_ours)
+        os.utime(path, (now - age, now - age))
+    with corpus.live_writer(out / ".car-2.png.q1w2e3r4.part") as live:
+        os.utime(live, (now - 2 * 3600, now - 2 * 3600))  # old, but its writer is alive
+        removed = clean_stale_parts([out, out / "sub", tmp_path / "missing"])
+        assert live.exists()
+    assert sorted(removed) == sorted(ages)
+    assert all(not p.exists() for p in ages)
+    assert just_made.exists() and all(p.exists() for p in not_ours)
 
 
 @pytest.mark.parametrize("maker", ["someone else", "another photo"])

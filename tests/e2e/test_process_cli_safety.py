@@ -76,15 +76,17 @@ def test_stale_temporary_files_of_a_killed_run_are_removed_at_the_next_run(tmp_p
     [photo] = corpus.copy_photos(tmp_path / "in", "car-1.jpg")
     out = tmp_path / "out"
     out.mkdir()
-    stale, fresh = out / ".car-1.png.x7y8z9a0.part", out / ".car-9.png.b1c2d3e4.part"
-    for path in (stale, fresh):
+    stale = [out / ".car-1.png.x7y8z9a0.part", out / ".car-7.png.a1b2c3d4.part"]
+    for path, age in zip(stale, (2 * 3600, 20), strict=True):  # long ago; a kill -9 just now
         path.write_bytes(b"half a png")
-    old = time.time() - 2 * 3600
-    os.utime(stale, (old, old))
-    result = run_cli(photo, "-o", out)
+        os.utime(path, (time.time() - age, time.time() - age))
+    with corpus.live_writer(out / ".car-9.png.b1c2d3e4.part") as live:  # another process writing
+        result = run_cli(photo, "-o", out)
+        assert live.exists()
     assert result.returncode == 0, result.stderr
-    assert not stale.exists() and fresh.exists()  # a young one may belong to a running writer
-    assert f"removed {stale}" in result.stderr
+    assert not any(path.exists() for path in stale)
+    for path in stale:
+        assert f"removed {path}" in result.stderr
 
 
 @pytest.mark.parametrize("value", ["abc", "1.5", "", "two"])
@@ -119,7 +121,7 @@ def test_a_memory_budget_below_the_model_is_a_usage_error(tmp_path, budget):
 
 def test_a_full_disk_stops_the_batch_early(tmp_path):
     corpus.copy_photos(tmp_path / "in", *(f"{i}/car-2.jpg" for i in range(6)))
-    with small_disk(tmp_path / "small", "64k") as disk:
+    with small_disk(tmp_path / "small", "size=64k") as disk:
         result = run_cli(tmp_path / "in", "-o", disk / "out", "--workers", "1")
         files = [p for p in corpus.written_files(disk) if p.name != RECORD_NAME]
         assert corpus.leftovers(disk) == []

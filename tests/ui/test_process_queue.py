@@ -97,7 +97,11 @@ def test_photos_with_the_same_name_added_separately_both_survive(
 
 @pytest.mark.parametrize(
     ("queued_under", "started_under", "suffix"),
-    [("transparent", "web", ".jpg"), ("web", "transparent", ".png"), ("square", "transparent", ".png")],
+    [
+        ("transparent", "web", ".jpg"),
+        ("web", "transparent", ".png"),
+        ("square", "transparent", ".png"),
+    ],
 )
 def test_a_preset_change_replans_the_queue_so_bytes_match_names(
     panel, qtbot, tmp_path, queued_under, started_under, suffix
@@ -157,14 +161,14 @@ def test_the_default_output_is_beside_the_photo_folder_and_the_folder_can_be_add
 def test_stale_temporary_files_are_removed_when_a_batch_starts(panel, qtbot, tmp_path):
     out = tmp_path / "in-cutouts"
     out.mkdir()
-    stale, fresh = out / ".old.png.a1b2c3d4.part", out / ".new.png.e5f6g7h8.part"
-    for path in (stale, fresh):
-        path.write_bytes(b"half")
-    old = time.time() - 2 * 3600
-    os.utime(stale, (old, old))
+    stale = out / ".old.png.a1b2c3d4.part"
+    stale.write_bytes(b"half")
+    os.utime(stale, (time.time() - 60, time.time() - 60))  # a kill -9 a minute ago
     panel.add_paths([photo(tmp_path / "in" / "car-1.jpg", "car-1.jpg")])
-    run(panel, qtbot)
-    assert not stale.exists() and fresh.exists()
+    with corpus.live_writer(out / ".new.png.e5f6g7h8.part") as live:  # the CLI writing there now
+        run(panel, qtbot)
+        assert live.exists()
+    assert not stale.exists()
 
 
 def test_progress_counts_the_whole_queue(panel, qtbot, tmp_path):
@@ -214,7 +218,7 @@ def test_add_files_offers_photos_and_opens_where_photos_are(panel, tmp_path, mon
 def test_a_full_disk_stops_the_batch_and_says_why(panel, qtbot, tmp_path):
     for number in range(5):
         photo(tmp_path / "in" / f"{number}.jpg", "car-2.jpg")
-    with small_disk(tmp_path / "small", "64k") as disk:
+    with small_disk(tmp_path / "small", "size=64k") as disk:
         panel.output_folder = disk / "out"
         panel.add_paths([tmp_path / "in"])
         run(panel, qtbot)

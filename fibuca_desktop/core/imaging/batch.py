@@ -15,6 +15,7 @@ the CLI (one add) and the Process tab (many) use it alike. Rules:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from fibuca_desktop.core.errors import UsageError
 from fibuca_desktop.core.imaging.folder_walk import Ignored, walk_inputs
-from fibuca_desktop.core.imaging.output_records import read_records
+from fibuca_desktop.core.imaging.output_records import name_key, read_records
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".mpo"}
@@ -57,7 +58,7 @@ class BatchPlan:
     def __init__(self, extension: str) -> None:
         self.extension = extension
         self.ignored: list[Ignored] = []
-        self._entries: dict[str, _Entry] = {}  # casefolded output path -> entry, in plan order
+        self._entries: dict[str, _Entry] = {}  # _key(output) -> entry, in plan order
 
     @property
     def jobs(self) -> list[Job]:
@@ -107,7 +108,7 @@ class BatchPlan:
         """Use ``extension`` from now on and re-plan ``jobs`` (those not yet run) with it;
         returns old -> new for every job whose output changed."""
         self.extension = extension
-        entries = [self._entries.pop(_key(job.output)) for job in jobs]
+        entries = [e for e in (self._entries.pop(_key(j.output), None) for j in jobs) if e]
         disk = _DiskNames()
         changed = {}
         for entry in entries:
@@ -155,7 +156,17 @@ def default_output_folder(first_input: Path) -> Path:
 
 
 def _key(path: Path) -> str:
-    return str(path).casefold()
+    """One key for every spelling of an output path: the real folder (links resolved), the name
+    ignoring case and Unicode normalisation (as on Windows and macOS disks)."""
+    return _fold(str(_real_folder(path.parent) / path.name))
+
+
+_fold = name_key  # whole paths fold the same way
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_folder(folder: Path) -> Path:
+    return folder.resolve()
 
 
 def _check_output_folder(output_dir: Path) -> None:
@@ -179,17 +190,17 @@ class _DiskNames:
         folder = path.parent
         if folder not in self._names:
             try:
-                self._names[folder] = {name.casefold(): name for name in os.listdir(folder)}
+                self._names[folder] = {_fold(name): name for name in os.listdir(folder)}
             except OSError:
                 self._names[folder] = {}
-        name = self._names[folder].get(path.name.casefold())
+        name = self._names[folder].get(_fold(path.name))
         return folder / name if name is not None else None
 
     def made_from(self, output: Path) -> Path | None:
         folder = output.parent
         if folder not in self._records:
             self._records[folder] = read_records(folder)
-        return self._records[folder].get(output.name.casefold())
+        return self._records[folder].get(_fold(output.name))
 
 
 def _candidate_names(relative: Path, source: Path, extension: str):

@@ -17,6 +17,7 @@ from fibuca_desktop.core.imaging.output_records import (
     RECORD_NAME,
     is_output_folder,
     is_temporary_name,
+    name_key,
     read_records,
 )
 
@@ -84,7 +85,7 @@ def walk_inputs(inputs: list[Path], output_dir: Path, extensions: frozenset[str]
 def _own_file_reason(path: Path) -> str | None:
     if is_temporary_name(path.name):
         return TEMPORARY
-    if path.name == RECORD_NAME or path.name.casefold() in read_records(path.parent):
+    if path.name == RECORD_NAME or name_key(path.name) in read_records(path.parent):
         return OUR_OUTPUT
     return None
 
@@ -128,8 +129,11 @@ def _walk_folder(top: Path, out: Path, extensions: frozenset[str], walked: Walke
                 walked.ignored.append(Ignored(file, TEMPORARY))
             elif name.startswith("."):
                 walked.ignored.append(Ignored(file, HIDDEN))
-            elif name.casefold() in records:
+            elif name_key(name) in records:
                 ours += 1
+            elif file.is_symlink() and not file.exists():
+                target = os.readlink(file)
+                walked.ignored.append(Ignored(file, f"a broken link: {target} does not exist"))
             elif file.suffix.lower() in extensions:
                 walked.pairs.append((file, file.relative_to(top)))
             else:

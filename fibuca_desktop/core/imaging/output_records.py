@@ -8,27 +8,42 @@ outputs so they are never processed as photos. Lines are appended with one ``wri
 ``O_APPEND`` descriptor, so concurrent workers (and processes) do not interleave them.
 
 Temporary files are those of ``core.atomic_write``: ``.<name>.<random>.part`` beside the target.
-A kill -9 leaves them behind; ``clean_stale_parts`` removes ours once they are old enough that no
-running writer can still own them.
+A kill -9 leaves them behind. The pipeline holds an exclusive ``flock`` on each one while it
+writes (``hold_while_writing``), so ``clean_stale_parts`` can tell a dead writer's file (no lock:
+removed once a few seconds old) from a live one (locked: kept). Where locks are unavailable, a
+file is stale once it is older than any write can take.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
 import re
 import time
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: an open file cannot be removed there anyway
+    fcntl = None
 
 log = logging.getLogger(__name__)
 
 RECORD_NAME = ".fibuca-outputs.jsonl"
 STALE_PART_SECONDS = 3600  # far beyond the longest single write; younger ones may be in flight
+UNLOCKED_PART_SECONDS = 5.0  # an unlocked one this old has no writer (it locks at once)
 # atomic_write: mkstemp(prefix=f".{target.name}.", suffix=".part") adds 8 random characters.
 _PART = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.part$")
+
+
+def name_key(name: str) -> str:
+    """A file name as case-insensitive, normalisation-insensitive disks (Windows, macOS) see it."""
+    return unicodedata.normalize("NFC", name).casefold()
 
 
 def is_temporary_name(name: str) -> bool:
@@ -48,7 +63,7 @@ def record_output(output: Path, source: Path) -> None:
 
 
 def read_records(folder: Path) -> dict[str, Path]:
-    """Output name (casefolded) -> the input it was made from; the last line for a name wins.
+    """``name_key(output name)`` -> the input it was made from; the last line for a name wins.
 
     A missing or unreadable record is empty; a damaged line is ignored (a kill can cut the last).
     """
@@ -60,7 +75,7 @@ def read_records(folder: Path) -> dict[str, Path]:
     for line in text.splitlines():
         with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
             entry = json.loads(line)
-            records[str(entry["name"]).casefold()] = Path(entry["input"])
+            records[name_key(str(entry["name"]))] = Path(entry["input"])
     return records
 
 
@@ -68,11 +83,37 @@ def is_output_folder(folder: Path) -> bool:
     return (folder / RECORD_NAME).is_file()
 
 
+def hold_while_writing(fd: int) -> None:
+    """Mark a temporary file as in use until ``fd`` is closed (no-op without ``flock``)."""
+    if fcntl is not None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _in_use(path: str) -> bool | None:
+    """True while a writer holds the file, False if none does, None when we cannot tell."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        return True if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES) else None
+    else:
+        return False
+    finally:
+        os.close(fd)  # also releases the lock we may have taken
+
+
 def clean_stale_parts(
     folders: Iterable[Path], older_than: float = STALE_PART_SECONDS, now: float | None = None
 ) -> list[Path]:
-    """Remove our temporary files older than ``older_than`` seconds from ``folders`` (not
-    recursive); returns what was removed. Anything else, or anything we cannot remove, stays."""
+    """Remove our temporary files that no writer holds (or, where that cannot be told, older
+    than ``older_than`` seconds) from ``folders`` (not recursive); returns what was removed.
+    Anything else, or anything we cannot remove, stays."""
     now = time.time() if now is None else now
     removed = []
     for folder in sorted(set(folders)):
@@ -86,7 +127,9 @@ def clean_stale_parts(
             try:
                 if not entry.is_file(follow_symlinks=False):
                     continue
-                if now - entry.stat(follow_symlinks=False).st_mtime < older_than:
+                age = now - entry.stat(follow_symlinks=False).st_mtime
+                in_use = _in_use(entry.path)
+                if in_use or age < (older_than if in_use is None else UNLOCKED_PART_SECONDS):
                     continue
                 os.unlink(entry.path)
             except OSError as error:

@@ -28,7 +28,12 @@ from fibuca_desktop.core.imaging.decode import (
 from fibuca_desktop.core.imaging.engine import EngineProvider, alpha_matting
 from fibuca_desktop.core.imaging.memory_budget import MemoryBudget
 from fibuca_desktop.core.imaging.models import spec_for
-from fibuca_desktop.core.imaging.output_records import read_records, record_output
+from fibuca_desktop.core.imaging.output_records import (
+    hold_while_writing,
+    name_key,
+    read_records,
+    record_output,
+)
 from fibuca_desktop.core.imaging.presets import Preset
 from fibuca_desktop.core.imaging.render import (
     combined_alpha,
@@ -52,6 +57,7 @@ _SIGNATURES = {
     ".webp": (b"RIFF",),
 }
 _FULL = {errno.ENOSPC, errno.EDQUOT}
+_HALTS = _FULL | {errno.EROFS}  # nothing more can be written on that filesystem
 
 
 @dataclass
@@ -126,7 +132,7 @@ class Pipeline:
                         SKIPPED,
                         message="already exists, kept (--overwrite or Replace existing redoes it)",
                     )
-                if read_records(job.output.parent).get(job.output.name.casefold()) != job.input:
+                if read_records(job.output.parent).get(name_key(job.output.name)) != job.input:
                     return JobResult(  # appeared since it was planned: not ours to replace
                         job, SKIPPED, message="exists and was not made from this photo; kept"
                     )
@@ -139,7 +145,7 @@ class Pipeline:
         except Cancelled as error:
             result = JobResult(job, CANCELLED, message=str(error))
         except FibucaError as error:
-            result = JobResult(job, FAILED, message=str(error), halts_batch=_disk_full(error))
+            result = JobResult(job, FAILED, message=str(error), halts_batch=_stops_the_batch(error))
         except MemoryError:
             result = JobResult(
                 job,
@@ -182,6 +188,7 @@ class Pipeline:
             raise OutputError(message) from error
 
         def write(handle) -> None:
+            hold_while_writing(handle.fileno())  # a cleaner never removes a live temporary file
             rendered.write(handle)
             handle.flush()
             _check_signature(job.output, _head(handle.fileno()))
@@ -219,9 +226,9 @@ def _check_signature(output: Path, head: bytes) -> None:
         )
 
 
-def _disk_full(error: BaseException) -> bool:
+def _stops_the_batch(error: BaseException) -> bool:
     cause = error.__cause__
-    return isinstance(cause, OSError) and cause.errno in _FULL
+    return isinstance(cause, OSError) and cause.errno in _HALTS
 
 
 def _check(cancel: threading.Event | None) -> None:
