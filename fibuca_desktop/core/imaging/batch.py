@@ -106,7 +106,9 @@ class BatchPlan:
 
     def retarget(self, jobs: list[Job], extension: str) -> dict[Job, Job]:
         """Use ``extension`` from now on and re-plan ``jobs`` (those not yet run) with it;
-        returns old -> new for every job whose output changed."""
+        returns old -> new for every job whose output changed. The same extension changes none."""
+        if extension == self.extension:
+            return {}
         self.extension = extension
         entries = [e for e in (self._entries.pop(_key(j.output), None) for j in jobs) if e]
         disk = _DiskNames()
