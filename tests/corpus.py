@@ -7,6 +7,7 @@ the file and says what is wrong. The CLI and the core tests check the same entri
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageCms
+
+from fibuca_desktop.core.imaging.output_records import RECORD_NAME, hold_while_writing
 
 PHOTOS = Path(__file__).parent / "fixtures" / "photos"
 SIDE = 320  # the corpus works on small copies: the content matters, the size does not
@@ -363,8 +366,27 @@ def hash_tree(folder: Path) -> dict[str, str]:
 
 
 def leftovers(folder: Path) -> list[Path]:
-    """Temporary or hidden files: none may remain under an output folder after a batch."""
-    return [p for p in folder.rglob("*") if p.name.startswith(".") or p.name.endswith(".part")]
+    """Temporary or hidden files: none may remain under an output folder after a batch (but the
+    record of which photo each output was made from, ``output_records.RECORD_NAME``)."""
+    return [
+        p
+        for p in folder.rglob("*")
+        if p.name != RECORD_NAME and (p.name.startswith(".") or p.name.endswith(".part"))
+    ]
+
+
+@contextlib.contextmanager
+def live_writer(path: Path):
+    """A writer that holds its temporary file, as the pipeline does while it encodes."""
+    path.write_bytes(b"being written")
+    with path.open("rb+") as handle:
+        hold_while_writing(handle.fileno())
+        yield path
+
+
+def written_files(folder: Path) -> list[Path]:
+    """The files under an output folder, without our per-folder records."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != RECORD_NAME)
 
 
 def copy_photos(folder: Path, *names: str) -> list[Path]:

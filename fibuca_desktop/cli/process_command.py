@@ -18,6 +18,7 @@ from fibuca_desktop.core.imaging.decode import Limits
 from fibuca_desktop.core.imaging.engine import EngineProvider, SessionTuning
 from fibuca_desktop.core.imaging.models import DEFAULT_MODEL, MODELS, ModelStore, spec_for
 from fibuca_desktop.core.imaging.optional_features import require_rembg
+from fibuca_desktop.core.imaging.output_records import clean_stale_parts
 from fibuca_desktop.core.imaging.pipeline import PROCESSED, SKIPPED, Pipeline
 from fibuca_desktop.core.imaging.presets import DEFAULT_PRESET, PRESETS, get_preset
 from fibuca_desktop.core.imaging.scheduler import Scheduler, machine_capacity
@@ -52,7 +53,8 @@ def add_parser(commands) -> None:
         "--workers",
         type=_positive_int,
         metavar="N",
-        help="parallel jobs (default: from cores and free memory)",
+        help="parallel jobs (default: from cores and free memory; never more than the memory "
+        "budget holds, which is said when it caps the number)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -91,7 +93,12 @@ def add_parser(commands) -> None:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number; give a number such as 2"
+        ) from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} must be at least 1")
     return value
@@ -108,6 +115,12 @@ def run(args: argparse.Namespace) -> int:
             alpha_matting=args.alpha_matting or None,
         )
         plan = plan_batch(args.inputs, args.output, preset.extension)
+        capacity = machine_capacity(
+            args.workers,
+            args.memory_budget_mb,
+            small_outputs=preset.small_output,
+            model_mb=spec_for(args.model).activation_mb,
+        )
     except UsageError as error:
         print(f"fibuca-desktop process: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -123,9 +136,10 @@ def run(args: argparse.Namespace) -> int:
     except ModelUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
-    capacity = machine_capacity(
-        args.workers, args.memory_budget_mb, small_outputs=preset.small_output
-    )
+    if capacity.note:
+        print(f"note: {capacity.note}", file=sys.stderr)
+    for stale in clean_stale_parts(job.output.parent for job in plan.jobs):
+        print(f"note: removed {stale}, left by an interrupted run", file=sys.stderr)
     engines = EngineProvider(
         store,
         capacity.threads_per_inference,
@@ -151,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
         print("\ncancelling: running photos finish, queued ones are dropped", file=sys.stderr)
     seconds = time.perf_counter() - started
     report = _report(plan, results, seconds)
+    if scheduler.halted:
+        report["stopped_early"] = scheduler.halted
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -211,3 +227,5 @@ def _print_summary(report: dict, preset: str, capacity: str) -> None:
         print(f"  skipped {item['input']}: {item['reason']}", file=out)
     for item in report["failed"]:
         print(f"  FAILED  {item['input']}: {item['error']}", file=out)
+    if "stopped_early" in report:
+        print(f"Stopped early: {report['stopped_early']}", file=out)

@@ -8,6 +8,7 @@ import pytest
 
 from fibuca_desktop.core.errors import UsageError
 from fibuca_desktop.core.imaging.batch import plan_batch
+from fibuca_desktop.core.imaging.folder_walk import HIDDEN
 
 
 def touch(path: Path) -> Path:
@@ -54,7 +55,7 @@ def test_the_same_file_twice_is_one_job(tmp_path):
     assert [job.input for job in plan.jobs] == [photo]
 
 
-def test_non_images_are_listed_and_hidden_files_skipped(tmp_path):
+def test_non_images_and_hidden_files_are_listed_with_their_reason(tmp_path):
     touch(tmp_path / "in" / "a.jpg")
     touch(tmp_path / "in" / "notes.txt")
     touch(tmp_path / "in" / ".DS_Store")
@@ -62,7 +63,9 @@ def test_non_images_are_listed_and_hidden_files_skipped(tmp_path):
     plan = plan_batch([tmp_path / "in"], tmp_path / "out", ".png")
     assert [job.input.name for job in plan.jobs] == ["a.jpg"]
     assert [(i.input.name, i.reason) for i in plan.ignored] == [
-        ("notes.txt", "not an image file type (.txt)")
+        (".thumbs", HIDDEN),
+        (".DS_Store", HIDDEN),
+        ("notes.txt", "not an image file type (.txt)"),
     ]
 
 

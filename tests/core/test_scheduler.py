@@ -15,6 +15,7 @@ from fibuca_desktop.core.imaging.memory_budget import MemoryBudget
 from fibuca_desktop.core.imaging.pipeline import CANCELLED, FAILED, PROCESSED, Pipeline
 from fibuca_desktop.core.imaging.presets import get_preset
 from fibuca_desktop.core.imaging.scheduler import Capacity, Scheduler, machine_capacity
+from tests.corpus import written_files
 
 MB = 1024 * 1024
 
@@ -136,7 +137,7 @@ def test_cancel_mid_batch_drops_the_queue(engines, batch):
     statuses = [r.status for r in results]
     assert statuses[0] == PROCESSED
     assert set(statuses[1:]) == {CANCELLED}
-    written = [p for p in (batch.jobs[0].output.parent).rglob("*") if p.is_file()]
+    written = written_files(batch.jobs[0].output.parent)
     assert written == [batch.jobs[0].output]
 
 

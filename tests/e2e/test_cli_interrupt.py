@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fibuca_desktop.core.imaging.output_records import RECORD_NAME
 from tests.conftest import PHOTOS
 
 
@@ -48,5 +49,5 @@ def test_ctrl_c_cancels_the_queue_and_reports(tmp_path):
     assert 1 <= len(report["processed"]) <= 3
     assert len(report["processed"]) + len(report["failed"]) == 36
     assert any("cancelled" in item["error"] for item in report["failed"])
-    written = sorted(p.name for p in out.rglob("*"))
+    written = sorted(p.name for p in out.rglob("*") if p.name != RECORD_NAME)
     assert written == sorted(Path(item["output"]).name for item in report["processed"])

@@ -64,7 +64,7 @@ def report_of(result) -> dict:
 
 
 def files_under(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file())
+    return corpus.written_files(folder)
 
 
 def test_corpus_of_bad_inputs(tmp_path):

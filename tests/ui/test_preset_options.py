@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication
 from fibuca_desktop.core.imaging.presets import PRESETS, get_preset
 from fibuca_desktop.core.settings import PresetOptions, Settings
 from fibuca_desktop.ui.process.preset_options_dialog import PresetOptionsDialog
+from tests import corpus
 from tests.conftest import PHOTOS
 
 
@@ -177,7 +178,8 @@ def test_the_panel_uses_the_saved_options(panel_factory, qtbot, tmp_path):
     panel.add_paths([photo])
     with qtbot.waitSignal(panel.batch_finished, timeout=120_000):
         panel.start()
-    with Image.open(tmp_path / "cutouts" / "car.jpg") as image:
+    assert panel.output_folder == tmp_path.parent / f"{tmp_path.name}-cutouts"  # beside, not in
+    with Image.open(panel.output_folder / "car.jpg") as image:
         assert max(image.size) == 300  # the option reached the pipeline
 
 
@@ -204,7 +206,7 @@ def test_run_again_after_options_for_another_preset_never_crashes(panel_factory,
     panel.preset_combo.setCurrentText("transparent")
     with qtbot.waitSignal(panel.batch_finished, timeout=120_000):
         assert panel.rerun_with_current_preset() == 1
-    (again,) = (tmp_path / "shoot-cutouts-transparent").iterdir()
+    (again,) = corpus.written_files(tmp_path / "shoot-cutouts-transparent")
     with Image.open(again) as image:
         assert (again.suffix, image.format, image.mode) == (".png", "PNG", "RGBA")
         assert max(image.size) > 200  # web's options stayed with web

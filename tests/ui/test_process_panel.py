@@ -17,6 +17,7 @@ from fibuca_desktop.ui.main_window import MainWindow
 from fibuca_desktop.ui.monitor.monitor_hub import MonitorHub
 from fibuca_desktop.ui.process.process_panel import ProcessPanel, ProcessService
 from fibuca_desktop.ui.process.queue_model import CANCELLED, DONE, FAILED, QUEUED
+from tests import corpus
 from tests.conftest import PHOTOS
 
 BATCH_TIMEOUT_MS = 120_000
@@ -85,7 +86,7 @@ def statuses(panel) -> dict[str, str]:
 
 
 def leftovers(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.name.startswith(".") or p.suffix == ".part"]
+    return corpus.leftovers(folder)
 
 
 def make_inputs(tmp_path: Path, copies: int = 1) -> Path:
@@ -308,10 +309,9 @@ def test_run_again_with_another_preset_goes_to_a_sibling_folder(panel, qtbot, tm
         "00-car.jpg",
         "details/00-girl.jpg",
     ]
-    assert sorted(p.name for p in (tmp_path / "shoot-cutouts").rglob("*")) == [
-        "00-car.png",
-        "00-girl.png",
-        "details",
+    assert [p.relative_to(tmp_path) for p in corpus.written_files(tmp_path / "shoot-cutouts")] == [
+        Path("shoot-cutouts/00-car.png"),
+        Path("shoot-cutouts/details/00-girl.png"),
     ]  # the first results are untouched
     with Image.open(web / "00-car.jpg") as image:
         assert image.format == "JPEG" and max(image.size) <= 800

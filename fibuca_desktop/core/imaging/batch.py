@@ -1,18 +1,29 @@
 """Plan a batch: which files to process and the one output path each gets.
 
-Rules: folders are walked recursively and mirrored under the output folder; nothing is ever
-written into or beside an input folder; two inputs never share an output name (case-insensitive,
-as on Windows and macOS).
+``BatchPlan`` owns every output name of a queue, across all its adds, preset changes and re-runs;
+the CLI (one add) and the Process tab (many) use it alike. Rules:
+
+- folders are walked recursively (symlinked folders too, each real folder once) and mirrored
+  under the output folder; nothing is ever written into or beside an input folder;
+- two inputs never share an output name (case-insensitive, as on Windows and macOS), whether
+  the other one is in the queue or already on disk: a file on disk is only ever "the same
+  output" again when our record says it was made from the same input (``output_records``);
+- the extension follows the preset; ``retarget`` re-plans queued jobs when the preset changes;
+- what is left out is listed with a reason (not an image, hidden, our own output, a loop),
+  never dropped silently.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fibuca_desktop.core.errors import UsageError
+from fibuca_desktop.core.imaging.folder_walk import Ignored, walk_inputs
+from fibuca_desktop.core.imaging.output_records import name_key, read_records
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".mpo"}
@@ -27,93 +38,177 @@ class Job:
 
 
 @dataclass(frozen=True)
-class Ignored:
-    """A file found in a folder that is not an image by its name; listed, never silently dropped."""
-
-    input: Path
-    reason: str
+class _Entry:
+    job: Job
+    root: Path  # the output folder it was planned into
+    relative: Path  # the input's path under its input folder (mirrored under root)
 
 
 @dataclass
+class Added:
+    """What one ``add`` contributed."""
+
+    jobs: list[Job] = field(default_factory=list)
+    ignored: list[Ignored] = field(default_factory=list)
+
+
 class BatchPlan:
-    jobs: list[Job]
-    ignored: list[Ignored]
+    """Every output name of one queue. Not thread-safe: use it from one thread (the GUI's)."""
 
+    def __init__(self, extension: str) -> None:
+        self.extension = extension
+        self.ignored: list[Ignored] = []
+        self._entries: dict[str, _Entry] = {}  # _key(output) -> entry, in plan order
 
-def _walk(folder: Path):
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith("."):
-                yield Path(root, name)
+    @property
+    def jobs(self) -> list[Job]:
+        return [entry.job for entry in self._entries.values()]
+
+    def root_of(self, job: Job) -> Path:
+        return self._entries[_key(job.output)].root
+
+    def add(self, inputs: list[Path], output_dir: Path) -> Added:
+        """Plan inputs into ``output_dir``. Raises UsageError for a missing input or an unsafe
+        output folder (then nothing is added)."""
+        output_dir = Path(os.path.abspath(output_dir))
+        _check_output_folder(output_dir)
+        walked = walk_inputs(inputs, output_dir, IMAGE_EXTENSIONS)
+        source_dirs = {source.parent.resolve() for source, _ in walked.pairs}
+        for _, relative in walked.pairs:
+            folder = output_dir / relative.parent
+            if folder.resolve() in source_dirs:
+                raise UsageError(
+                    f"Outputs would be written next to the originals in {folder}; choose a "
+                    "separate output folder."
+                )
+        added = Added(ignored=walked.ignored)
+        planned = {(e.job.input, e.root) for e in self._entries.values()}
+        disk = _DiskNames()
+        for source, relative in walked.pairs:
+            if (source, output_dir) in planned:
+                continue  # the same file given twice (as a file and inside a folder, or re-added)
+            planned.add((source, output_dir))
+            job = self._assign(source, relative, output_dir, disk)
+            added.jobs.append(job)
+        self.ignored.extend(added.ignored)
+        return added
+
+    def again_into_siblings(self, jobs: list[Job], suffix: str) -> list[Job]:
+        """Plan ``jobs`` again, each into a sibling of its output folder named ``<root>-suffix``
+        (``shoot-cutouts`` -> ``shoot-cutouts-web``), with the current extension."""
+        disk = _DiskNames()
+        fresh = []
+        for job in jobs:
+            entry = self._entries[_key(job.output)]
+            root = entry.root.with_name(f"{entry.root.name}-{suffix}")
+            fresh.append(self._assign(job.input, entry.relative, root, disk))
+        return fresh
+
+    def retarget(self, jobs: list[Job], extension: str) -> dict[Job, Job]:
+        """Use ``extension`` from now on and re-plan ``jobs`` (those not yet run) with it;
+        returns old -> new for every job whose output changed. The same extension changes none."""
+        if extension == self.extension:
+            return {}
+        self.extension = extension
+        entries = [e for e in (self._entries.pop(_key(j.output), None) for j in jobs) if e]
+        disk = _DiskNames()
+        changed = {}
+        for entry in entries:
+            new = self._assign(entry.job.input, entry.relative, entry.root, disk)
+            if new != entry.job:
+                changed[entry.job] = new
+        return changed
+
+    def release(self, jobs: list[Job]) -> None:
+        """Forget jobs removed from the queue (their outputs on disk still count, by record)."""
+        for job in jobs:
+            self._entries.pop(_key(job.output), None)
+
+    def _assign(self, source: Path, relative: Path, root: Path, disk: _DiskNames) -> Job:
+        for candidate in _candidate_names(relative, source, self.extension):
+            output = root / candidate
+            if _key(output) in self._entries:
+                continue
+            on_disk = disk.same_file(output)
+            if on_disk is not None:
+                if disk.made_from(on_disk) != source:
+                    continue  # another photo's cut-out, or not ours at all: never touch it
+                output = on_disk  # this photo's own earlier output: skipped or replaced later
+            job = Job(source, output)
+            self._entries[_key(output)] = _Entry(job, root, relative)
+            return job
+        raise AssertionError("unreachable: the candidate names never run out")
 
 
 def plan_batch(inputs: list[Path], output_dir: Path, extension: str) -> BatchPlan:
-    """Map inputs to outputs. Raises UsageError for a missing input or an unsafe output folder."""
-    output_dir = Path(os.path.abspath(output_dir))
+    """One add into a fresh plan (the CLI's run). Raises UsageError like ``BatchPlan.add``."""
+    plan = BatchPlan(extension)
+    plan.add(inputs, output_dir)
+    return plan
+
+
+def default_output_folder(first_input: Path) -> Path:
+    """Beside the input, never inside the photo folder: the folder ``shoes`` and a photo
+    ``shoes/item.jpg`` both go to ``shoes-cutouts`` next to ``shoes``."""
+    folder = first_input if first_input.is_dir() else first_input.parent
+    folder = Path(os.path.abspath(folder))
+    if folder.parent == folder:  # a filesystem root has no "beside"
+        return folder / "fibuca-cutouts"
+    return folder.parent / f"{folder.name}-cutouts"
+
+
+def _key(path: Path) -> str:
+    """One key for every spelling of an output path: the real folder (links resolved), the name
+    ignoring case and Unicode normalisation (as on Windows and macOS disks)."""
+    return _fold(str(_real_folder(path.parent) / path.name))
+
+
+_fold = name_key  # whole paths fold the same way
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_folder(folder: Path) -> Path:
+    return folder.resolve()
+
+
+def _check_output_folder(output_dir: Path) -> None:
     existing = next(folder for folder in (output_dir, *output_dir.parents) if folder.exists())
     if not existing.is_dir():  # else every photo would fail alike with "File exists"
         raise UsageError(
             f"The output folder {output_dir} cannot be created: {existing} is a file, not a "
             "folder; choose another output folder."
         )
-    resolved_out = output_dir.resolve()
-    pairs: list[tuple[Path, Path]] = []  # (input, path relative to the output folder)
-    ignored: list[Ignored] = []
-    source_dirs: set[Path] = set()
-    for raw in inputs:
-        path = Path(os.path.abspath(raw))
-        if path.is_dir():
-            resolved = path.resolve()
-            if resolved_out == resolved or resolved in resolved_out.parents:
-                raise UsageError(
-                    f"The output folder {output_dir} is inside the input folder {path}; choose an "
-                    "output folder outside it so originals are never mixed with results."
-                )
-            for file in _walk(path):
-                if file.suffix.lower() in IMAGE_EXTENSIONS:
-                    pairs.append((file, file.relative_to(path)))
-                    source_dirs.add(file.parent.resolve())
-                else:
-                    ignored.append(
-                        Ignored(file, f"not an image file type ({file.suffix or 'no extension'})")
-                    )
-        elif path.is_file():
-            pairs.append((path, Path(path.name)))
-            source_dirs.add(path.parent.resolve())
-        else:
-            raise UsageError(f"{raw} does not exist; check the path.")
-    jobs = _assign_outputs(pairs, output_dir, extension)
-    for job in jobs:
-        if job.output.parent.resolve() in source_dirs:
-            raise UsageError(
-                f"Output {job.output} would be written next to the originals in "
-                f"{job.output.parent}; choose a separate output folder."
-            )
-    return BatchPlan(jobs, ignored)
 
 
-def _assign_outputs(pairs, output_dir: Path, extension: str) -> list[Job]:
-    """Deterministic unique names: the first input keeps ``name.ext``; a clash adds the source
-    extension (``name-jpeg.png``), then a counter."""
-    taken: set[str] = set()
-    seen_inputs: set[Path] = set()
-    jobs = []
-    for source, relative in pairs:
-        if source in seen_inputs:
-            continue  # the same file given twice (as a file and inside a folder)
-        seen_inputs.add(source)
-        for candidate in _candidate_names(relative, source, extension):
-            key = str(candidate).casefold()
-            if key not in taken:
-                taken.add(key)
-                jobs.append(Job(source, output_dir / candidate))
-                break
-    return jobs
+class _DiskNames:
+    """Names already on disk, per folder, case-insensitively; listed once per planning step."""
+
+    def __init__(self) -> None:
+        self._names: dict[Path, dict[str, str]] = {}
+        self._records: dict[Path, dict] = {}
+
+    def same_file(self, path: Path) -> Path | None:
+        """The existing file that ``path`` would clash with (same name ignoring case), if any."""
+        folder = path.parent
+        if folder not in self._names:
+            try:
+                self._names[folder] = {_fold(name): name for name in os.listdir(folder)}
+            except OSError:
+                self._names[folder] = {}
+        name = self._names[folder].get(_fold(path.name))
+        return folder / name if name is not None else None
+
+    def made_from(self, output: Path) -> Path | None:
+        folder = output.parent
+        if folder not in self._records:
+            self._records[folder] = read_records(folder)
+        return self._records[folder].get(_fold(output.name))
 
 
 def _candidate_names(relative: Path, source: Path, extension: str):
-    """Output names in order of preference, made lazily: almost every photo takes the first."""
+    """Output names in order of preference, made lazily: almost every photo takes the first.
+    The first input keeps ``name.ext``; a clash adds the source extension (``name-jpeg.png``),
+    then a counter."""
     stem = relative.with_suffix("")
     yield stem.with_name(stem.name + extension)
     source_ext = source.suffix.lstrip(".").lower()

@@ -7,6 +7,7 @@ safe points between stages; a cancelled job writes nothing.
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fibuca_desktop.core.atomic_write import write_atomically
-from fibuca_desktop.core.errors import Cancelled, FibucaError
+from fibuca_desktop.core.errors import Cancelled, FibucaError, OutputError
 from fibuca_desktop.core.imaging.batch import Job
 from fibuca_desktop.core.imaging.decode import (
     ImageHeader,
@@ -26,6 +27,12 @@ from fibuca_desktop.core.imaging.decode import (
 from fibuca_desktop.core.imaging.engine import EngineProvider, alpha_matting
 from fibuca_desktop.core.imaging.memory_budget import MemoryBudget
 from fibuca_desktop.core.imaging.models import spec_for
+from fibuca_desktop.core.imaging.output_records import (
+    hold_while_writing,
+    name_key,
+    read_records,
+    record_output,
+)
 from fibuca_desktop.core.imaging.presets import Preset
 from fibuca_desktop.core.imaging.render import (
     combined_alpha,
@@ -41,6 +48,9 @@ PROCESSED, SKIPPED, FAILED, CANCELLED = "processed", "skipped", "failed", "cance
 # from a 12 MP JPEG adds ~25 MB (model-input arrays, encoder buffers, the worker's own heap).
 _BYTES_PER_PIXEL = 9
 _JOB_OVERHEAD = 20 * 1024 * 1024
+# The bytes an output must start with, by its extension: a name always tells what is inside.
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+_HALTS = _FULL | {errno.EROFS}  # nothing more can be written on that filesystem
 
 
 @dataclass
@@ -52,6 +62,7 @@ class JobResult:
     ms: float = 0.0
     message: str = ""
     notes: list[str] = field(default_factory=list)
+    halts_batch: bool = False  # the disk is full: the photos after this one cannot be written
 
     @property
     def input(self) -> Path:
@@ -107,12 +118,17 @@ class Pipeline:
         try:
             if cancel is not None and cancel.is_set():
                 raise Cancelled("Cancelled before it started.")
-            if not self.overwrite and job.output.exists():
-                return JobResult(
-                    job,
-                    SKIPPED,
-                    message="already exists, kept (--overwrite or Replace existing redoes it)",
-                )
+            if job.output.exists():
+                if not self.overwrite:
+                    return JobResult(
+                        job,
+                        SKIPPED,
+                        message="already exists, kept (--overwrite or Replace existing redoes it)",
+                    )
+                if read_records(job.output.parent).get(name_key(job.output.name)) != job.input:
+                    return JobResult(  # appeared since it was planned: not ours to replace
+                        job, SKIPPED, message="exists and was not made from this photo; kept"
+                    )
             header = self.header(job)  # cheap checks first: size, format, pixel count
             if budget is None:
                 result = self._run(job, cancel, header)
@@ -122,7 +138,7 @@ class Pipeline:
         except Cancelled as error:
             result = JobResult(job, CANCELLED, message=str(error))
         except FibucaError as error:
-            result = JobResult(job, FAILED, message=str(error))
+            result = JobResult(job, FAILED, message=str(error), halts_batch=_stops_the_batch(error))
         except MemoryError:
             result = JobResult(
                 job,
@@ -140,6 +156,7 @@ class Pipeline:
         _check(cancel)
         decoded = decode(job.input, self.limits, self.preset.decode_side())
         image, icc_profile = decoded.image, decoded.icc_profile
+        colour_notes = list(decoded.notes)  # a CMYK conversion, a profile dropped: say so
         if self.preset.max_side and not self.preset.canvas:
             image = fit_within(image, self.preset.max_side)  # predict on the output size only
         _check(cancel)
@@ -152,12 +169,37 @@ class Pipeline:
         _check(cancel)
         rendered = render(image, alpha, self.preset, icc_profile)
         del image, alpha, decoded
-        if not write_atomically(job.output, rendered.write, self.overwrite, rendered.check):
+        try:
+            record_output(job.output, job.input)  # first: a record without its output is harmless
+        except OSError as error:
+            if error.errno in _FULL:
+                message = f"The disk holding {job.output.parent} is full; free space and retry."
+            else:
+                message = (
+                    f"Cannot write {job.output.name} to {job.output.parent}: "
+                    f"{error.strerror or error}. Choose an output folder you can write to."
+                )
+            raise OutputError(message) from error
+
+        def write(handle) -> None:
+            hold_while_writing(handle.fileno())  # a cleaner never removes a live temporary file
+            rendered.write(handle)
+
+        # rendered.check reads the file back before the rename: format, size, and that its
+        # bytes are what its name says (a PNG named .jpg never lands).
+        if not write_atomically(job.output, write, self.overwrite, rendered.check):
             return JobResult(job, SKIPPED, message="output appeared meanwhile; left untouched")
-        notes = [] if rendered.subject_found else ["no subject found; the whole photo was used"]
+        notes = colour_notes
+        if not rendered.subject_found:
+            notes.append("no subject found; the whole photo was used")
         if header.frames > 1:
             notes.append(f"animated ({header.frames} frames): the first frame was used")
         return JobResult(job, PROCESSED, *rendered.size, notes=notes)
+
+
+def _stops_the_batch(error: BaseException) -> bool:
+    cause = error.__cause__
+    return isinstance(cause, OSError) and cause.errno in _HALTS
 
 
 def _check(cancel: threading.Event | None) -> None:

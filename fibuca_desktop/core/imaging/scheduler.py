@@ -22,15 +22,20 @@ from dataclasses import dataclass
 
 import psutil
 
+from fibuca_desktop.core.errors import UsageError
 from fibuca_desktop.core.imaging.batch import Job
 from fibuca_desktop.core.imaging.memory_budget import MemoryBudget
-from fibuca_desktop.core.imaging.pipeline import JobResult, Pipeline
+from fibuca_desktop.core.imaging.pipeline import FAILED, JobResult, Pipeline
 
 log = logging.getLogger(__name__)
 
 _MB = 1024 * 1024
 MAX_DEFAULT_WORKERS = 4
 MEMORY_SHARE = 0.5  # of the memory available when the batch starts
+# What one more worker may hold at once: a 12 MP photo's job peak (pipeline, measured ~80-95 MB
+# plus overhead). Workers beyond budget / this only wait for memory while adding their own heaps.
+TYPICAL_JOB_BYTES = 12_000_000 * 9 + 20 * _MB
+MIN_JOB_BYTES = 20 * _MB  # a tiny photo still needs the job overhead
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class Capacity:
     budget_bytes: int  # for the model's working memory and all jobs together
     inference_slots: int = 1  # concurrent model runs
     threads_per_inference: int = 1  # onnxruntime intra-op threads: cores shared among slots
+    note: str = ""  # why the worker count differs from the one asked for, for the user
 
     def describe(self) -> str:
         runs = "1 model run" if self.inference_slots == 1 else f"{self.inference_slots} model runs"
@@ -54,13 +60,17 @@ def machine_capacity(
     budget_mb: int | None = None,
     inference_slots: int = 1,
     small_outputs: bool = False,
+    model_mb: int = 0,
 ) -> Capacity:
     """Worker count and memory budget from this machine; ``workers`` overrides the count.
 
     With ``small_outputs`` (``Preset.small_output``) the default is one worker: measured on 12 MP
     photos for the web preset, a second one gave 0.155 vs 0.154 s per image and cost 35 MB.
+    The count is capped at what the budget holds beside the model (``model_mb`` a slot), saying
+    so in ``note``; a budget that cannot hold the model and one photo is a UsageError.
     """
     cores = os.cpu_count() or 1
+    asked = workers
     if workers is None:
         workers = 1 if small_outputs else max(1, min(cores, MAX_DEFAULT_WORKERS))
     if workers < 1 or inference_slots < 1:
@@ -70,7 +80,26 @@ def machine_capacity(
     else:
         budget = budget_mb * _MB
     slots = min(inference_slots, workers)
-    return Capacity(workers, budget, slots, max(1, cores // slots))
+    for_jobs = budget - slots * model_mb * _MB
+    if for_jobs < MIN_JOB_BYTES:
+        need = slots * model_mb + MIN_JOB_BYTES // _MB
+        raise UsageError(
+            f"A memory budget of {budget / _MB:.0f} MB is too small: the model needs about "
+            f"{slots * model_mb} MB and each photo at least {MIN_JOB_BYTES // _MB} MB more. "
+            f"Allow at least {need} MB (more for large photos), or leave the budget automatic."
+        )
+    fits = max(1, for_jobs // TYPICAL_JOB_BYTES)
+    note = ""
+    if workers > fits:
+        if asked is not None:
+            note = (
+                f"{asked} workers asked for, {fits} used: the memory budget of "
+                f"{budget / _MB:.0f} MB holds {fits} photo{'s' if fits > 1 else ''} at once "
+                f"beside the model (about {TYPICAL_JOB_BYTES // _MB} MB for a 12 MP photo)"
+            )
+        workers = fits
+        slots = min(slots, workers)
+    return Capacity(workers, budget, slots, max(1, cores // slots), note)
 
 
 class Scheduler:
@@ -81,10 +110,22 @@ class Scheduler:
         self.capacity = capacity
         model_bytes = capacity.inference_slots * pipeline.model_spec.activation_mb * _MB
         self.budget = MemoryBudget(max(0, capacity.budget_bytes - model_bytes))
+        self.halted: str | None = None  # why the batch stopped early (the disk is full)
 
     def run_job(self, job: Job, cancel: threading.Event | None = None) -> JobResult:
-        """Process one job within the memory budget. Never raises."""
-        return self.pipeline.process(job, cancel, self.budget)
+        """Process one job within the memory budget. Never raises.
+
+        Once a job finds the disk full, later jobs are not started (no model run for an output
+        that cannot be written): they fail at once, saying why, so "Retry failed" redoes them.
+        """
+        halted = self.halted
+        if halted is not None:
+            return JobResult(job, FAILED, message=f"Not started: {halted}")
+        result = self.pipeline.process(job, cancel, self.budget)
+        if result.halts_batch and self.halted is None:
+            self.halted = result.message
+            log.warning("stopping the batch early: %s", result.message)
+        return result
 
     def run_batch(
         self,

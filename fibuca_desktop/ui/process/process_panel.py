@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QThreadPool, QUrl, Signal, Slot
+from PySide6.QtCore import QUrl, Signal, Slot
 from PySide6.QtGui import (
     QDesktopServices,
     QDragEnterEvent,
@@ -17,30 +16,21 @@ from PySide6.QtGui import (
     QKeySequence,
     QShortcut,
 )
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QCheckBox,
-    QComboBox,
-    QFileDialog,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QProgressBar,
-    QPushButton,
-    QSplitter,
-    QTableView,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QWidget
 
 from fibuca_desktop.core.errors import UsageError
-from fibuca_desktop.core.imaging.batch import Job, plan_batch
-from fibuca_desktop.core.imaging.engine import EngineProvider
-from fibuca_desktop.core.imaging.pipeline import PROCESSED, JobResult, Pipeline
-from fibuca_desktop.core.imaging.presets import PRESETS
-from fibuca_desktop.core.imaging.scheduler import Scheduler, machine_capacity
-from fibuca_desktop.core.imaging.thumbnails import THUMBNAIL_SIDE
+from fibuca_desktop.core.imaging.batch import BatchPlan, Job, default_output_folder
+from fibuca_desktop.core.imaging.output_records import clean_stale_parts
+from fibuca_desktop.core.imaging.pipeline import PROCESSED, JobResult
+from fibuca_desktop.core.imaging.presets import Preset
+from fibuca_desktop.core.imaging.scheduler import Scheduler
 from fibuca_desktop.core.settings import Settings
+from fibuca_desktop.ui.process.choosers import (
+    chosen_paths,
+    local_paths,
+    photo_files_dialog,
+    photo_folder_dialog,
+)
 from fibuca_desktop.ui.process.job_runner import (
     JobRunnable,
     JobSignals,
@@ -48,7 +38,8 @@ from fibuca_desktop.ui.process.job_runner import (
     ThumbnailSignals,
 )
 from fibuca_desktop.ui.process.preset_options_dialog import PresetOptionsDialog
-from fibuca_desktop.ui.process.preview import CutoutPreviewWidget
+from fibuca_desktop.ui.process.process_layout import build_process_panel
+from fibuca_desktop.ui.process.process_service import ProcessService
 from fibuca_desktop.ui.process.queue_model import (
     CANCELLED,
     DONE,
@@ -61,46 +52,9 @@ from fibuca_desktop.ui.process.queue_model import (
     QueueItem,
 )
 
+__all__ = ["ProcessPanel", "ProcessService"]  # the service is built by app.py beside the panel
 log = logging.getLogger(__name__)
 _STATUS = {PROCESSED: DONE}  # the core's other statuses (skipped, failed, cancelled) read the same
-
-
-class ProcessService:
-    """Created once per app: the shared model sessions and the named, bounded image pool."""
-
-    def __init__(self, settings: Settings) -> None:
-        capacity = machine_capacity(settings.processing.workers)
-        self.engines = EngineProvider(
-            None, capacity.threads_per_inference, None, capacity.inference_slots
-        )
-        self.pool = QThreadPool()
-        self.pool.setObjectName("fibuca-image-pool")
-        self.pool.setMaxThreadCount(capacity.workers)
-        # Thumbnails and previews: small, separate, so they never wait behind a 12 MP job.
-        self.thumbnail_pool = QThreadPool()
-        self.thumbnail_pool.setObjectName("fibuca-preview-pool")
-        self.thumbnail_pool.setMaxThreadCount(1)
-
-    def scheduler(self, settings: Settings) -> Scheduler:
-        processing = settings.processing
-        preset = processing.resolved_preset()
-        capacity = machine_capacity(processing.workers, small_outputs=preset.small_output)
-        self.pool.setMaxThreadCount(capacity.workers)
-        pipeline = Pipeline(self.engines, preset, processing.model, overwrite=processing.overwrite)
-        return Scheduler(pipeline, capacity)
-
-    def shutdown(self) -> None:
-        """Drop queued runnables and wait for running ones (they stop at a safe point)."""
-        for pool in (self.thumbnail_pool, self.pool):
-            pool.clear()
-            pool.waitForDone()
-
-
-def default_output_folder(first_input: Path) -> Path:
-    """Beside the input, never the input folder itself: ``shoes`` -> ``shoes-cutouts``."""
-    if first_input.is_dir():
-        return first_input.parent / f"{first_input.name}-cutouts"
-    return first_input.parent / "cutouts"
 
 
 class ProcessPanel(QWidget):
@@ -130,122 +84,10 @@ class ProcessPanel(QWidget):
         self._batch: set[int] = set()
         self._runnables: dict[int, JobRunnable] = {}
         self._batch_started = 0.0
-        self._build()
+        self._last_input_folder: Path | None = None
+        self.plan = BatchPlan(".png")  # every output name of this queue; re-planned per preset
+        build_process_panel(self)
         self._refresh()
-
-    # -- layout -----------------------------------------------------------------------------
-
-    def _build(self) -> None:
-        self.add_files_button = QPushButton("Add files…")
-        self.add_files_button.clicked.connect(self.choose_files)
-        self.add_folder_button = QPushButton("Add folder…")
-        self.add_folder_button.clicked.connect(self.choose_folder)
-        self.preset_combo = QComboBox()
-        for name, preset in PRESETS.items():
-            self.preset_combo.addItem(name, name)
-            self.preset_combo.setItemData(
-                self.preset_combo.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole
-            )
-        self.preset_combo.setCurrentText(self.settings.processing.preset)
-        self.preset_combo.currentTextChanged.connect(self._preset_changed)
-        self.options_button = QPushButton("Options…")
-        self.options_button.setToolTip("Size, format, quality, background and margin")
-        self.options_button.clicked.connect(self.edit_preset_options)
-        self.workers_combo = QComboBox()
-        self.workers_combo.setToolTip(
-            "Photos processed at once. Auto: from this computer's cores and free memory."
-        )
-        self.workers_combo.addItem("Auto", None)
-        for count in range(1, (os.cpu_count() or 1) + 1):
-            self.workers_combo.addItem(str(count), count)
-        self.workers_combo.setCurrentIndex(
-            max(0, self.workers_combo.findData(self.settings.processing.workers))
-        )
-        self.workers_combo.currentIndexChanged.connect(self._workers_changed)
-        self.overwrite_box = QCheckBox("Replace existing")
-        self.overwrite_box.setToolTip("Replace outputs that already exist instead of skipping them")
-        self.overwrite_box.setChecked(self.settings.processing.overwrite)
-        self.overwrite_box.toggled.connect(self._overwrite_changed)
-        self.output_label = QLabel()
-        self.output_button = QPushButton("Output folder…")
-        self.output_button.clicked.connect(self._choose_output)
-        top = QHBoxLayout()
-        for widget in (self.add_files_button, self.add_folder_button, QLabel("Preset:")):
-            top.addWidget(widget)
-        top.addWidget(self.preset_combo)
-        top.addWidget(self.options_button)
-        top.addWidget(QLabel("Workers:"))
-        top.addWidget(self.workers_combo)
-        top.addWidget(self.overwrite_box)
-        top.addStretch(1)
-        output_row = QHBoxLayout()
-        output_row.addWidget(self.output_label, 1)
-        output_row.addWidget(self.output_button)
-
-        self.notice = QLabel()
-        self.notice.setWordWrap(True)
-        self.notice.hide()
-        self.table = QTableView()
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.verticalHeader().hide()
-        self.table.setWordWrap(False)  # one line per photo; the full text is in the tooltip
-        self.table.setIconSize(QSize(THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-        self.table.verticalHeader().setDefaultSectionSize(THUMBNAIL_SIDE + 6)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.preview = CutoutPreviewWidget(self.service.thumbnail_pool)
-        self.preview.setObjectName("cutoutPreview")
-        self.table.selectionModel().currentRowChanged.connect(self._preview_current)
-        self.queue_splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.queue_splitter.addWidget(self.table)
-        self.queue_splitter.addWidget(self.preview)
-        self.queue_splitter.setStretchFactor(0, 3)
-        self.queue_splitter.setStretchFactor(1, 2)
-        self.drop_hint = QLabel("Drop photos or folders here")
-        self.drop_hint.setStyleSheet("color: #777; font-size: 15px; padding: 12px;")
-
-        self.progress = QProgressBar()
-        self.progress_label = QLabel()
-        self.start_button = QPushButton("Start")
-        self.start_button.clicked.connect(self.start)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel)
-        self.retry_button = QPushButton("Retry failed")
-        self.retry_button.clicked.connect(self.retry_failed)
-        self.clear_button = QPushButton("Clear finished")
-        self.clear_button.clicked.connect(self.clear_finished)
-        self.rerun_button = QPushButton("Run again with this preset")
-        self.rerun_button.setToolTip(
-            "Process the finished photos again with the preset chosen above, into a new folder"
-        )
-        self.rerun_button.clicked.connect(self.rerun_with_current_preset)
-        self.open_button = QPushButton("Open output folder")
-        self.open_button.clicked.connect(self._open_output)
-        progress_row = QHBoxLayout()
-        progress_row.addWidget(self.progress, 1)
-        progress_row.addWidget(self.progress_label)
-        bottom = QHBoxLayout()
-        bottom.addStretch(1)
-        for button in (
-            self.start_button,
-            self.cancel_button,
-            self.retry_button,
-            self.clear_button,
-            self.rerun_button,
-            self.open_button,
-        ):
-            bottom.addWidget(button)
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addLayout(output_row)
-        layout.addWidget(self.notice)
-        layout.addWidget(self.drop_hint)
-        layout.addWidget(self.queue_splitter, 1)
-        layout.addLayout(progress_row)
-        layout.addLayout(bottom)
 
     # -- adding photos ----------------------------------------------------------------------
 
@@ -254,7 +96,7 @@ class ProcessPanel(QWidget):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        paths = local_paths(event.mimeData(), text=False)
         if paths:
             event.acceptProposedAction()
             self.add_paths(paths)
@@ -262,9 +104,12 @@ class ProcessPanel(QWidget):
     def add_paths(self, paths: list[Path]) -> int:
         """Plan outputs for files and folders and queue them; returns how many were added."""
         output = self.output_folder or default_output_folder(paths[0])
-        preset = self.settings.processing.resolved_preset()
+        preset = self._preset()
+        if preset is None:
+            return 0
+        self._retarget_queued(preset)
         try:
-            plan = plan_batch(paths, output, preset.extension)
+            plan = self.plan.add(paths, output)
         except UsageError as error:
             self._show_notice(str(error))
             return 0
@@ -293,33 +138,42 @@ class ProcessPanel(QWidget):
     def rerun_with_current_preset(self) -> int:
         """Queue every finished photo again with the chosen preset, into a sibling folder named
         after it ('new-arrivals-cutouts' -> 'new-arrivals-cutouts-web'), so nothing is replaced.
-        """
-        preset = self.settings.processing.resolved_preset()
+        A preset that cannot be used is a notice, never an error dialog."""
+        preset = self._preset()
+        if preset is None:
+            return 0
+        self._retarget_queued(preset)
+        finished = [item.job for item in self.model.with_status(DONE, SKIPPED)]
         added = 0
-        for root in sorted({item.root for item in self.model.with_status(DONE, SKIPPED)}):
-            new_root = root.with_name(f"{root.name}-{preset.name}")
-            jobs = [
-                Job(
-                    item.job.input,
-                    new_root / item.job.output.relative_to(root).with_suffix(preset.extension),
-                )
-                for item in self.model.with_status(DONE, SKIPPED)
-                if item.root == root
-            ]
-            added += len(self._queue(jobs, new_root))
+        by_root: dict[Path, list[Job]] = {}
+        for job in self.plan.again_into_siblings(finished, preset.name):
+            by_root.setdefault(self.plan.root_of(job), []).append(job)
+        for root, jobs in by_root.items():
+            added += len(self._queue(jobs, root))
         if added:
             self.start()
         self._refresh()
         return added
 
+    def _preset(self) -> Preset | None:
+        """The chosen preset with its options, or None after saying what is wrong with it."""
+        try:
+            return self.settings.processing.resolved_preset()
+        except UsageError as error:
+            self._show_notice(
+                f"The {self.settings.processing.preset} preset cannot be used: {error}"
+            )
+            return None
+
+    def _retarget_queued(self, preset: Preset) -> None:
+        """Queued photos take the preset's extension: a name always tells what is inside."""
+        queued = [item.job for item in self.model.with_status(QUEUED)]
+        self.model.replace_jobs(self.plan.retarget(queued, preset.extension))
+
     @Slot()
     def paste_from_clipboard(self) -> int:
         """Ctrl+V: files copied in a file manager, or file paths pasted as text."""
-        mime = QGuiApplication.clipboard().mimeData()
-        paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
-        if not paths and mime.hasText():
-            candidates = [Path(line.strip()) for line in mime.text().splitlines() if line.strip()]
-            paths = [path for path in candidates if path.is_absolute() and path.exists()]
+        paths = local_paths(QGuiApplication.clipboard().mimeData(), text=True)
         if not paths:
             self._show_notice(
                 "The clipboard holds no photo files. Copy photos in your file manager, or use "
@@ -335,7 +189,20 @@ class ProcessPanel(QWidget):
         queued = [item.job_id for item in self.model.with_status(QUEUED)]
         if not queued or self._scheduler is not None:
             return
-        self._scheduler = self.service.scheduler(self.settings)
+        preset = self._preset()
+        if preset is None:
+            return
+        self._retarget_queued(preset)
+        try:
+            self._scheduler = self.service.scheduler(self.settings, preset)
+        except UsageError as error:
+            self._show_notice(str(error))
+            return
+        if self._scheduler.capacity.note:
+            self._show_notice(f"Note: {self._scheduler.capacity.note}.")
+        folders = {item.job.output.parent for item in self.model.with_status(QUEUED)}
+        for stale in clean_stale_parts(folders):
+            log.info("removed %s, left by an interrupted run", stale)
         self._cancel = threading.Event()
         self._batch = set()
         self._batch_started = time.monotonic()
@@ -376,6 +243,7 @@ class ProcessPanel(QWidget):
     @Slot()
     def clear_finished(self) -> None:
         if self._scheduler is None:
+            self.plan.release([item.job for item in self.model.with_status(DONE, SKIPPED)])
             self.model.remove_finished()
             self.preview.clear()
             self._refresh()
@@ -393,6 +261,7 @@ class ProcessPanel(QWidget):
     def _on_started(self, job_id: int) -> None:
         if self.model.item(job_id).status == QUEUED:
             self.model.update(job_id, RUNNING)
+            self._refresh()
 
     @Slot(int, object)
     def _on_finished(self, job_id: int, result: JobResult) -> None:
@@ -407,38 +276,49 @@ class ProcessPanel(QWidget):
             self._preview_current(current)  # the selected photo just finished: show its cut-out
         pending = [i for i in self._batch if self.model.item(i).status not in FINISHED]
         if not pending:
-            self._scheduler = None
+            halted, self._scheduler = self._scheduler.halted, None
             log.info("batch finished: %s", self._summary())
+            if halted:
+                self._show_notice(f"Stopped early: {halted}")
+            elif self.model.with_status(FAILED):
+                self._show_notice(
+                    "Some photos failed: select one to read why below; Retry failed runs them "
+                    "again."
+                )
             self.batch_finished.emit(self._summary())
         self._refresh()
 
     def _preview_current(self, current, _previous=None) -> None:
         if not current.isValid() or current.row() >= len(self.model.items):
             self.preview.clear()
+            self.details.hide()
             return
         item = self.model.items[current.row()]
+        self.details.setText(item.details)
+        self.details.show()
         finished = item.status in (DONE, SKIPPED) and item.job.output.exists()
         self.preview.show_pair(item.job.input, item.job.output if finished else None)
 
     # -- status -----------------------------------------------------------------------------
 
     def _summary(self) -> str:
-        counts = {s: len(self.model.with_status(s)) for s in (DONE, SKIPPED, FAILED, CANCELLED)}
-        return ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        return ", ".join(f"{n} {s}" for s, n in self.model.counts().items())
 
     def _refresh(self) -> None:
-        batch = [self.model.item(i) for i in self._batch if self.model.has(i)]
-        finished = sum(item.status in FINISHED for item in batch)
-        self.progress.setMaximum(max(1, len(batch)))
+        """The bar counts the whole queue: 100% only when no photo is queued or running."""
+        counts = self.model.counts()
+        total = sum(counts.values())
+        finished = sum(n for status, n in counts.items() if status in FINISHED)
+        self.progress.setMaximum(max(1, total))
         self.progress.setValue(finished)
-        if self.busy and finished:
+        text = self._summary() or "Ready"
+        batch = [self.model.item(i) for i in self._batch if self.model.has(i)]
+        done_in_batch = sum(item.status in FINISHED for item in batch)
+        if self.busy and done_in_batch:
             elapsed = time.monotonic() - self._batch_started
-            left = elapsed / finished * (len(batch) - finished)
-            self.progress_label.setText(f"{finished} / {len(batch)} done, about {left:.0f} s left")
-        elif self.busy:
-            self.progress_label.setText(f"0 / {len(batch)} done")
-        else:
-            self.progress_label.setText(self._summary() or "Ready")
+            left = elapsed / done_in_batch * (len(batch) - done_in_batch)
+            text += f", about {left:.0f} s left"
+        self.progress_label.setText(text)
         has_items = bool(self.model.items)
         self.drop_hint.setVisible(not has_items)
         self.start_button.setEnabled(not self.busy and bool(self.model.with_status(QUEUED)))
@@ -451,7 +331,7 @@ class ProcessPanel(QWidget):
         self.options_button.setEnabled(not self.busy)
         self.overwrite_box.setEnabled(not self.busy)
         self.workers_combo.setEnabled(not self.busy)
-        folder = self.output_folder or "next to the first photo you add"
+        folder = self.output_folder or "beside the folder of the first photos you add"
         self.output_label.setText(f"Output: {folder}")
 
     def _show_notice(self, text: str) -> None:
@@ -461,20 +341,22 @@ class ProcessPanel(QWidget):
     # -- choosers ---------------------------------------------------------------------------
 
     def choose_files(self) -> None:
-        names, _ = QFileDialog.getOpenFileNames(self, "Add photos")
-        if names:
-            self.add_paths([Path(n) for n in names])
+        self._add_chosen(photo_files_dialog(self, self._last_input_folder))
 
     def choose_folder(self) -> None:
-        name = QFileDialog.getExistingDirectory(self, "Add a folder of photos")
-        if name:
-            self.add_paths([Path(name)])
+        self._add_chosen(photo_folder_dialog(self, self._last_input_folder))
+
+    def _add_chosen(self, dialog) -> None:
+        paths = chosen_paths(dialog)
+        if paths:
+            self._last_input_folder = paths[0].parent
+            self.add_paths(paths)
 
     def _choose_output(self) -> None:
-        name = QFileDialog.getExistingDirectory(self, "Save cut-outs in")
+        [name] = chosen_paths(photo_folder_dialog(self, self.output_folder)) or [None]
         if name:
-            self.output_folder = Path(name)
-            self.settings.processing.output_dir = name
+            self.output_folder = name
+            self.settings.processing.output_dir = str(name)
             self._refresh()
 
     @Slot()
@@ -482,7 +364,7 @@ class ProcessPanel(QWidget):
         """Open the options of the chosen preset; True when the user saved valid changes."""
         dialog = PresetOptionsDialog(self.settings.processing, self)
         saved = dialog.exec() == PresetOptionsDialog.DialogCode.Accepted
-        self._refresh()
+        self._preset_changed(self.settings.processing.preset)
         return saved
 
     def _workers_changed(self, _index: int) -> None:
@@ -493,6 +375,9 @@ class ProcessPanel(QWidget):
 
     def _preset_changed(self, name: str) -> None:
         self.settings.processing.preset = name
+        preset = self._preset()
+        if preset is not None:
+            self._retarget_queued(preset)
         self._refresh()
 
     def _open_output(self) -> None:

@@ -38,6 +38,11 @@ class QueueItem:
     def status_text(self) -> str:
         return f"{self.status}: {self.message}" if self.message else self.status
 
+    @property
+    def details(self) -> str:
+        """Everything about the row in full, for the details line under the queue."""
+        return f"{self.job.input}  →  {self.job.output}\n{self.status_text}"
+
 
 def _human_size(size: int) -> str:
     if size >= 1024 * 1024:
@@ -130,6 +135,19 @@ class ProcessQueueModel(QAbstractTableModel):
         item = self.items[row]
         item.status, item.message, item.ms = status, message, ms
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
+    def replace_jobs(self, changed: dict[Job, Job]) -> None:
+        """Give re-planned jobs (a preset change: new extension) their new outputs."""
+        for row, item in enumerate(self.items):
+            if item.job in changed:
+                item.job = changed[item.job]
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
+    def counts(self) -> dict[str, int]:
+        """Rows per status, in the order a person reads them; statuses with no rows left out."""
+        order = (QUEUED, RUNNING, DONE, SKIPPED, FAILED, CANCELLED)
+        counts = {status: len(self.with_status(status)) for status in order}
+        return {status: n for status, n in counts.items() if n}
 
     def with_status(self, *statuses: str) -> list[QueueItem]:
         return [item for item in self.items if item.status in statuses]

@@ -1,0 +1,149 @@
+"""The Process tab's widgets and layout, built onto the panel (the ``setupUi`` idiom of Qt
+Designer): the panel keeps only behaviour, this module only what is where."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+)
+
+from fibuca_desktop.core.imaging.presets import PRESETS
+from fibuca_desktop.core.imaging.thumbnails import THUMBNAIL_SIDE
+from fibuca_desktop.ui.process.preview import CutoutPreviewWidget
+
+if TYPE_CHECKING:
+    from fibuca_desktop.ui.process.process_panel import ProcessPanel
+
+
+def build_process_panel(panel: ProcessPanel) -> None:
+    """Create the panel's widgets as its attributes, connect them to its slots, lay them out."""
+    panel.add_files_button = QPushButton("Add files…")
+    panel.add_files_button.clicked.connect(panel.choose_files)
+    panel.add_folder_button = QPushButton("Add folder…")
+    panel.add_folder_button.clicked.connect(panel.choose_folder)
+    panel.preset_combo = QComboBox()
+    for name, preset in PRESETS.items():
+        panel.preset_combo.addItem(name, name)
+        panel.preset_combo.setItemData(
+            panel.preset_combo.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole
+        )
+    panel.preset_combo.setCurrentText(panel.settings.processing.preset)
+    panel.preset_combo.currentTextChanged.connect(panel._preset_changed)
+    panel.options_button = QPushButton("Options…")
+    panel.options_button.setToolTip("Size, format, quality, background and margin")
+    panel.options_button.clicked.connect(panel.edit_preset_options)
+    panel.workers_combo = QComboBox()
+    panel.workers_combo.setToolTip(
+        "Photos processed at once. Auto: from this computer's cores and free memory."
+    )
+    panel.workers_combo.addItem("Auto", None)
+    for count in range(1, (os.cpu_count() or 1) + 1):
+        panel.workers_combo.addItem(str(count), count)
+    panel.workers_combo.setCurrentIndex(
+        max(0, panel.workers_combo.findData(panel.settings.processing.workers))
+    )
+    panel.workers_combo.currentIndexChanged.connect(panel._workers_changed)
+    panel.overwrite_box = QCheckBox("Replace existing")
+    panel.overwrite_box.setToolTip("Replace outputs that already exist instead of skipping them")
+    panel.overwrite_box.setChecked(panel.settings.processing.overwrite)
+    panel.overwrite_box.toggled.connect(panel._overwrite_changed)
+    panel.output_label = QLabel()
+    panel.output_button = QPushButton("Output folder…")
+    panel.output_button.clicked.connect(panel._choose_output)
+    top = QHBoxLayout()
+    for widget in (panel.add_files_button, panel.add_folder_button, QLabel("Preset:")):
+        top.addWidget(widget)
+    top.addWidget(panel.preset_combo)
+    top.addWidget(panel.options_button)
+    top.addWidget(QLabel("Workers:"))
+    top.addWidget(panel.workers_combo)
+    top.addWidget(panel.overwrite_box)
+    top.addStretch(1)
+    output_row = QHBoxLayout()
+    output_row.addWidget(panel.output_label, 1)
+    output_row.addWidget(panel.output_button)
+
+    panel.notice = QLabel()
+    panel.notice.setWordWrap(True)
+    panel.notice.hide()
+    panel.table = QTableView()
+    panel.table.setModel(panel.model)
+    panel.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    panel.table.verticalHeader().hide()
+    panel.table.setWordWrap(False)  # one line per photo; the full text is in the tooltip
+    panel.table.setIconSize(QSize(THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    panel.table.verticalHeader().setDefaultSectionSize(THUMBNAIL_SIDE + 6)
+    header = panel.table.horizontalHeader()
+    header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+    panel.preview = CutoutPreviewWidget(panel.service.thumbnail_pool)
+    panel.preview.setObjectName("cutoutPreview")
+    panel.table.selectionModel().currentRowChanged.connect(panel._preview_current)
+    panel.details = QLabel()  # the selected row in full: failure reasons are never cut off
+    panel.details.setObjectName("rowDetails")
+    panel.details.setWordWrap(True)
+    panel.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    panel.details.hide()
+    panel.queue_splitter = QSplitter(Qt.Orientation.Horizontal)
+    panel.queue_splitter.addWidget(panel.table)
+    panel.queue_splitter.addWidget(panel.preview)
+    panel.queue_splitter.setStretchFactor(0, 3)
+    panel.queue_splitter.setStretchFactor(1, 2)
+    panel.drop_hint = QLabel("Drop photos or folders here")
+    panel.drop_hint.setStyleSheet("color: #777; font-size: 15px; padding: 12px;")
+
+    panel.progress = QProgressBar()
+    panel.progress_label = QLabel()
+    panel.start_button = QPushButton("Start")
+    panel.start_button.clicked.connect(panel.start)
+    panel.cancel_button = QPushButton("Cancel")
+    panel.cancel_button.clicked.connect(panel.cancel)
+    panel.retry_button = QPushButton("Retry failed")
+    panel.retry_button.clicked.connect(panel.retry_failed)
+    panel.clear_button = QPushButton("Clear finished")
+    panel.clear_button.clicked.connect(panel.clear_finished)
+    panel.rerun_button = QPushButton("Run again with this preset")
+    panel.rerun_button.setToolTip(
+        "Process the finished photos again with the preset chosen above, into a new folder"
+    )
+    panel.rerun_button.clicked.connect(panel.rerun_with_current_preset)
+    panel.open_button = QPushButton("Open output folder")
+    panel.open_button.clicked.connect(panel._open_output)
+    progress_row = QHBoxLayout()
+    progress_row.addWidget(panel.progress, 1)
+    progress_row.addWidget(panel.progress_label)
+    bottom = QHBoxLayout()
+    bottom.addStretch(1)
+    for button in (
+        panel.start_button,
+        panel.cancel_button,
+        panel.retry_button,
+        panel.clear_button,
+        panel.rerun_button,
+        panel.open_button,
+    ):
+        bottom.addWidget(button)
+
+    layout = QVBoxLayout(panel)
+    layout.addLayout(top)
+    layout.addLayout(output_row)
+    layout.addWidget(panel.notice)
+    layout.addWidget(panel.drop_hint)
+    layout.addWidget(panel.queue_splitter, 1)
+    layout.addWidget(panel.details)
+    layout.addLayout(progress_row)
+    layout.addLayout(bottom)

@@ -1,0 +1,158 @@
+"""Last guards of the pipeline and the scheduler (issue 10 items 3, 6, 16).
+
+- bytes always match the name: a job planned under one format and run under another is refused;
+- a full disk stops the batch early, saying why, instead of running the model on every photo;
+- the worker count is capped at what the memory budget holds, and a budget too small to hold
+  the model is refused up front with the numbers;
+- stale temporary files of a killed run are cleaned, fresh ones (a running writer's) are not.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import pytest
+from PIL import Image
+
+from fibuca_desktop.core.errors import UsageError
+from fibuca_desktop.core.imaging.batch import Job, plan_batch
+from fibuca_desktop.core.imaging.output_records import (
+    clean_stale_parts,
+    record_output,
+)
+from fibuca_desktop.core.imaging.pipeline import FAILED, PROCESSED, Pipeline
+from fibuca_desktop.core.imaging.presets import get_preset
+from fibuca_desktop.core.imaging.scheduler import (
+    TYPICAL_JOB_BYTES,
+    Capacity,
+    Scheduler,
+    machine_capacity,
+)
+from tests import corpus
+from tests.small_disk import small_disk
+
+MB = 1024 * 1024
+PILLOW_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def preset(name: str, **options):
+    return get_preset(name).with_options(**options)
+
+
+MISMATCHES = [  # (preset, options, the extension a stale plan gave the job)
+    ("web", {}, ".png"),
+    ("transparent", {}, ".jpg"),
+    ("transparent", {}, ".webp"),
+    ("transparent", {"format": "webp"}, ".png"),
+    ("square", {"format": "png"}, ".jpg"),
+    ("mask", {}, ".jpeg"),
+    ("web", {"format": "webp"}, ".jpg"),
+]
+
+
+@pytest.mark.parametrize(("name", "options", "extension"), MISMATCHES)
+def test_an_output_whose_bytes_would_not_match_its_name_is_refused(
+    engines, tmp_path, name, options, extension
+):
+    [photo] = corpus.copy_photos(tmp_path / "in", "car-2.jpg")
+    output = tmp_path / "out" / f"car-2{extension}"
+    result = Pipeline(engines, preset(name, **options), "u2netp").process(Job(photo, output))
+    assert result.status == FAILED
+    assert "car-2" in result.message and "was not written" in result.message
+    assert extension in result.message
+    assert corpus.written_files(tmp_path / "out") == [] and corpus.leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [("transparent", {}), ("web", {}), ("web", {"format": "webp"}), ("square", {})],
+)
+def test_the_planned_extension_is_the_format_written(engines, tmp_path, name, options):
+    chosen = preset(name, **options)
+    [photo] = corpus.copy_photos(tmp_path / "in", "car-2.jpg")
+    [job] = plan_batch([photo], tmp_path / "out", chosen.extension).jobs
+    assert Pipeline(engines, chosen, "u2netp").process(job).status == PROCESSED
+    with Image.open(job.output) as image:
+        assert image.format == PILLOW_FORMAT[job.output.suffix]
+
+
+@pytest.mark.parametrize(("options", "words"), [("size=64k", "is full"), ("ro", "Read-only")])
+def test_a_full_disk_stops_the_batch_early_and_says_why(engines, tmp_path, options, words):
+    photos = corpus.copy_photos(tmp_path / "in", *(f"{i}/car-2.jpg" for i in range(6)))
+    with small_disk(tmp_path / "small", options) as disk:
+        plan = plan_batch([tmp_path / "in"], disk / "out", ".png")
+        scheduler = Scheduler(
+            Pipeline(engines, get_preset("transparent"), "u2netp"), Capacity(1, 4096 * MB)
+        )
+        results = scheduler.run_batch(plan.jobs)
+        assert corpus.leftovers(disk) == []
+    assert len(results) == len(photos)
+    full = [r for r in results if words in r.message and not r.message.startswith("Not")]
+    not_started = [r for r in results if r.message.startswith("Not started")]
+    assert len(full) == 1 and full[0].status == FAILED
+    assert scheduler.halted == full[0].message
+    first_after = results.index(full[0]) + 1
+    assert not_started == results[first_after:] and len(not_started) >= 4
+    assert all(r.status == FAILED and words in r.message for r in not_started)
+
+
+@pytest.mark.parametrize("asked", [5, 64, 1000])
+def test_workers_are_capped_at_what_the_memory_budget_holds(asked):
+    budget_mb = 1024
+    model_mb = 300
+    fits = (budget_mb - model_mb) * MB // TYPICAL_JOB_BYTES
+    capacity = machine_capacity(asked, budget_mb, model_mb=model_mb)
+    assert capacity.workers == min(asked, fits)
+    if asked > fits:
+        assert f"{asked} workers asked for, {fits} used" in capacity.note
+        assert "1024 MB" in capacity.note
+    else:
+        assert capacity.note == ""
+
+
+@pytest.mark.parametrize("budget_mb", [1, 5, 100, 319])
+def test_a_budget_too_small_for_the_model_is_refused_with_the_numbers(budget_mb):
+    with pytest.raises(UsageError) as raised:
+        machine_capacity(1, budget_mb, model_mb=300)
+    message = str(raised.value)
+    assert f"budget of {budget_mb} MB is too small" in message
+    assert "at least 320 MB" in message
+    assert not re.search(r"\b0 MB", message)  # base said "more than the whole budget of 0 MB"
+
+
+def test_stale_temporary_files_are_removed_and_live_ones_kept(tmp_path):
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    ages = {  # seconds since the writer was killed
+        out / ".car-1.png.k2j4h5g6.part": 2 * 3600,
+        out / "sub" / ".ünïcode name.jpg.abcd_123.part": 30,  # kill -9, then a rerun at once
+        out / ".a.b.c.webp.ZZZZZZZZ.part": 10,
+    }
+    just_made = out / ".car-3.png.r5t6y7u8.part"  # unlocked, but a writer may lock it any moment
+    not_ours = [out / "notes.part", out / ".config", out / "car-1.png", out / ".x.part"]
+    now = time.time()
+    for path, age in [*ages.items(), *((p, 2 * 3600) for p in not_ours), (just_made, 0)]:
+        path.write_bytes(b"data")
+        os.utime(path, (now - age, now - age))
+    with corpus.live_writer(out / ".car-2.png.q1w2e3r4.part") as live:
+        os.utime(live, (now - 2 * 3600, now - 2 * 3600))  # old, but its writer is alive
+        removed = clean_stale_parts([out, out / "sub", tmp_path / "missing"])
+        assert live.exists()
+    assert sorted(removed) == sorted(ages)
+    assert all(not p.exists() for p in ages)
+    assert just_made.exists() and all(p.exists() for p in not_ours)
+
+
+@pytest.mark.parametrize("maker", ["someone else", "another photo"])
+def test_replace_never_replaces_a_file_that_appeared_after_planning(engines, tmp_path, maker):
+    [photo] = corpus.copy_photos(tmp_path / "in", "car-1.jpg")
+    [job] = plan_batch([photo], tmp_path / "out", ".png").jobs
+    job.output.parent.mkdir(parents=True)
+    job.output.write_bytes(b"not ours to replace")  # appeared while the job was queued
+    if maker == "another photo":
+        record_output(job.output, tmp_path / "elsewhere" / "car-1.jpg")
+    result = Pipeline(engines, get_preset("transparent"), "u2netp", overwrite=True).process(job)
+    assert result.status == "skipped" and "not made from this photo" in result.message
+    assert job.output.read_bytes() == b"not ours to replace"
