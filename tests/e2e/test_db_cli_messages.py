@@ -3,14 +3,17 @@ traceback (only with -vv), and never a piece of the password, whatever the URL l
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import time
 
+import psycopg2
 import pytest
 
 from tests.core.test_db_secrets import PASSWORDS, assert_hidden
-from tests.pg_cluster import PASSWORD
+from tests.pg_cluster import PASSWORD, PgCluster
 
 COMMAND = [sys.executable, "-m", "fibuca_desktop"]
 
@@ -98,3 +101,85 @@ def test_tls_required_by_the_url_but_not_offered_by_the_server(pg_cluster, mode)
     )
     assert "does not accept TLS (SSL)" in line and f"sslmode={mode}" in line
     assert "lost" not in line
+
+
+def test_apply_yes_drops_a_leftover_invalid_index_and_then_builds(pg_cluster):
+    url = pg_cluster.clone("shop_cli_leftover")
+    with contextlib.closing(psycopg2.connect(url)) as connection:
+        connection.autocommit = True
+        with connection.cursor(), contextlib.suppress(psycopg2.errors.UniqueViolation):
+            # A unique build over duplicates fails and leaves an INVALID index under the name
+            # the plain index will want.
+            connection.cursor().execute(
+                'CREATE UNIQUE INDEX CONCURRENTLY "Order_status_idx" ON "Order" (status)'
+            )
+    result = run("apply", "--url", url, "--table", "Order", "--columns", "status", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert 'DROP INDEX CONCURRENTLY IF EXISTS "public"."Order_status_idx";' in result.stderr
+    assert result.stdout.startswith("Order_status_idx: valid in ")
+    with contextlib.closing(psycopg2.connect(url)) as connection, connection.cursor() as cur:
+        cur.execute(
+            "SELECT x.indisvalid, x.indisunique FROM pg_index x JOIN pg_class c "
+            "ON c.oid = x.indexrelid WHERE c.relname = 'Order_status_idx'"
+        )
+        assert cur.fetchall() == [(True, False)]
+
+
+def test_apply_with_a_chosen_name(pg_cluster):
+    url = pg_cluster.clone("shop_cli_named")
+    result = run(
+        "apply", "--url", url, "--table", "OrderItem", "--columns", "quantity", "--yes",
+        "--name", "items by quantity",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert 'CREATE INDEX CONCURRENTLY "items by quantity"' in result.stderr
+    too_long = run(
+        "apply", "--url", url, "--table", "OrderItem", "--columns", "price", "--yes",
+        "--name", "n" * 64,
+    )  # fmt: skip
+    assert "PostgreSQL keeps only 63 bytes" in one_line_failure(too_long)
+
+
+def test_server_stopped_during_apply_is_one_line_without_traceback(tmp_path):
+    """Its own cluster (the shared one must stay up): a build waits for a writer's open
+    transaction, the server stops (pg_ctl -m fast) under it; the command ends with a message
+    that says what happened and what to do."""
+    cluster = PgCluster()
+    try:
+        cluster.init()
+        cluster.start()
+        with contextlib.closing(cluster.admin()) as admin, admin.cursor() as cur:
+            cur.execute("CREATE ROLE stopper LOGIN SUPERUSER PASSWORD 'Stop-Pw-42'")
+            cur.execute("CREATE TABLE t AS SELECT g AS a FROM generate_series(1, 1000) g")
+        url = f"postgresql://stopper:Stop-Pw-42@127.0.0.1:{cluster.port}/postgres"
+        writer = psycopg2.connect(url)
+        writer.cursor().execute("UPDATE t SET a = a WHERE a = 1")  # open: the build waits
+        command = [*COMMAND, "db", "apply", "--url", url, "--table", "t", "--columns", "a"]
+        build = subprocess.Popen(
+            [*command, "--yes", "--lock-timeout", "60"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        _wait_for_build(cluster)
+        cluster.stop()
+        out, err = build.communicate(timeout=60)
+        writer.close()
+    finally:
+        cluster.remove()
+    assert build.returncode == 1, out + err
+    assert "Traceback" not in err and "Stop-Pw-42" not in out + err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("fibuca-desktop db apply: ")
+    assert "lost" in last and "once the server is back, run it again" in last
+
+
+def _wait_for_build(cluster: PgCluster) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.closing(cluster.admin()) as admin, admin.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_stat_progress_create_index")
+            if cur.fetchone()[0]:
+                return
+    raise AssertionError("the build never started")

@@ -70,8 +70,14 @@ def make_engine(target: DatabaseTarget, settings: PoolSettings, *, pooled: bool 
             connect_args=connect_args,
         )
     else:
+        # Autocommit: nothing to roll back on return, so no "reset" that logs a traceback
+        # when the server went away under a build.
         engine = create_engine(
-            target.url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args=connect_args
+            target.url,
+            poolclass=NullPool,
+            isolation_level="AUTOCOMMIT",
+            pool_reset_on_return=None,
+            connect_args=connect_args,
         )
     user = target.url.username or ""
 
