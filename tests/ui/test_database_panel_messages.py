@@ -134,3 +134,20 @@ def test_the_apply_dialog_lets_the_person_name_the_index(qtbot, name, accepted):
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+@pytest.mark.parametrize(
+    "query", ["connection_limit=-1", "connection_limit=abc", "sslmode=require", "bogus=1"]
+)
+def test_bad_url_options_are_one_line_in_the_panel_never_a_traceback(
+    qtbot, make_panel, pg_cluster, messages_db, caplog, query
+):
+    panel = make_panel()
+    panel.connect_bar.url_edit.setText(f"{pg_cluster.url(messages_db)}?{query}")
+    panel.connect_bar.connect_button.click()
+    qtbot.waitUntil(lambda: panel.connect_bar.connect_button.isEnabled(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not panel.bridge.pending(), timeout=WAIT_MS)
+    message = status(panel)
+    assert not panel.connected and message and "\n" not in message
+    assert any(word in message for word in ("connection_limit", "TLS", "option"))
+    assert not [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
