@@ -27,6 +27,7 @@ from fibuca_desktop.core.database import catalog
 from fibuca_desktop.core.database.connection import translate
 from fibuca_desktop.core.database.explain import generic_plan
 from fibuca_desktop.core.database.index_naming import free_name, relation_named, taken_message
+from fibuca_desktop.core.database.index_progress import PHASES, BuildProgress, read_progress
 from fibuca_desktop.core.database.index_suggestion import (
     IndexSuggestion,
     check_name,
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from fibuca_desktop.core.database.session import DatabaseSession
 
 log = logging.getLogger(__name__)
+
+__all__ = ["PHASES", "BuildProgress", "BuildResult", "IndexBuilder", "IndexPlan"]
 
 
 @dataclass(frozen=True)
@@ -59,42 +62,6 @@ class IndexPlan:
         return _make_plan(self.schema, self.table, self.columns, name, self.unique, self.queries)
 
 
-# CREATE INDEX CONCURRENTLY's phases in order (pg_stat_progress_create_index).
-PHASES = (
-    "initializing",
-    "waiting for writers before build",
-    "building index: scanning table",
-    "building index: sorting live tuples",
-    "building index: loading tuples in tree",
-    "waiting for writers before validation",
-    "index validation: scanning index",
-    "index validation: sorting tuples",
-    "index validation: scanning table",
-    "waiting for old snapshots",
-)
-
-
-@dataclass(frozen=True)
-class BuildProgress:
-    phase: str
-    blocks_done: int
-    blocks_total: int
-    tuples_done: int
-    tuples_total: int
-
-    @property
-    def fraction(self) -> float:
-        """Where the build is, 0..1: the phase's place in the sequence plus its own progress."""
-        place = PHASES.index(self.phase) if self.phase in PHASES else 0
-        if self.blocks_total:
-            within = self.blocks_done / self.blocks_total
-        elif self.tuples_total:
-            within = self.tuples_done / self.tuples_total
-        else:
-            within = 0.0
-        return min(1.0, (place + min(within, 1.0)) / len(PHASES))
-
-
 @dataclass(frozen=True)
 class BuildResult:
     index: str
@@ -105,13 +72,6 @@ class BuildResult:
 
     def to_json(self) -> dict:
         return {"index": self.index, "valid": self.valid, "seconds": round(self.seconds, 3)}
-
-
-_PROGRESS = """
-SELECT phase, coalesce(blocks_done, 0) AS blocks_done, coalesce(blocks_total, 0) AS blocks_total,
-    coalesce(tuples_done, 0) AS tuples_done, coalesce(tuples_total, 0) AS tuples_total
-FROM pg_stat_progress_create_index WHERE pid = %s
-"""
 
 
 class IndexBuilder:
@@ -235,7 +195,7 @@ class IndexBuilder:
 
     def _watch(self, done: threading.Event, on_progress) -> None:
         while not done.is_set():
-            reading = self._session.run(_progress, self._pid)
+            reading = self._session.run(read_progress, self._pid)
             if reading is not None and on_progress is not None:
                 on_progress(reading)
             done.wait(self._poll_s)
@@ -347,12 +307,6 @@ def _index_state(cur: Cursor, schema: str, name: str) -> bool | None:
     )
     row = cur.fetchone()
     return None if row is None else bool(row["valid"])
-
-
-def _progress(cur: Cursor, pid: int) -> BuildProgress | None:
-    cur.execute(_PROGRESS, [pid])
-    row = cur.fetchone()
-    return None if row is None else BuildProgress(**row)
 
 
 def _cancel_backend(cur: Cursor, pid: int) -> bool:
