@@ -151,3 +151,23 @@ def test_bad_url_options_are_one_line_in_the_panel_never_a_traceback(
     assert not panel.connected and message and "\n" not in message
     assert any(word in message for word in ("connection_limit", "TLS", "option"))
     assert not [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
+
+
+@pytest.mark.parametrize("secret", PASSWORDS[:3])
+def test_a_refused_url_is_masked_too_and_fixing_it_keeps_the_password(
+    qtbot, make_panel, pg_cluster, messages_db, secret
+):
+    pg_cluster.add_role("fibuca_panel_special", secret)
+    panel = make_panel()
+    server = f"127.0.0.1:{pg_cluster.port}"
+    panel.connect_bar.url_edit.setText(f"postgresql://fibuca_panel_special:{secret}@{server}/")
+    panel.connect_bar.connect_button.click()  # no database: refused before connecting
+    assert "names no database" in status(panel)
+    shown = panel.connect_bar.url_edit.text()
+    assert shown == f"postgresql://fibuca_panel_special:***@{server}/"
+    assert_hidden(secret, *texts_on_screen(panel))
+    panel.connect_bar.url_edit.setText(shown + messages_db)  # the user fixes the URL
+    panel.connect_bar.connect_button.click()
+    qtbot.waitUntil(lambda: panel.connected, timeout=WAIT_MS)
+    assert panel.session.target.url.password == secret
+    assert_hidden(secret, *texts_on_screen(panel), panel.settings.database.last_url)

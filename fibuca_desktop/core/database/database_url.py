@@ -19,6 +19,7 @@ from fibuca_desktop.core.database.url_parts import (
     SECRET_PARAMETERS,
     UrlParts,
     UrlSyntaxError,
+    mask_url,
     split_url,
 )
 from fibuca_desktop.core.errors import UsageError
@@ -126,10 +127,7 @@ def _connection_limit(text: str | None) -> int | None:
 
 def mask_database_url(text: str) -> str:
     """The URL with its password (in the user part or ``?password=``) shown as ``***``."""
-    try:
-        return split_url(text).render(masked=True)
-    except UrlSyntaxError:
-        return "<unreadable database URL>"
+    return mask_url(text)
 
 
 def _render_masked(url: URL) -> str:

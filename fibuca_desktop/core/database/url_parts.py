@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 MASK = "***"
+UNREADABLE = "<unreadable database URL>"
 SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
 ENCODE_HINT = (
     "special characters in a password (@ / # ? % & space) must be percent-encoded in a URL, "
@@ -83,12 +84,21 @@ class UrlParts:
         return text + (f"?{urlencode(query, safe='/:*')}" if query else "")
 
 
+def mask_url(text: str) -> str:
+    """The URL with its password (in the user part or ``?password=``) shown as ``***``."""
+    try:
+        return split_url(text).render(masked=True)
+    except UrlSyntaxError:
+        return UNREADABLE
+
+
 def keep_password_behind_mask(edited: str, original: str) -> tuple[str, str | None]:
     """The URL to connect with after someone edited the masked URL shown for ``original``.
 
     Where ``edited`` still holds the mask as its password (``user:***@`` or ``?password=***``),
     the real password of ``original`` is put back, but only for the same user on the same
-    server: a password is never sent to a server it was not typed for. Then the mask is dropped
+    server (another database there is fine): a password is never sent to a server or user it
+    was not typed for. Then the mask is dropped
     instead (libpq's PGPASSWORD, ~/.pgpass or the keyring are asked) and the note says so.
     """
     try:
@@ -99,10 +109,10 @@ def keep_password_behind_mask(edited: str, original: str) -> tuple[str, str | No
     if new.password != MASK and not masked_query:
         return edited, None
     secret = old.secret()
-    same = (new.user, new.hosts, new.database) == (old.user, old.hosts, old.database)
+    same = (new.user, new.hosts) == (old.user, old.hosts)  # a password belongs to a login
     if secret is None or not same:
         note = (
-            "The password was not kept: the URL now names another user, server or database. "
+            "The password was not kept: the URL now names another user or server. "
             "Type the password again (or leave it out to use PGPASSWORD, ~/.pgpass or the keyring)."
         )
         return _compose(new.without_password(), None), note

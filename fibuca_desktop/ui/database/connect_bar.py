@@ -14,7 +14,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fibuca_desktop.core.database.url_parts import keep_password_behind_mask
+from fibuca_desktop.core.database.url_parts import (
+    MASK,
+    UNREADABLE,
+    keep_password_behind_mask,
+    mask_url,
+)
 
 URL_PLACEHOLDER = "postgresql://user@host:5432/db"
 ERROR_STYLE = "color: #b00020;"
@@ -132,7 +137,13 @@ class ConnectBarWidget(QWidget):
         self.disconnect_button.setEnabled(False)
 
     def show_error(self, message: str, *, connected: bool) -> None:
-        """A message a person can act on, in red; the buttons stay usable to retry."""
+        """A message a person can act on, in red; the buttons stay usable to retry. A URL that
+        was refused is shown masked too (the real password stays behind the mask)."""
+        if self._typed_url is not None and self.url_edit.text().strip() == self._typed_url:
+            masked = mask_url(self._typed_url)
+            if masked != UNREADABLE and MASK in masked:
+                self._masked_url = masked
+                self.url_edit.setText(masked)
         self.status_label.setStyleSheet(ERROR_STYLE)
         self.status_label.setText(message)
         self.connect_button.setEnabled(True)
