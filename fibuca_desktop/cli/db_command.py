@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -22,6 +23,8 @@ from fibuca_desktop.core.errors import FibucaError, IndexBuildFailed
 if TYPE_CHECKING:  # SQLAlchemy and psycopg2 load only when a db command runs, not for `process`
     from fibuca_desktop.core.database.index_build import BuildProgress
     from fibuca_desktop.core.database.session import DatabaseSession
+
+log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SORT_KEYS = ("total", "mean", "calls", "rows")  # core.database.slow_queries.SORT_KEYS
@@ -93,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_FAILED
     except FibucaError as error:
+        log.debug("db %s failed", args.db_action, exc_info=True)  # the traceback with -vv only
         print(f"fibuca-desktop db {args.db_action}: {error}", file=sys.stderr)
         return EXIT_FAILED
 
