@@ -26,6 +26,7 @@ PASSWORDS = [
     "Zz9::@@//Yy",
     "k=1&Hh=Gg7?",  # looks like a query
     "Tr4w@",  # ends with @
+    "Mn@b?c=dV",  # an @ then what reads as a host with a query
 ]
 
 
@@ -82,6 +83,24 @@ def test_every_url_shape_is_split_right_and_masked_from_its_parts(
         secret, masked, mask_database_url(url), target.server, note, repr(target), kept,
         repr(target.url), str(target.url),
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "query"),
+    [
+        ("postgresql://ro:pw@db/shop?application_name=me@x", "db", {"application_name": "me@x"}),
+        (
+            "postgresql://ro@db/shop?application_name=a@b&sslmode=prefer",
+            "db",
+            {"sslmode": "prefer"},
+        ),
+        ("postgresql://ro:pw@db:5/shop?options=-c%20a%3Db", "db", {"options": "-c a=b"}),
+    ],
+)
+def test_an_at_sign_in_a_query_value_is_not_taken_for_the_user_part(url, host, query):
+    target = parse_database_url(url)
+    assert target.url.host == host and target.url.database == "shop"
+    assert query.items() <= dict(target.url.query).items()
 
 
 @pytest.mark.parametrize("secret", PASSWORDS)

@@ -164,11 +164,20 @@ def split_url(text: str) -> UrlParts:
 
 
 def _split_user_part(rest: str) -> tuple[int | None, re.Match | None]:
-    """Where the user part ends (the ``@``) and the match of what follows it."""
+    """Where the user part ends (the ``@``) and the match of what follows it.
+
+    First choice: the first ``@`` followed by ``host[:port]/database[?query]`` with no ``@`` in
+    the query; then the first followed by anything host-like (an ``@`` in a query value). When
+    in doubt more is taken as the password, never less: over-masking is safe, leaking is not.
+    """
     ats = [i for i, char in enumerate(rest) if char == "@"]
-    for at in ats:
-        tail = _tail(rest[at + 1 :])
-        if tail is not None:
+    for strict in (True, False):
+        for at in ats:
+            tail = _tail(rest[at + 1 :])
+            if tail is None:
+                continue
+            if strict and (not tail.group("path") or "@" in (tail.group("query") or "")):
+                continue
             return at, tail
     if ats:  # nothing after any '@' reads as a host: treat everything up to the last as secret
         return ats[-1], _tail(rest[ats[-1] + 1 :])
