@@ -244,3 +244,17 @@ def _drop(pg_cluster, *names: str) -> None:
         for name in names:
             cur.execute("SELECT quote_ident(%s)", [name])
             cur.execute(f"DROP INDEX IF EXISTS public.{cur.fetchone()[0]}")
+
+
+def test_a_stats_reset_starts_the_window_again(writable, pg_cluster):
+    with contextlib.closing(pg_cluster.admin("shop_index_rules")) as admin, admin.cursor() as cur:
+        cur.execute('CREATE INDEX "Shipment_reset_idx" ON "Shipment" ("note", "id", "note")')
+        cur.execute("SELECT pg_stat_reset()")  # after the index: the reset starts the window
+    try:
+        health = writable.run(index_health, "public")
+        reset = next(p for p in health.not_judged if p.index == "Shipment_reset_idx")
+        assert "since the statistics reset" in reset.note and reset.drop_sql == ""
+        aged = writable.run(index_health, "public", None, 0)
+        assert "Shipment_reset_idx" in {p.index for p in aged.unused}
+    finally:
+        _drop(pg_cluster, "Shipment_reset_idx")
