@@ -78,6 +78,8 @@ class PgCluster:
             "shared_buffers": "64MB",
             "maintenance_work_mem": "64MB",
             "log_min_messages": "warning",
+            # index ages for the "unused" rule (core/database/index_health.py)
+            "track_commit_timestamp": "on",
         }
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
@@ -96,6 +98,17 @@ class PgCluster:
         )
         connection.autocommit = True
         return connection
+
+    def add_role(self, name: str, password: str, *grants: str) -> None:
+        """A login role (dropped and created again), member of ``grants``; may use every
+        database of the cluster."""
+        with contextlib.closing(self.admin()) as admin, admin.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [name])
+            if cur.fetchone() is None:
+                cur.execute(f'CREATE ROLE "{name}" LOGIN')
+            cur.execute(f'ALTER ROLE "{name}" PASSWORD %s', [password])
+            for grant in grants:
+                cur.execute(f'GRANT {grant} TO "{name}"')
 
     def url(self, dbname: str, password: str | None = PASSWORD, user: str = ROLE) -> str:
         auth = user if password is None else f"{user}:{password}"

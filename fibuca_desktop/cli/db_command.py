@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -22,6 +23,8 @@ from fibuca_desktop.core.errors import FibucaError, IndexBuildFailed
 if TYPE_CHECKING:  # SQLAlchemy and psycopg2 load only when a db command runs, not for `process`
     from fibuca_desktop.core.database.index_build import BuildProgress
     from fibuca_desktop.core.database.session import DatabaseSession
+
+log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SORT_KEYS = ("total", "mean", "calls", "rows")  # core.database.slow_queries.SORT_KEYS
@@ -63,7 +66,17 @@ def add_parser(commands) -> None:
     apply = actions.add_parser("apply", parents=[common], help="CREATE INDEX CONCURRENTLY")
     apply.add_argument("--table", required=True, help="table name exactly (case-sensitive)")
     apply.add_argument("--columns", required=True, help="A[,B...] exactly (case-sensitive)")
-    apply.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    apply.add_argument(
+        "--name",
+        help="the index name (default: Prisma's, TABLE_COLUMNS_idx; numbered when taken, with a "
+        "hash when longer than PostgreSQL's 63 bytes)",
+    )
+    apply.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not ask for confirmation (an INVALID leftover of the same index is dropped "
+        "and the build run again)",
+    )
     apply.add_argument("--lock-timeout", type=float, default=10.0, metavar="S")
     parser.set_defaults(run=run)
 
@@ -76,11 +89,14 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with DatabaseSession(args.url, read_only=args.db_action != "apply") as session:
+            if session.target.encoding_note:
+                print(f"note: {session.target.encoding_note}", file=sys.stderr)
             return ACTIONS[args.db_action](session, args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_FAILED
     except FibucaError as error:
+        log.debug("db %s failed", args.db_action, exc_info=True)  # the traceback with -vv only
         print(f"fibuca-desktop db {args.db_action}: {error}", file=sys.stderr)
         return EXIT_FAILED
 
@@ -120,13 +136,18 @@ def _slow(session: DatabaseSession, args) -> int:
 
     thresholds = SlowQueryThresholds(args.min_mean_ms, args.min_calls)
     report = session.run(slow_queries, thresholds, args.sort)
-    if report.message:
-        print(report.message, file=sys.stderr)
+    for note in (report.message, report.hidden_message):
+        if note:
+            print(note, file=sys.stderr)
     lines = [
         f"{q.mean_ms:9.1f} ms mean  {q.calls:>8} calls  {q.total_ms / 1000:9.1f} s total  "
         f"{q.query[:100]}"
         for q in report.queries
-    ] or ["no query above the thresholds"]
+    ] or [
+        "no visible query above the thresholds"
+        if report.hidden
+        else "no query above the thresholds"
+    ]
     return _emit(args, report.to_json(), "\n".join(lines))
 
 
@@ -140,7 +161,8 @@ def _advise(session: DatabaseSession, args) -> int:
         thresholds=SlowQueryThresholds(args.min_mean_ms, args.min_calls),
     )
     advice = advise(session, settings)
-    for note in (advice.hypopg_missing, advice.statements_missing):
+    notes = (advice.schema_note, advice.hypopg_missing, advice.statements_missing)
+    for note in (*notes, advice.statements_hidden):
         if note:
             print(f"note: {note}", file=sys.stderr)
     if args.migration is not None:
@@ -160,23 +182,27 @@ def _advise(session: DatabaseSession, args) -> int:
 def _indexes(session: DatabaseSession, args) -> int:
     from fibuca_desktop.core.database.index_health import index_health
 
-    health = session.run(index_health, session.schema)
+    health = session.run(index_health, session.schema, session.built_in(session.schema))
     lines = []
-    for kind in ("duplicate", "unused", "invalid"):
+    for kind in ("duplicate", "unused", "invalid", "not_judged"):
         for problem in getattr(health, kind):
             extra = f" (covered by {problem.covered_by})" if problem.covered_by else ""
-            lines.append(f"{kind:9}  {problem.table}.{problem.index}{extra}  {problem.drop_sql}")
+            note = f"  ({problem.note})" if problem.note else ""
+            label = "not judged yet" if kind == "not_judged" else kind
+            lines.append(
+                f"{label:9}  {problem.table}.{problem.index}{extra}  {problem.drop_sql}{note}"
+            )
     return _emit(args, health.to_json(), "\n".join(lines) or "no problem found")
 
 
-def _apply(session: DatabaseSession, args) -> int:
+def _apply(session: DatabaseSession, args, retried: bool = False) -> int:
     from fibuca_desktop.core.database.index_build import IndexBuilder
 
     columns = tuple(c.strip() for c in args.columns.split(",") if c.strip())
     builder = IndexBuilder(session, lock_timeout_s=args.lock_timeout)
-    plan = builder.plan(args.table, columns)
+    plan = builder.plan(args.table, columns, name=args.name)
     print(plan.sql, file=sys.stderr)
-    if not args.yes and not _confirm("Run it on the live database?"):
+    if not (args.yes or retried) and not _confirm("Run it on the live database?"):
         print(
             "not confirmed: nothing was run (use --yes when there is no terminal)", file=sys.stderr
         )
@@ -187,9 +213,15 @@ def _apply(session: DatabaseSession, args) -> int:
         print(f"\nfibuca-desktop db apply: {error}", file=sys.stderr)  # after the progress line
         if error.invalid_index and (args.yes or _confirm(f"Drop {error.invalid_index} now?")):
             print(builder.drop_invalid(error.invalid_index), file=sys.stderr)
-            if not args.yes and _confirm("Retry the build?"):
-                return _apply(session, args)
+            # --yes already confirmed the build: after the drop, build (once; a second failure
+            # is reported, its leftover dropped, and the command fails).
+            if not retried and not error.cancelled and (args.yes or _confirm("Retry the build?")):
+                print("dropped; building again", file=sys.stderr)
+                return _apply(session, args, retried=True)
         return EXIT_FAILED
+    except FibucaError:
+        print(file=sys.stderr)  # end the progress line; run() prints the message
+        raise
     print(file=sys.stderr)
     text = f"{result.index}: {'valid' if result.valid else 'INVALID'} in {result.seconds:.1f} s"
     if result.cost_before is not None and result.cost_after is not None:

@@ -60,7 +60,8 @@ def test_advise_without_hypopg_says_why(pg_cluster, plain_url):
 
 def test_indexes_overview_and_slow_json(shop_url):
     health = ok_json(db("indexes", "--url", shop_url, "--json"))
-    assert set(health) == {"duplicate", "unused", "invalid"}
+    assert set(health) == {"duplicate", "unused", "invalid", "not_judged", "stats_since"}
+    assert health["unused"] == [] and "Product_name_idx" in health["not_judged"]  # too young
     assert health["duplicate"] == ["User_email_idx"]
     assert health["invalid"] == ["Order_status_key"]
     view = ok_json(db("overview", "--json", env={"DATABASE_URL": shop_url}))  # Prisma's variable

@@ -69,6 +69,9 @@ class Advice:
     hypopg_missing: str | None = None  # why suggestions are unverified
     statements_missing: str | None = None  # why there are no slow-query suggestions
     rejected: list[Rejected] = field(default_factory=list)
+    schema: str = "public"
+    schema_note: str | None = None  # which schema was looked at, and which others have tables
+    statements_hidden: str | None = None  # slow statements of other roles this role cannot read
 
     def to_json(self) -> dict:
         return {"suggestions": [s.to_json() for s in self.suggestions]}
@@ -86,13 +89,15 @@ class IndexAdvisor:
         self._what_if: WhatIf | None = None
 
     def advise(self) -> Advice:
-        advice = Advice([], hypopg_missing=hypopg_missing_reason(self._cur))
+        advice = Advice([], hypopg_missing=hypopg_missing_reason(self._cur), schema=self._schema)
+        advice.schema_note = schema_note(self._cur, self._schema)
         if advice.hypopg_missing is None:
             self._what_if = WhatIf(self._cur)
             self._what_if.reset()
         try:
             report = slow_queries(self._cur, self._settings.thresholds, sample_seconds=0)
             advice.statements_missing = report.message
+            advice.statements_hidden = report.hidden_message
             if report.statements_available:
                 for query in report.queries:
                     self._for_query(query.query, advice)
@@ -216,6 +221,30 @@ def _merge(suggestions: list[IndexSuggestion]) -> list[IndexSuggestion]:
         else:
             home.queries.extend(q for q in suggestion.queries if q not in home.queries)
     return sorted(merged, key=lambda s: (s.table, s.columns))
+
+
+_OTHER_SCHEMAS = """
+SELECT n.nspname::text AS name, count(*) AS tables FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname <> %s AND n.nspname <> 'information_schema'
+  AND n.nspname NOT LIKE 'pg\\_%%'
+GROUP BY n.nspname ORDER BY count(*) DESC, n.nspname LIMIT 6
+"""
+
+
+def schema_note(cur: Cursor, schema: str) -> str:
+    """Which schema the advice is for, and the other schemas with tables (how to pick one)."""
+    cur.execute(_OTHER_SCHEMAS, [schema])
+    others = cur.fetchall()
+    note = f'advice for schema "{schema}" only (the URL\'s ?schema=, default public)'
+    if not others:
+        return note + "; no other schema has tables."
+    listed = ", ".join(f'"{row["name"]}" ({row["tables"]} tables)' for row in others[:5])
+    more = " and more" if len(others) > 5 else ""
+    return (
+        f"{note}; other schemas with tables: {listed}{more}. Add ?schema=NAME to the URL "
+        "to advise on one of them."
+    )
 
 
 def advise(session: DatabaseSession, settings: AdvisorSettings | None = None) -> Advice:

@@ -21,7 +21,8 @@ from sqlalchemy.pool import NullPool, QueuePool
 
 from fibuca_desktop.core.database.credentials import connect_with_keyring
 from fibuca_desktop.core.database.database_url import DatabaseTarget
-from fibuca_desktop.core.errors import DatabaseUnavailable, QueryFailed
+from fibuca_desktop.core.database.url_parts import ENCODE_HINT
+from fibuca_desktop.core.errors import DatabaseUnavailable, QueryFailed, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class PoolSettings:
     recycle_s: int = 1800
     connect_timeout_s: int = 5
     statement_timeout_s: float = 15.0
+    lock_timeout_s: float = 5.0  # below the statement timeout: a wait on a lock says so
 
     def __post_init__(self) -> None:
         if self.size < 1:
@@ -49,10 +51,12 @@ def make_engine(target: DatabaseTarget, settings: PoolSettings, *, pooled: bool 
     options = f"-c statement_timeout={int(settings.statement_timeout_s * 1000)}"
     if pooled:
         options += " -c default_transaction_read_only=on"
+        options += f" -c lock_timeout={int(settings.lock_timeout_s * 1000)}"
     connect_args = {
         "application_name": APPLICATION_NAME,
         "connect_timeout": settings.connect_timeout_s,
         "options": options,
+        **target.secret_args,
     }
     if pooled:
         engine = create_engine(
@@ -66,8 +70,14 @@ def make_engine(target: DatabaseTarget, settings: PoolSettings, *, pooled: bool 
             connect_args=connect_args,
         )
     else:
+        # Autocommit: nothing to roll back on return, so no "reset" that logs a traceback
+        # when the server went away under a build.
         engine = create_engine(
-            target.url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args=connect_args
+            target.url,
+            poolclass=NullPool,
+            isolation_level="AUTOCOMMIT",
+            pool_reset_on_return=None,
+            connect_args=connect_args,
         )
     user = target.url.username or ""
 
@@ -93,7 +103,7 @@ _MID_SESSION = (
 
 def translate(error: BaseException, target: DatabaseTarget, settings: PoolSettings) -> Exception:
     """A domain exception for a driver or pool error; never contains the password."""
-    if isinstance(error, DatabaseUnavailable | QueryFailed):
+    if isinstance(error, DatabaseUnavailable | QueryFailed | UsageError):
         return error
     server = target.server
     if isinstance(error, PoolTimeout):
@@ -106,6 +116,11 @@ def translate(error: BaseException, target: DatabaseTarget, settings: PoolSettin
     text = str(original).strip()
     lowered = text.lower()
     user = target.url.username or ""
+    if isinstance(original, psycopg2.errors.LockNotAvailable):
+        return DatabaseUnavailable(
+            f"{server}: the query waited more than {settings.lock_timeout_s:g} s for a lock "
+            "another session holds on a table it reads (not an overloaded server)."
+        )
     if isinstance(original, psycopg2.errors.QueryCanceled):
         if "statement timeout" in lowered:
             return DatabaseUnavailable(
@@ -117,12 +132,33 @@ def translate(error: BaseException, target: DatabaseTarget, settings: PoolSettin
     if "password authentication failed" in lowered:
         return DatabaseUnavailable(
             f"Wrong password for user {user!r} on {server}: check the password in the URL, "
-            "PGPASSWORD, ~/.pgpass or the OS keyring."
+            f"PGPASSWORD, ~/.pgpass or the OS keyring ({ENCODE_HINT})."
+        )
+    if (
+        "invalid dsn" in lowered
+        or "invalid connection option" in lowered
+        or (lowered.startswith("invalid") and "value" in lowered)
+    ):
+        return UsageError(
+            f"The URL for {server} has an option PostgreSQL's client refuses "
+            f"({_first_line(text)}): fix or remove it."
         )
     if "no password supplied" in lowered:
         return DatabaseUnavailable(
             f"{server} wants a password for user {user!r}: put it in the URL, PGPASSWORD, "
             "~/.pgpass or the OS keyring."
+        )
+    if "server does not support ssl" in lowered:
+        mode = target.url.query.get("sslmode", "require")
+        return DatabaseUnavailable(
+            f"{server} does not accept TLS (SSL) connections, but the URL asks for "
+            f"sslmode={mode}: turn TLS on at the server (ssl = on, with a certificate), or use "
+            "sslmode=prefer (or disable) where the network is trusted."
+        )
+    if ("ssl" in lowered and "syscall" not in lowered) or "certificate" in lowered:
+        return DatabaseUnavailable(
+            f"The TLS (SSL) connection to {server} failed: {_first_line(text)}. Check sslmode "
+            "and the certificate files (sslrootcert, sslcert, sslkey) named in the URL."
         )
     if "does not exist" in lowered and "database" in lowered:
         return DatabaseUnavailable(
@@ -142,7 +178,10 @@ def translate(error: BaseException, target: DatabaseTarget, settings: PoolSettin
             "network or VPN, and that the server accepts connections."
         )
     if "could not translate host name" in lowered:
-        return DatabaseUnavailable(f"Unknown host in {target.masked}: check the URL.")
+        return DatabaseUnavailable(
+            f"Unknown host in {target.masked}: check the host in the URL ({ENCODE_HINT}, or "
+            "part of it is read as the host)."
+        )
     if "too many connections" in lowered or "remaining connection slots" in lowered:
         return DatabaseUnavailable(
             f"{server} refuses new connections (max_connections reached): close idle clients."

@@ -4,27 +4,20 @@ slow-query thresholds. A section of the typed settings file (core/settings.py)."
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from fibuca_desktop.core.database.url_parts import UrlSyntaxError, split_url
 from fibuca_desktop.core.errors import SettingsError
 
 
 def url_without_password(text: str) -> str | None:
     """The URL with any password removed (not masked: there is nothing to unmask), or None when
-    it is not a URL. What the settings file may keep. urllib, not SQLAlchemy: settings load at
-    start-up, and the database libraries load only when the user connects."""
+    it is not a URL. What the settings file may keep. Split by ``url_parts`` (pure Python, no
+    SQLAlchemy: settings load at start-up), the same split the connection uses, so a password
+    with ``@ / # ?`` in it never ends up in the file as a "host" or "database"."""
     try:
-        parts = urlsplit(text.strip())
-        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
-    except ValueError:
+        return split_url(text).without_password().render(masked=False)
+    except UrlSyntaxError:
         return None
-    if not parts.scheme or not parts.netloc:
-        return None
-    netloc = parts.netloc.rpartition("@")[2]
-    if parts.username is not None:
-        netloc = f"{parts.username}@{netloc}"
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"]
-    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="/:"), ""))
 
 
 @dataclass

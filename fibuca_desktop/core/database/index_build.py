@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import psycopg2
@@ -25,13 +26,22 @@ from sqlalchemy.exc import SQLAlchemyError
 from fibuca_desktop.core.database import catalog
 from fibuca_desktop.core.database.connection import translate
 from fibuca_desktop.core.database.explain import generic_plan
-from fibuca_desktop.core.database.index_suggestion import IndexSuggestion, index_name, quote
-from fibuca_desktop.core.errors import IndexBuildFailed, UsageError
+from fibuca_desktop.core.database.index_naming import free_name, relation_named, taken_message
+from fibuca_desktop.core.database.index_progress import PHASES, BuildProgress, read_progress
+from fibuca_desktop.core.database.index_suggestion import (
+    IndexSuggestion,
+    check_name,
+    quote,
+)
+from fibuca_desktop.core.database.locks import holders_text, lock_holders
+from fibuca_desktop.core.errors import DatabaseUnavailable, IndexBuildFailed, UsageError
 
 if TYPE_CHECKING:
     from fibuca_desktop.core.database.session import DatabaseSession
 
 log = logging.getLogger(__name__)
+
+__all__ = ["PHASES", "BuildProgress", "BuildResult", "IndexBuilder", "IndexPlan"]
 
 
 @dataclass(frozen=True)
@@ -46,41 +56,10 @@ class IndexPlan:
     sql: str
     queries: tuple[str, ...]
 
-
-# CREATE INDEX CONCURRENTLY's phases in order (pg_stat_progress_create_index).
-PHASES = (
-    "initializing",
-    "waiting for writers before build",
-    "building index: scanning table",
-    "building index: sorting live tuples",
-    "building index: loading tuples in tree",
-    "waiting for writers before validation",
-    "index validation: scanning index",
-    "index validation: sorting tuples",
-    "index validation: scanning table",
-    "waiting for old snapshots",
-)
-
-
-@dataclass(frozen=True)
-class BuildProgress:
-    phase: str
-    blocks_done: int
-    blocks_total: int
-    tuples_done: int
-    tuples_total: int
-
-    @property
-    def fraction(self) -> float:
-        """Where the build is, 0..1: the phase's place in the sequence plus its own progress."""
-        place = PHASES.index(self.phase) if self.phase in PHASES else 0
-        if self.blocks_total:
-            within = self.blocks_done / self.blocks_total
-        elif self.tuples_total:
-            within = self.tuples_done / self.tuples_total
-        else:
-            within = 0.0
-        return min(1.0, (place + min(within, 1.0)) / len(PHASES))
+    def renamed(self, name: str) -> IndexPlan:
+        """The same index under a name the person chose (checked again when it runs)."""
+        check_name(name)
+        return _make_plan(self.schema, self.table, self.columns, name, self.unique, self.queries)
 
 
 @dataclass(frozen=True)
@@ -93,13 +72,6 @@ class BuildResult:
 
     def to_json(self) -> dict:
         return {"index": self.index, "valid": self.valid, "seconds": round(self.seconds, 3)}
-
-
-_PROGRESS = """
-SELECT phase, coalesce(blocks_done, 0) AS blocks_done, coalesce(blocks_total, 0) AS blocks_total,
-    coalesce(tuples_done, 0) AS tuples_done, coalesce(tuples_total, 0) AS tuples_total
-FROM pg_stat_progress_create_index WHERE pid = %s
-"""
 
 
 class IndexBuilder:
@@ -121,24 +93,21 @@ class IndexBuilder:
         *,
         unique: bool = False,
         queries: tuple[str, ...] = (),
+        name: str | None = None,
     ) -> IndexPlan:
-        """The exact SQL for an index on ``table`` (names exactly as in the database)."""
+        """The exact SQL for an index on ``table`` (names exactly as in the database), named
+        ``name`` or Prisma's way; an automatic name taken by another relation of the schema
+        gets a number (``_2_idx``), a chosen one is refused with the reason."""
         schema = self._session.schema
         self._session.run(_check_names, schema, table, columns)
-        name = index_name(table, columns)
-        if unique:
-            name = name[: -len("_idx")] + "_key"  # Prisma's name for @@unique
-        kind = "UNIQUE INDEX" if unique else "INDEX"
-        statement = (
-            f"CREATE {kind} CONCURRENTLY {quote(name)} ON {quote(schema)}.{quote(table)} "
-            f"({', '.join(quote(c) for c in columns)});"
-        )
-        lookup = f"SELECT 1 FROM {quote(schema)}.{quote(table)} WHERE " + " AND ".join(
-            f"{quote(c)} = ${n}" for n, c in enumerate(columns, 1)
-        )
-        return IndexPlan(schema, table, columns, name, unique, statement, queries or (lookup,))
+        if name is not None:
+            check_name(name)
+        else:
+            name = self._session.run(free_name, schema, table, columns, unique)
+        return _make_plan(schema, table, columns, name, unique, queries)
 
     def plan_suggestion(self, suggestion: IndexSuggestion) -> IndexPlan:
+        """The plan for a suggestion; the suggestion's own name unless another relation has it."""
         return self.plan(suggestion.table, suggestion.columns, queries=tuple(suggestion.queries))
 
     def run(
@@ -147,23 +116,31 @@ class IndexBuilder:
         """Build the index, calling ``on_progress`` from this thread with each reading. Raises
         ``WriteRefused`` in read-only mode, ``IndexBuildFailed`` when the build fails."""
         self._session.require_writes(f"create the index {plan.name}")
-        existing = self._session.run(_index_state, plan.schema, plan.name)
-        if existing is not None:
-            if not existing:
+        taken = self._session.run(relation_named, plan.schema, plan.name)
+        if taken is not None:
+            if taken["valid"] is False:
                 raise IndexBuildFailed(
                     f"An INVALID index {plan.name} from an earlier build is in the way: drop it "
                     "first, then retry.",
                     plan.name,
                 )
-            raise UsageError(f"The index {plan.name} exists already.")
+            raise UsageError(taken_message(plan, taken))
         before = self._cost(plan.queries)
         self._cancelled.clear()
         started = time.monotonic()
-        error = self._build(plan, on_progress)
-        seconds = time.monotonic() - started
-        if error is not None:
-            raise self._failure(plan, error)
+        try:
+            error = self._build(plan, on_progress)
+            seconds = time.monotonic() - started
+            if error is not None:
+                raise self._failure(plan, error)
+        except DatabaseUnavailable as lost:  # the server went away under the build
+            raise DatabaseUnavailable(
+                f"{lost} The build of {plan.name} did not finish: once the server is back, "
+                f"run it again; an INVALID {plan.name} it may have left is offered for dropping "
+                "first (db apply --yes drops it)."
+            ) from lost
         valid = bool(self._session.run(_index_state, plan.schema, plan.name))
+        self._session.built_indexes[(plan.schema, plan.name)] = datetime.now(UTC)
         log.info("built %s in %.1f s (valid: %s)", plan.name, seconds, valid)
         return BuildResult(plan.name, valid, seconds, before, self._cost(plan.queries))
 
@@ -218,7 +195,7 @@ class IndexBuilder:
 
     def _watch(self, done: threading.Event, on_progress) -> None:
         while not done.is_set():
-            reading = self._session.run(_progress, self._pid)
+            reading = self._session.run(read_progress, self._pid)
             if reading is not None and on_progress is not None:
                 on_progress(reading)
             done.wait(self._poll_s)
@@ -238,9 +215,13 @@ class IndexBuilder:
         if cancelled:
             message = f"The build of {plan.name} was cancelled."
         elif isinstance(error, psycopg2.errors.LockNotAvailable):
+            table = catalog.qualified(plan.schema, plan.table)
+            holders = self._session.run(
+                lambda cur: lock_holders(cur, table.as_string(cur.connection))
+            )
             message = (
                 f"The build of {plan.name} waited more than {self._lock_timeout_s:g} s for a lock "
-                "(a long transaction is using the table); retry when it has finished."
+                f"on {plan.table} (not an overloaded server): it is {holders_text(holders)}"
             )
         else:
             message = f"The build of {plan.name} failed: {reason}."
@@ -272,6 +253,25 @@ class IndexBuilder:
         if not queries:
             return None
         return self._session.run(_total_cost, queries)
+
+
+def _make_plan(
+    schema: str,
+    table: str,
+    columns: tuple[str, ...],
+    name: str,
+    unique: bool,
+    queries: tuple[str, ...],
+) -> IndexPlan:
+    kind = "UNIQUE INDEX" if unique else "INDEX"
+    statement = (
+        f"CREATE {kind} CONCURRENTLY {quote(name)} ON {quote(schema)}.{quote(table)} "
+        f"({', '.join(quote(c) for c in columns)});"
+    )
+    lookup = f"SELECT 1 FROM {quote(schema)}.{quote(table)} WHERE " + " AND ".join(
+        f"{quote(c)} = ${n}" for n, c in enumerate(columns, 1)
+    )
+    return IndexPlan(schema, table, columns, name, unique, statement, queries or (lookup,))
 
 
 def _total_cost(cur: Cursor, queries: tuple[str, ...]) -> float:
@@ -307,12 +307,6 @@ def _index_state(cur: Cursor, schema: str, name: str) -> bool | None:
     )
     row = cur.fetchone()
     return None if row is None else bool(row["valid"])
-
-
-def _progress(cur: Cursor, pid: int) -> BuildProgress | None:
-    cur.execute(_PROGRESS, [pid])
-    row = cur.fetchone()
-    return None if row is None else BuildProgress(**row)
 
 
 def _cancel_backend(cur: Cursor, pid: int) -> bool:

@@ -7,10 +7,13 @@ here and adding the ``@@index`` line to schema.prisma gives the same index and
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 
 from sqlalchemy.dialects import postgresql
+
+from fibuca_desktop.core.errors import UsageError
 
 FOREIGN_KEY, SLOW_QUERY = "foreign-key", "slow-query"
 _PREPARER = postgresql.dialect().identifier_preparer
@@ -22,13 +25,32 @@ def quote(name: str) -> str:
     return _PREPARER.quote_identifier(name)
 
 
-def index_name(table: str, columns: tuple[str, ...]) -> str:
-    """Prisma's default index name, cut to what PostgreSQL keeps (63 bytes)."""
-    name = "_".join((table, *columns, "idx"))
-    encoded = name.encode()
-    if len(encoded) <= _MAX_NAME_BYTES:
+def index_name(table: str, columns: tuple[str, ...], suffix: str = "idx") -> str:
+    """Prisma's default index name when it fits PostgreSQL's 63 bytes. A longer one is cut and
+    given 8 hex digits of a hash of the whole name, so two long names that share their first 63
+    bytes never collide (PostgreSQL would cut both to the same name and refuse the second)."""
+    name = "_".join((table, *columns, suffix))
+    if len(name.encode()) <= _MAX_NAME_BYTES:
         return name
-    return encoded[: _MAX_NAME_BYTES - 4].decode(errors="ignore") + "_idx"
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return fit_name(name[: -len(suffix) - 1], f"_{digest}_{suffix}")
+
+
+def fit_name(stem: str, ending: str) -> str:
+    """``stem + ending`` cut (on a character boundary) to what PostgreSQL keeps, 63 bytes."""
+    room = _MAX_NAME_BYTES - len(ending.encode())
+    return stem.encode()[:room].decode(errors="ignore") + ending
+
+
+def check_name(name: str) -> None:
+    """Refuse a name PostgreSQL would cut or cannot store (a user-given index name)."""
+    if not name or "\0" in name:
+        raise UsageError("An index name cannot be empty or contain a NUL character.")
+    if len(name.encode()) > _MAX_NAME_BYTES:
+        raise UsageError(
+            f"The index name {name!r} is {len(name.encode())} bytes; PostgreSQL keeps only "
+            f"{_MAX_NAME_BYTES} bytes of a name: choose a shorter one."
+        )
 
 
 def prisma_name(name: str) -> str:
@@ -69,7 +91,10 @@ class IndexSuggestion:
         )
 
     def prisma_line(self) -> str:
-        return f"@@index([{', '.join(prisma_name(c) for c in self.columns)}])"
+        fields = ", ".join(prisma_name(c) for c in self.columns)
+        if self.name != "_".join((self.table, *self.columns, "idx")):  # cut to 63 bytes
+            return f'@@index([{fields}], map: "{self.name}")'
+        return f"@@index([{fields}])"
 
     def to_json(self) -> dict:
         return {

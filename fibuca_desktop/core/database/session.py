@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 import psycopg2
@@ -23,7 +24,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from fibuca_desktop.core.database.connection import PoolSettings, make_engine, translate
 from fibuca_desktop.core.database.database_url import DatabaseTarget, parse_database_url
-from fibuca_desktop.core.errors import WriteRefused
+from fibuca_desktop.core.database.locks import holders_text, lock_holders
+from fibuca_desktop.core.errors import DatabaseUnavailable, WriteRefused
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +68,16 @@ class DatabaseSession:
         self._executor = ThreadPoolExecutor(worker_count, thread_name_prefix="fibuca-db")
         self._waiting = 0
         self._lock = threading.Lock()
+        # (schema, index) -> when Fibuca built it: an index this young is not "unused" yet.
+        self.built_indexes: dict[tuple[str, str], datetime] = {}
 
     @property
     def schema(self) -> str:
         return self.target.schema
+
+    def built_in(self, schema: str) -> dict[str, datetime]:
+        """The indexes built through this session in ``schema``, with when."""
+        return {name: at for (where, name), at in self.built_indexes.items() if where == schema}
 
     @property
     def masked_url(self) -> str:
@@ -118,11 +126,24 @@ class DatabaseSession:
             except (SQLAlchemyError, psycopg2.Error) as error:
                 if raw.closed:  # the server went away: never hand this one out again
                     sa_connection.invalidate()
-                raise translate(error, self.target, self.settings) from error
+                domain = translate(error, self.target, self.settings)
+                if isinstance(getattr(error, "orig", error), psycopg2.errors.LockNotAvailable):
+                    domain = DatabaseUnavailable(f"{domain} It is {self._holders(raw)}")
+                raise domain from error
             finally:
                 if not sa_connection.invalidated:
                     with contextlib.suppress(psycopg2.Error):
                         raw.rollback()
+
+    def _holders(self, raw: psycopg2.extensions.connection) -> str:
+        """Who holds the lock we waited for, read on the same connection after its rollback."""
+        try:
+            raw.rollback()
+            with raw.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                return holders_text(lock_holders(cur))
+        except psycopg2.Error as error:
+            log.info("could not read pg_locks: %s", type(error).__name__)
+            return "held by another session (pg_locks could not be read)."
 
     def require_writes(self, action: str) -> None:
         """Raise ``WriteRefused`` in read-only mode; call before anything that writes."""

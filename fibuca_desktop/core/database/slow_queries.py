@@ -18,6 +18,7 @@ from psycopg2.extensions import cursor as Cursor
 log = logging.getLogger(__name__)
 
 SORT_KEYS = ("total", "mean", "calls", "rows")
+HIDDEN = "<insufficient privilege>"  # what another role's query text reads as
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class SlowQueryReport:
     queries: list[SlowQuery] = field(default_factory=list)
     statements_available: bool = True
     message: str | None = None  # how to enable pg_stat_statements, when it is missing
+    hidden: int = 0  # statements above the thresholds whose text this role may not read
+    hidden_message: str | None = None  # how many, whose, and what to grant
 
     def sorted_by(self, key: str) -> list[SlowQuery]:
         """The queries sorted by ``total``, ``mean``, ``calls`` or ``rows``, largest first."""
@@ -54,6 +57,8 @@ class SlowQueryReport:
         return {
             "available": self.statements_available,
             "message": self.message,
+            "hidden": self.hidden,
+            "hidden_message": self.hidden_message,
             "queries": [asdict(query) for query in self.queries],
         }
 
@@ -105,16 +110,51 @@ def slow_queries(
     message = enable_instructions(cur)
     if message is not None:
         log.info("pg_stat_statements missing; sampling pg_stat_activity")
-        report = SlowQueryReport(
-            sample_activity(cur, thresholds.min_mean_ms, sample_seconds), False, message
-        )
+        seen = sample_activity(cur, thresholds.min_mean_ms, sample_seconds)
+        report = SlowQueryReport(seen, False, message)
+        # Another role's session shows neither its query nor its state nor its timing.
+        report.hidden, roles = _hidden_sessions(cur)
+        noun, where = ("session", "connected now (their queries and timings)")
     else:
-        report = SlowQueryReport(_from_statements(cur, thresholds))
+        queries, report_hidden, roles = _from_statements(cur, thresholds)
+        report = SlowQueryReport(queries, hidden=report_hidden)
+        noun, where = ("statement", "above the thresholds")
+    if report.hidden:
+        report.hidden_message = _hidden_message(cur, report.hidden, noun, roles, where)
     report.queries = report.sorted_by(sort)[: thresholds.limit]
     return report
 
 
-def _from_statements(cur: Cursor, thresholds: SlowQueryThresholds) -> list[SlowQuery]:
+def _hidden_sessions(cur: Cursor) -> tuple[int, list[str]]:
+    cur.execute(
+        "SELECT count(*) AS n, coalesce(array_agg(DISTINCT usename::text) "
+        "FILTER (WHERE usename IS NOT NULL), '{}') AS roles FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND query IS NOT DISTINCT FROM %s",  # backend_type is hidden too
+        [HIDDEN],
+    )
+    row = cur.fetchone()
+    return int(row["n"]), sorted(row["roles"])
+
+
+def _hidden_message(cur: Cursor, count: int, noun: str, roles: list[str], where: str) -> str:
+    cur.execute("SELECT current_user::text AS name, quote_ident(current_user) AS quoted")
+    me = cur.fetchone()
+    whose = f" of role {', '.join(roles)}" if roles else " of other roles"
+    statements = noun if count == 1 else f"{noun}s"
+    verb = "is" if count == 1 else "are"
+    return (
+        f"{count} {statements}{whose} {where} {verb} hidden: role {me['name']} may not read other "
+        f"roles' query texts. Grant it as a superuser: GRANT pg_read_all_stats TO {me['quoted']};"
+    )
+
+
+def _from_statements(
+    cur: Cursor, thresholds: SlowQueryThresholds
+) -> tuple[list[SlowQuery], int, list[str]]:
+    """The visible slow queries, and how many hidden rows (and whose) are over the thresholds:
+    without pg_read_all_stats another role's text is ``<insufficient privilege>`` (its numbers
+    stay readable), so each hidden row is judged on its own, never folded into one."""
     schema = statements_schema(cur)
     cur.execute(
         "SELECT a.attname::text AS name FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
@@ -129,13 +169,15 @@ def _from_statements(cur: Cursor, thresholds: SlowQueryThresholds) -> list[SlowQ
         "SELECT query, sum(calls)::bigint AS calls, sum({total}) AS total_ms, "
         "sum({total}) / greatest(sum(calls), 1) AS mean_ms, sum(rows)::bigint AS rows "
         "FROM {view} WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND query IS DISTINCT FROM %s "
         "GROUP BY query HAVING sum(calls) >= %s AND sum({total}) / greatest(sum(calls), 1) >= %s"
     ).format(
         total=sql.Identifier(total),
         view=sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier("pg_stat_statements")),
     )
-    cur.execute(query, [thresholds.min_calls, thresholds.min_mean_ms])
-    return [
+    view = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier("pg_stat_statements"))
+    cur.execute(query, [HIDDEN, thresholds.min_calls, thresholds.min_mean_ms])
+    visible = [
         SlowQuery(
             row["query"],
             int(row["calls"]),
@@ -145,6 +187,17 @@ def _from_statements(cur: Cursor, thresholds: SlowQueryThresholds) -> list[SlowQ
         )
         for row in cur.fetchall()
     ]
+    hidden = sql.SQL(
+        "SELECT count(*) AS n, coalesce(array_agg(DISTINCT r.rolname::text) "
+        "FILTER (WHERE r.rolname IS NOT NULL), '{{}}') AS roles "
+        "FROM {view} s LEFT JOIN pg_roles r ON r.oid = s.userid "
+        "WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND s.query IS NOT DISTINCT FROM %s AND s.calls >= %s "
+        "AND s.{total} / greatest(s.calls, 1) >= %s"
+    ).format(total=sql.Identifier(total), view=view)
+    cur.execute(hidden, [HIDDEN, thresholds.min_calls, thresholds.min_mean_ms])
+    row = cur.fetchone()
+    return visible, int(row["n"]), sorted(row["roles"])
 
 
 def sample_activity(
@@ -156,7 +209,8 @@ def sample_activity(
     deadline = time.monotonic() + seconds
     while True:
         cur.execute(
-            "SELECT query, extract(epoch FROM clock_timestamp() - query_start) * 1000 AS ms "
+            "SELECT query, "
+            "extract(epoch FROM clock_timestamp() - query_start) * 1000 AS ms "
             "FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' "
             "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
         )

@@ -27,6 +27,10 @@ COLUMNS += ["Saving"]
 EXPORT, TABLE, INDEX_COLUMNS, REASON, VERIFIED, BEFORE, AFTER, SAVING = range(len(COLUMNS))
 UNVERIFIED = QColor("#fff4ce")
 READ_ONLY_TIP = "Read-only mode is on: turn it off in the bar above to build indexes."
+READ_ONLY_HINT = (
+    "Apply is off because read-only mode is on: untick Read-only in the bar above to build "
+    "indexes (each build is shown and confirmed first)."
+)
 
 
 def verified_text(suggestion: IndexSuggestion) -> str:
@@ -61,6 +65,8 @@ class AdvisorWidget(QWidget):
         self.migration_button.clicked.connect(lambda: self.export_requested.emit("migration"))
         self.prisma_button = QPushButton("Export Prisma lines…")
         self.prisma_button.clicked.connect(lambda: self.export_requested.emit("prisma"))
+        self.read_only_hint = QLabel(READ_ONLY_HINT)  # visible, not only a tooltip
+        self.read_only_hint.setWordWrap(True)
         self.notes = QLabel()
         self.notes.setWordWrap(True)
         self.notes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -90,6 +96,7 @@ class AdvisorWidget(QWidget):
         splitter.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
         layout.addLayout(row)
+        layout.addWidget(self.read_only_hint)
         layout.addWidget(self.notes)
         layout.addWidget(splitter, 1)
         self._update_buttons()
@@ -125,15 +132,17 @@ class AdvisorWidget(QWidget):
         notes = [n for n in (advice.hypopg_missing, advice.statements_missing) if n] or [
             "Every suggestion was checked with a hypothetical index (hypopg)."
         ]
+        notes += [n[0].upper() + n[1:] for n in (advice.statements_hidden, advice.schema_note) if n]
         notes.append(f"{len(self.suggestions)} suggestion(s); {len(advice.rejected)} rejected.")
         self.notes.setText("\n".join(notes))
         self.health.setRowCount(0)
-        for kind in ("duplicate", "unused", "invalid"):
+        for kind in ("duplicate", "unused", "invalid", "not_judged"):
             for problem in getattr(result.health, kind):
-                fix = (
-                    problem.covered_by and f"covered by {problem.covered_by}"
-                ) or problem.drop_sql
-                values = [kind, problem.index, problem.table, human_bytes(problem.size_bytes), fix]
+                fix = (problem.covered_by and f"covered by {problem.covered_by}") or " · ".join(
+                    part for part in (problem.drop_sql, problem.note) if part
+                )
+                label = "not judged yet" if kind == "not_judged" else kind
+                values = [label, problem.index, problem.table, human_bytes(problem.size_bytes), fix]
                 fill_row(self.health, values, kind == "invalid", problem.drop_sql)
         self._update_buttons()
 
@@ -169,6 +178,7 @@ class AdvisorWidget(QWidget):
         has_rows = bool(self.suggestions)
         self.migration_button.setEnabled(has_rows)
         self.prisma_button.setEnabled(has_rows)
+        self.read_only_hint.setVisible(not self._writable)
         if not self._writable:
             self.apply_button.setEnabled(False)
             self.apply_button.setToolTip(READ_ONLY_TIP)

@@ -14,6 +14,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fibuca_desktop.core.database.url_parts import (
+    MASK,
+    UNREADABLE,
+    keep_password_behind_mask,
+    mask_url,
+)
+
 URL_PLACEHOLDER = "postgresql://user@host:5432/db"
 ERROR_STYLE = "color: #b00020;"
 OK_STYLE = "color: #1b5e20;"
@@ -53,6 +60,8 @@ class ConnectBarWidget(QWidget):
         self.status_label.setWordWrap(True)
         self._masked_url: str | None = None
         self._typed_url: str | None = None
+        self._note: str | None = None  # why a password was not kept, shown with the status
+        self.url_note: str | None = None  # set by the panel: e.g. "percent-encode the password"
 
         row = QHBoxLayout()
         row.addWidget(QLabel("Database URL:"))
@@ -73,9 +82,14 @@ class ConnectBarWidget(QWidget):
 
     def _connect_clicked(self) -> None:
         text = self.url_edit.text().strip()
-        # The field shows the masked URL after connecting: connecting again means the URL typed.
-        if text == self._masked_url and self._typed_url is not None:
-            text = self._typed_url
+        self._note = None
+        # The field shows the masked URL after connecting: connecting again means the URL typed;
+        # an edit of the masked URL (e.g. "?schema=sales" added) keeps the real password.
+        if self._typed_url is not None:
+            if text == self._masked_url:
+                text = self._typed_url
+            else:
+                text, self._note = keep_password_behind_mask(text, self._typed_url)
         self._typed_url = text
         self.connect_requested.emit(text)
 
@@ -99,12 +113,17 @@ class ConnectBarWidget(QWidget):
         self._masked_url = masked_url
         self.url_edit.setText(masked_url)  # from here on the password is nowhere on screen
         self.status_label.setStyleSheet("")
-        self.status_label.setText(f"Connecting to {masked_url}…")
+        self.status_label.setText(
+            f"Connecting to {masked_url}…" + (f" {self._note}" if self._note else "")
+        )
         self.connect_button.setEnabled(False)
 
     def show_connected(self, masked_url: str, detail: str) -> None:
         self.status_label.setStyleSheet(OK_STYLE)
-        self.status_label.setText(f"Connected to {masked_url} · {detail}")
+        notes = [n for n in (self._note, self.url_note) if n]
+        self.status_label.setText(
+            f"Connected to {masked_url} · {detail}" + "".join(f" · Note: {n}" for n in notes)
+        )
         self.connect_button.setEnabled(True)
         self.connect_button.setText("Reconnect")
         self.disconnect_button.setEnabled(True)
@@ -118,7 +137,13 @@ class ConnectBarWidget(QWidget):
         self.disconnect_button.setEnabled(False)
 
     def show_error(self, message: str, *, connected: bool) -> None:
-        """A message a person can act on, in red; the buttons stay usable to retry."""
+        """A message a person can act on, in red; the buttons stay usable to retry. A URL that
+        was refused is shown masked too (the real password stays behind the mask)."""
+        if self._typed_url is not None and self.url_edit.text().strip() == self._typed_url:
+            masked = mask_url(self._typed_url)
+            if masked != UNREADABLE and MASK in masked:
+                self._masked_url = masked
+                self.url_edit.setText(masked)
         self.status_label.setStyleSheet(ERROR_STYLE)
         self.status_label.setText(message)
         self.connect_button.setEnabled(True)

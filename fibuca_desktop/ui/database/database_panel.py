@@ -129,6 +129,7 @@ class DatabasePanel(QWidget):
             self.connect_bar.show_error(str(error), connected=False)
             return
         self.session, self._url = session, url
+        self.connect_bar.url_note = session.target.encoding_note
         self.connect_bar.show_connecting(session.masked_url)
         self._request("overview", _work().overview, on_result=self._connected)
 
@@ -240,7 +241,8 @@ class DatabasePanel(QWidget):
         schema = self.session.schema if self.session else "public"
         thresholds = self._thresholds(self.slow.min_mean.value(), self.slow.min_calls.value())
         work = _work().advice_work
-        self._request("advice", work, schema, thresholds, on_result=self.advisor.show_advice)
+        built = self.session.built_in(schema) if self.session else {}
+        self._request("advice", work, schema, thresholds, built, on_result=self.advisor.show_advice)
 
     # -- apply and export -------------------------------------------------------------------
 
@@ -261,7 +263,7 @@ class DatabasePanel(QWidget):
         dialog = ApplyIndexDialog(plan, self.session.masked_url, self)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return False
-        self.build.start(builder, plan)
+        self.build.start(builder, dialog.plan())
         return True
 
     def _build_busy(self, busy: bool) -> None:

@@ -47,7 +47,10 @@ class AdviceWithHealth:
     health: IndexHealth
 
 
-def advice_work(cur, schema: str, thresholds: SlowQueryThresholds) -> AdviceWithHealth:
-    """Suggestions and duplicate/unused/INVALID indexes, on one connection in one transaction."""
+def advice_work(
+    cur, schema: str, thresholds: SlowQueryThresholds, built: dict | None = None
+) -> AdviceWithHealth:
+    """Suggestions and duplicate/unused/INVALID indexes, on one connection in one transaction;
+    ``built``: the indexes built in this session, with when (not "unused" while young)."""
     advice = IndexAdvisor(cur, schema, AdvisorSettings(thresholds=thresholds)).advise()
-    return AdviceWithHealth(advice, index_health(cur, schema))
+    return AdviceWithHealth(advice, index_health(cur, schema, built))

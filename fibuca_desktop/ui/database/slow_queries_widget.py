@@ -75,14 +75,16 @@ class SlowQueriesWidget(QWidget):
         self.refresh_requested.emit(self.min_mean.value(), self.min_calls.value())
 
     def show_report(self, report: SlowQueryReport) -> None:
-        if report.statements_available:
-            self.notice.hide()
-        else:
-            self.notice.setText(
+        lines = []
+        if not report.statements_available:
+            lines.append(
                 f"{report.message}\nMeanwhile: queries seen running in pg_stat_activity over one "
                 "second (calls = times seen, mean = longest run seen)."
             )
-            self.notice.show()
+        if report.hidden_message:
+            lines.append(report.hidden_message)
+        self.notice.setText("\n".join(lines))
+        self.notice.setVisible(bool(lines))
         self.table.setSortingEnabled(False)  # fill first, then sort once
         self.table.setRowCount(0)
         for query in report.queries:

@@ -1,0 +1,185 @@
+"""``fibuca-desktop db`` as a user meets it when things are wrong: one actionable line, no
+traceback (only with -vv), and never a piece of the password, whatever the URL looks like."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+
+import psycopg2
+import pytest
+
+from tests.core.test_db_secrets import PASSWORDS, assert_hidden
+from tests.pg_cluster import PASSWORD, PgCluster
+
+COMMAND = [sys.executable, "-m", "fibuca_desktop"]
+
+
+def run(*args: str, verbose: bool = False) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [*COMMAND, *(["-vv"] if verbose else []), "db", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env=os.environ.copy(),
+    )
+    assert PASSWORD not in result.stdout + result.stderr
+    return result
+
+
+def one_line_failure(result: subprocess.CompletedProcess) -> str:
+    """The failure's stderr, checked to be a single line (notes aside) without a traceback."""
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("note: ")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def special_url(pg_cluster):
+    def make(secret: str, password: str | None = None) -> str:
+        pg_cluster.add_role("fibuca_cli_special", secret)
+        given = secret if password is None else password
+        return f"postgresql://fibuca_cli_special:{given}@127.0.0.1:{pg_cluster.port}/postgres"
+
+    return make
+
+
+@pytest.mark.parametrize("secret", PASSWORDS)
+def test_verbose_output_never_shows_any_part_of_the_password(special_url, secret):
+    """The issue's case and its variants, as typed (unencoded), against the real server: it
+    connects, says to percent-encode, and -vv shows the masked URL only."""
+    result = run("overview", "--url", special_url(secret), verbose=True)
+    assert result.returncode == 0, result.stderr
+    assert "fibuca_cli_special:***@127.0.0.1" in result.stderr
+    assert "must be percent-encoded" in result.stderr
+    assert_hidden(secret, result.stdout, result.stderr)
+
+    wrong = run("overview", "--url", special_url(secret, secret + "Q"), verbose=True)
+    assert wrong.returncode == 1 and "Wrong password" in wrong.stderr
+    assert_hidden(secret, wrong.stdout, wrong.stderr)
+    quiet = run("overview", "--url", special_url(secret, secret + "Q"))
+    assert "Wrong password" in one_line_failure(quiet)
+    assert_hidden(secret, quiet.stdout, quiet.stderr)
+
+
+@pytest.mark.parametrize("secret", PASSWORDS)
+def test_an_unknown_host_names_the_host_not_the_password(secret):
+    result = run("overview", "--url", f"postgresql://ro:{secret}@no-such-host.invalid:55999/x")
+    line = one_line_failure(result)
+    assert "Unknown host" in line and "no-such-host.invalid" in line
+    assert_hidden(secret, result.stdout, result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("connection_limit=-1", "connection_limit='-1' in the URL must be a whole number"),
+        ("connection_limit=0", "connection_limit='0' in the URL must be a whole number"),
+        ("connection_limit=lots", "connection_limit='lots' in the URL must be a whole number"),
+        ("sslmode=bogus", "option PostgreSQL's client refuses"),
+        ("nosuchoption=1", "option PostgreSQL's client refuses"),
+    ],
+)
+def test_bad_url_options_are_one_line(pg_cluster, query, says):
+    url = f"{pg_cluster.url('postgres')}?{query}"
+    assert says in one_line_failure(run("overview", "--url", url))
+    verbose = run("overview", "--url", url, verbose=True)
+    assert verbose.returncode == 1 and says in verbose.stderr
+
+
+@pytest.mark.parametrize("mode", ["require", "verify-ca", "verify-full"])
+def test_tls_required_by_the_url_but_not_offered_by_the_server(pg_cluster, mode):
+    """The test cluster has no TLS: the message says so, not "connection lost"."""
+    line = one_line_failure(
+        run("overview", "--url", f"{pg_cluster.url('postgres')}?sslmode={mode}")
+    )
+    assert "does not accept TLS (SSL)" in line and f"sslmode={mode}" in line
+    assert "lost" not in line
+
+
+def test_apply_yes_drops_a_leftover_invalid_index_and_then_builds(pg_cluster):
+    url = pg_cluster.clone("shop_cli_leftover")
+    with contextlib.closing(psycopg2.connect(url)) as connection:
+        connection.autocommit = True
+        with connection.cursor(), contextlib.suppress(psycopg2.errors.UniqueViolation):
+            # A unique build over duplicates fails and leaves an INVALID index under the name
+            # the plain index will want.
+            connection.cursor().execute(
+                'CREATE UNIQUE INDEX CONCURRENTLY "Order_status_idx" ON "Order" (status)'
+            )
+    result = run("apply", "--url", url, "--table", "Order", "--columns", "status", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert 'DROP INDEX CONCURRENTLY IF EXISTS "public"."Order_status_idx";' in result.stderr
+    assert result.stdout.startswith("Order_status_idx: valid in ")
+    with contextlib.closing(psycopg2.connect(url)) as connection, connection.cursor() as cur:
+        cur.execute(
+            "SELECT x.indisvalid, x.indisunique FROM pg_index x JOIN pg_class c "
+            "ON c.oid = x.indexrelid WHERE c.relname = 'Order_status_idx'"
+        )
+        assert cur.fetchall() == [(True, False)]
+
+
+def test_apply_with_a_chosen_name(pg_cluster):
+    url = pg_cluster.clone("shop_cli_named")
+    result = run(
+        "apply", "--url", url, "--table", "OrderItem", "--columns", "quantity", "--yes",
+        "--name", "items by quantity",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert 'CREATE INDEX CONCURRENTLY "items by quantity"' in result.stderr
+    too_long = run(
+        "apply", "--url", url, "--table", "OrderItem", "--columns", "price", "--yes",
+        "--name", "n" * 64,
+    )  # fmt: skip
+    assert "PostgreSQL keeps only 63 bytes" in one_line_failure(too_long)
+
+
+def test_server_stopped_during_apply_is_one_line_without_traceback(tmp_path):
+    """Its own cluster (the shared one must stay up): a build waits for a writer's open
+    transaction, the server stops (pg_ctl -m fast) under it; the command ends with a message
+    that says what happened and what to do."""
+    cluster = PgCluster()
+    try:
+        cluster.init()
+        cluster.start()
+        with contextlib.closing(cluster.admin()) as admin, admin.cursor() as cur:
+            cur.execute("CREATE ROLE stopper LOGIN SUPERUSER PASSWORD 'Stop-Pw-42'")
+            cur.execute("CREATE TABLE t AS SELECT g AS a FROM generate_series(1, 1000) g")
+        url = f"postgresql://stopper:Stop-Pw-42@127.0.0.1:{cluster.port}/postgres"
+        writer = psycopg2.connect(url)
+        writer.cursor().execute("UPDATE t SET a = a WHERE a = 1")  # open: the build waits
+        command = [*COMMAND, "db", "apply", "--url", url, "--table", "t", "--columns", "a"]
+        build = subprocess.Popen(
+            [*command, "--yes", "--lock-timeout", "60"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        _wait_for_build(cluster)
+        cluster.stop()
+        out, err = build.communicate(timeout=60)
+        writer.close()
+    finally:
+        cluster.remove()
+    assert build.returncode == 1, out + err
+    assert "Traceback" not in err and "Stop-Pw-42" not in out + err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("fibuca-desktop db apply: ")
+    assert "lost" in last and "once the server is back, run it again" in last
+
+
+def _wait_for_build(cluster: PgCluster) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.closing(cluster.admin()) as admin, admin.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_stat_progress_create_index")
+            if cur.fetchone()[0]:
+                return
+    raise AssertionError("the build never started")
