@@ -47,12 +47,22 @@ def add_parser(commands) -> None:
     )
     common.add_argument("--json", action="store_true", help="one JSON object on stdout")
     thresholds = argparse.ArgumentParser(add_help=False)
-    thresholds.add_argument("--min-mean-ms", type=float, default=20.0, metavar="MS")
-    thresholds.add_argument("--min-calls", type=int, default=100, metavar="N")
+    thresholds.add_argument(
+        "--min-mean-ms",
+        type=float,
+        default=20.0,
+        metavar="MS",
+        help="statements at least this slow on average",
+    )
+    thresholds.add_argument(
+        "--min-calls", type=int, default=100, metavar="N", help="statements called at least N times"
+    )
 
     actions.add_parser("overview", parents=[common], help="server, connections, cache hit rate")
     slow = actions.add_parser("slow", parents=[common, thresholds], help="slow queries")
-    slow.add_argument("--sort", choices=SORT_KEYS, default="total")
+    slow.add_argument(
+        "--sort", choices=SORT_KEYS, default="total", help="order by this column, largest first"
+    )
     advise_parser = actions.add_parser(
         "advise", parents=[common, thresholds], help="index suggestions, verified with hypopg"
     )
@@ -77,7 +87,13 @@ def add_parser(commands) -> None:
         help="do not ask for confirmation (an INVALID leftover of the same index is dropped "
         "and the build run again)",
     )
-    apply.add_argument("--lock-timeout", type=float, default=10.0, metavar="S")
+    apply.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="give up when the table stays locked this long",
+    )
     parser.set_defaults(run=run)
 
 

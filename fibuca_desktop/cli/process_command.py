@@ -62,8 +62,17 @@ def add_parser(commands) -> None:
     options.add_argument(
         "--max-side", type=int, metavar="PX", help="longest side (square: the canvas side)"
     )
-    options.add_argument("--format", choices=("png", "jpeg", "jpg", "webp"))
-    options.add_argument("--quality", type=int, metavar="1-100")
+    options.add_argument(
+        "--format",
+        choices=("png", "jpeg", "jpg", "webp"),
+        help="file format (default: the preset's; mask: png or jpeg); the extension follows it",
+    )
+    options.add_argument(
+        "--quality",
+        type=int,
+        metavar="1-100",
+        help="JPEG and WebP quality (default: the preset's, 85 for web)",
+    )
     options.add_argument("--bg", metavar="COLOR", help="transparent, a colour name or #rrggbb")
     options.add_argument(
         "--margin",
@@ -75,8 +84,20 @@ def add_parser(commands) -> None:
         "--alpha-matting", action="store_true", help="refine hair and soft edges (slow; uses rembg)"
     )
     limits = parser.add_argument_group("limits")
-    limits.add_argument("--max-file-mb", type=_positive_int, default=40, metavar="MB")
-    limits.add_argument("--max-megapixels", type=_positive_int, default=64, metavar="MP")
+    limits.add_argument(
+        "--max-file-mb",
+        type=_positive_int,
+        default=40,
+        metavar="MB",
+        help="larger input files are refused",
+    )
+    limits.add_argument(
+        "--max-megapixels",
+        type=_positive_int,
+        default=64,
+        metavar="MP",
+        help="larger images are refused from their header, before any pixel is decoded",
+    )
     limits.add_argument(
         "--memory-budget-mb",
         type=_positive_int,

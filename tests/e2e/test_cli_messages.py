@@ -1,0 +1,125 @@
+"""Every option of every command: readable errors, help with defaults, -v anywhere, and no
+traceback for anything that escapes a command (only with -vv)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fibuca_desktop.__main__ import build_parser, configure_logging, run_command
+from fibuca_desktop.cli.parser import verbosity
+from fibuca_desktop.core.errors import UsageError
+
+
+def _commands(parser: argparse.ArgumentParser, prefix=()):
+    """Every (command words, parser) pair, nested subcommands included."""
+    yield prefix, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _commands(sub, (*prefix, name))
+
+
+COMMANDS = list(_commands(build_parser()))
+OPTIONS = [
+    (words, action)
+    for words, parser in COMMANDS
+    for action in parser._actions
+    if action.option_strings
+    and not isinstance(action, argparse._HelpAction | argparse._VersionAction)
+]
+TYPED = [(w, action) for w, action in OPTIONS if action.type not in (None, str, Path)]
+
+
+def _id(item) -> str:
+    words, action = item
+    return " ".join((*words, action.option_strings[-1]))
+
+
+@pytest.mark.parametrize("item", OPTIONS, ids=_id)
+def test_every_option_says_what_it_does_and_its_default(item):
+    words, action = item
+    assert action.help and action.help.strip(), f"{_id(item)} has no help"
+    if action.default not in (None, False, argparse.SUPPRESS) and not isinstance(
+        action.default, list
+    ):
+        parser = dict(COMMANDS)[words]
+        text = " ".join(parser.format_help().split())
+        assert "default" in action.help or f"(default: {action.default})" in text
+
+
+@pytest.mark.parametrize("item", TYPED, ids=_id)
+@pytest.mark.parametrize("bad", ["abc", "", "1e999x"])
+def test_a_bad_value_is_named_in_plain_words(item, bad, capsys):
+    words, action = item
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([*words, action.option_strings[-1], bad])
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert action.option_strings[-1] in message
+    assert "invalid _" not in message and "Traceback" not in message
+    assert " value: " not in message or "is not" in message
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["db", "overview"], 0),
+        (["-v", "db", "overview"], 1),
+        (["db", "overview", "-vv"], 2),
+        (["db", "-v", "overview"], 1),
+        (["-v", "process", "x", "-o", "y", "-v"], 2),
+        (["monitor", "--local", "-vv"], 2),
+        (["models", "list", "--verbose"], 1),
+    ],
+)
+def test_verbose_counts_before_and_after_the_command(argv, expected):
+    assert verbosity(build_parser().parse_args(argv)) == expected
+
+
+def _raising(error: BaseException):
+    def run(args):
+        raise error
+
+    return run
+
+
+def test_an_unexpected_error_is_one_line_with_the_traceback_only_at_debug(capsys):
+    args = argparse.Namespace(command="process", run=_raising(OverflowError("int too large\nmore")))
+    assert run_command(args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("fibuca-desktop process: unexpected error (OverflowError: int too large)")
+    assert "-vv" in err
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    try:
+        configure_logging(2)
+        assert run_command(args) == 1
+        assert "Traceback (most recent call last)" in capsys.readouterr().err
+    finally:
+        for handler in root.handlers[len(handlers) :]:
+            root.removeHandler(handler)
+
+
+def test_a_domain_error_is_its_message(capsys):
+    args = argparse.Namespace(command="db", db_action="apply", run=_raising(UsageError("Do X.")))
+    assert run_command(args) == 1
+    assert capsys.readouterr().err == "fibuca-desktop db apply: error: Do X.\n"
+
+
+def test_help_runs_for_every_command():
+    for words, _parser in COMMANDS:
+        result = subprocess.run(
+            [sys.executable, "-m", "fibuca_desktop", *words, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, (words, result.stderr)
+        assert "-v, --verbose" in result.stdout
