@@ -228,3 +228,22 @@ def test_a_broken_link_is_listed(tmp_path):
     assert names(plan.jobs) == ["a.png"]
     [broken] = plan.ignored
     assert broken.input.name == "b.jpg" and "broken link" in broken.reason
+
+
+@pytest.mark.parametrize(
+    ("before", "after"), [(".png", ".jpg"), (".jpg", ".webp"), (".webp", ".png")]
+)
+def test_a_job_left_out_of_a_preset_change_takes_the_extension_when_queued_again(
+    tmp_path, before, after
+):
+    """Retry failed after a preset change: the failed job was not queued at the change, so it
+    is re-planned when retried, although the plan's extension is already the new one."""
+    plan = BatchPlan(before)
+    [failed] = plan.add([touch(tmp_path / "in" / "bad.jpg")], tmp_path / "out").jobs
+    [queued] = plan.add([touch(tmp_path / "in2" / "ok.jpg")], tmp_path / "out").jobs
+    assert plan.retarget([queued], after)  # the change: only the queued job is re-planned
+    changed = plan.retarget([failed], after)  # Retry failed: the same extension, an old job
+    assert set(changed) == {failed}
+    assert changed[failed].output.suffix == after
+    assert {job.output.suffix for job in plan.jobs} == {after}
+    assert plan.retarget(plan.jobs, after) == {}  # jobs that already fit are left alone

@@ -105,12 +105,13 @@ class BatchPlan:
         return fresh
 
     def retarget(self, jobs: list[Job], extension: str) -> dict[Job, Job]:
-        """Use ``extension`` from now on and re-plan ``jobs`` (those not yet run) with it;
-        returns old -> new for every job whose output changed. The same extension changes none."""
-        if extension == self.extension:
-            return {}
+        """Use ``extension`` from now on and re-plan those of ``jobs`` (about to run) whose output
+        has another one; returns old -> new for every job whose output changed. A job that was
+        not queued at an earlier change (failed, then retried) is re-planned when it is queued
+        again: it is the job's extension that counts, not the plan's last one."""
         self.extension = extension
-        entries = [e for e in (self._entries.pop(_key(j.output), None) for j in jobs) if e]
+        stale = [job for job in jobs if _fold(job.output.suffix) != _fold(extension)]
+        entries = [e for e in (self._entries.pop(_key(j.output), None) for j in stale) if e]
         disk = _DiskNames()
         changed = {}
         for entry in entries:
