@@ -23,6 +23,7 @@ from tests.small_disk import small_disk
 
 BATCH_TIMEOUT_MS = 120_000
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".webp": "WEBP"}
+FORMATS_BACK = {fmt: suffix for suffix, fmt in FORMATS.items()}
 
 
 @pytest.fixture(scope="module")
@@ -229,3 +230,54 @@ def test_a_full_disk_stops_the_batch_and_says_why(panel, qtbot, tmp_path):
     assert len(not_started) >= 3 and {s[0] for s in not_started} == {FAILED}
     assert panel.retry_button.isEnabled()
     assert {s[0] for s in statuses} <= {DONE, FAILED, SKIPPED, QUEUED}
+
+
+@pytest.mark.parametrize(
+    ("failed_under", "retried_under", "fmt"),
+    [("transparent", "web", "JPEG"), ("web", "transparent", "PNG"), ("web", "mask", "PNG")],
+)
+def test_retry_failed_after_a_preset_change_writes_what_the_name_says(
+    panel, qtbot, tmp_path, failed_under, retried_under, fmt
+):
+    """The failed photo was not queued when the preset changed; a later photo's batch ran
+    under the new preset; Retry failed must re-plan the failed one too (not 'bytes do not
+    match the name')."""
+    panel.preset_combo.setCurrentText(failed_under)
+    late = tmp_path / "in" / "late.jpg"
+    late.parent.mkdir(parents=True)
+    late.write_bytes(b"still copying")
+    panel.add_paths([late])
+    run(panel, qtbot)
+    panel.preset_combo.setCurrentText(retried_under)
+    panel.add_paths([photo(tmp_path / "in2" / "ok.jpg", "car-1.jpg")])
+    run(panel, qtbot)
+    photo(late, "girl-1.jpg")  # the copy has finished
+    with qtbot.waitSignal(panel.batch_finished, timeout=BATCH_TIMEOUT_MS):
+        panel.retry_failed()
+    assert [item.status for item in panel.model.items] == [DONE, DONE], [
+        item.message for item in panel.model.items
+    ]
+    for item in panel.model.items:
+        with Image.open(item.job.output) as image:
+            assert image.format == fmt, item.job.output
+        assert item.job.output.suffix == FORMATS_BACK[fmt]
+
+
+def test_retry_failed_during_a_batch_runs_each_photo_once(panel, qtbot, tmp_path):
+    """Photos still queued in a running batch are already submitted: Retry failed adds only
+    the failed ones (a second submission ran a photo twice, twice writing with Replace)."""
+    broken = tmp_path / "first" / "broken.jpg"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"not yet")
+    panel.add_paths([broken])
+    run(panel, qtbot)
+    for number in range(4):
+        photo(tmp_path / "in" / f"{number}.jpg", "car-2.jpg")
+    panel.add_paths([tmp_path / "in"])
+    started: list[int] = []
+    panel.signals.started.connect(started.append)
+    panel.start()
+    assert panel.busy and panel.retry_button.isEnabled()
+    panel.retry_failed()
+    qtbot.waitUntil(lambda: not panel.busy, timeout=BATCH_TIMEOUT_MS)
+    assert sorted(started) == sorted(item.job_id for item in panel.model.items)

@@ -233,12 +233,15 @@ class ProcessPanel(QWidget):
 
     @Slot()
     def retry_failed(self) -> None:
-        for item in self.model.with_status(FAILED, CANCELLED):
-            self.model.update(item.job_id, QUEUED)
+        """Queue failed and cancelled photos again; during a batch only those join it (the
+        photos still queued in it are already submitted: never run one photo twice)."""
+        retried = [item.job_id for item in self.model.with_status(FAILED, CANCELLED)]
+        for job_id in retried:
+            self.model.update(job_id, QUEUED)
         if self._scheduler is None:
             self.start()
         else:
-            self._submit([item.job_id for item in self.model.with_status(QUEUED)])
+            self._submit(retried)
 
     @Slot()
     def clear_finished(self) -> None:
