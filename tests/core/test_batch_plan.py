@@ -18,7 +18,7 @@ from fibuca_desktop.core.imaging.folder_walk import (
     OUTPUT_FOLDER,
     TEMPORARY,
 )
-from fibuca_desktop.core.imaging.output_records import record_output
+from fibuca_desktop.core.imaging.output_records import name_key, record_output
 
 
 def touch(path: Path) -> Path:
@@ -247,3 +247,59 @@ def test_a_job_left_out_of_a_preset_change_takes_the_extension_when_queued_again
     assert changed[failed].output.suffix == after
     assert {job.output.suffix for job in plan.jobs} == {after}
     assert plan.retarget(plan.jobs, after) == {}  # jobs that already fit are left alone
+
+
+FOLDER_AND_FILE = [  # a photo whose output name is the name of a mirrored folder
+    ("a.jpg", "a.png/x.jpg"),
+    ("a.jpg", "A.PNG/x.jpg"),
+    ("deep/a.jpg", "deep/a.png/more/x.jpg"),
+    ("caf\u00e9.jpg", "cafe\u0301.png/x.jpg"),
+]
+
+
+@pytest.mark.parametrize(("file", "inside"), FOLDER_AND_FILE)
+def test_a_file_output_never_takes_the_name_of_a_mirrored_folder(tmp_path, file, inside):
+    touch(tmp_path / "in" / file)
+    touch(tmp_path / "in" / inside)
+    out = tmp_path / "out"
+    jobs = plan_batch([tmp_path / "in"], out, ".png").jobs
+    files = {_fold(job.output) for job in jobs}
+    folders = {_fold(parent) for job in jobs for parent in job.output.parents}
+    assert len(files) == 2 and not files & folders
+
+
+@pytest.mark.parametrize("order", ["file first", "folder first"])
+@pytest.mark.parametrize(("file", "inside"), FOLDER_AND_FILE)
+def test_a_folder_and_a_file_of_the_same_name_in_separate_adds_both_fit(
+    tmp_path, order, file, inside
+):
+    """The GUI adds one at a time: a folder whose name a queued file holds is mirrored under
+    another name (and a file yields to a queued folder), never one over the other."""
+    out = tmp_path / "out"
+    touch(tmp_path / "one" / file)
+    touch(tmp_path / "two" / inside)
+    photo, folder = [tmp_path / "one"], [tmp_path / "two"]
+    plan = BatchPlan(".png")
+    for paths in (photo, folder) if order == "file first" else (folder, photo):
+        plan.add(paths, out)
+    files = {_fold(job.output) for job in plan.jobs}
+    folders = {_fold(parent) for job in plan.jobs for parent in job.output.parents}
+    assert len(files) == 2 and not files & folders
+
+
+@pytest.mark.parametrize(("file", "inside"), FOLDER_AND_FILE)
+def test_a_folder_is_never_mirrored_over_a_file_of_an_earlier_run(tmp_path, file, inside):
+    out = tmp_path / "out"
+    touch(tmp_path / "one" / file)
+    [made] = plan_batch([tmp_path / "one"], out, ".png").jobs
+    touch(made.output)  # the earlier run's cut-out, with its record
+    record_output(made.output, made.input)
+    touch(tmp_path / "two" / inside)
+    [later] = plan_batch([tmp_path / "two"], out, ".png").jobs
+    assert _fold(made.output) not in {_fold(parent) for parent in later.output.parents}
+    again = plan_batch([tmp_path / "two"], out, ".png").jobs
+    assert again == [later]  # the same plan each run: its own output is found again
+
+
+def _fold(path: Path) -> str:
+    return name_key(str(path))

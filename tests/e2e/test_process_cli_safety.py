@@ -129,3 +129,17 @@ def test_a_full_disk_stops_the_batch_early(tmp_path):
     assert "Stopped early: The disk holding" in result.stdout and "is full" in result.stdout
     assert result.stdout.count("Not started: The disk holding") >= 4
     assert len(files) <= 1
+
+
+@pytest.mark.parametrize("folder", ["car-1.png", "CAR-1.PNG"])
+def test_a_photo_named_like_a_subfolder_and_the_subfolder_both_get_cut_outs(tmp_path, folder):
+    """``car-1.jpg`` beside a folder ``car-1.png/``: the photo's first-choice output is the folder's
+    mirrored name (it failed with 'File exists', or the folder's photos did)."""
+    shop = tmp_path / "shop"
+    corpus.copy_photos(shop, "car-1.jpg", f"{folder}/girl-1.jpg")
+    result = run_cli(shop, "-o", tmp_path / "out", "--json")
+    assert result.returncode == 0, result.stdout
+    processed = report(result)["processed"]
+    assert len(processed) == 2 and report(result)["failed"] == []
+    for item in processed:
+        assert os.path.isfile(item["output"])

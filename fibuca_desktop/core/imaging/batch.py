@@ -59,6 +59,7 @@ class BatchPlan:
         self.extension = extension
         self.ignored: list[Ignored] = []
         self._entries: dict[str, _Entry] = {}  # _key(output) -> entry, in plan order
+        self._folders: dict[str, Path] = {}  # _key(folder) -> the folder, for every mirrored one
 
     @property
     def jobs(self) -> list[Job]:
@@ -84,12 +85,15 @@ class BatchPlan:
         added = Added(ignored=walked.ignored)
         planned = {(e.job.input, e.root) for e in self._entries.values()}
         disk = _DiskNames()
+        fresh = []
         for source, relative in walked.pairs:
-            if (source, output_dir) in planned:
-                continue  # the same file given twice (as a file and inside a folder, or re-added)
-            planned.add((source, output_dir))
-            job = self._assign(source, relative, output_dir, disk)
-            added.jobs.append(job)
+            if (source, output_dir) not in planned:  # the same file given twice (as a file and
+                planned.add((source, output_dir))  # inside a folder, or re-added): queued once
+                fresh.append((source, relative))
+        folders = self._plan_folders(output_dir, [relative for _, relative in fresh], disk)
+        for source, relative in fresh:
+            relative = folders[relative.parent] / relative.name
+            added.jobs.append(self._assign(source, relative, output_dir, disk))
         self.ignored.extend(added.ignored)
         return added
 
@@ -97,12 +101,23 @@ class BatchPlan:
         """Plan ``jobs`` again, each into a sibling of its output folder named ``<root>-suffix``
         (``shoot-cutouts`` -> ``shoot-cutouts-web``), with the current extension."""
         disk = _DiskNames()
-        fresh = []
-        for job in jobs:
-            entry = self._entries[_key(job.output)]
-            root = entry.root.with_name(f"{entry.root.name}-{suffix}")
-            fresh.append(self._assign(job.input, entry.relative, root, disk))
-        return fresh
+        entries = [self._entries[_key(job.output)] for job in jobs]
+        by_root: dict[Path, list[_Entry]] = {}
+        for entry in entries:
+            by_root.setdefault(entry.root.with_name(f"{entry.root.name}-{suffix}"), []).append(
+                entry
+            )
+        folders = {
+            root: self._plan_folders(root, [e.relative for e in group], disk)
+            for root, group in by_root.items()
+        }
+        return [
+            self._assign(
+                e.job.input, folders[root][e.relative.parent] / e.relative.name, root, disk
+            )
+            for root, group in by_root.items()
+            for e in group
+        ]
 
     def retarget(self, jobs: list[Job], extension: str) -> dict[Job, Job]:
         """Use ``extension`` from now on and re-plan those of ``jobs`` (about to run) whose output
@@ -125,11 +140,42 @@ class BatchPlan:
         for job in jobs:
             self._entries.pop(_key(job.output), None)
 
+    def _plan_folders(
+        self, root: Path, relatives: list[Path], disk: _DiskNames
+    ) -> dict[Path, Path]:
+        """Each input subfolder -> the folder it is mirrored as under ``root``. Planned before
+        the files, so a folder keeps its name and a file named like it (``a.png`` beside a
+        folder ``a.png``) yields; a folder whose name is taken by a file (planned, or on disk)
+        becomes ``name-2``, ``name-3``... Every file of one input folder goes to one folder."""
+        mapped: dict[Path, Path] = {Path(): Path()}
+        for parent in sorted({relative.parent for relative in relatives}, key=lambda p: p.parts):
+            chain = Path()
+            for depth, part in enumerate(parent.parts, 1):
+                prefix = Path(*parent.parts[:depth])
+                if prefix not in mapped:
+                    mapped[prefix] = self._folder(root, mapped[prefix.parent], part, disk)
+                chain = mapped[prefix]
+            mapped[parent] = chain
+        return mapped
+
+    def _folder(self, root: Path, parent: Path, name: str, disk: _DiskNames) -> Path:
+        for candidate in itertools.chain([name], (f"{name}-{n}" for n in itertools.count(2))):
+            folder = root / parent / candidate
+            key = _key(folder)
+            if key in self._folders:  # planned already (perhaps spelled in another case)
+                return parent / self._folders[key].name
+            on_disk = disk.same_file(folder)
+            if key in self._entries or (on_disk is not None and not on_disk.is_dir()):
+                continue  # a file (ours, queued or made, or the user's) holds this name
+            self._folders[key] = folder
+            return parent / candidate
+        raise AssertionError("unreachable: the candidate names never run out")
+
     def _assign(self, source: Path, relative: Path, root: Path, disk: _DiskNames) -> Job:
         for candidate in _candidate_names(relative, source, self.extension):
             output = root / candidate
-            if _key(output) in self._entries:
-                continue
+            if _key(output) in self._entries or _key(output) in self._folders:
+                continue  # another photo's output, or a folder of this queue
             on_disk = disk.same_file(output)
             if on_disk is not None:
                 if disk.made_from(on_disk) != source:
