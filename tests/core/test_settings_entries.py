@@ -475,6 +475,16 @@ HOSTILE = {
     "a list for a number": ('"workers": [1, 2]', "got [1, 2]"),
     "a huge list": ('"workers": [' + ", ".join(["1"] * 5000) + "]", "got [1, 1, 1,"),
     "an object for text": ('"output_dir": {"a": 1}', 'got {"a": 1}'),
+    "a NUL in a folder": ('"output_dir": "/srv/cut\\u0000outs"', "output_dir must be a folder"),
+    "a relative folder": ('"output_dir": "cut-outs"', "output_dir must be a full folder path"),
+    "a 100 000-letter colour": (
+        '"options": {"web": {"background": "' + "x" * 100_000 + '"}}',
+        "is not a colour",
+    ),
+    "a 100 000-letter format": (
+        '"options": {"web": {"format": "' + "y" * 100_000 + '"}}',
+        "is not supported",
+    ),
 }
 
 

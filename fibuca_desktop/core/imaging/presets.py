@@ -136,7 +136,9 @@ class Preset:
         if format is not None:
             format = {"jpg": "jpeg"}.get(format.lower(), format.lower())
             if format not in FORMATS:
-                raise UsageError(f"--format {format} is not supported; use {_choices(FORMATS)}.")
+                raise UsageError(
+                    f"--format {_shown(format)} is not supported; use {_choices(FORMATS)}."
+                )
             changes["format"] = format
         if quality is not None:
             if not 1 <= quality <= 100:
@@ -153,6 +155,12 @@ class Preset:
         return replace(self, **changes)  # __post_init__ refuses what cannot be written
 
 
+def _shown(text: str, limit: int = 40) -> str:
+    """A value as typed, short enough for a one-line message (a settings file may hold
+    100 000 characters where a colour belongs)."""
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
 def _choices(names) -> str:
     names = list(names)
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
@@ -166,7 +174,8 @@ def parse_background(value: str) -> Color | None:
         rgb = ImageColor.getrgb(value.strip())
     except ValueError:
         raise UsageError(
-            f"--bg {value!r} is not a colour; use transparent, a name such as white, or #rrggbb."
+            f"--bg {_shown(value)!r} is not a colour; use transparent, a name such as white, or "
+            "#rrggbb."
         ) from None
     return rgb[:3]
 

@@ -76,9 +76,7 @@ class ProcessPanel(QWidget):
         self.thumbnail_signals = ThumbnailSignals()
         self.thumbnail_signals.ready.connect(self.model.set_thumbnail)
         QShortcut(QKeySequence.StandardKey.Paste, self, activated=self.paste_from_clipboard)
-        self.output_folder: Path | None = (
-            Path(settings.processing.output_dir) if settings.processing.output_dir else None
-        )
+        self.output_folder: Path | None = settings.processing.output_folder()
         self._scheduler: Scheduler | None = None
         self._cancel = threading.Event()
         self._batch: set[int] = set()
