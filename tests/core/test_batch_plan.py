@@ -115,7 +115,25 @@ def test_run_again_plans_unique_names_in_the_sibling_folder(tmp_path):
     again = plan.again_into_siblings(jobs, "web")
     web = tmp_path / "shoot-cutouts-web"
     assert [job.output for job in again] == [web / "a.jpg", web / "sub" / "b.jpg"]
-    assert plan.again_into_siblings(jobs, "web")[0].output == web / "a-jpg.jpg"  # never shared
+    assert plan.again_into_siblings(jobs + again, "web") == []  # Run again twice: once each
+
+
+def test_run_again_after_run_again_plans_each_photo_once_beside_the_first_folder(tmp_path):
+    """Finished photos include the first Run again's results: a second Run again with another
+    preset runs each photo once, into 'shoot-cutouts-square' (not also '...-web-square')."""
+    plan = BatchPlan(".png")
+    touch(tmp_path / "in" / "a.jpg")
+    touch(tmp_path / "in" / "sub" / "b.jpg")
+    jobs = plan.add([tmp_path / "in"], tmp_path / "shoot-cutouts").jobs
+    plan.retarget([], ".jpg")
+    web = plan.again_into_siblings(jobs, "web")
+    square = plan.again_into_siblings(jobs + web, "square")
+    root = tmp_path / "shoot-cutouts-square"
+    assert [job.output for job in square] == [root / "a.jpg", root / "sub" / "b.jpg"]
+    assert plan.again_into_siblings(web + jobs + square, "square") == []
+    retargeted = plan.retarget(square, ".png")  # a preset change keeps where they belong
+    again = plan.again_into_siblings(list(retargeted.values()), "web")
+    assert again == []  # the web copies of these photos are in this queue already
 
 
 @pytest.mark.parametrize("kind", ["file", "folder"])

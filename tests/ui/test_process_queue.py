@@ -281,3 +281,22 @@ def test_retry_failed_during_a_batch_runs_each_photo_once(panel, qtbot, tmp_path
     panel.retry_failed()
     qtbot.waitUntil(lambda: not panel.busy, timeout=BATCH_TIMEOUT_MS)
     assert sorted(started) == sorted(item.job_id for item in panel.model.items)
+
+
+def test_run_again_twice_runs_each_photo_once_per_preset(panel, qtbot, tmp_path):
+    """Run again's finished photos include the last Run again's results: pressing it again
+    (same preset, or another) must not run a photo twice, nor nest '-web-square' folders."""
+    panel.add_paths([photo(tmp_path / "shoot" / "car.jpg", "car-1.jpg")])
+    run(panel, qtbot)
+    panel.preset_combo.setCurrentText("web")
+    with qtbot.waitSignal(panel.batch_finished, timeout=BATCH_TIMEOUT_MS):
+        assert panel.rerun_with_current_preset() == 1
+    assert panel.rerun_with_current_preset() == 0  # the same preset again: nothing to do
+    assert "run with the web preset" in panel.notice.text() and not panel.busy
+    panel.preset_combo.setCurrentText("square")
+    with qtbot.waitSignal(panel.batch_finished, timeout=BATCH_TIMEOUT_MS):
+        assert panel.rerun_with_current_preset() == 1
+    folders = sorted(p.name for p in tmp_path.iterdir() if p.name != "shoot")
+    assert folders == ["shoot-cutouts", "shoot-cutouts-square", "shoot-cutouts-web"]
+    assert [len(corpus.written_files(tmp_path / name)) for name in folders] == [1, 1, 1]
+    assert [item.status for item in panel.model.items] == [DONE, DONE, DONE]

@@ -42,6 +42,7 @@ class _Entry:
     job: Job
     root: Path  # the output folder it was planned into
     relative: Path  # the input's path under its input folder (mirrored under root)
+    origin: Path  # the output folder of the add it came from (Run again: siblings of this one)
 
 
 @dataclass
@@ -98,22 +99,29 @@ class BatchPlan:
         return added
 
     def again_into_siblings(self, jobs: list[Job], suffix: str) -> list[Job]:
-        """Plan ``jobs`` again, each into a sibling of its output folder named ``<root>-suffix``
-        (``shoot-cutouts`` -> ``shoot-cutouts-web``), with the current extension."""
+        """Plan the photos of ``jobs`` again, each once, into a sibling of the output folder it
+        was first added to, named ``<folder>-suffix`` (``shoot-cutouts`` -> ``shoot-cutouts-web``),
+        with the current extension. A photo this queue already holds in that sibling (Run again
+        twice with one preset; a Run-again result among ``jobs``) is not planned a second time."""
         disk = _DiskNames()
-        entries = [self._entries[_key(job.output)] for job in jobs]
+        done = {(e.job.input, e.root) for e in self._entries.values()}
         by_root: dict[Path, list[_Entry]] = {}
-        for entry in entries:
-            by_root.setdefault(entry.root.with_name(f"{entry.root.name}-{suffix}"), []).append(
-                entry
-            )
+        for entry in (self._entries[_key(job.output)] for job in jobs):
+            root = entry.origin.with_name(f"{entry.origin.name}-{suffix}")
+            if (entry.job.input, root) not in done:
+                done.add((entry.job.input, root))
+                by_root.setdefault(root, []).append(entry)
         folders = {
             root: self._plan_folders(root, [e.relative for e in group], disk)
             for root, group in by_root.items()
         }
         return [
             self._assign(
-                e.job.input, folders[root][e.relative.parent] / e.relative.name, root, disk
+                e.job.input,
+                folders[root][e.relative.parent] / e.relative.name,
+                root,
+                disk,
+                e.origin,
             )
             for root, group in by_root.items()
             for e in group
@@ -130,7 +138,7 @@ class BatchPlan:
         disk = _DiskNames()
         changed = {}
         for entry in entries:
-            new = self._assign(entry.job.input, entry.relative, entry.root, disk)
+            new = self._assign(entry.job.input, entry.relative, entry.root, disk, entry.origin)
             if new != entry.job:
                 changed[entry.job] = new
         return changed
@@ -171,7 +179,9 @@ class BatchPlan:
             return parent / candidate
         raise AssertionError("unreachable: the candidate names never run out")
 
-    def _assign(self, source: Path, relative: Path, root: Path, disk: _DiskNames) -> Job:
+    def _assign(
+        self, source: Path, relative: Path, root: Path, disk: _DiskNames, origin: Path | None = None
+    ) -> Job:
         for candidate in _candidate_names(relative, source, self.extension):
             output = root / candidate
             if _key(output) in self._entries or _key(output) in self._folders:
@@ -182,7 +192,7 @@ class BatchPlan:
                     continue  # another photo's cut-out, or not ours at all: never touch it
                 output = on_disk  # this photo's own earlier output: skipped or replaced later
             job = Job(source, output)
-            self._entries[_key(output)] = _Entry(job, root, relative)
+            self._entries[_key(output)] = _Entry(job, root, relative, origin or root)
             return job
         raise AssertionError("unreachable: the candidate names never run out")
 

@@ -134,9 +134,9 @@ class ProcessPanel(QWidget):
 
     @Slot()
     def rerun_with_current_preset(self) -> int:
-        """Queue every finished photo again with the chosen preset, into a sibling folder named
-        after it ('new-arrivals-cutouts' -> 'new-arrivals-cutouts-web'), so nothing is replaced.
-        A preset that cannot be used is a notice, never an error dialog."""
+        """Queue every finished photo again, once, with the chosen preset, into a sibling of its
+        first output folder named after it ('new-arrivals-cutouts' -> 'new-arrivals-cutouts-web'),
+        so nothing is replaced. A preset that cannot be used is a notice, never an error dialog."""
         preset = self._preset()
         if preset is None:
             return 0
@@ -150,6 +150,8 @@ class ProcessPanel(QWidget):
             added += len(self._queue(jobs, root))
         if added:
             self.start()
+        elif finished:
+            self._show_notice(f"Every finished photo has been run with the {preset.name} preset.")
         self._refresh()
         return added
 
