@@ -19,7 +19,9 @@ from PIL import Image
 from fibuca_desktop.core.errors import UsageError
 from fibuca_desktop.core.imaging.batch import Job, plan_batch
 from fibuca_desktop.core.imaging.output_records import (
+    RECORD_NAME,
     clean_stale_parts,
+    read_records,
     record_output,
 )
 from fibuca_desktop.core.imaging.pipeline import FAILED, PROCESSED, Pipeline
@@ -156,3 +158,21 @@ def test_replace_never_replaces_a_file_that_appeared_after_planning(engines, tmp
     result = Pipeline(engines, get_preset("transparent"), "u2netp", overwrite=True).process(job)
     assert result.status == "skipped" and "not made from this photo" in result.message
     assert job.output.read_bytes() == b"not ours to replace"
+
+
+@pytest.mark.parametrize(
+    "cut",
+    ['{"name": "a.png", "inp', '{"name": "a.png", "input": "/x/a.jpg"}', "{", '{"name": "a.p\\u00'],
+)
+def test_a_record_line_cut_by_a_kill_or_a_full_disk_costs_only_itself(tmp_path, cut):
+    """A kill -9 (or a full disk) mid-line leaves a record without its newline: the next
+    output's record must not be glued onto it and lost (its cut-out would then count as a
+    stranger's file, and as a photo when the folder is walked)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / RECORD_NAME).write_text(cut, encoding="utf-8")
+    record_output(out / "b.png", tmp_path / "in" / "b.jpg")
+    record_output(out / "c.png", tmp_path / "in" / "c.jpg")
+    records = read_records(out)
+    assert records["b.png"] == tmp_path / "in" / "b.jpg"
+    assert records["c.png"] == tmp_path / "in" / "c.jpg"
