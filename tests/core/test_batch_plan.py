@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from fibuca_desktop.core.errors import UsageError
 from fibuca_desktop.core.imaging.batch import BatchPlan, default_output_folder, plan_batch
 from fibuca_desktop.core.imaging.folder_walk import (
     HIDDEN,
@@ -237,6 +238,25 @@ def test_an_output_folder_given_through_a_link_is_the_same_folder(tmp_path):
     [one] = plan.add([touch(tmp_path / "a" / "item.jpg")], tmp_path / "out").jobs
     [two] = plan.add([touch(tmp_path / "b" / "item.jpg")], tmp_path / "alias").jobs
     assert (one.output.name, two.output.name) == ("item.png", "item-jpg.png")
+
+
+@pytest.mark.parametrize(
+    "links",
+    [{"b.jpg": "b.jpg"}, {"b.jpg": "c.jpg", "c.jpg": "b.jpg"}, {"b.jpg": "sub/../b.jpg"}],
+    ids=["to itself", "to each other", "through a folder"],
+)
+def test_a_loop_of_file_links_is_listed_as_a_loop(tmp_path, links):
+    touch(tmp_path / "in" / "a.jpg")
+    (tmp_path / "in" / "sub").mkdir()
+    for name, target in links.items():
+        os.symlink(target, tmp_path / "in" / name)
+    plan = plan_batch([tmp_path / "in"], tmp_path / "out", ".png")
+    assert names(plan.jobs) == ["a.png"]
+    reasons = {item.input.name: item.reason for item in plan.ignored}
+    assert set(reasons) == set(links)
+    assert all("loops back on itself" in reason for reason in reasons.values())
+    with pytest.raises(UsageError, match="loops back on itself"):  # given on its own
+        plan_batch([tmp_path / "in" / "b.jpg"], tmp_path / "out", ".png")
 
 
 def test_a_broken_link_is_listed(tmp_path):
