@@ -178,6 +178,23 @@ def test_an_input_that_vanished_is_rejected_clearly(tmp_path):
         read_header(folder / "gone.jpg", Limits())
 
 
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda path: os.mkfifo(path), "named pipe"),
+        (lambda path: os.symlink("/dev/zero", path), "device"),
+        (lambda path: os.symlink("/dev/urandom", path), "device"),
+    ],
+    ids=["fifo", "/dev/zero", "/dev/urandom"],
+)
+def test_a_pipe_or_device_named_like_a_photo_is_refused_for_what_it_is(tmp_path, make, kind):
+    """Not 'empty, copy the photo again': it is no file at all (and reading it may not end)."""
+    path = tmp_path / "photo.jpg"
+    make(path)
+    with pytest.raises(ImageRejected, match=f"photo.jpg is not a file but a {kind}"):
+        read_header(path, Limits())
+
+
 # Planning: one output per input, never beside the originals.
 
 
