@@ -481,6 +481,10 @@ HOSTILE = {
         '"options": {"web": {"background": "' + "x" * 100_000 + '"}}',
         "is not a colour",
     ),
+    "a side WebP cannot store": (
+        '"options": {"square": {"format": "webp", "max_side": 17000}}',
+        "WEBP can store at most 16383 pixels a side",
+    ),
     "a 100 000-letter format": (
         '"options": {"web": {"format": "' + "y" * 100_000 + '"}}',
         "is not supported",

@@ -26,14 +26,15 @@ class Encoding:
     lossy: bool  # takes a quality
     alpha: bool  # can store transparency
     greyscale: bool  # can store an 8-bit greyscale image as such (decodes back as mode L)
+    max_side: int = 2**31 - 1  # the longest side the format can store (WebP 16383, JPEG 65535)
 
 
 ENCODINGS: dict[str, Encoding] = {
     e.name: e
     for e in (
         Encoding("png", "PNG", ".png", lossy=False, alpha=True, greyscale=True),
-        Encoding("jpeg", "JPEG", ".jpg", lossy=True, alpha=False, greyscale=True),
-        Encoding("webp", "WEBP", ".webp", lossy=True, alpha=True, greyscale=False),
+        Encoding("jpeg", "JPEG", ".jpg", lossy=True, alpha=False, greyscale=True, max_side=65535),
+        Encoding("webp", "WEBP", ".webp", lossy=True, alpha=True, greyscale=False, max_side=16383),
     )
 }
 FORMATS = tuple(ENCODINGS)
@@ -72,6 +73,19 @@ class Preset:
                 f"{self.format.upper()} cannot store transparency: use --format {usable}, or "
                 "give a background colour with --bg (for example --bg white)."
             )
+
+        side = self.canvas or self.max_side
+        if side and side > encoding.max_side:
+            raise UsageError(self.too_large(side))
+
+    def too_large(self, side: int) -> str:
+        """Why an output ``side`` pixels long cannot be written in this preset's format."""
+        encoding = ENCODINGS[self.format]
+        usable = _choices([e.name for e in ENCODINGS.values() if e.max_side >= side])
+        return (
+            f"{self.format.upper()} can store at most {encoding.max_side} pixels a side, not "
+            f"{side}: use --format {usable}, or --max-side {encoding.max_side} or less."
+        )
 
     @property
     def encoding(self) -> Encoding:
