@@ -300,3 +300,25 @@ def test_run_again_twice_runs_each_photo_once_per_preset(panel, qtbot, tmp_path)
     assert folders == ["shoot-cutouts", "shoot-cutouts-square", "shoot-cutouts-web"]
     assert [len(corpus.written_files(tmp_path / name)) for name in folders] == [1, 1, 1]
     assert [item.status for item in panel.model.items] == [DONE, DONE, DONE]
+
+
+@pytest.mark.parametrize("word", ["_", "-", "é"], ids=["underscores", "hyphens", "accents"])
+def test_long_paths_never_widen_the_window(panel, qtbot, tmp_path, word):
+    """A 400-character folder name (output label, failure details, 'Not added' notice) made
+    the tab wider than the screen: the window could not fit an 800-pixel screen any more."""
+    deep = tmp_path.joinpath(*[f"shop{word}photos{word}" * 12] * 3)
+    broken = deep / f"broken{word}upload{word}{'x' * 80}.jpg"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"\xff\xd8\xff" + b"0" * 2000)
+    (deep / f"notes{word}{'y' * 120}.txt").write_text("not a photo")
+    panel.add_paths([deep])
+    assert panel.notice.isVisible()
+    run(panel, qtbot)
+    panel.table.selectRow(0)
+    assert panel.details.isVisible() and str(broken) in panel.details.text()
+    assert str(deep) in panel.output_label.toolTip()  # whole, where it is cut
+    panel.resize(780, 560)
+    qtbot.waitUntil(lambda: panel.width() <= 800)
+    assert panel.minimumSizeHint().width() <= 800
+    panel.grab().save(str(tmp_path / "panel.png"))
+    assert max(panel.details.width(), panel.notice.width(), panel.output_label.width()) <= 800
