@@ -172,6 +172,25 @@ def test_stale_temporary_files_are_removed_when_a_batch_starts(panel, qtbot, tmp
     assert not stale.exists()
 
 
+def test_stale_temporary_files_are_removed_where_photos_join_a_running_batch(
+    panel, qtbot, tmp_path
+):
+    for number in range(3):
+        photo(tmp_path / "in" / f"{number}.jpg", "car-2.jpg")
+    panel.add_paths([tmp_path / "in"])
+    other = tmp_path / "other-cutouts"
+    other.mkdir()
+    stale = other / ".old.png.a1b2c3d4.part"
+    stale.write_bytes(b"half")
+    os.utime(stale, (time.time() - 60, time.time() - 60))  # a kill -9 a minute ago
+    with qtbot.waitSignal(panel.batch_finished, timeout=BATCH_TIMEOUT_MS):
+        panel.start()
+        panel.output_folder = other
+        assert panel.add_paths([photo(tmp_path / "more" / "late.jpg", "car-1.jpg")]) == 1
+        assert panel.busy and not stale.exists()
+    assert (other / "late.png").is_file() and corpus.leftovers(other) == []
+
+
 def test_progress_counts_the_whole_queue(panel, qtbot, tmp_path):
     panel.add_paths([photo(tmp_path / "a" / "one.jpg", "car-1.jpg")])
     run(panel, qtbot)

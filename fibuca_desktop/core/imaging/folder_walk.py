@@ -46,6 +46,13 @@ class Ignored:
     reason: str
 
 
+def not_added(ignored: list[Ignored], shown: int = 5) -> str:
+    """One sentence for a notice: the first few left out, with their reasons."""
+    listed = "; ".join(f"{item.input.name} ({item.reason})" for item in ignored[:shown])
+    more = f" and {len(ignored) - shown} more" if len(ignored) > shown else ""
+    return f"Not added: {listed}{more}."
+
+
 @dataclass
 class Walked:
     pairs: list[tuple[Path, Path]] = field(default_factory=list)  # (input, relative path)
