@@ -176,3 +176,17 @@ def test_a_record_line_cut_by_a_kill_or_a_full_disk_costs_only_itself(tmp_path, 
     records = read_records(out)
     assert records["b.png"] == tmp_path / "in" / "b.jpg"
     assert records["c.png"] == tmp_path / "in" / "c.jpg"
+
+
+@pytest.mark.parametrize("raw", [b"caf\xe9", b"\xff\xfe", b"na\xefve-\xc3\xa9t\xe9"])
+def test_a_name_that_is_not_utf8_is_recorded_and_found_again(tmp_path, raw):
+    """An old archive's Latin-1 names reach Python as escapes: the record failed with
+    UnicodeEncodeError ('Unexpected error'), so such a photo could never be processed."""
+    photo = tmp_path / "in" / os.fsdecode(raw + b".jpg")
+    photo.parent.mkdir()
+    photo.write_bytes(corpus.encode(corpus.photo("car-1.jpg"), "JPEG"))
+    [job] = plan_batch([photo], tmp_path / "out", ".png").jobs
+    record_output(job.output, job.input)
+    job.output.write_bytes(b"made")
+    assert read_records(job.output.parent)[job.output.name] == photo
+    assert plan_batch([photo], tmp_path / "out", ".png").jobs == [job]  # its own, found again

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 import time
 
 import pytest
@@ -143,3 +145,21 @@ def test_a_photo_named_like_a_subfolder_and_the_subfolder_both_get_cut_outs(tmp_
     assert len(processed) == 2 and report(result)["failed"] == []
     for item in processed:
         assert os.path.isfile(item["output"])
+
+
+def test_a_photo_whose_name_is_not_utf8_is_processed_and_printed(tmp_path):
+    """A Latin-1 name from an old archive, on a strict UTF-8 terminal: the record write failed
+    ('Unexpected error'), then printing the summary crashed halfway."""
+    folder = tmp_path / "in"
+    [photo] = corpus.copy_photos(folder, "car-1.jpg")
+    photo.rename(folder / os.fsdecode(b"caf\xe9.jpg"))
+    (folder / os.fsdecode(b"n\xf6tes.txt")).write_text("not a photo")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    command = [sys.executable, "-m", "fibuca_desktop", "process", "in", "-o", "out"]
+    for expected in ("1 processed, 1 skipped, 0 failed", "0 processed, 2 skipped, 0 failed"):
+        result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=600)
+        assert result.returncode == 0, result.stderr.decode(errors="replace")
+        assert result.stdout.decode().startswith(expected)  # the second run: its own output
+        assert b"n\\udcf6tes.txt: not an image" in result.stdout  # printed, with an escape
+        assert b"Traceback" not in result.stderr and b"nexpected" not in result.stdout
+    assert [p.name for p in corpus.written_files(tmp_path / "out")] == [os.fsdecode(b"caf\xe9.png")]

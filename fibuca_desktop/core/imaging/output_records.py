@@ -60,7 +60,7 @@ def record_output(output: Path, source: Path) -> None:
     only itself, instead of swallowing the next record appended after it."""
     output.parent.mkdir(parents=True, exist_ok=True)
     entry = json.dumps({"name": output.name, "input": str(source)}, ensure_ascii=False)
-    data = f"\n{entry}\n".encode()
+    data = f"\n{entry}\n".encode("utf-8", "surrogateescape")  # names that are not UTF-8: as is
     fd = os.open(output.parent / RECORD_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
     try:
         if os.write(fd, data) != len(data):
@@ -75,7 +75,7 @@ def read_records(folder: Path) -> dict[str, Path]:
     A missing or unreadable record is empty; a damaged line is ignored (a kill can cut the last).
     """
     try:
-        text = (folder / RECORD_NAME).read_text(encoding="utf-8", errors="replace")
+        text = (folder / RECORD_NAME).read_text(encoding="utf-8", errors="surrogateescape")
     except OSError:
         return {}
     records: dict[str, Path] = {}
