@@ -47,8 +47,8 @@ def write_atomically(
             check(Path(tmp_name), target)
         with contextlib.suppress(OSError):
             os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp creates 0600
-        if not overwrite and target.exists():
-            return False
+        if not overwrite:
+            return _create_exclusively(tmp_name, target)
         os.replace(tmp_name, target)
         return True
     except OSError as error:
@@ -60,3 +60,27 @@ def write_atomically(
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
+
+
+def _create_exclusively(tmp_name: str, target: Path) -> bool:
+    """Put the file at ``target`` only if nothing is there, atomically (a hard link fails on an
+    existing name, where a rename would replace what another process wrote a moment ago).
+    Where links are unsupported (FAT, some network disks), check, then rename."""
+    try:
+        os.link(tmp_name, target)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as error:
+        if error.errno not in (
+            errno.EPERM,
+            errno.ENOTSUP,
+            errno.EOPNOTSUPP,
+            errno.EXDEV,
+            errno.EMLINK,
+        ):
+            raise
+    if target.exists():
+        return False
+    os.replace(tmp_name, target)
+    return True

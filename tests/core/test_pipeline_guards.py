@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -190,3 +191,39 @@ def test_a_name_that_is_not_utf8_is_recorded_and_found_again(tmp_path, raw):
     job.output.write_bytes(b"made")
     assert read_records(job.output.parent)[job.output.name] == photo
     assert plan_batch([photo], tmp_path / "out", ".png").jobs == [job]  # its own, found again
+
+
+class _AnotherProcessWritesMeanwhile:
+    """The real engines; while the mask is predicted, another process (the CLI beside the
+    window, say) writes its own photo's cut-out under the same name, with its record."""
+
+    def __init__(self, engines, output: Path, other_photo: Path) -> None:
+        self.engines, self.output, self.other_photo = engines, output, other_photo
+
+    def get(self, model):
+        engine = self.engines.get(model)
+        writer = self
+
+        class During:
+            def predict(self, image):
+                record_output(writer.output, writer.other_photo)
+                writer.output.write_bytes(b"the other photo's cut-out")
+                return engine.predict(image)
+
+        return During()
+
+
+@pytest.mark.parametrize("overwrite", [False, True], ids=["keep", "replace"])
+def test_a_cut_out_another_process_writes_during_the_job_is_never_replaced(
+    engines, tmp_path, overwrite
+):
+    """Checked at the start, the name was free; a rename at the end replaced whatever was
+    written there meanwhile (with Replace existing, always; without, in a small window)."""
+    [photo] = corpus.copy_photos(tmp_path / "in", "car-1.jpg")
+    [job] = plan_batch([photo], tmp_path / "out", ".png").jobs
+    job.output.parent.mkdir(parents=True)
+    racing = _AnotherProcessWritesMeanwhile(engines, job.output, tmp_path / "cli" / "car-1.jpg")
+    result = Pipeline(racing, get_preset("transparent"), "u2netp", overwrite=overwrite).process(job)
+    assert result.status == "skipped", result.message
+    assert job.output.read_bytes() == b"the other photo's cut-out"
+    assert corpus.leftovers(job.output.parent) == []
