@@ -12,8 +12,17 @@ from typing import BinaryIO
 
 from fibuca_desktop.core.errors import OutputError
 
+NAME_MAX = 255  # bytes in one file name, on every common filesystem
+_PART_NAME_ROOM = NAME_MAX - len(".") - len(".") - 8 - len(".part")  # mkstemp adds 8 characters
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+def shortened(name: str, max_bytes: int) -> str:
+    """``name`` cut (at a character) to at most ``max_bytes`` bytes as the filesystem stores it."""
+    while len(os.fsencode(name)) > max_bytes:
+        name = name[:-1]
+    return name
 
 
 def write_atomically(
@@ -31,7 +40,7 @@ def write_atomically(
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
+            dir=target.parent, prefix=f".{shortened(target.name, _PART_NAME_ROOM)}.", suffix=".part"
         )
     except OSError as error:
         raise OutputError(

@@ -327,3 +327,12 @@ def test_one_bad_file_never_stops_the_batch(tmp_path, corpus_dir, entries, engin
     assert corpus.leftovers(out) == []
     written = corpus.written_files(out)
     assert written == sorted(r.output for r in results.values() if r.status == PROCESSED)
+
+
+@pytest.mark.parametrize("name", ["a" * 241 + ".png", "商品" * 41 + ".png", "b" * 251 + ".png"])
+def test_an_output_with_a_name_near_the_limit_can_be_written(tmp_path, name):
+    """The hidden temporary name beside it adds 15 bytes: it must be cut, never the output."""
+    target = tmp_path / name
+    assert write_atomically(target, lambda handle: handle.write(b"data"), overwrite=False)
+    assert target.read_bytes() == b"data"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]

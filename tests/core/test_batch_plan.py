@@ -341,3 +341,24 @@ def test_a_folder_is_never_mirrored_over_a_file_of_an_earlier_run(tmp_path, file
 
 def _fold(path: Path) -> str:
     return name_key(str(path))
+
+
+LONG_NAMES = ["a" * 240 + ".jpg", "商品" * 41 + ".jpg", "b" * 250 + ".jpeg", "c" * 251 + ".tif"]
+
+
+@pytest.mark.parametrize("name", LONG_NAMES, ids=["240 ASCII", "246 bytes CJK", "255", "255 tif"])
+def test_every_planned_name_fits_in_a_file_name(tmp_path, name):
+    """A 250-byte photo name plus '-jpeg.png' is over the 255 bytes a name may have: such a
+    photo failed with 'File name too long' after its model run, every time."""
+    photo = touch(tmp_path / "in" / name)
+    other = touch(tmp_path / "elsewhere" / name)  # the same long name: the second candidate
+    twin = touch(tmp_path / "more" / (name[:-6] + "X" + name[-5:]))  # differs past the cut
+    plan = BatchPlan(".png")
+    for path in (photo, other, twin):
+        plan.add([path], tmp_path / "out")
+    outputs = [job.output.name for job in plan.jobs]
+    assert all(len(os.fsencode(output)) <= 255 for output in outputs)
+    assert len({name_key(output) for output in outputs}) == 3
+    assert all(output.endswith(".png") for output in outputs)
+    again = plan.again_into_siblings(plan.jobs, "web")
+    assert all(len(os.fsencode(job.output.parent.name)) <= 255 for job in again)

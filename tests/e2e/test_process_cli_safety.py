@@ -163,3 +163,19 @@ def test_a_photo_whose_name_is_not_utf8_is_processed_and_printed(tmp_path):
         assert b"n\\udcf6tes.txt: not an image" in result.stdout  # printed, with an escape
         assert b"Traceback" not in result.stderr and b"nexpected" not in result.stdout
     assert [p.name for p in corpus.written_files(tmp_path / "out")] == [os.fsdecode(b"caf\xe9.png")]
+
+
+def test_photos_with_names_near_the_255_byte_limit_are_processed(tmp_path):
+    """The hidden temporary name adds 15 bytes, a clash '-jpeg': both went over 255 bytes."""
+    folder = tmp_path / "in"
+    names = ["a" * 240 + ".jpg", "商品" * 41 + ".jpg", "b" * 250 + ".jpeg"]
+    for name, source in zip(names, ("car-1.jpg", "car-2.jpg", "car-3.jpg"), strict=True):
+        [photo] = corpus.copy_photos(folder, source)
+        photo.rename(folder / name)
+    corpus.copy_photos(tmp_path, "girl-1.jpg")[0].rename(folder / ("b" * 250 + ".tif"))  # a clash
+    result = run_cli(folder, "-o", tmp_path / "out", "--json")
+    assert result.returncode == 0, result.stdout
+    assert len(report(result)["processed"]) == 4 and report(result)["failed"] == []
+    for item in report(result)["processed"]:
+        with Image.open(item["output"]) as image:
+            assert image.format == "PNG"

@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fibuca_desktop.core.atomic_write import NAME_MAX, shortened
 from fibuca_desktop.core.errors import UsageError
 from fibuca_desktop.core.imaging.folder_walk import Ignored, walk_inputs
 from fibuca_desktop.core.imaging.output_records import name_key, read_records
@@ -107,7 +108,7 @@ class BatchPlan:
         done = {(e.job.input, e.root) for e in self._entries.values()}
         by_root: dict[Path, list[_Entry]] = {}
         for entry in (self._entries[_key(job.output)] for job in jobs):
-            root = entry.origin.with_name(f"{entry.origin.name}-{suffix}")
+            root = entry.origin.with_name(_fitted(entry.origin.name, f"-{suffix}"))
             if (entry.job.input, root) not in done:
                 done.add((entry.job.input, root))
                 by_root.setdefault(root, []).append(entry)
@@ -167,7 +168,8 @@ class BatchPlan:
         return mapped
 
     def _folder(self, root: Path, parent: Path, name: str, disk: _DiskNames) -> Path:
-        for candidate in itertools.chain([name], (f"{name}-{n}" for n in itertools.count(2))):
+        numbered = (_fitted(name, f"-{n}") for n in itertools.count(2))
+        for candidate in itertools.chain([name], numbered):
             folder = root / parent / candidate
             key = _key(folder)
             if key in self._folders:  # planned already (perhaps spelled in another case)
@@ -211,7 +213,7 @@ def default_output_folder(first_input: Path) -> Path:
     folder = Path(os.path.abspath(folder))
     if folder.parent == folder:  # a filesystem root has no "beside"
         return folder / "fibuca-cutouts"
-    return folder.parent / f"{folder.name}-cutouts"
+    return folder.parent / _fitted(folder.name, "-cutouts")
 
 
 def _key(path: Path) -> str:
@@ -267,9 +269,15 @@ def _candidate_names(relative: Path, source: Path, extension: str):
     The first input keeps ``name.ext``; a clash adds the source extension (``name-jpeg.png``),
     then a counter."""
     stem = relative.with_suffix("")
-    yield stem.with_name(stem.name + extension)
+    yield stem.with_name(_fitted(stem.name, extension))
     source_ext = source.suffix.lstrip(".").lower()
     if source_ext:
-        yield stem.with_name(f"{stem.name}-{source_ext}{extension}")
+        yield stem.with_name(_fitted(stem.name, f"-{source_ext}{extension}"))
     for number in itertools.count(2):
-        yield stem.with_name(f"{stem.name}-{number}{extension}")
+        yield stem.with_name(_fitted(stem.name, f"-{number}{extension}"))
+
+
+def _fitted(stem: str, tail: str) -> str:
+    """``stem + tail`` within one file name's 255 bytes: a long stem (85 Chinese characters are
+    255 bytes) is cut, the tail (counter, extension) kept; clashes go on to the next candidate."""
+    return shortened(stem, NAME_MAX - len(os.fsencode(tail))) + tail
