@@ -20,6 +20,7 @@ from fibuca_desktop.core.imaging.folder_walk import (
     TEMPORARY,
 )
 from fibuca_desktop.core.imaging.output_records import name_key, record_output
+from tests.small_disk import small_disk
 
 
 def touch(path: Path) -> Path:
@@ -362,3 +363,12 @@ def test_every_planned_name_fits_in_a_file_name(tmp_path, name):
     assert all(output.endswith(".png") for output in outputs)
     again = plan.again_into_siblings(plan.jobs, "web")
     assert all(len(os.fsencode(job.output.parent.name)) <= 255 for job in again)
+
+
+@pytest.mark.parametrize("below", ["", "new", "new/deeper"], ids=["itself", "a new folder", "two"])
+def test_an_output_folder_on_a_read_only_disk_is_refused_before_any_photo_runs(tmp_path, below):
+    """Not one 'Read-only file system' per photo after its model run: the plan says so."""
+    photo = touch(tmp_path / "in" / "car.jpg")
+    refused = pytest.raises(UsageError, match=r"cd is on a read-only disk; choose an output")
+    with small_disk(tmp_path / "cd", "ro") as disk, refused:
+        plan_batch([photo], disk / below, ".png")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -83,9 +84,13 @@ def test_the_planned_extension_is_the_format_written(engines, tmp_path, name, op
 
 @pytest.mark.parametrize(("options", "words"), [("size=64k", "is full"), ("ro", "Read-only")])
 def test_a_full_disk_stops_the_batch_early_and_says_why(engines, tmp_path, options, words):
+    """Full, or turned read-only after planning (a USB stick the kernel remounts after errors;
+    one read-only when planned is refused by the plan itself)."""
     photos = corpus.copy_photos(tmp_path / "in", *(f"{i}/car-2.jpg" for i in range(6)))
-    with small_disk(tmp_path / "small", options) as disk:
+    with small_disk(tmp_path / "small", "size=64k") as disk:
         plan = plan_batch([tmp_path / "in"], disk / "out", ".png")
+        if options == "ro":
+            subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         scheduler = Scheduler(
             Pipeline(engines, get_preset("transparent"), "u2netp"), Capacity(1, 4096 * MB)
         )

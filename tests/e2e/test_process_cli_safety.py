@@ -179,3 +179,11 @@ def test_photos_with_names_near_the_255_byte_limit_are_processed(tmp_path):
     for item in report(result)["processed"]:
         with Image.open(item["output"]) as image:
             assert image.format == "PNG"
+
+
+def test_a_read_only_output_disk_is_a_usage_error_before_the_model_loads(tmp_path):
+    corpus.copy_photos(tmp_path / "in", "car-1.jpg", "car-2.jpg")
+    with small_disk(tmp_path / "cd", "ro") as disk:
+        result = run_cli(tmp_path / "in", "-o", disk / "out")
+    assert result.returncode == 2 and "is on a read-only disk" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""

@@ -237,6 +237,16 @@ def _check_output_folder(output_dir: Path) -> None:
             f"The output folder {output_dir} cannot be created: {existing} is a file, not a "
             "folder; choose another output folder."
         )
+    if not os.access(existing, os.W_OK | os.X_OK):  # else every photo's model runs, then fails
+        why = "is on a read-only disk" if _read_only(existing) else "is not writable for you"
+        raise UsageError(f"{existing} {why}; choose an output folder you can write to.")
+
+
+def _read_only(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # Windows has no statvfs
+        return False
 
 
 class _DiskNames:
