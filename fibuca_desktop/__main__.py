@@ -7,6 +7,7 @@ No subcommand opens the desktop window; ``process``, ``models``, ``monitor``, ``
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import os
 import sys
@@ -75,6 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _TerminalFormatter(logging.Formatter):
+    """One line per record on the terminal; a logged traceback (a bug in one photo's job, say)
+    only with -vv. Log files keep it whatever the verbosity: they format records themselves."""
+
+    def __init__(self, tracebacks: bool) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+        self.tracebacks = tracebacks
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self.tracebacks or not (record.exc_info or record.stack_info):
+            return super().format(record)
+        brief = copy.copy(record)
+        brief.exc_info = brief.exc_text = brief.stack_info = None
+        return f"{super().format(brief)} (-vv shows the traceback)"
+
+
 def configure_logging(verbosity: int) -> None:
     """Configured once, here; every module logs through ``logging.getLogger(__name__)``.
 
@@ -84,9 +101,7 @@ def configure_logging(verbosity: int) -> None:
     stderr_level = logging.WARNING - 10 * min(verbosity, 2)
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(stderr_level)
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
-    )
+    handler.setFormatter(_TerminalFormatter(tracebacks=verbosity >= 2))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(min(logging.INFO, stderr_level))

@@ -126,6 +126,7 @@ def _positive_int(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    _printable_names()
     try:
         preset = get_preset(args.preset).with_options(
             max_side=args.max_side,
@@ -193,6 +194,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_summary(report, preset.name, capacity.describe())
     return EXIT_FAILED if report["failed"] else EXIT_OK
+
+
+def _printable_names() -> None:
+    """A file name that is not UTF-8 (an old archive's ``caf\xe9.jpg``) reaches Python with
+    escapes that a strict UTF-8 terminal refuses: print it with backslashes, never a crash."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
 
 
 def _report(plan, results, seconds: float) -> dict:

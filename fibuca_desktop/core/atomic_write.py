@@ -12,8 +12,17 @@ from typing import BinaryIO
 
 from fibuca_desktop.core.errors import OutputError
 
+NAME_MAX = 255  # bytes in one file name, on every common filesystem
+_PART_NAME_ROOM = NAME_MAX - len(".") - len(".") - 8 - len(".part")  # mkstemp adds 8 characters
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+def shortened(name: str, max_bytes: int) -> str:
+    """``name`` cut (at a character) to at most ``max_bytes`` bytes as the filesystem stores it."""
+    while len(os.fsencode(name)) > max_bytes:
+        name = name[:-1]
+    return name
 
 
 def write_atomically(
@@ -31,7 +40,7 @@ def write_atomically(
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
+            dir=target.parent, prefix=f".{shortened(target.name, _PART_NAME_ROOM)}.", suffix=".part"
         )
     except OSError as error:
         raise OutputError(
@@ -47,8 +56,8 @@ def write_atomically(
             check(Path(tmp_name), target)
         with contextlib.suppress(OSError):
             os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp creates 0600
-        if not overwrite and target.exists():
-            return False
+        if not overwrite:
+            return _create_exclusively(tmp_name, target)
         os.replace(tmp_name, target)
         return True
     except OSError as error:
@@ -60,3 +69,27 @@ def write_atomically(
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
+
+
+def _create_exclusively(tmp_name: str, target: Path) -> bool:
+    """Put the file at ``target`` only if nothing is there, atomically (a hard link fails on an
+    existing name, where a rename would replace what another process wrote a moment ago).
+    Where links are unsupported (FAT, some network disks), check, then rename."""
+    try:
+        os.link(tmp_name, target)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as error:
+        if error.errno not in (
+            errno.EPERM,
+            errno.ENOTSUP,
+            errno.EOPNOTSUPP,
+            errno.EXDEV,
+            errno.EMLINK,
+        ):
+            raise
+    if target.exists():
+        return False
+    os.replace(tmp_name, target)
+    return True

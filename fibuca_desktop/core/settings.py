@@ -17,6 +17,7 @@ generic over the fields (settings_schema.py).
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import os
@@ -165,7 +166,7 @@ class SettingsStore:
         raises."""
         try:
             raw = self.path.read_bytes()
-            text = raw.decode("utf-8-sig")  # -sig: Notepad's BOM is harmless
+            text = _text_of(raw)
             data = json.loads(text, parse_int=parse_int)
         except FileNotFoundError:
             log.info("no settings file at %s; using the defaults", self.path)
@@ -173,7 +174,7 @@ class SettingsStore:
         except OSError as error:
             return self._broken(f"it could not be read ({error.strerror or error})")
         except UnicodeDecodeError:
-            return self._broken("it is not UTF-8 text")
+            return self._broken("it is not UTF-8 text")  # a UTF-16 BOM with odd bytes after it
         except json.JSONDecodeError as error:
             return self._broken(
                 f"it is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})"
@@ -341,6 +342,15 @@ def _sync_folder(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _text_of(raw: bytes) -> str:
+    """The file's text. Notepad's BOM is harmless and its "Unicode" (UTF-16) is read as such; a
+    byte that is not UTF-8 (one value typed in another encoding) is kept as an escape, so only
+    the entry holding it is set aside (``settings_schema``), never the whole file."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16")
+    return raw.decode("utf-8-sig", "surrogateescape")
 
 
 def _newer_version(data: object) -> int | None:

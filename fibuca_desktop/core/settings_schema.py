@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 _KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
 _MAX_REPAIRS = 50  # per section: each repair fixes one entry, so this is only a loop guard
 RESET, LEFT_OUT = "set back to the default", "left out"
+_SURROGATE = re.compile("[\udc80-\udcff]")  # how a byte that is not UTF-8 is kept
 
 
 def join(where: str, name: str) -> str:
@@ -113,6 +114,10 @@ def parse_value(hint: typing.Any, value: object, where: str, problems: list[str]
     if not ok:
         kind += " or null" if nullable else ""
         raise SettingsError(f"{where} must be {kind}, got {show(value)}")
+    if hint is str and _SURROGATE.search(value):  # bytes that were not UTF-8 in the file
+        raise SettingsError(
+            f"{where} is not UTF-8 text (saved in another encoding?), got {show(value)}"
+        )
     if is_dataclass(hint):
         return parse_section(hint, value, where, problems)
     if origin is list:

@@ -178,6 +178,23 @@ def test_an_input_that_vanished_is_rejected_clearly(tmp_path):
         read_header(folder / "gone.jpg", Limits())
 
 
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda path: os.mkfifo(path), "named pipe"),
+        (lambda path: os.symlink("/dev/zero", path), "device"),
+        (lambda path: os.symlink("/dev/urandom", path), "device"),
+    ],
+    ids=["fifo", "/dev/zero", "/dev/urandom"],
+)
+def test_a_pipe_or_device_named_like_a_photo_is_refused_for_what_it_is(tmp_path, make, kind):
+    """Not 'empty, copy the photo again': it is no file at all (and reading it may not end)."""
+    path = tmp_path / "photo.jpg"
+    make(path)
+    with pytest.raises(ImageRejected, match=f"photo.jpg is not a file but a {kind}"):
+        read_header(path, Limits())
+
+
 # Planning: one output per input, never beside the originals.
 
 
@@ -310,3 +327,12 @@ def test_one_bad_file_never_stops_the_batch(tmp_path, corpus_dir, entries, engin
     assert corpus.leftovers(out) == []
     written = corpus.written_files(out)
     assert written == sorted(r.output for r in results.values() if r.status == PROCESSED)
+
+
+@pytest.mark.parametrize("name", ["a" * 241 + ".png", "商品" * 41 + ".png", "b" * 251 + ".png"])
+def test_an_output_with_a_name_near_the_limit_can_be_written(tmp_path, name):
+    """The hidden temporary name beside it adds 15 bytes: it must be cut, never the output."""
+    target = tmp_path / name
+    assert write_atomically(target, lambda handle: handle.write(b"data"), overwrite=False)
+    assert target.read_bytes() == b"data"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]

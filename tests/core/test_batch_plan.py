@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from fibuca_desktop.core.errors import UsageError
 from fibuca_desktop.core.imaging.batch import BatchPlan, default_output_folder, plan_batch
 from fibuca_desktop.core.imaging.folder_walk import (
     HIDDEN,
@@ -18,7 +19,8 @@ from fibuca_desktop.core.imaging.folder_walk import (
     OUTPUT_FOLDER,
     TEMPORARY,
 )
-from fibuca_desktop.core.imaging.output_records import record_output
+from fibuca_desktop.core.imaging.output_records import name_key, record_output
+from tests.small_disk import small_disk
 
 
 def touch(path: Path) -> Path:
@@ -115,7 +117,25 @@ def test_run_again_plans_unique_names_in_the_sibling_folder(tmp_path):
     again = plan.again_into_siblings(jobs, "web")
     web = tmp_path / "shoot-cutouts-web"
     assert [job.output for job in again] == [web / "a.jpg", web / "sub" / "b.jpg"]
-    assert plan.again_into_siblings(jobs, "web")[0].output == web / "a-jpg.jpg"  # never shared
+    assert plan.again_into_siblings(jobs + again, "web") == []  # Run again twice: once each
+
+
+def test_run_again_after_run_again_plans_each_photo_once_beside_the_first_folder(tmp_path):
+    """Finished photos include the first Run again's results: a second Run again with another
+    preset runs each photo once, into 'shoot-cutouts-square' (not also '...-web-square')."""
+    plan = BatchPlan(".png")
+    touch(tmp_path / "in" / "a.jpg")
+    touch(tmp_path / "in" / "sub" / "b.jpg")
+    jobs = plan.add([tmp_path / "in"], tmp_path / "shoot-cutouts").jobs
+    plan.retarget([], ".jpg")
+    web = plan.again_into_siblings(jobs, "web")
+    square = plan.again_into_siblings(jobs + web, "square")
+    root = tmp_path / "shoot-cutouts-square"
+    assert [job.output for job in square] == [root / "a.jpg", root / "sub" / "b.jpg"]
+    assert plan.again_into_siblings(web + jobs + square, "square") == []
+    retargeted = plan.retarget(square, ".png")  # a preset change keeps where they belong
+    again = plan.again_into_siblings(list(retargeted.values()), "web")
+    assert again == []  # the web copies of these photos are in this queue already
 
 
 @pytest.mark.parametrize("kind", ["file", "folder"])
@@ -221,6 +241,25 @@ def test_an_output_folder_given_through_a_link_is_the_same_folder(tmp_path):
     assert (one.output.name, two.output.name) == ("item.png", "item-jpg.png")
 
 
+@pytest.mark.parametrize(
+    "links",
+    [{"b.jpg": "b.jpg"}, {"b.jpg": "c.jpg", "c.jpg": "b.jpg"}, {"b.jpg": "sub/../b.jpg"}],
+    ids=["to itself", "to each other", "through a folder"],
+)
+def test_a_loop_of_file_links_is_listed_as_a_loop(tmp_path, links):
+    touch(tmp_path / "in" / "a.jpg")
+    (tmp_path / "in" / "sub").mkdir()
+    for name, target in links.items():
+        os.symlink(target, tmp_path / "in" / name)
+    plan = plan_batch([tmp_path / "in"], tmp_path / "out", ".png")
+    assert names(plan.jobs) == ["a.png"]
+    reasons = {item.input.name: item.reason for item in plan.ignored}
+    assert set(reasons) == set(links)
+    assert all("loops back on itself" in reason for reason in reasons.values())
+    with pytest.raises(UsageError, match="loops back on itself"):  # given on its own
+        plan_batch([tmp_path / "in" / "b.jpg"], tmp_path / "out", ".png")
+
+
 def test_a_broken_link_is_listed(tmp_path):
     touch(tmp_path / "in" / "a.jpg")
     os.symlink(tmp_path / "gone.jpg", tmp_path / "in" / "b.jpg")
@@ -228,3 +267,108 @@ def test_a_broken_link_is_listed(tmp_path):
     assert names(plan.jobs) == ["a.png"]
     [broken] = plan.ignored
     assert broken.input.name == "b.jpg" and "broken link" in broken.reason
+
+
+@pytest.mark.parametrize(
+    ("before", "after"), [(".png", ".jpg"), (".jpg", ".webp"), (".webp", ".png")]
+)
+def test_a_job_left_out_of_a_preset_change_takes_the_extension_when_queued_again(
+    tmp_path, before, after
+):
+    """Retry failed after a preset change: the failed job was not queued at the change, so it
+    is re-planned when retried, although the plan's extension is already the new one."""
+    plan = BatchPlan(before)
+    [failed] = plan.add([touch(tmp_path / "in" / "bad.jpg")], tmp_path / "out").jobs
+    [queued] = plan.add([touch(tmp_path / "in2" / "ok.jpg")], tmp_path / "out").jobs
+    assert plan.retarget([queued], after)  # the change: only the queued job is re-planned
+    changed = plan.retarget([failed], after)  # Retry failed: the same extension, an old job
+    assert set(changed) == {failed}
+    assert changed[failed].output.suffix == after
+    assert {job.output.suffix for job in plan.jobs} == {after}
+    assert plan.retarget(plan.jobs, after) == {}  # jobs that already fit are left alone
+
+
+FOLDER_AND_FILE = [  # a photo whose output name is the name of a mirrored folder
+    ("a.jpg", "a.png/x.jpg"),
+    ("a.jpg", "A.PNG/x.jpg"),
+    ("deep/a.jpg", "deep/a.png/more/x.jpg"),
+    ("caf\u00e9.jpg", "cafe\u0301.png/x.jpg"),
+]
+
+
+@pytest.mark.parametrize(("file", "inside"), FOLDER_AND_FILE)
+def test_a_file_output_never_takes_the_name_of_a_mirrored_folder(tmp_path, file, inside):
+    touch(tmp_path / "in" / file)
+    touch(tmp_path / "in" / inside)
+    out = tmp_path / "out"
+    jobs = plan_batch([tmp_path / "in"], out, ".png").jobs
+    files = {_fold(job.output) for job in jobs}
+    folders = {_fold(parent) for job in jobs for parent in job.output.parents}
+    assert len(files) == 2 and not files & folders
+
+
+@pytest.mark.parametrize("order", ["file first", "folder first"])
+@pytest.mark.parametrize(("file", "inside"), FOLDER_AND_FILE)
+def test_a_folder_and_a_file_of_the_same_name_in_separate_adds_both_fit(
+    tmp_path, order, file, inside
+):
+    """The GUI adds one at a time: a folder whose name a queued file holds is mirrored under
+    another name (and a file yields to a queued folder), never one over the other."""
+    out = tmp_path / "out"
+    touch(tmp_path / "one" / file)
+    touch(tmp_path / "two" / inside)
+    photo, folder = [tmp_path / "one"], [tmp_path / "two"]
+    plan = BatchPlan(".png")
+    for paths in (photo, folder) if order == "file first" else (folder, photo):
+        plan.add(paths, out)
+    files = {_fold(job.output) for job in plan.jobs}
+    folders = {_fold(parent) for job in plan.jobs for parent in job.output.parents}
+    assert len(files) == 2 and not files & folders
+
+
+@pytest.mark.parametrize(("file", "inside"), FOLDER_AND_FILE)
+def test_a_folder_is_never_mirrored_over_a_file_of_an_earlier_run(tmp_path, file, inside):
+    out = tmp_path / "out"
+    touch(tmp_path / "one" / file)
+    [made] = plan_batch([tmp_path / "one"], out, ".png").jobs
+    touch(made.output)  # the earlier run's cut-out, with its record
+    record_output(made.output, made.input)
+    touch(tmp_path / "two" / inside)
+    [later] = plan_batch([tmp_path / "two"], out, ".png").jobs
+    assert _fold(made.output) not in {_fold(parent) for parent in later.output.parents}
+    again = plan_batch([tmp_path / "two"], out, ".png").jobs
+    assert again == [later]  # the same plan each run: its own output is found again
+
+
+def _fold(path: Path) -> str:
+    return name_key(str(path))
+
+
+LONG_NAMES = ["a" * 240 + ".jpg", "商品" * 41 + ".jpg", "b" * 250 + ".jpeg", "c" * 251 + ".tif"]
+
+
+@pytest.mark.parametrize("name", LONG_NAMES, ids=["240 ASCII", "246 bytes CJK", "255", "255 tif"])
+def test_every_planned_name_fits_in_a_file_name(tmp_path, name):
+    """A 250-byte photo name plus '-jpeg.png' is over the 255 bytes a name may have: such a
+    photo failed with 'File name too long' after its model run, every time."""
+    photo = touch(tmp_path / "in" / name)
+    other = touch(tmp_path / "elsewhere" / name)  # the same long name: the second candidate
+    twin = touch(tmp_path / "more" / (name[:-6] + "X" + name[-5:]))  # differs past the cut
+    plan = BatchPlan(".png")
+    for path in (photo, other, twin):
+        plan.add([path], tmp_path / "out")
+    outputs = [job.output.name for job in plan.jobs]
+    assert all(len(os.fsencode(output)) <= 255 for output in outputs)
+    assert len({name_key(output) for output in outputs}) == 3
+    assert all(output.endswith(".png") for output in outputs)
+    again = plan.again_into_siblings(plan.jobs, "web")
+    assert all(len(os.fsencode(job.output.parent.name)) <= 255 for job in again)
+
+
+@pytest.mark.parametrize("below", ["", "new", "new/deeper"], ids=["itself", "a new folder", "two"])
+def test_an_output_folder_on_a_read_only_disk_is_refused_before_any_photo_runs(tmp_path, below):
+    """Not one 'Read-only file system' per photo after its model run: the plan says so."""
+    photo = touch(tmp_path / "in" / "car.jpg")
+    refused = pytest.raises(UsageError, match=r"cd is on a read-only disk; choose an output")
+    with small_disk(tmp_path / "cd", "ro") as disk, refused:
+        plan_batch([photo], disk / below, ".png")

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -19,7 +21,9 @@ from PIL import Image
 from fibuca_desktop.core.errors import UsageError
 from fibuca_desktop.core.imaging.batch import Job, plan_batch
 from fibuca_desktop.core.imaging.output_records import (
+    RECORD_NAME,
     clean_stale_parts,
+    read_records,
     record_output,
 )
 from fibuca_desktop.core.imaging.pipeline import FAILED, PROCESSED, Pipeline
@@ -80,9 +84,13 @@ def test_the_planned_extension_is_the_format_written(engines, tmp_path, name, op
 
 @pytest.mark.parametrize(("options", "words"), [("size=64k", "is full"), ("ro", "Read-only")])
 def test_a_full_disk_stops_the_batch_early_and_says_why(engines, tmp_path, options, words):
+    """Full, or turned read-only after planning (a USB stick the kernel remounts after errors;
+    one read-only when planned is refused by the plan itself)."""
     photos = corpus.copy_photos(tmp_path / "in", *(f"{i}/car-2.jpg" for i in range(6)))
-    with small_disk(tmp_path / "small", options) as disk:
+    with small_disk(tmp_path / "small", "size=64k") as disk:
         plan = plan_batch([tmp_path / "in"], disk / "out", ".png")
+        if options == "ro":
+            subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         scheduler = Scheduler(
             Pipeline(engines, get_preset("transparent"), "u2netp"), Capacity(1, 4096 * MB)
         )
@@ -156,3 +164,71 @@ def test_replace_never_replaces_a_file_that_appeared_after_planning(engines, tmp
     result = Pipeline(engines, get_preset("transparent"), "u2netp", overwrite=True).process(job)
     assert result.status == "skipped" and "not made from this photo" in result.message
     assert job.output.read_bytes() == b"not ours to replace"
+
+
+@pytest.mark.parametrize(
+    "cut",
+    ['{"name": "a.png", "inp', '{"name": "a.png", "input": "/x/a.jpg"}', "{", '{"name": "a.p\\u00'],
+)
+def test_a_record_line_cut_by_a_kill_or_a_full_disk_costs_only_itself(tmp_path, cut):
+    """A kill -9 (or a full disk) mid-line leaves a record without its newline: the next
+    output's record must not be glued onto it and lost (its cut-out would then count as a
+    stranger's file, and as a photo when the folder is walked)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / RECORD_NAME).write_text(cut, encoding="utf-8")
+    record_output(out / "b.png", tmp_path / "in" / "b.jpg")
+    record_output(out / "c.png", tmp_path / "in" / "c.jpg")
+    records = read_records(out)
+    assert records["b.png"] == tmp_path / "in" / "b.jpg"
+    assert records["c.png"] == tmp_path / "in" / "c.jpg"
+
+
+@pytest.mark.parametrize("raw", [b"caf\xe9", b"\xff\xfe", b"na\xefve-\xc3\xa9t\xe9"])
+def test_a_name_that_is_not_utf8_is_recorded_and_found_again(tmp_path, raw):
+    """An old archive's Latin-1 names reach Python as escapes: the record failed with
+    UnicodeEncodeError ('Unexpected error'), so such a photo could never be processed."""
+    photo = tmp_path / "in" / os.fsdecode(raw + b".jpg")
+    photo.parent.mkdir()
+    photo.write_bytes(corpus.encode(corpus.photo("car-1.jpg"), "JPEG"))
+    [job] = plan_batch([photo], tmp_path / "out", ".png").jobs
+    record_output(job.output, job.input)
+    job.output.write_bytes(b"made")
+    assert read_records(job.output.parent)[job.output.name] == photo
+    assert plan_batch([photo], tmp_path / "out", ".png").jobs == [job]  # its own, found again
+
+
+class _AnotherProcessWritesMeanwhile:
+    """The real engines; while the mask is predicted, another process (the CLI beside the
+    window, say) writes its own photo's cut-out under the same name, with its record."""
+
+    def __init__(self, engines, output: Path, other_photo: Path) -> None:
+        self.engines, self.output, self.other_photo = engines, output, other_photo
+
+    def get(self, model):
+        engine = self.engines.get(model)
+        writer = self
+
+        class During:
+            def predict(self, image):
+                record_output(writer.output, writer.other_photo)
+                writer.output.write_bytes(b"the other photo's cut-out")
+                return engine.predict(image)
+
+        return During()
+
+
+@pytest.mark.parametrize("overwrite", [False, True], ids=["keep", "replace"])
+def test_a_cut_out_another_process_writes_during_the_job_is_never_replaced(
+    engines, tmp_path, overwrite
+):
+    """Checked at the start, the name was free; a rename at the end replaced whatever was
+    written there meanwhile (with Replace existing, always; without, in a small window)."""
+    [photo] = corpus.copy_photos(tmp_path / "in", "car-1.jpg")
+    [job] = plan_batch([photo], tmp_path / "out", ".png").jobs
+    job.output.parent.mkdir(parents=True)
+    racing = _AnotherProcessWritesMeanwhile(engines, job.output, tmp_path / "cli" / "car-1.jpg")
+    result = Pipeline(racing, get_preset("transparent"), "u2netp", overwrite=overwrite).process(job)
+    assert result.status == "skipped", result.message
+    assert job.output.read_bytes() == b"the other photo's cut-out"
+    assert corpus.leftovers(job.output.parent) == []

@@ -11,7 +11,7 @@ from PIL import Image
 
 from fibuca_desktop.core.errors import UsageError
 from fibuca_desktop.core.imaging.batch import Job
-from fibuca_desktop.core.imaging.pipeline import PROCESSED, Pipeline
+from fibuca_desktop.core.imaging.pipeline import FAILED, PROCESSED, Pipeline
 from fibuca_desktop.core.imaging.presets import FORMATS, PRESETS, Preset, get_preset
 from tests.conftest import PHOTOS
 
@@ -63,6 +63,8 @@ def test_every_combination_writes_what_its_name_says_or_is_refused(
         ({"format": "webp", "mask_only": True}, "WEBP cannot store: use --format png or jpeg."),
         ({"format": "gif"}, "--format gif is not supported; use png, jpeg or webp"),
         ({"format": "jpg", "background": (1, 2, 3)}, "--format jpg is not supported"),
+        ({"format": "webp", "canvas": 16384}, "WEBP can store at most 16383 pixels a side"),
+        ({"format": "webp", "max_side": 20000}, "not 20000: use --format png or jpeg"),
     ],
 )
 def test_a_preset_that_cannot_be_written_cannot_be_made(fields, words):
@@ -86,3 +88,22 @@ def test_applicable_options_follow_the_preset_and_its_format():
     assert mask_jpeg.applicable_options() == ("max_side", "format", "quality")
     assert get_preset("mask").formats == ("png", "jpeg")
     assert get_preset("web").formats == FORMATS
+
+
+@pytest.mark.parametrize(
+    ("background", "size"), [(None, (17000, 40)), ((255, 255, 255), (40, 16384))]
+)
+def test_a_photo_too_large_for_the_format_fails_in_words_not_as_a_bug(
+    engines, tmp_path, background, size
+):
+    """At the original size only the photo can tell: one line that says what to do (not
+    'Unexpected error: ValueError(encoding error 5 ...)'), and nothing written."""
+    source = tmp_path / "panorama.png"
+    with Image.open(PHOTOS / "car-1.jpg") as photo:
+        photo.convert("RGB").resize(size).save(source)
+    preset = Preset("wide", "WebP at the original size", format="webp", background=background)
+    out = tmp_path / "out" / "panorama.webp"
+    result = Pipeline(engines, preset, "u2netp").process(Job(source, out))
+    assert result.status == FAILED
+    assert result.message.startswith(f"This photo is {size[0]}x{size[1]}; WEBP can store at most")
+    assert "png" in result.message and not out.exists()

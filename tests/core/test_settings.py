@@ -99,7 +99,7 @@ BROKEN = {
     "a JSON list": (b"[1, 2]", "must hold a JSON object"),
     "a JSON text": (b'"settings"', "must hold a JSON object"),
     "NUL bytes": (b'{"processing": {}}\x00\x00', "is not valid JSON"),
-    "not UTF-8": (b'{"recent_folders": ["/caf\xe9"]}', "is not UTF-8 text"),
+    "UTF-16 that is not": (b'\xff\xfe{\x00"', "is not UTF-8 text"),
 }
 
 

@@ -475,6 +475,20 @@ HOSTILE = {
     "a list for a number": ('"workers": [1, 2]', "got [1, 2]"),
     "a huge list": ('"workers": [' + ", ".join(["1"] * 5000) + "]", "got [1, 1, 1,"),
     "an object for text": ('"output_dir": {"a": 1}', 'got {"a": 1}'),
+    "a NUL in a folder": ('"output_dir": "/srv/cut\\u0000outs"', "output_dir must be a folder"),
+    "a relative folder": ('"output_dir": "cut-outs"', "output_dir must be a full folder path"),
+    "a 100 000-letter colour": (
+        '"options": {"web": {"background": "' + "x" * 100_000 + '"}}',
+        "is not a colour",
+    ),
+    "a side WebP cannot store": (
+        '"options": {"square": {"format": "webp", "max_side": 17000}}',
+        "WEBP can store at most 16383 pixels a side",
+    ),
+    "a 100 000-letter format": (
+        '"options": {"web": {"format": "' + "y" * 100_000 + '"}}',
+        "is not supported",
+    ),
 }
 
 
@@ -494,3 +508,37 @@ def test_a_huge_integer_set_in_code_is_saved_as_the_default(tmp_path):
     settings.processing.workers = 10**5000
     saved = SettingsStore(tmp_path / "settings.json").save(settings)
     assert saved.set_aside and "a number of about 5001 digits" in saved.set_aside[0]
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1"])
+def test_a_value_typed_in_another_encoding_costs_only_its_entry(tmp_path, encoding):
+    """Notepad's "ANSI": one accented folder name in Windows-1252 made the whole file "not
+    UTF-8", so every setting (monitor targets, database URL) went back to the defaults."""
+    path = tmp_path / "settings.json"
+    text = SettingsStore(path).serialize(good_settings())
+    text = text.replace('"/photos/b"', '"/photos/José"').replace(
+        '"output_dir": null', '"output_dir": "/srv/café"'
+    )
+    path.write_bytes(text.encode(encoding))
+    result = SettingsStore(path).load()
+    assert "recent_folders[1] is not UTF-8 text" in result.problem
+    assert "processing.output_dir is not UTF-8 text" in result.problem
+    expected = good_settings()
+    expected.recent_folders = ["/photos/a"]
+    assert result.settings == expected  # everything else, targets and database included
+    assert result.kept_as.read_bytes() == text.encode(encoding)
+    assert SettingsStore(path).load().problem is None  # the repaired file is clean
+
+
+def test_a_file_saved_as_utf16_is_read(tmp_path):
+    """Notepad's "Unicode" is UTF-16 with a BOM: a valid file, not a broken one."""
+    path = tmp_path / "settings.json"
+    for encoding in ("utf-16", "utf-16-be"):
+        text = (
+            SettingsStore(path).serialize(good_settings()).replace('"/photos/b"', '"/photos/Zoë"')
+        )
+        data = text.encode(encoding)
+        path.write_bytes(data if encoding == "utf-16" else b"\xfe\xff" + data)
+        result = SettingsStore(path).load()
+        assert result.problem is None and result.settings.recent_folders[1] == "/photos/Zoë"
+        assert result.settings.monitor == good_settings().monitor

@@ -123,3 +123,27 @@ def test_help_runs_for_every_command():
         )
         assert result.returncode == 0, (words, result.stderr)
         assert "-v, --verbose" in result.stdout
+
+
+@pytest.mark.parametrize(("verbosity", "traceback_shown"), [(0, False), (1, False), (2, True)])
+def test_a_logged_traceback_reaches_the_terminal_only_with_vv(capsys, verbosity, traceback_shown):
+    """A bug in one photo's job is logged with its traceback (the batch goes on, the log file
+    keeps it); the terminal gets one line unless -vv."""
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    try:
+        configure_logging(verbosity)
+        try:
+            raise ValueError("encoding error 5")
+        except ValueError:
+            logging.getLogger("fibuca_desktop.core.imaging.pipeline").exception(
+                "unexpected error processing %s", "/photos/car.jpg"
+            )
+    finally:
+        for handler in root.handlers[len(handlers) :]:
+            root.removeHandler(handler)
+    err = capsys.readouterr().err
+    assert "unexpected error processing /photos/car.jpg" in err
+    assert ("Traceback (most recent call last)" in err) == traceback_shown
+    if not traceback_shown:
+        assert err.count("\n") == 1 and "-vv shows the traceback" in err

@@ -27,7 +27,7 @@ def test_a_mask_in_any_greyscale_format_is_named_for_its_bytes(tmp_path, fmt, na
         cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    (written,) = corpus.written_files(tmp_path / "o")
+    (written,) = corpus.written_files(tmp_path / "o")  # beside it: the record of our outputs
     assert written.name == name
     with Image.open(written) as image:
         assert (image.format, image.mode) == (pillow, "L")

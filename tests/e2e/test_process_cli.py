@@ -225,7 +225,8 @@ def test_usage_errors_exit_2_and_write_nothing(tmp_path, args, words):
 
 
 @pytest.mark.parametrize("output", ["out", "out/new-folder"])
-def test_an_unwritable_output_folder_fails_each_file_and_writes_nothing(tmp_path, output):
+def test_an_unwritable_output_folder_is_refused_before_any_photo_runs(tmp_path, output):
+    """Not one 'Permission denied' per photo, each after its model run: a usage error first."""
     if not _can_lock_a_folder():
         pytest.skip("root without a working setpriv: no folder can be made unwritable")
     source = tmp_path / "in"
@@ -239,14 +240,9 @@ def test_an_unwritable_output_folder_fails_each_file_and_writes_nothing(tmp_path
     finally:
         locked.chmod(0o755)
 
-    assert result.returncode == 1, result.stderr
-    report = report_of(result)
-    assert report["processed"] == [] and report["skipped"] == []
-    errors = {Path(i["input"]).name: i["error"] for i in report["failed"]}
-    assert sorted(errors) == ["car-1.jpg", "girl-1.jpg"]
-    for name, error in errors.items():
-        assert f"Cannot write {Path(name).stem}.png" in error, error
-        assert "Permission denied" in error, error
+    assert result.returncode == 2, result.stderr
+    assert f"{locked} is not writable for you; choose an output folder" in result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr
     assert list(locked.rglob("*")) == []
     assert corpus.hash_tree(source) == before
 

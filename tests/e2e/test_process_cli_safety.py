@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 import time
 
 import pytest
@@ -129,3 +131,59 @@ def test_a_full_disk_stops_the_batch_early(tmp_path):
     assert "Stopped early: The disk holding" in result.stdout and "is full" in result.stdout
     assert result.stdout.count("Not started: The disk holding") >= 4
     assert len(files) <= 1
+
+
+@pytest.mark.parametrize("folder", ["car-1.png", "CAR-1.PNG"])
+def test_a_photo_named_like_a_subfolder_and_the_subfolder_both_get_cut_outs(tmp_path, folder):
+    """``car-1.jpg`` beside a folder ``car-1.png/``: the photo's first-choice output is the folder's
+    mirrored name (it failed with 'File exists', or the folder's photos did)."""
+    shop = tmp_path / "shop"
+    corpus.copy_photos(shop, "car-1.jpg", f"{folder}/girl-1.jpg")
+    result = run_cli(shop, "-o", tmp_path / "out", "--json")
+    assert result.returncode == 0, result.stdout
+    processed = report(result)["processed"]
+    assert len(processed) == 2 and report(result)["failed"] == []
+    for item in processed:
+        assert os.path.isfile(item["output"])
+
+
+def test_a_photo_whose_name_is_not_utf8_is_processed_and_printed(tmp_path):
+    """A Latin-1 name from an old archive, on a strict UTF-8 terminal: the record write failed
+    ('Unexpected error'), then printing the summary crashed halfway."""
+    folder = tmp_path / "in"
+    [photo] = corpus.copy_photos(folder, "car-1.jpg")
+    photo.rename(folder / os.fsdecode(b"caf\xe9.jpg"))
+    (folder / os.fsdecode(b"n\xf6tes.txt")).write_text("not a photo")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    command = [sys.executable, "-m", "fibuca_desktop", "process", "in", "-o", "out"]
+    for expected in ("1 processed, 1 skipped, 0 failed", "0 processed, 2 skipped, 0 failed"):
+        result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=600)
+        assert result.returncode == 0, result.stderr.decode(errors="replace")
+        assert result.stdout.decode().startswith(expected)  # the second run: its own output
+        assert b"n\\udcf6tes.txt: not an image" in result.stdout  # printed, with an escape
+        assert b"Traceback" not in result.stderr and b"nexpected" not in result.stdout
+    assert [p.name for p in corpus.written_files(tmp_path / "out")] == [os.fsdecode(b"caf\xe9.png")]
+
+
+def test_photos_with_names_near_the_255_byte_limit_are_processed(tmp_path):
+    """The hidden temporary name adds 15 bytes, a clash '-jpeg': both went over 255 bytes."""
+    folder = tmp_path / "in"
+    names = ["a" * 240 + ".jpg", "商品" * 41 + ".jpg", "b" * 250 + ".jpeg"]
+    for name, source in zip(names, ("car-1.jpg", "car-2.jpg", "car-3.jpg"), strict=True):
+        [photo] = corpus.copy_photos(folder, source)
+        photo.rename(folder / name)
+    corpus.copy_photos(tmp_path, "girl-1.jpg")[0].rename(folder / ("b" * 250 + ".tif"))  # a clash
+    result = run_cli(folder, "-o", tmp_path / "out", "--json")
+    assert result.returncode == 0, result.stdout
+    assert len(report(result)["processed"]) == 4 and report(result)["failed"] == []
+    for item in report(result)["processed"]:
+        with Image.open(item["output"]) as image:
+            assert image.format == "PNG"
+
+
+def test_a_read_only_output_disk_is_a_usage_error_before_the_model_loads(tmp_path):
+    corpus.copy_photos(tmp_path / "in", "car-1.jpg", "car-2.jpg")
+    with small_disk(tmp_path / "cd", "ro") as disk:
+        result = run_cli(tmp_path / "in", "-o", disk / "out")
+    assert result.returncode == 2 and "is on a read-only disk" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""

@@ -120,6 +120,20 @@ def test_an_impossible_combination_is_refused_inline_and_never_saved(qtbot, name
     assert settings.processing.resolved_preset().background == (0xF4, 0xF4, 0xF4)
 
 
+@pytest.mark.parametrize("name", ["square", "transparent", "web"])
+def test_a_side_the_format_cannot_store_is_refused_inline(qtbot, name):
+    """WebP stores at most 16383 px a side: every photo would fail at run time."""
+    settings = Settings()
+    dialog = open_dialog(qtbot, name, settings)
+    dialog.format.setCurrentIndex(dialog.format.findData("webp"))
+    dialog.max_side.setValue(16384)
+    assert "WEBP can store at most 16383 pixels a side" in dialog.error.text()
+    assert "choose png or jpeg as the Format" in dialog.error.text()
+    assert "--" not in dialog.error.text() and not dialog.ok_button.isEnabled()
+    dialog.max_side.setValue(16383)
+    assert dialog.ok_button.isEnabled() and dialog.error.isHidden()
+
+
 def test_options_belong_to_the_preset_they_were_set_for(qtbot):
     """Issue 10: Web, Options, Format jpeg; then transparent: nothing of web's follows."""
     settings = Settings()

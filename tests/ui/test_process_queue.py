@@ -23,6 +23,7 @@ from tests.small_disk import small_disk
 
 BATCH_TIMEOUT_MS = 120_000
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".webp": "WEBP"}
+FORMATS_BACK = {fmt: suffix for suffix, fmt in FORMATS.items()}
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +172,25 @@ def test_stale_temporary_files_are_removed_when_a_batch_starts(panel, qtbot, tmp
     assert not stale.exists()
 
 
+def test_stale_temporary_files_are_removed_where_photos_join_a_running_batch(
+    panel, qtbot, tmp_path
+):
+    for number in range(3):
+        photo(tmp_path / "in" / f"{number}.jpg", "car-2.jpg")
+    panel.add_paths([tmp_path / "in"])
+    other = tmp_path / "other-cutouts"
+    other.mkdir()
+    stale = other / ".old.png.a1b2c3d4.part"
+    stale.write_bytes(b"half")
+    os.utime(stale, (time.time() - 60, time.time() - 60))  # a kill -9 a minute ago
+    with qtbot.waitSignal(panel.batch_finished, timeout=BATCH_TIMEOUT_MS):
+        panel.start()
+        panel.output_folder = other
+        assert panel.add_paths([photo(tmp_path / "more" / "late.jpg", "car-1.jpg")]) == 1
+        assert panel.busy and not stale.exists()
+    assert (other / "late.png").is_file() and corpus.leftovers(other) == []
+
+
 def test_progress_counts_the_whole_queue(panel, qtbot, tmp_path):
     panel.add_paths([photo(tmp_path / "a" / "one.jpg", "car-1.jpg")])
     run(panel, qtbot)
@@ -229,3 +249,95 @@ def test_a_full_disk_stops_the_batch_and_says_why(panel, qtbot, tmp_path):
     assert len(not_started) >= 3 and {s[0] for s in not_started} == {FAILED}
     assert panel.retry_button.isEnabled()
     assert {s[0] for s in statuses} <= {DONE, FAILED, SKIPPED, QUEUED}
+
+
+@pytest.mark.parametrize(
+    ("failed_under", "retried_under", "fmt"),
+    [("transparent", "web", "JPEG"), ("web", "transparent", "PNG"), ("web", "mask", "PNG")],
+)
+def test_retry_failed_after_a_preset_change_writes_what_the_name_says(
+    panel, qtbot, tmp_path, failed_under, retried_under, fmt
+):
+    """The failed photo was not queued when the preset changed; a later photo's batch ran
+    under the new preset; Retry failed must re-plan the failed one too (not 'bytes do not
+    match the name')."""
+    panel.preset_combo.setCurrentText(failed_under)
+    late = tmp_path / "in" / "late.jpg"
+    late.parent.mkdir(parents=True)
+    late.write_bytes(b"still copying")
+    panel.add_paths([late])
+    run(panel, qtbot)
+    panel.preset_combo.setCurrentText(retried_under)
+    panel.add_paths([photo(tmp_path / "in2" / "ok.jpg", "car-1.jpg")])
+    run(panel, qtbot)
+    photo(late, "girl-1.jpg")  # the copy has finished
+    with qtbot.waitSignal(panel.batch_finished, timeout=BATCH_TIMEOUT_MS):
+        panel.retry_failed()
+    assert [item.status for item in panel.model.items] == [DONE, DONE], [
+        item.message for item in panel.model.items
+    ]
+    for item in panel.model.items:
+        with Image.open(item.job.output) as image:
+            assert image.format == fmt, item.job.output
+        assert item.job.output.suffix == FORMATS_BACK[fmt]
+
+
+def test_retry_failed_during_a_batch_runs_each_photo_once(panel, qtbot, tmp_path):
+    """Photos still queued in a running batch are already submitted: Retry failed adds only
+    the failed ones (a second submission ran a photo twice, twice writing with Replace)."""
+    broken = tmp_path / "first" / "broken.jpg"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"not yet")
+    panel.add_paths([broken])
+    run(panel, qtbot)
+    for number in range(4):
+        photo(tmp_path / "in" / f"{number}.jpg", "car-2.jpg")
+    panel.add_paths([tmp_path / "in"])
+    started: list[int] = []
+    panel.signals.started.connect(started.append)
+    panel.start()
+    assert panel.busy and panel.retry_button.isEnabled()
+    panel.retry_failed()
+    qtbot.waitUntil(lambda: not panel.busy, timeout=BATCH_TIMEOUT_MS)
+    assert sorted(started) == sorted(item.job_id for item in panel.model.items)
+
+
+def test_run_again_twice_runs_each_photo_once_per_preset(panel, qtbot, tmp_path):
+    """Run again's finished photos include the last Run again's results: pressing it again
+    (same preset, or another) must not run a photo twice, nor nest '-web-square' folders."""
+    panel.add_paths([photo(tmp_path / "shoot" / "car.jpg", "car-1.jpg")])
+    run(panel, qtbot)
+    panel.preset_combo.setCurrentText("web")
+    with qtbot.waitSignal(panel.batch_finished, timeout=BATCH_TIMEOUT_MS):
+        assert panel.rerun_with_current_preset() == 1
+    assert panel.rerun_with_current_preset() == 0  # the same preset again: nothing to do
+    assert "run with the web preset" in panel.notice.text() and not panel.busy
+    panel.preset_combo.setCurrentText("square")
+    with qtbot.waitSignal(panel.batch_finished, timeout=BATCH_TIMEOUT_MS):
+        assert panel.rerun_with_current_preset() == 1
+    folders = sorted(p.name for p in tmp_path.iterdir() if p.name != "shoot")
+    assert folders == ["shoot-cutouts", "shoot-cutouts-square", "shoot-cutouts-web"]
+    assert [len(corpus.written_files(tmp_path / name)) for name in folders] == [1, 1, 1]
+    assert [item.status for item in panel.model.items] == [DONE, DONE, DONE]
+
+
+@pytest.mark.parametrize("word", ["_", "-", "é"], ids=["underscores", "hyphens", "accents"])
+def test_long_paths_never_widen_the_window(panel, qtbot, tmp_path, word):
+    """A 400-character folder name (output label, failure details, 'Not added' notice) made
+    the tab wider than the screen: the window could not fit an 800-pixel screen any more."""
+    deep = tmp_path.joinpath(*[f"shop{word}photos{word}" * 12] * 3)
+    broken = deep / f"broken{word}upload{word}{'x' * 80}.jpg"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"\xff\xd8\xff" + b"0" * 2000)
+    (deep / f"notes{word}{'y' * 120}.txt").write_text("not a photo")
+    panel.add_paths([deep])
+    assert panel.notice.isVisible()
+    run(panel, qtbot)
+    panel.table.selectRow(0)
+    assert panel.details.isVisible() and str(broken) in panel.details.text()
+    assert str(deep) in panel.output_label.toolTip()  # whole, where it is cut
+    panel.resize(780, 560)
+    qtbot.waitUntil(lambda: panel.width() <= 800)
+    assert panel.minimumSizeHint().width() <= 800
+    panel.grab().save(str(tmp_path / "panel.png"))
+    assert max(panel.details.width(), panel.notice.width(), panel.output_label.width()) <= 800

@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fibuca_desktop.core.atomic_write import NAME_MAX, shortened
 from fibuca_desktop.core.errors import UsageError
 from fibuca_desktop.core.imaging.folder_walk import Ignored, walk_inputs
 from fibuca_desktop.core.imaging.output_records import name_key, read_records
@@ -42,6 +43,7 @@ class _Entry:
     job: Job
     root: Path  # the output folder it was planned into
     relative: Path  # the input's path under its input folder (mirrored under root)
+    origin: Path  # the output folder of the add it came from (Run again: siblings of this one)
 
 
 @dataclass
@@ -59,6 +61,7 @@ class BatchPlan:
         self.extension = extension
         self.ignored: list[Ignored] = []
         self._entries: dict[str, _Entry] = {}  # _key(output) -> entry, in plan order
+        self._folders: dict[str, Path] = {}  # _key(folder) -> the folder, for every mirrored one
 
     @property
     def jobs(self) -> list[Job]:
@@ -84,37 +87,59 @@ class BatchPlan:
         added = Added(ignored=walked.ignored)
         planned = {(e.job.input, e.root) for e in self._entries.values()}
         disk = _DiskNames()
+        fresh = []
         for source, relative in walked.pairs:
-            if (source, output_dir) in planned:
-                continue  # the same file given twice (as a file and inside a folder, or re-added)
-            planned.add((source, output_dir))
-            job = self._assign(source, relative, output_dir, disk)
-            added.jobs.append(job)
+            if (source, output_dir) not in planned:  # the same file given twice (as a file and
+                planned.add((source, output_dir))  # inside a folder, or re-added): queued once
+                fresh.append((source, relative))
+        folders = self._plan_folders(output_dir, [relative for _, relative in fresh], disk)
+        for source, relative in fresh:
+            relative = folders[relative.parent] / relative.name
+            added.jobs.append(self._assign(source, relative, output_dir, disk))
         self.ignored.extend(added.ignored)
         return added
 
     def again_into_siblings(self, jobs: list[Job], suffix: str) -> list[Job]:
-        """Plan ``jobs`` again, each into a sibling of its output folder named ``<root>-suffix``
-        (``shoot-cutouts`` -> ``shoot-cutouts-web``), with the current extension."""
+        """Plan the photos of ``jobs`` again, each once, into a sibling of the output folder it
+        was first added to, named ``<folder>-suffix`` (``shoot-cutouts`` -> ``shoot-cutouts-web``),
+        with the current extension. A photo this queue already holds in that sibling (Run again
+        twice with one preset; a Run-again result among ``jobs``) is not planned a second time."""
         disk = _DiskNames()
-        fresh = []
-        for job in jobs:
-            entry = self._entries[_key(job.output)]
-            root = entry.root.with_name(f"{entry.root.name}-{suffix}")
-            fresh.append(self._assign(job.input, entry.relative, root, disk))
-        return fresh
+        done = {(e.job.input, e.root) for e in self._entries.values()}
+        by_root: dict[Path, list[_Entry]] = {}
+        for entry in (self._entries[_key(job.output)] for job in jobs):
+            root = entry.origin.with_name(_fitted(entry.origin.name, f"-{suffix}"))
+            if (entry.job.input, root) not in done:
+                done.add((entry.job.input, root))
+                by_root.setdefault(root, []).append(entry)
+        folders = {
+            root: self._plan_folders(root, [e.relative for e in group], disk)
+            for root, group in by_root.items()
+        }
+        return [
+            self._assign(
+                e.job.input,
+                folders[root][e.relative.parent] / e.relative.name,
+                root,
+                disk,
+                e.origin,
+            )
+            for root, group in by_root.items()
+            for e in group
+        ]
 
     def retarget(self, jobs: list[Job], extension: str) -> dict[Job, Job]:
-        """Use ``extension`` from now on and re-plan ``jobs`` (those not yet run) with it;
-        returns old -> new for every job whose output changed. The same extension changes none."""
-        if extension == self.extension:
-            return {}
+        """Use ``extension`` from now on and re-plan those of ``jobs`` (about to run) whose output
+        has another one; returns old -> new for every job whose output changed. A job that was
+        not queued at an earlier change (failed, then retried) is re-planned when it is queued
+        again: it is the job's extension that counts, not the plan's last one."""
         self.extension = extension
-        entries = [e for e in (self._entries.pop(_key(j.output), None) for j in jobs) if e]
+        stale = [job for job in jobs if _fold(job.output.suffix) != _fold(extension)]
+        entries = [e for e in (self._entries.pop(_key(j.output), None) for j in stale) if e]
         disk = _DiskNames()
         changed = {}
         for entry in entries:
-            new = self._assign(entry.job.input, entry.relative, entry.root, disk)
+            new = self._assign(entry.job.input, entry.relative, entry.root, disk, entry.origin)
             if new != entry.job:
                 changed[entry.job] = new
         return changed
@@ -124,18 +149,52 @@ class BatchPlan:
         for job in jobs:
             self._entries.pop(_key(job.output), None)
 
-    def _assign(self, source: Path, relative: Path, root: Path, disk: _DiskNames) -> Job:
+    def _plan_folders(
+        self, root: Path, relatives: list[Path], disk: _DiskNames
+    ) -> dict[Path, Path]:
+        """Each input subfolder -> the folder it is mirrored as under ``root``. Planned before
+        the files, so a folder keeps its name and a file named like it (``a.png`` beside a
+        folder ``a.png``) yields; a folder whose name is taken by a file (planned, or on disk)
+        becomes ``name-2``, ``name-3``... Every file of one input folder goes to one folder."""
+        mapped: dict[Path, Path] = {Path(): Path()}
+        for parent in sorted({relative.parent for relative in relatives}, key=lambda p: p.parts):
+            chain = Path()
+            for depth, part in enumerate(parent.parts, 1):
+                prefix = Path(*parent.parts[:depth])
+                if prefix not in mapped:
+                    mapped[prefix] = self._folder(root, mapped[prefix.parent], part, disk)
+                chain = mapped[prefix]
+            mapped[parent] = chain
+        return mapped
+
+    def _folder(self, root: Path, parent: Path, name: str, disk: _DiskNames) -> Path:
+        numbered = (_fitted(name, f"-{n}") for n in itertools.count(2))
+        for candidate in itertools.chain([name], numbered):
+            folder = root / parent / candidate
+            key = _key(folder)
+            if key in self._folders:  # planned already (perhaps spelled in another case)
+                return parent / self._folders[key].name
+            on_disk = disk.same_file(folder)
+            if key in self._entries or (on_disk is not None and not on_disk.is_dir()):
+                continue  # a file (ours, queued or made, or the user's) holds this name
+            self._folders[key] = folder
+            return parent / candidate
+        raise AssertionError("unreachable: the candidate names never run out")
+
+    def _assign(
+        self, source: Path, relative: Path, root: Path, disk: _DiskNames, origin: Path | None = None
+    ) -> Job:
         for candidate in _candidate_names(relative, source, self.extension):
             output = root / candidate
-            if _key(output) in self._entries:
-                continue
+            if _key(output) in self._entries or _key(output) in self._folders:
+                continue  # another photo's output, or a folder of this queue
             on_disk = disk.same_file(output)
             if on_disk is not None:
                 if disk.made_from(on_disk) != source:
                     continue  # another photo's cut-out, or not ours at all: never touch it
                 output = on_disk  # this photo's own earlier output: skipped or replaced later
             job = Job(source, output)
-            self._entries[_key(output)] = _Entry(job, root, relative)
+            self._entries[_key(output)] = _Entry(job, root, relative, origin or root)
             return job
         raise AssertionError("unreachable: the candidate names never run out")
 
@@ -154,7 +213,7 @@ def default_output_folder(first_input: Path) -> Path:
     folder = Path(os.path.abspath(folder))
     if folder.parent == folder:  # a filesystem root has no "beside"
         return folder / "fibuca-cutouts"
-    return folder.parent / f"{folder.name}-cutouts"
+    return folder.parent / _fitted(folder.name, "-cutouts")
 
 
 def _key(path: Path) -> str:
@@ -178,6 +237,16 @@ def _check_output_folder(output_dir: Path) -> None:
             f"The output folder {output_dir} cannot be created: {existing} is a file, not a "
             "folder; choose another output folder."
         )
+    if not os.access(existing, os.W_OK | os.X_OK):  # else every photo's model runs, then fails
+        why = "is on a read-only disk" if _read_only(existing) else "is not writable for you"
+        raise UsageError(f"{existing} {why}; choose an output folder you can write to.")
+
+
+def _read_only(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # Windows has no statvfs
+        return False
 
 
 class _DiskNames:
@@ -210,9 +279,15 @@ def _candidate_names(relative: Path, source: Path, extension: str):
     The first input keeps ``name.ext``; a clash adds the source extension (``name-jpeg.png``),
     then a counter."""
     stem = relative.with_suffix("")
-    yield stem.with_name(stem.name + extension)
+    yield stem.with_name(_fitted(stem.name, extension))
     source_ext = source.suffix.lstrip(".").lower()
     if source_ext:
-        yield stem.with_name(f"{stem.name}-{source_ext}{extension}")
+        yield stem.with_name(_fitted(stem.name, f"-{source_ext}{extension}"))
     for number in itertools.count(2):
-        yield stem.with_name(f"{stem.name}-{number}{extension}")
+        yield stem.with_name(_fitted(stem.name, f"-{number}{extension}"))
+
+
+def _fitted(stem: str, tail: str) -> str:
+    """``stem + tail`` within one file name's 255 bytes: a long stem (85 Chinese characters are
+    255 bytes) is cut, the tail (counter, extension) kept; clashes go on to the next candidate."""
+    return shortened(stem, NAME_MAX - len(os.fsencode(tail))) + tail

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,9 +107,15 @@ def _describe_unreadable(path: Path) -> str:
 
 def _check_size(path: Path, limits: Limits) -> None:
     try:
-        size = path.stat().st_size
+        info = path.stat()
     except OSError as error:
         raise ImageRejected(f"Cannot read {path.name}: {error.strerror}.") from error
+    size = info.st_size
+    if not stat.S_ISREG(info.st_mode):  # reading a pipe or a device may never end
+        raise ImageRejected(
+            f"{path.name} is not a file but a {_special_kind(info.st_mode)}; only photo files "
+            "are processed."
+        )
     if size == 0:
         raise ImageRejected(f"{path.name} is empty (0 bytes); export or copy the photo again.")
     if size > limits.max_file_bytes:
@@ -116,6 +123,14 @@ def _check_size(path: Path, limits: Limits) -> None:
             f"{path.name} is {size / _MB:.1f} MB, over the {limits.describe_file_limit()} limit; "
             "export a smaller file or raise the limit in settings."
         )
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "named pipe"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "folder" if stat.S_ISDIR(mode) else "device"
 
 
 def _open(path: Path) -> Image.Image:

@@ -8,6 +8,7 @@ folder is listed too, so a batch never ends in a silent "0 processed".
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,13 @@ class Ignored:
     reason: str
 
 
+def not_added(ignored: list[Ignored], shown: int = 5) -> str:
+    """One sentence for a notice: the first few left out, with their reasons."""
+    listed = "; ".join(f"{item.input.name} ({item.reason})" for item in ignored[:shown])
+    more = f" and {len(ignored) - shown} more" if len(ignored) > shown else ""
+    return f"Not added: {listed}{more}."
+
+
 @dataclass
 class Walked:
     pairs: list[tuple[Path, Path]] = field(default_factory=list)  # (input, relative path)
@@ -77,9 +85,21 @@ def walk_inputs(inputs: list[Path], output_dir: Path, extensions: frozenset[str]
                 walked.ignored.append(Ignored(path, reason))
             else:
                 walked.pairs.append((path, Path(path.name)))
+        elif os.path.islink(path):
+            raise UsageError(f"{raw} is {_broken_link(path)}; check the path.")
         else:
             raise UsageError(f"{raw} does not exist; check the path.")
     return walked
+
+
+def _broken_link(link: Path) -> str:
+    """Why a symlink leads nowhere: a loop of links, or a target that is missing."""
+    try:
+        os.stat(link)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return f"a link that loops back on itself ({link.name} -> {os.readlink(link)} -> ...)"
+    return f"a broken link: {os.readlink(link)} does not exist"
 
 
 def _own_file_reason(path: Path) -> str | None:
@@ -132,8 +152,7 @@ def _walk_folder(top: Path, out: Path, extensions: frozenset[str], walked: Walke
             elif name_key(name) in records:
                 ours += 1
             elif file.is_symlink() and not file.exists():
-                target = os.readlink(file)
-                walked.ignored.append(Ignored(file, f"a broken link: {target} does not exist"))
+                walked.ignored.append(Ignored(file, _broken_link(file)))
             elif file.suffix.lower() in extensions:
                 walked.pairs.append((file, file.relative_to(top)))
             else:

@@ -1,7 +1,8 @@
 """What Fibuca leaves in an output folder, and how it recognises it again.
 
 Each output folder holds a small append-only record, ``.fibuca-outputs.jsonl``: one JSON line
-``{"name": ..., "input": ...}`` per output, written before the output itself. It lets the planner
+``{"name": ..., "input": ...}`` per output (blank lines between them), written before the output
+itself. It lets the planner
 tell "this photo's own earlier cut-out" (skip it, or replace it) from "another photo's cut-out
 with the same name" (never touch it: pick another name), and lets a folder walk recognise our
 outputs so they are never processed as photos. Lines are appended with one ``write`` on an
@@ -52,12 +53,18 @@ def is_temporary_name(name: str) -> bool:
 
 
 def record_output(output: Path, source: Path) -> None:
-    """Note that ``output`` is (about to be) made from ``source``. Raises OSError."""
+    """Note that ``output`` is (about to be) made from ``source``. Raises OSError, also when the
+    disk took only part of the line (then no output may follow it).
+
+    Each line starts with a newline of its own: a line cut by a kill -9 or a full disk costs
+    only itself, instead of swallowing the next record appended after it."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps({"name": output.name, "input": str(source)}, ensure_ascii=False) + "\n"
+    entry = json.dumps({"name": output.name, "input": str(source)}, ensure_ascii=False)
+    data = f"\n{entry}\n".encode("utf-8", "surrogateescape")  # names that are not UTF-8: as is
     fd = os.open(output.parent / RECORD_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
     try:
-        os.write(fd, line.encode("utf-8"))
+        if os.write(fd, data) != len(data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(output.parent))
     finally:
         os.close(fd)
 
@@ -68,7 +75,7 @@ def read_records(folder: Path) -> dict[str, Path]:
     A missing or unreadable record is empty; a damaged line is ignored (a kill can cut the last).
     """
     try:
-        text = (folder / RECORD_NAME).read_text(encoding="utf-8", errors="replace")
+        text = (folder / RECORD_NAME).read_text(encoding="utf-8", errors="surrogateescape")
     except OSError:
         return {}
     records: dict[str, Path] = {}

@@ -118,7 +118,8 @@ class Pipeline:
         try:
             if cancel is not None and cancel.is_set():
                 raise Cancelled("Cancelled before it started.")
-            if job.output.exists():
+            replace = job.output.exists()
+            if replace:
                 if not self.overwrite:
                     return JobResult(
                         job,
@@ -131,10 +132,10 @@ class Pipeline:
                     )
             header = self.header(job)  # cheap checks first: size, format, pixel count
             if budget is None:
-                result = self._run(job, cancel, header)
+                result = self._run(job, cancel, header, replace)
             else:
                 with budget.reserve(self.estimate_bytes(header), cancel, job.input.name):
-                    result = self._run(job, cancel, header)
+                    result = self._run(job, cancel, header, replace)
         except Cancelled as error:
             result = JobResult(job, CANCELLED, message=str(error))
         except FibucaError as error:
@@ -152,7 +153,7 @@ class Pipeline:
         result.ms = (time.perf_counter() - started) * 1000
         return result
 
-    def _run(self, job: Job, cancel, header: ImageHeader) -> JobResult:
+    def _run(self, job: Job, cancel, header: ImageHeader, replace: bool) -> JobResult:
         _check(cancel)
         decoded = decode(job.input, self.limits, self.preset.decode_side())
         image, icc_profile = decoded.image, decoded.icc_profile
@@ -187,7 +188,9 @@ class Pipeline:
 
         # rendered.check reads the file back before the rename: format, size, and that its
         # bytes are what its name says (a PNG named .jpg never lands).
-        if not write_atomically(job.output, write, self.overwrite, rendered.check):
+        # Replace only our own earlier output, checked at the start; a name that was free then
+        # is created exclusively, so one that another process wrote meanwhile is never replaced.
+        if not write_atomically(job.output, write, replace, rendered.check):
             return JobResult(job, SKIPPED, message="output appeared meanwhile; left untouched")
         notes = colour_notes
         if not rendered.subject_found:

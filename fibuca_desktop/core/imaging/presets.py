@@ -26,14 +26,15 @@ class Encoding:
     lossy: bool  # takes a quality
     alpha: bool  # can store transparency
     greyscale: bool  # can store an 8-bit greyscale image as such (decodes back as mode L)
+    max_side: int = 2**31 - 1  # the longest side the format can store (WebP 16383, JPEG 65535)
 
 
 ENCODINGS: dict[str, Encoding] = {
     e.name: e
     for e in (
         Encoding("png", "PNG", ".png", lossy=False, alpha=True, greyscale=True),
-        Encoding("jpeg", "JPEG", ".jpg", lossy=True, alpha=False, greyscale=True),
-        Encoding("webp", "WEBP", ".webp", lossy=True, alpha=True, greyscale=False),
+        Encoding("jpeg", "JPEG", ".jpg", lossy=True, alpha=False, greyscale=True, max_side=65535),
+        Encoding("webp", "WEBP", ".webp", lossy=True, alpha=True, greyscale=False, max_side=16383),
     )
 }
 FORMATS = tuple(ENCODINGS)
@@ -72,6 +73,19 @@ class Preset:
                 f"{self.format.upper()} cannot store transparency: use --format {usable}, or "
                 "give a background colour with --bg (for example --bg white)."
             )
+
+        side = self.canvas or self.max_side
+        if side and side > encoding.max_side:
+            raise UsageError(self.too_large(side))
+
+    def too_large(self, side: int) -> str:
+        """Why an output ``side`` pixels long cannot be written in this preset's format."""
+        encoding = ENCODINGS[self.format]
+        usable = _choices([e.name for e in ENCODINGS.values() if e.max_side >= side])
+        return (
+            f"{self.format.upper()} can store at most {encoding.max_side} pixels a side, not "
+            f"{side}: use --format {usable}, or --max-side {encoding.max_side} or less."
+        )
 
     @property
     def encoding(self) -> Encoding:
@@ -136,7 +150,9 @@ class Preset:
         if format is not None:
             format = {"jpg": "jpeg"}.get(format.lower(), format.lower())
             if format not in FORMATS:
-                raise UsageError(f"--format {format} is not supported; use {_choices(FORMATS)}.")
+                raise UsageError(
+                    f"--format {_shown(format)} is not supported; use {_choices(FORMATS)}."
+                )
             changes["format"] = format
         if quality is not None:
             if not 1 <= quality <= 100:
@@ -153,6 +169,12 @@ class Preset:
         return replace(self, **changes)  # __post_init__ refuses what cannot be written
 
 
+def _shown(text: str, limit: int = 40) -> str:
+    """A value as typed, short enough for a one-line message (a settings file may hold
+    100 000 characters where a colour belongs)."""
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
 def _choices(names) -> str:
     names = list(names)
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
@@ -166,7 +188,8 @@ def parse_background(value: str) -> Color | None:
         rgb = ImageColor.getrgb(value.strip())
     except ValueError:
         raise UsageError(
-            f"--bg {value!r} is not a colour; use transparent, a name such as white, or #rrggbb."
+            f"--bg {_shown(value)!r} is not a colour; use transparent, a name such as white, or "
+            "#rrggbb."
         ) from None
     return rgb[:3]
 

@@ -4,8 +4,10 @@ own options. A section of the typed settings file (core/settings.py)."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from fibuca_desktop.core.errors import SettingsError, UsageError
 from fibuca_desktop.core.imaging.models import DEFAULT_MODEL, MODELS
@@ -52,6 +54,10 @@ class ProcessingSettings:
     overwrite: bool = False
     options: dict[str, PresetOptions] = field(default_factory=dict)
 
+    def output_folder(self) -> Path | None:
+        """The chosen output folder (``~`` expanded); None: beside the first photos added."""
+        return Path(self.output_dir).expanduser() if self.output_dir else None
+
     def options_for(self, name: str | None = None) -> PresetOptions:
         """A copy of the options of preset ``name`` (default: the chosen one)."""
         stored = self.options.get(name or self.preset)
@@ -91,6 +97,15 @@ class ProcessingSettings:
             )
         if self.output_dir is not None and not self.output_dir.strip():
             raise SettingsError(f"{where}.output_dir must be a folder or null, not empty text")
+        if self.output_dir is not None and "\x00" in self.output_dir:
+            raise SettingsError(
+                f"{where}.output_dir must be a folder name, got {show(self.output_dir)}"
+            )
+        if self.output_dir is not None and not os.path.isabs(os.path.expanduser(self.output_dir)):
+            raise SettingsError(  # relative to what? the folder the app happened to start in
+                f"{where}.output_dir must be a full folder path such as /home/me/cut-outs, got "
+                f"{show(self.output_dir)}"
+            )
         for name, options in self.options.items():
             if name not in PRESETS:
                 raise SettingsError(f"{where}.options.{name}: there is no preset named {name!r}")

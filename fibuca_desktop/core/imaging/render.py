@@ -108,6 +108,10 @@ def render(
         rgb, alpha, subject_found = _square(rgb, alpha, preset)
     elif preset.max_side:
         rgb, alpha = fit_within(rgb, preset.max_side), fit_within(alpha, preset.max_side)
+    if max(rgb.size) > preset.encoding.max_side:  # only "original size" gets here: say so
+        raise OutputError(
+            f"This photo is {rgb.width}x{rgb.height}; {preset.too_large(max(rgb.size))}"
+        )
     if preset.mask_only:
         return _encoded_by_pillow(alpha, preset, None, subject_found)
     if preset.background is None:

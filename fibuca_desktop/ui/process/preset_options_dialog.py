@@ -32,6 +32,7 @@ _NO_SIDE, _NO_QUALITY, _NO_MARGIN = 15, 0, -0.01  # the spin boxes' "preset defa
 _REWORDS = (
     (re.compile(r"use --format ([a-z]+(?: or [a-z]+)?)"), r"choose \1 as the Format"),
     (re.compile(r"with --bg \(for example --bg ([^)]+)\)"), r"as the Background (for example \1)"),
+    (re.compile(r"--max-side (\d+) or less"), r"a side of \1 px or less"),
     (re.compile(r"^--max-side "), "Side "),
     (re.compile(r"^--format "), "Format "),
     (re.compile(r"^--quality "), "Quality "),

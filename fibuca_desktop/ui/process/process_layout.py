@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from fibuca_desktop.core.imaging.presets import PRESETS
 from fibuca_desktop.core.imaging.thumbnails import THUMBNAIL_SIDE
+from fibuca_desktop.ui.process.elided_label import ElidedLabel, never_widening
 from fibuca_desktop.ui.process.preview import CutoutPreviewWidget
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ def build_process_panel(panel: ProcessPanel) -> None:
     panel.overwrite_box.setToolTip("Replace outputs that already exist instead of skipping them")
     panel.overwrite_box.setChecked(panel.settings.processing.overwrite)
     panel.overwrite_box.toggled.connect(panel._overwrite_changed)
-    panel.output_label = QLabel()
+    panel.output_label = ElidedLabel()
     panel.output_button = QPushButton("Output folder…")
     panel.output_button.clicked.connect(panel._choose_output)
     top = QHBoxLayout()
@@ -77,8 +78,7 @@ def build_process_panel(panel: ProcessPanel) -> None:
     output_row.addWidget(panel.output_label, 1)
     output_row.addWidget(panel.output_button)
 
-    panel.notice = QLabel()
-    panel.notice.setWordWrap(True)
+    panel.notice = never_widening(QLabel())
     panel.notice.hide()
     panel.table = QTableView()
     panel.table.setModel(panel.model)
@@ -93,9 +93,8 @@ def build_process_panel(panel: ProcessPanel) -> None:
     panel.preview = CutoutPreviewWidget(panel.service.thumbnail_pool)
     panel.preview.setObjectName("cutoutPreview")
     panel.table.selectionModel().currentRowChanged.connect(panel._preview_current)
-    panel.details = QLabel()  # the selected row in full: failure reasons are never cut off
+    panel.details = never_widening(QLabel())  # the selected row in full: reasons never cut off
     panel.details.setObjectName("rowDetails")
-    panel.details.setWordWrap(True)
     panel.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     panel.details.hide()
     panel.queue_splitter = QSplitter(Qt.Orientation.Horizontal)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QWidget
 
 from fibuca_desktop.core.errors import UsageError
 from fibuca_desktop.core.imaging.batch import BatchPlan, Job, default_output_folder
+from fibuca_desktop.core.imaging.folder_walk import not_added
 from fibuca_desktop.core.imaging.output_records import clean_stale_parts
 from fibuca_desktop.core.imaging.pipeline import PROCESSED, JobResult
 from fibuca_desktop.core.imaging.presets import Preset
@@ -76,9 +77,7 @@ class ProcessPanel(QWidget):
         self.thumbnail_signals = ThumbnailSignals()
         self.thumbnail_signals.ready.connect(self.model.set_thumbnail)
         QShortcut(QKeySequence.StandardKey.Paste, self, activated=self.paste_from_clipboard)
-        self.output_folder: Path | None = (
-            Path(settings.processing.output_dir) if settings.processing.output_dir else None
-        )
+        self.output_folder: Path | None = settings.processing.output_folder()
         self._scheduler: Scheduler | None = None
         self._cancel = threading.Event()
         self._batch: set[int] = set()
@@ -116,9 +115,7 @@ class ProcessPanel(QWidget):
         self.output_folder = output
         added = self._queue(plan.jobs, output)
         if plan.ignored:
-            listed = "; ".join(f"{i.input.name} ({i.reason})" for i in plan.ignored[:5])
-            more = f" and {len(plan.ignored) - 5} more" if len(plan.ignored) > 5 else ""
-            self._show_notice(f"Not added: {listed}{more}.")
+            self._show_notice(not_added(plan.ignored))
         else:
             self.notice.hide()
         if self._scheduler is not None:  # a batch is running: new photos join it
@@ -136,9 +133,9 @@ class ProcessPanel(QWidget):
 
     @Slot()
     def rerun_with_current_preset(self) -> int:
-        """Queue every finished photo again with the chosen preset, into a sibling folder named
-        after it ('new-arrivals-cutouts' -> 'new-arrivals-cutouts-web'), so nothing is replaced.
-        A preset that cannot be used is a notice, never an error dialog."""
+        """Queue every finished photo again, once, with the chosen preset, into a sibling of its
+        first output folder named after it ('new-arrivals-cutouts' -> 'new-arrivals-cutouts-web'),
+        so nothing is replaced. A preset that cannot be used is a notice, never an error dialog."""
         preset = self._preset()
         if preset is None:
             return 0
@@ -152,6 +149,8 @@ class ProcessPanel(QWidget):
             added += len(self._queue(jobs, root))
         if added:
             self.start()
+        elif finished:
+            self._show_notice(f"Every finished photo has been run with the {preset.name} preset.")
         self._refresh()
         return added
 
@@ -200,9 +199,6 @@ class ProcessPanel(QWidget):
             return
         if self._scheduler.capacity.note:
             self._show_notice(f"Note: {self._scheduler.capacity.note}.")
-        folders = {item.job.output.parent for item in self.model.with_status(QUEUED)}
-        for stale in clean_stale_parts(folders):
-            log.info("removed %s, left by an interrupted run", stale)
         self._cancel = threading.Event()
         self._batch = set()
         self._batch_started = time.monotonic()
@@ -210,6 +206,10 @@ class ProcessPanel(QWidget):
         self._submit(queued)
 
     def _submit(self, job_ids: list[int]) -> None:
+        """Run photos in the batch, once a killed run's leftovers in their folders are gone."""
+        folders = {self.model.item(job_id).job.output.parent for job_id in job_ids}
+        for stale in clean_stale_parts(folders):
+            log.info("removed %s, left by an interrupted run", stale)
         for job_id in job_ids:
             self._batch.add(job_id)
             job = self.model.item(job_id).job
@@ -233,12 +233,14 @@ class ProcessPanel(QWidget):
 
     @Slot()
     def retry_failed(self) -> None:
-        for item in self.model.with_status(FAILED, CANCELLED):
-            self.model.update(item.job_id, QUEUED)
+        """Queue failed and cancelled photos again; during a batch only they join it (once)."""
+        retried = [item.job_id for item in self.model.with_status(FAILED, CANCELLED)]
+        for job_id in retried:
+            self.model.update(job_id, QUEUED)
         if self._scheduler is None:
             self.start()
         else:
-            self._submit([item.job_id for item in self.model.with_status(QUEUED)])
+            self._submit(retried)
 
     @Slot()
     def clear_finished(self) -> None:
@@ -312,12 +314,8 @@ class ProcessPanel(QWidget):
         self.progress.setMaximum(max(1, total))
         self.progress.setValue(finished)
         text = self._summary() or "Ready"
-        batch = [self.model.item(i) for i in self._batch if self.model.has(i)]
-        done_in_batch = sum(item.status in FINISHED for item in batch)
-        if self.busy and done_in_batch:
-            elapsed = time.monotonic() - self._batch_started
-            left = elapsed / done_in_batch * (len(batch) - done_in_batch)
-            text += f", about {left:.0f} s left"
+        if self.busy:
+            text += self.model.time_left(self._batch, time.monotonic() - self._batch_started)
         self.progress_label.setText(text)
         has_items = bool(self.model.items)
         self.drop_hint.setVisible(not has_items)

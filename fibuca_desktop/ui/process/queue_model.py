@@ -149,6 +149,13 @@ class ProcessQueueModel(QAbstractTableModel):
         counts = {status: len(self.with_status(status)) for status in order}
         return {status: n for status, n in counts.items() if n}
 
+    def time_left(self, job_ids: set[int], elapsed: float) -> str:
+        """ ", about 12 s left" for a batch of ``job_ids`` running ``elapsed`` seconds so far;
+        empty until one of them has finished."""
+        batch = [self.items[self._rows[i]] for i in job_ids if i in self._rows]
+        done = sum(item.status in FINISHED for item in batch)
+        return f", about {elapsed / done * (len(batch) - done):.0f} s left" if done else ""
+
     def with_status(self, *statuses: str) -> list[QueueItem]:
         return [item for item in self.items if item.status in statuses]
 
