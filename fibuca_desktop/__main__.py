@@ -20,7 +20,12 @@ from fibuca_desktop.cli import (
     process_command,
     self_test_command,
 )
-from fibuca_desktop.cli.parser import FibucaArgumentParser, SubcommandParser, verbosity
+from fibuca_desktop.cli.parser import (
+    FibucaArgumentParser,
+    SubcommandParser,
+    number_in,
+    verbosity,
+)
 from fibuca_desktop.core.errors import FibucaError
 from fibuca_desktop.core.process_memory import limit_malloc_arenas
 
@@ -55,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     window.add_argument(
         "--quit-after",
-        type=int,
+        type=number_in(int, 0, 2**31 - 1, " ms"),  # a Qt timer's range
         metavar="MS",
         help="start normally, then quit cleanly after MS milliseconds",
     )

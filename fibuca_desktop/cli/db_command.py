@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fibuca_desktop.cli.parser import number_in
 from fibuca_desktop.core.errors import FibucaError, IndexBuildFailed
 
 if TYPE_CHECKING:  # SQLAlchemy and psycopg2 load only when a db command runs, not for `process`
@@ -28,6 +29,11 @@ log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SORT_KEYS = ("total", "mean", "calls", "rows")  # core.database.slow_queries.SORT_KEYS
+_BIGINT = 2**63 - 1  # what pg_stat_statements counts in
+_MILLISECONDS = number_in(float, 0, 1e9, " ms")
+_COUNT = number_in(int, 0, _BIGINT)
+# PostgreSQL's lock_timeout is whole milliseconds up to 2^31 - 1, and 0 means no limit at all.
+_LOCK_SECONDS = number_in(float, 0.001, 2_147_483, " s")
 
 
 def add_parser(commands) -> None:
@@ -49,13 +55,17 @@ def add_parser(commands) -> None:
     thresholds = argparse.ArgumentParser(add_help=False)
     thresholds.add_argument(
         "--min-mean-ms",
-        type=float,
+        type=_MILLISECONDS,
         default=20.0,
         metavar="MS",
         help="statements at least this slow on average",
     )
     thresholds.add_argument(
-        "--min-calls", type=int, default=100, metavar="N", help="statements called at least N times"
+        "--min-calls",
+        type=_COUNT,
+        default=100,
+        metavar="N",
+        help="statements called at least N times",
     )
 
     actions.add_parser("overview", parents=[common], help="server, connections, cache hit rate")
@@ -67,7 +77,7 @@ def add_parser(commands) -> None:
         "advise", parents=[common, thresholds], help="index suggestions, verified with hypopg"
     )
     advise_parser.add_argument(
-        "--min-rows", type=int, default=10_000, metavar="N", help="skip smaller tables"
+        "--min-rows", type=_COUNT, default=10_000, metavar="N", help="skip smaller tables"
     )
     advise_parser.add_argument(
         "--migration", type=Path, metavar="FILE", help="also write the suggestions as SQL"
@@ -89,7 +99,7 @@ def add_parser(commands) -> None:
     )
     apply.add_argument(
         "--lock-timeout",
-        type=float,
+        type=_LOCK_SECONDS,
         default=10.0,
         metavar="S",
         help="give up when the table stays locked this long",
