@@ -188,7 +188,7 @@ def _advise(session: DatabaseSession, args) -> int:
     )
     advice = advise(session, settings)
     notes = (advice.schema_note, advice.hypopg_missing, advice.statements_missing)
-    for note in (*notes, advice.statements_hidden):
+    for note in (*notes, advice.statements_hidden, advice.unreadable_note):
         if note:
             print(f"note: {note}", file=sys.stderr)
     if args.migration is not None:

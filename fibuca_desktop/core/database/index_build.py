@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from fibuca_desktop.core.database import catalog
 from fibuca_desktop.core.database.connection import translate
-from fibuca_desktop.core.database.explain import generic_plan
+from fibuca_desktop.core.database.explain import PlanNotPermitted, generic_plan
 from fibuca_desktop.core.database.index_naming import free_name, relation_named, taken_message
 from fibuca_desktop.core.database.index_progress import PHASES, BuildProgress, read_progress
 from fibuca_desktop.core.database.index_suggestion import (
@@ -250,9 +250,15 @@ class IndexBuilder:
         return statement
 
     def _cost(self, queries: tuple[str, ...]) -> float | None:
+        """The plan cost of ``queries``, or None when this role may not plan them (the build
+        itself then says what it needs)."""
         if not queries:
             return None
-        return self._session.run(_total_cost, queries)
+        try:
+            return self._session.run(_total_cost, queries)
+        except PlanNotPermitted as denied:
+            log.info("no plan cost: %s", denied)
+            return None
 
 
 def _make_plan(
