@@ -33,7 +33,7 @@ from fibuca_desktop.core.database.index_suggestion import (
     check_name,
     quote,
 )
-from fibuca_desktop.core.database.locks import holders_text, lock_holders
+from fibuca_desktop.core.database.locks import holders_text, lock_holders, old_transactions
 from fibuca_desktop.core.errors import DatabaseUnavailable, IndexBuildFailed, UsageError
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ class IndexBuilder:
             error = self._build(plan, on_progress)
             seconds = time.monotonic() - started
             if error is not None:
-                raise self._failure(plan, error)
+                raise self._failure(plan, error, seconds)
         except DatabaseUnavailable as lost:  # the server went away under the build
             raise DatabaseUnavailable(
                 f"{lost} The build of {plan.name} did not finish: once the server is back, "
@@ -207,7 +207,7 @@ class IndexBuilder:
                 self._session.run(_cancel_backend, self._pid)
             done.wait(1.0)
 
-    def _failure(self, plan: IndexPlan, error: BaseException) -> IndexBuildFailed:
+    def _failure(self, plan: IndexPlan, error: BaseException, seconds: float) -> IndexBuildFailed:
         left = self._session.run(_index_state, plan.schema, plan.name)
         invalid = plan.name if left is False else None
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -219,9 +219,13 @@ class IndexBuilder:
             holders = self._session.run(
                 lambda cur: lock_holders(cur, table.as_string(cur.connection))
             )
+            what = f"a lock on {plan.table}"
+            if not holders:  # no lock on the table: it waited for older transactions to end
+                holders = self._session.run(old_transactions, seconds)
+                what = "transactions older than the build to end" if holders else what
             message = (
-                f"The build of {plan.name} waited more than {self._lock_timeout_s:g} s for a lock "
-                f"on {plan.table} (not an overloaded server): it is {holders_text(holders)}"
+                f"The build of {plan.name} waited more than {self._lock_timeout_s:g} s for "
+                f"{what} (not an overloaded server): it is {holders_text(holders)}"
             )
         else:
             message = f"The build of {plan.name} failed: {reason}."
