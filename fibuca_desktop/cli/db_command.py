@@ -111,6 +111,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.url:
         print("fibuca-desktop db: error: give --url or set DATABASE_URL", file=sys.stderr)
         return EXIT_USAGE
+    problem = _migration_problem(getattr(args, "migration", None))
+    if problem:  # before the advice runs, and never by creating folders
+        print(f"fibuca-desktop db {args.db_action}: error: --migration {problem}", file=sys.stderr)
+        return EXIT_USAGE
     from fibuca_desktop.core.database.session import DatabaseSession
 
     try:
@@ -125,6 +129,24 @@ def run(args: argparse.Namespace) -> int:
         log.debug("db %s failed", args.db_action, exc_info=True)  # the traceback with -vv only
         print(f"fibuca-desktop db {args.db_action}: {error}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _migration_problem(path: Path | None) -> str | None:
+    """Why ``path`` cannot take the migration file, or None (also when no file was asked for)."""
+    if path is None:
+        return None
+    if path.is_dir():
+        return f"{path} is a folder: name the file to write, e.g. {path / 'migration.sql'}"
+    folder = path.parent
+    if not folder.is_dir():
+        return f"{path}: the folder {folder} does not exist; create it first"
+    return None
+
+
+def _one_line(text: str, limit: int) -> str:
+    """A query or note on one output line: newlines and runs of spaces become one space."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def _emit(args, data: dict, text: str) -> int:
@@ -153,7 +175,9 @@ def _overview(session: DatabaseSession, args) -> int:
         ("idle in transaction", view.idle_in_transaction),
         ("running > 60 s", view.long_running),
     ):
-        lines += [f"{title}: pid {s.pid} {s.seconds:.0f} s  {s.query[:80]}" for s in stuck]
+        lines += [
+            f"{title}: pid {s.pid} {s.seconds:.0f} s  {_one_line(s.query, 80)}" for s in stuck
+        ]
     return _emit(args, view.to_json(), "\n".join(lines))
 
 
@@ -167,7 +191,7 @@ def _slow(session: DatabaseSession, args) -> int:
             print(note, file=sys.stderr)
     lines = [
         f"{q.mean_ms:9.1f} ms mean  {q.calls:>8} calls  {q.total_ms / 1000:9.1f} s total  "
-        f"{q.query[:100]}"
+        f"{_one_line(q.query, 100)}"
         for q in report.queries
     ] or [
         "no visible query above the thresholds"

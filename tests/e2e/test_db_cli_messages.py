@@ -183,3 +183,57 @@ def _wait_for_build(cluster: PgCluster) -> None:
             if cur.fetchone()[0]:
                 return
     raise AssertionError("the build never started")
+
+
+@pytest.mark.parametrize(
+    "action",
+    [("overview",), ("indexes", "--json"), ("slow", "--min-calls", "0", "--min-mean-ms", "0")],
+)
+def test_a_reader_that_stopped_early_is_not_an_unexpected_error(pg_cluster, action):
+    """``db slow | head``: it said "unexpected error (BrokenPipeError ...)"."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line is written
+    try:
+        result = subprocess.run(
+            [*COMMAND, "db", *action, "--url", pg_cluster.url("postgres")],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+    assert result.returncode == 141, result.stderr
+    assert "pipe" not in result.stderr.lower() and "unexpected" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("migration", "says"),
+    [
+        ("missing-folder/x.sql", "missing-folder does not exist; create it first"),
+        (".", "is a folder: name the file to write"),
+    ],
+)
+def test_a_migration_file_that_cannot_be_written_is_refused_before_advising(
+    pg_cluster, tmp_path, migration, says
+):
+    """The folder was created silently (as --csv did, issue 10 item 4)."""
+    target = tmp_path / migration
+    result = run("advise", "--url", pg_cluster.url("postgres"), "--migration", str(target))
+    assert result.returncode == 2 and says in result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_query_texts_are_one_line_each(pg_cluster):
+    """A statement written over several lines printed its newlines into the table."""
+    url = pg_cluster.clone("shop_multiline")
+    with contextlib.closing(psycopg2.connect(url)) as connection, connection.cursor() as cur:
+        for _ in range(3):
+            cur.execute('SELECT count(*)\nFROM "Order"\n\n   WHERE total > %s', [1])
+    result = run("slow", "--url", url, "--min-calls", "3", "--min-mean-ms", "0")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any('SELECT count(*) FROM "Order" WHERE total > $1' in line for line in lines)
+    assert all(" ms mean " in line for line in lines)
