@@ -30,6 +30,7 @@ from fibuca_desktop.core.database.index_naming import free_name, relation_named,
 from fibuca_desktop.core.database.index_progress import PHASES, BuildProgress, read_progress
 from fibuca_desktop.core.database.index_suggestion import (
     IndexSuggestion,
+    as_postgresql_keeps,
     check_name,
     quote,
 )
@@ -99,6 +100,8 @@ class IndexBuilder:
         ``name`` or Prisma's way; an automatic name taken by another relation of the schema
         gets a number (``_2_idx``), a chosen one is refused with the reason."""
         schema = self._session.schema
+        table = as_postgresql_keeps(table)  # a name longer than 63 bytes means what PG kept
+        columns = tuple(as_postgresql_keeps(column) for column in columns)
         self._session.run(_check_names, schema, table, columns)
         if name is not None:
             check_name(name)

@@ -42,6 +42,12 @@ def fit_name(stem: str, ending: str) -> str:
     return stem.encode()[:room].decode(errors="ignore") + ending
 
 
+def as_postgresql_keeps(name: str) -> str:
+    """``name`` as PostgreSQL stores an identifier: cut to 63 bytes on a character boundary
+    (``CREATE TABLE`` cut a longer name the same way, so the long one still means that table)."""
+    return fit_name(name, "")
+
+
 def check_name(name: str) -> None:
     """Refuse a name PostgreSQL would cut or cannot store (a user-given index name)."""
     if not name or "\0" in name:
