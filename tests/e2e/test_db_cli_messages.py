@@ -93,6 +93,20 @@ def test_bad_url_options_are_one_line(pg_cluster, query, says):
     assert verbose.returncode == 1 and says in verbose.stderr
 
 
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("gssencmode=require", "Could not connect to 127.0.0.1:"),
+        ("target_session_attrs=standby", "Could not connect to 127.0.0.1:"),
+        ("target_session_attrs=read-write", "use target_session_attrs=primary"),
+    ],
+)
+def test_a_connection_refused_for_an_option_is_not_called_lost(pg_cluster, query, says):
+    """These said "The connection ... was lost (the server stopped or restarted)"."""
+    line = one_line_failure(run("overview", "--url", f"{pg_cluster.url('postgres')}?{query}"))
+    assert says in line and "lost" not in line and "restarted" not in line
+
+
 @pytest.mark.parametrize("mode", ["require", "verify-ca", "verify-full"])
 def test_tls_required_by_the_url_but_not_offered_by_the_server(pg_cluster, mode):
     """The test cluster has no TLS: the message says so, not "connection lost"."""

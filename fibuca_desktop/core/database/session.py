@@ -118,7 +118,7 @@ class DatabaseSession:
                 with self._lock:
                     self._waiting -= 1
         except (SQLAlchemyError, psycopg2.Error) as error:
-            raise translate(error, self.target, self.settings) from error
+            raise translate(error, self.target, self.settings, connecting=True) from error
         with sa_connection:
             raw = sa_connection.connection.dbapi_connection
             try:
