@@ -283,7 +283,12 @@ def _confirm(question: str) -> bool:
     """Ask on the terminal; False without one (CI, pipes): nothing is ever assumed."""
     if not sys.stdin.isatty():
         return False
-    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:  # Ctrl-D: no answer is a no
+        print(file=sys.stderr)
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _show_progress(reading: BuildProgress) -> None:

@@ -251,3 +251,42 @@ def test_query_texts_are_one_line_each(pg_cluster):
     lines = result.stdout.splitlines()
     assert any('SELECT count(*) FROM "Order" WHERE total > $1' in line for line in lines)
     assert all(" ms mean " in line for line in lines)
+
+
+def _answer_on_a_terminal(argv: list[str], keys: bytes) -> tuple[str, int]:
+    """Run the CLI on a pseudo-terminal; send ``keys`` once it asks [y/N]."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI, its stdin a terminal
+        os.execv(sys.executable, [sys.executable, "-m", "fibuca_desktop", *argv])
+    output, sent, deadline = b"", False, time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if not ready:
+            continue
+        try:
+            data = os.read(fd, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        output += data
+        if b"[y/N]" in output and not sent:
+            os.write(fd, keys)
+            sent = True
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return output.decode(errors="replace"), os.waitstatus_to_exitcode(status)
+
+
+@pytest.mark.parametrize("keys", [b"\x04", b"n\r", b"\r"])
+def test_no_answer_at_the_confirmation_is_a_no_not_an_error(pg_cluster, keys):
+    """Ctrl-D at "Run it on the live database? [y/N]" was "unexpected error (EOFError)"."""
+    url = pg_cluster.clone(f"shop_confirm_{keys[0]}")
+    argv = ["db", "apply", "--table", "Order", "--columns", "createdAt", "--url", url]
+    output, status = _answer_on_a_terminal(argv, keys)
+    assert status == 1, output
+    assert "not confirmed: nothing was run" in output
+    assert "unexpected" not in output and "Traceback" not in output
