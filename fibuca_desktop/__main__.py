@@ -26,6 +26,7 @@ from fibuca_desktop.cli.parser import (
     number_in,
     verbosity,
 )
+from fibuca_desktop.cli.terminal import printable
 from fibuca_desktop.core.errors import FibucaError
 from fibuca_desktop.core.process_memory import limit_malloc_arenas
 
@@ -153,7 +154,7 @@ def _discard_stdout() -> None:
 
 def _one_line(error: BaseException, limit: int = 300) -> str:
     lines = str(error).strip().splitlines()
-    text = lines[0] if lines else type(error).__name__
+    text = printable(lines[0]) if lines else type(error).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

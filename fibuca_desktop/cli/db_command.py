@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fibuca_desktop.cli.parser import number_in
+from fibuca_desktop.cli.terminal import printable
 from fibuca_desktop.core.errors import FibucaError, IndexBuildFailed
 
 if TYPE_CHECKING:  # SQLAlchemy and psycopg2 load only when a db command runs, not for `process`
@@ -109,26 +110,31 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not args.url:
-        print("fibuca-desktop db: error: give --url or set DATABASE_URL", file=sys.stderr)
+        _print("fibuca-desktop db: error: give --url or set DATABASE_URL", file=sys.stderr)
         return EXIT_USAGE
     problem = _migration_problem(getattr(args, "migration", None))
     if problem:  # before the advice runs, and never by creating folders
-        print(f"fibuca-desktop db {args.db_action}: error: --migration {problem}", file=sys.stderr)
+        _print(f"fibuca-desktop db {args.db_action}: error: --migration {problem}", file=sys.stderr)
         return EXIT_USAGE
     from fibuca_desktop.core.database.session import DatabaseSession
 
     try:
         with DatabaseSession(args.url, read_only=args.db_action != "apply") as session:
             if session.target.encoding_note:
-                print(f"note: {session.target.encoding_note}", file=sys.stderr)
+                _print(f"note: {session.target.encoding_note}", file=sys.stderr)
             return ACTIONS[args.db_action](session, args)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _print("interrupted", file=sys.stderr)
         return EXIT_FAILED
     except FibucaError as error:
         log.debug("db %s failed", args.db_action, exc_info=True)  # the traceback with -vv only
-        print(f"fibuca-desktop db {args.db_action}: {error}", file=sys.stderr)
+        _print(f"fibuca-desktop db {args.db_action}: {error}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _print(*parts, **options) -> None:
+    """print(), with what the database sent shown as text, never run as terminal commands."""
+    print(*(printable(str(part)) for part in parts), **options)
 
 
 def _migration_problem(path: Path | None) -> str | None:
@@ -145,12 +151,12 @@ def _migration_problem(path: Path | None) -> str | None:
 
 def _one_line(text: str, limit: int) -> str:
     """A query or note on one output line: newlines and runs of spaces become one space."""
-    flat = " ".join(text.split())
+    flat = " ".join(text.split())  # printable() later shows any control character left
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def _emit(args, data: dict, text: str) -> int:
-    print(json.dumps(data, indent=None) if args.json else text)
+    _print(json.dumps(data, indent=None) if args.json else text)
     return EXIT_OK
 
 
@@ -188,7 +194,7 @@ def _slow(session: DatabaseSession, args) -> int:
     report = session.run(slow_queries, thresholds, args.sort)
     for note in (report.message, report.hidden_message):
         if note:
-            print(note, file=sys.stderr)
+            _print(note, file=sys.stderr)
     lines = [
         f"{q.mean_ms:9.1f} ms mean  {q.calls:>8} calls  {q.total_ms / 1000:9.1f} s total  "
         f"{_one_line(q.query, 100)}"
@@ -214,10 +220,10 @@ def _advise(session: DatabaseSession, args) -> int:
     notes = (advice.schema_note, advice.hypopg_missing, advice.statements_missing)
     for note in (*notes, advice.statements_hidden, advice.unreadable_note):
         if note:
-            print(f"note: {note}", file=sys.stderr)
+            _print(f"note: {note}", file=sys.stderr)
     if args.migration is not None:
         write_migration(args.migration, advice.suggestions, overwrite=True)
-        print(f"wrote {len(advice.suggestions)} indexes to {args.migration}", file=sys.stderr)
+        _print(f"wrote {len(advice.suggestions)} indexes to {args.migration}", file=sys.stderr)
     lines = []
     for s in advice.suggestions:
         cost = f"cost {s.cost_before:.1f}" + (
@@ -251,28 +257,28 @@ def _apply(session: DatabaseSession, args, retried: bool = False) -> int:
     columns = tuple(c.strip() for c in args.columns.split(",") if c.strip())
     builder = IndexBuilder(session, lock_timeout_s=args.lock_timeout)
     plan = builder.plan(args.table, columns, name=args.name)
-    print(plan.sql, file=sys.stderr)
+    _print(plan.sql, file=sys.stderr)
     if not (args.yes or retried) and not _confirm("Run it on the live database?"):
-        print(
+        _print(
             "not confirmed: nothing was run (use --yes when there is no terminal)", file=sys.stderr
         )
         return EXIT_FAILED
     try:
         result = builder.run(plan, _show_progress)  # Ctrl-C cancels the build: IndexBuildFailed
     except IndexBuildFailed as error:
-        print(f"\nfibuca-desktop db apply: {error}", file=sys.stderr)  # after the progress line
+        _print(f"\nfibuca-desktop db apply: {error}", file=sys.stderr)  # after the progress line
         if error.invalid_index and (args.yes or _confirm(f"Drop {error.invalid_index} now?")):
-            print(builder.drop_invalid(error.invalid_index), file=sys.stderr)
+            _print(builder.drop_invalid(error.invalid_index), file=sys.stderr)
             # --yes already confirmed the build: after the drop, build (once; a second failure
             # is reported, its leftover dropped, and the command fails).
             if not retried and not error.cancelled and (args.yes or _confirm("Retry the build?")):
-                print("dropped; building again", file=sys.stderr)
+                _print("dropped; building again", file=sys.stderr)
                 return _apply(session, args, retried=True)
         return EXIT_FAILED
     except FibucaError:
-        print(file=sys.stderr)  # end the progress line; run() prints the message
+        _print(file=sys.stderr)  # end the progress line; run() prints the message
         raise
-    print(file=sys.stderr)
+    _print(file=sys.stderr)
     text = f"{result.index}: {'valid' if result.valid else 'INVALID'} in {result.seconds:.1f} s"
     if result.cost_before is not None and result.cost_after is not None:
         text += f", plan cost {result.cost_before:.1f} -> {result.cost_after:.1f}"
@@ -286,7 +292,7 @@ def _confirm(question: str) -> bool:
     try:
         answer = input(f"{question} [y/N] ")
     except EOFError:  # Ctrl-D: no answer is a no
-        print(file=sys.stderr)
+        _print(file=sys.stderr)
         return False
     return answer.strip().lower() in ("y", "yes")
 
@@ -297,7 +303,7 @@ def _show_progress(reading: BuildProgress) -> None:
         line += f"  blocks {reading.blocks_done}/{reading.blocks_total}"
     if reading.tuples_total:
         line += f"  tuples {reading.tuples_done}/{reading.tuples_total}"
-    print(f"{line:<90}", end="", file=sys.stderr, flush=True)
+    print(f"{line:<90}", end="", file=sys.stderr, flush=True)  # phases: a fixed set
 
 
 ACTIONS = {

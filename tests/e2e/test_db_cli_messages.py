@@ -290,3 +290,32 @@ def test_no_answer_at_the_confirmation_is_a_no_not_an_error(pg_cluster, keys):
     assert status == 1, output
     assert "not confirmed: nothing was run" in output
     assert "unexpected" not in output and "Traceback" not in output
+
+
+HOSTILE = "Evil\x1b[2J\x1b]0;pwned\x07\u202eTable"  # clear screen, retitle, reverse the text
+
+
+def test_control_characters_from_the_database_are_shown_not_run(pg_cluster):
+    """Names and query texts come from other sessions: an escape sequence in them reached the
+    terminal as a command (it cleared the screen and retitled the window)."""
+    url = pg_cluster.clone("shop_hostile_names")
+    with contextlib.closing(psycopg2.connect(url)) as connection, connection.cursor() as cur:
+        cur.execute("SELECT quote_ident(%s)", [HOSTILE])
+        table = cur.fetchone()[0]
+        cur.execute(f'CREATE TABLE {table} (id int PRIMARY KEY, "userId" text REFERENCES "User")')
+        cur.execute(f"INSERT INTO {table} SELECT g, NULL FROM generate_series(1, 50) g")
+        cur.execute(f'CREATE INDEX "evil_idx" ON {table} (id)')
+        cur.execute(f"ANALYZE {table}")
+        connection.commit()
+        for _ in range(3):
+            cur.execute(f"SELECT count(*) FROM {table} WHERE id > %s", [0])
+    results = [
+        run("advise", "--url", url, "--min-rows", "0", "--min-calls", "1", "--min-mean-ms", "0"),
+        run("slow", "--url", url, "--min-calls", "3", "--min-mean-ms", "0"),
+        run("indexes", "--url", url),
+        run("apply", "--url", url, "--table", HOSTILE, "--columns", "userId"),
+    ]
+    for result in results:
+        shown = result.stdout + result.stderr
+        assert "\x1b" not in shown and "\x07" not in shown and "\u202e" not in shown, shown
+    assert any("Evil\\x1b[2J\\x1b]0;pwned\\x07\\u202eTable" in r.stdout + r.stderr for r in results)
