@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -159,3 +160,20 @@ def test_help_runs_for_every_command():
         )
         assert result.returncode == 0, (words, result.stderr)
         assert "-v, --verbose" in result.stdout
+
+
+def test_help_never_shows_the_database_url_it_defaults_to():
+    """--url defaults to $DATABASE_URL; "(default: ...)" must not print it, password and all."""
+    env = dict(os.environ, DATABASE_URL="postgresql://ro:Zq8-help-Xy@db.example.com/shop")
+    for words, _parser in COMMANDS:
+        if words[:1] != ("db",):
+            continue
+        result = subprocess.run(
+            [sys.executable, "-m", "fibuca_desktop", *words, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "Zq8" not in result.stdout and "db.example.com" not in result.stdout
