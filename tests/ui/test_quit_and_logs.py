@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QKeySequence
 
@@ -89,6 +90,37 @@ def test_the_log_pane_shows_one_line_and_the_log_file_the_traceback(qtbot, tmp_p
     assert "Traceback" not in pane.toPlainText()
     written = (tmp_path / "fibuca-desktop.log").read_text()
     assert "Traceback (most recent call last)" in written and "third line" in written
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["x" * 100_000, "SELECT " + ", ".join(f"c{i}" for i in range(20_000)), "9" * 4301],
+)
+def test_a_huge_one_line_record_is_cut_in_the_pane_and_kept_whole_in_the_file(
+    qtbot, tmp_path, message
+):
+    """One line per record, but a 100 000-character line flooded the pane."""
+    from fibuca_desktop.ui.log_pane import MAX_LINE_CHARS
+
+    pane = LogPaneWidget()
+    qtbot.addWidget(pane)
+    handler = QtLogHandler()
+    handler.record_formatted.connect(pane.append_line)
+    file_handler = open_log_file(tmp_path)
+    logger = logging.getLogger("fibuca_desktop.test_huge_line")
+    logger.setLevel(logging.INFO)
+    for each in (handler, file_handler):
+        logger.addHandler(each)
+    try:
+        logger.warning("%s", message)
+    finally:
+        for each in (handler, file_handler):
+            logger.removeHandler(each)
+        file_handler.close()
+    qtbot.waitUntil(lambda: bool(pane.toPlainText()))
+    shown = pane.toPlainText()
+    assert len(shown) < MAX_LINE_CHARS + 200 and shown.endswith("… (details in the log file)")
+    assert message in (tmp_path / "fibuca-desktop.log").read_text()
 
 
 def test_an_unwritable_log_folder_is_no_reason_not_to_start(tmp_path):
