@@ -123,6 +123,29 @@ def test_a_huge_one_line_record_is_cut_in_the_pane_and_kept_whole_in_the_file(
     assert message in (tmp_path / "fibuca-desktop.log").read_text()
 
 
+def test_a_log_file_on_a_full_disk_says_so_once_never_a_traceback_per_record(tmp_path):
+    """/dev/full takes the writes and refuses them (ENOSPC), as a full disk does; each record
+    printed "--- Logging error ---" and a traceback on stderr."""
+    (tmp_path / "fibuca-desktop.log").symlink_to("/dev/full")
+    script = (
+        "import logging, pathlib, sys\n"
+        "from fibuca_desktop.core.log_file import open_log_file\n"
+        "handler = open_log_file(pathlib.Path(sys.argv[1]))\n"
+        "log = logging.getLogger('fibuca_desktop.full')\n"
+        "log.addHandler(handler)\n"
+        "for n in range(5):\n"
+        "    log.warning('record %d', n)\n"
+        "print('still running')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and result.stdout == "still running\n"
+    assert "Traceback" not in result.stderr and "Logging error" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "cannot be written (No space left on device)" in lines[0]
+
+
 def test_an_unwritable_log_folder_is_no_reason_not_to_start(tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
