@@ -101,6 +101,15 @@ _MID_SESSION = (
 )
 
 
+# What a server that is stopping or starting says to a new connection: "lost" is then right.
+_SERVER_STOPPING = (
+    "shutting down",
+    "starting up",
+    "not yet accepting connections",
+    "in recovery mode",
+)
+
+
 def translate(
     error: BaseException,
     target: DatabaseTarget,
@@ -199,7 +208,8 @@ def translate(
             "URL cannot be met, because Fibuca's inspections use read-only sessions: use "
             "target_session_attrs=primary, or remove it (Fibuca connects to one host only)."
         )
-    if connecting and not any(marker in lowered for marker in _MID_SESSION):
+    stopping = any(marker in lowered for marker in _SERVER_STOPPING)
+    if connecting and not stopping and not any(marker in lowered for marker in _MID_SESSION):
         return DatabaseUnavailable(
             f"Could not connect to {server}: {_first_line(text)}. Check the URL and its "
             "options (sslmode, gssencmode, target_session_attrs, ...)."
