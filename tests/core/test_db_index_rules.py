@@ -97,6 +97,17 @@ def test_names_longer_than_63_bytes_mean_what_postgresql_kept(writable, pg_clust
         _drop(pg_cluster, plan.name)
 
 
+@pytest.mark.parametrize("table", ['Audit "Log" of ' + "x" * 50, "Back\\slash" + "y" * 60])
+def test_a_cut_name_with_a_quote_or_backslash_is_a_valid_prisma_string(table):
+    """``map: "Audit "Log"..."`` ended the string at the quote: schema.prisma would not parse."""
+    import json
+
+    suggestion = IndexSuggestion("public", table, ("id",), "slow-query", True, 1, 0.1)
+    line = suggestion.prisma_line()
+    mapped = line.split("map: ", 1)[1].rstrip(")")
+    assert json.loads(mapped) == suggestion.name  # Prisma's string escapes are JSON's
+
+
 def test_the_prisma_line_maps_a_cut_name(writable):
     columns = (f"{LONG}A", f"{LONG}B")
     suggestion = IndexSuggestion("public", "Shipment", columns, "slow-query", True, 1, 0.1)
