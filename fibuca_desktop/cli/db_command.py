@@ -119,7 +119,11 @@ def run(args: argparse.Namespace) -> int:
     from fibuca_desktop.core.database.session import DatabaseSession
 
     try:
-        with DatabaseSession(args.url, read_only=args.db_action != "apply") as session:
+        # apply's reads (names, plan costs) wait for a lock as long as its build may.
+        waits = getattr(args, "lock_timeout", None)
+        with DatabaseSession(
+            args.url, read_only=args.db_action != "apply", lock_timeout_s=waits
+        ) as session:
             if session.target.encoding_note:
                 _print(f"note: {session.target.encoding_note}", file=sys.stderr)
             return ACTIONS[args.db_action](session, args)

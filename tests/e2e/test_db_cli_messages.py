@@ -319,3 +319,52 @@ def test_control_characters_from_the_database_are_shown_not_run(pg_cluster):
         shown = result.stdout + result.stderr
         assert "\x1b" not in shown and "\x07" not in shown and "\u202e" not in shown, shown
     assert any("Evil\\x1b[2J\\x1b]0;pwned\\x07\\u202eTable" in r.stdout + r.stderr for r in results)
+
+
+@pytest.mark.parametrize("seconds", ["1.5", "2"])
+def test_apply_reads_wait_for_a_lock_as_long_as_lock_timeout_says(pg_cluster, seconds):
+    """Planning waited the pool's 5 s whatever --lock-timeout said, and said "5 s"."""
+    url = pg_cluster.clone(f"shop_apply_wait_{seconds.replace('.', '_')}")
+    locker = psycopg2.connect(url, application_name="locker")
+    try:
+        locker.cursor().execute('LOCK TABLE "Order" IN ACCESS EXCLUSIVE MODE')
+        result = run(
+            "apply", "--url", url, "--table", "Order", "--columns", "total", "--yes",
+            "--lock-timeout", seconds,
+        )  # fmt: skip
+    finally:
+        locker.rollback()
+        locker.close()
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]  # after the SQL it would have run
+    assert f"waited more than {float(seconds):g} s for a lock" in line
+    assert "application 'locker'" in line
+
+
+def test_apply_waits_past_the_pool_s_5_s_when_lock_timeout_allows(pg_cluster):
+    url = pg_cluster.clone("shop_apply_long_wait")
+    locker = psycopg2.connect(url, application_name="locker")
+    locker.cursor().execute('LOCK TABLE "Order" IN ACCESS EXCLUSIVE MODE')
+    started = time.monotonic()
+    build = subprocess.Popen(
+        [*COMMAND, "db", "apply", "--url", url, "--table", "Order", "--columns", "total",
+         "--yes", "--lock-timeout", "60"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        with contextlib.closing(psycopg2.connect(url)) as watcher:
+            watcher.autocommit = True
+            with watcher.cursor() as cur:  # past the pool's 5 s, the CLI must still wait
+                while time.monotonic() - started < 7:
+                    cur.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND application_name = 'fibuca-desktop'"
+                    )
+                    waiting = cur.fetchone()[0]
+                    assert waiting or build.poll() is None, build.communicate()
+    finally:
+        locker.rollback()
+        locker.close()
+    out, err = build.communicate(timeout=120)
+    assert build.returncode == 0, err
+    assert "Order_total_idx: valid" in out
