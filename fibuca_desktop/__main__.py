@@ -21,13 +21,20 @@ from fibuca_desktop.cli import (
     process_command,
     self_test_command,
 )
-from fibuca_desktop.cli.parser import FibucaArgumentParser, SubcommandParser, verbosity
+from fibuca_desktop.cli.parser import (
+    FibucaArgumentParser,
+    SubcommandParser,
+    number_in,
+    verbosity,
+)
+from fibuca_desktop.cli.terminal import printable
 from fibuca_desktop.core.errors import FibucaError
 from fibuca_desktop.core.process_memory import limit_malloc_arenas
 
 log = logging.getLogger("fibuca_desktop")
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
+EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE, as a shell reports a reader that stopped early
 # After the window closes, the process ends within this many seconds whatever a thread or a
 # peer does (app.run_gui arms the watchdog).
 QUIT_DEADLINE_S = 8.0
@@ -56,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     window.add_argument(
         "--quit-after",
-        type=int,
+        type=number_in(int, 0, 2**31 - 1, " ms"),  # a Qt timer's range
         metavar="MS",
         help="start normally, then quit cleanly after MS milliseconds",
     )
@@ -134,6 +141,9 @@ def run_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `... | head`: the reader has what it wanted; nothing to report
+        _discard_stdout()
+        return EXIT_PIPE_CLOSED
     except FibucaError as error:  # a domain error's message already says what to do
         log.debug("%s failed", name, exc_info=True)
         print(f"{name}: error: {_one_line(error)}", file=sys.stderr)
@@ -148,9 +158,18 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_FAILED
 
 
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush on exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor behind stdout (tests, embedding)
+        pass
+
+
 def _one_line(error: BaseException, limit: int = 300) -> str:
     lines = str(error).strip().splitlines()
-    text = lines[0] if lines else type(error).__name__
+    text = printable(lines[0]) if lines else type(error).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fibuca_desktop.cli.parser import number_in
+from fibuca_desktop.cli.terminal import printable
 from fibuca_desktop.core.errors import FibucaError, IndexBuildFailed
 
 if TYPE_CHECKING:  # SQLAlchemy and psycopg2 load only when a db command runs, not for `process`
@@ -28,6 +30,11 @@ log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SORT_KEYS = ("total", "mean", "calls", "rows")  # core.database.slow_queries.SORT_KEYS
+_BIGINT = 2**63 - 1  # what pg_stat_statements counts in
+_MILLISECONDS = number_in(float, 0, 1e9, " ms")
+_COUNT = number_in(int, 0, _BIGINT)
+# PostgreSQL's lock_timeout is whole milliseconds up to 2^31 - 1, and 0 means no limit at all.
+_LOCK_SECONDS = number_in(float, 0.001, 2_147_483, " s")
 
 
 def add_parser(commands) -> None:
@@ -49,13 +56,17 @@ def add_parser(commands) -> None:
     thresholds = argparse.ArgumentParser(add_help=False)
     thresholds.add_argument(
         "--min-mean-ms",
-        type=float,
+        type=_MILLISECONDS,
         default=20.0,
         metavar="MS",
         help="statements at least this slow on average",
     )
     thresholds.add_argument(
-        "--min-calls", type=int, default=100, metavar="N", help="statements called at least N times"
+        "--min-calls",
+        type=_COUNT,
+        default=100,
+        metavar="N",
+        help="statements called at least N times",
     )
 
     actions.add_parser("overview", parents=[common], help="server, connections, cache hit rate")
@@ -67,7 +78,7 @@ def add_parser(commands) -> None:
         "advise", parents=[common, thresholds], help="index suggestions, verified with hypopg"
     )
     advise_parser.add_argument(
-        "--min-rows", type=int, default=10_000, metavar="N", help="skip smaller tables"
+        "--min-rows", type=_COUNT, default=10_000, metavar="N", help="skip smaller tables"
     )
     advise_parser.add_argument(
         "--migration", type=Path, metavar="FILE", help="also write the suggestions as SQL"
@@ -89,7 +100,7 @@ def add_parser(commands) -> None:
     )
     apply.add_argument(
         "--lock-timeout",
-        type=float,
+        type=_LOCK_SECONDS,
         default=10.0,
         metavar="S",
         help="give up when the table stays locked this long",
@@ -99,26 +110,57 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not args.url:
-        print("fibuca-desktop db: error: give --url or set DATABASE_URL", file=sys.stderr)
+        _print("fibuca-desktop db: error: give --url or set DATABASE_URL", file=sys.stderr)
+        return EXIT_USAGE
+    problem = _migration_problem(getattr(args, "migration", None))
+    if problem:  # before the advice runs, and never by creating folders
+        _print(f"fibuca-desktop db {args.db_action}: error: --migration {problem}", file=sys.stderr)
         return EXIT_USAGE
     from fibuca_desktop.core.database.session import DatabaseSession
 
     try:
-        with DatabaseSession(args.url, read_only=args.db_action != "apply") as session:
+        # apply's reads (names, plan costs) wait for a lock as long as its build may.
+        waits = getattr(args, "lock_timeout", None)
+        with DatabaseSession(
+            args.url, read_only=args.db_action != "apply", lock_timeout_s=waits
+        ) as session:
             if session.target.encoding_note:
-                print(f"note: {session.target.encoding_note}", file=sys.stderr)
+                _print(f"note: {session.target.encoding_note}", file=sys.stderr)
             return ACTIONS[args.db_action](session, args)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _print("interrupted", file=sys.stderr)
         return EXIT_FAILED
     except FibucaError as error:
         log.debug("db %s failed", args.db_action, exc_info=True)  # the traceback with -vv only
-        print(f"fibuca-desktop db {args.db_action}: {error}", file=sys.stderr)
+        _print(f"fibuca-desktop db {args.db_action}: {error}", file=sys.stderr)
         return EXIT_FAILED
 
 
+def _print(*parts, **options) -> None:
+    """print(), with what the database sent shown as text, never run as terminal commands."""
+    print(*(printable(str(part)) for part in parts), **options)
+
+
+def _migration_problem(path: Path | None) -> str | None:
+    """Why ``path`` cannot take the migration file, or None (also when no file was asked for)."""
+    if path is None:
+        return None
+    if path.is_dir():
+        return f"{path} is a folder: name the file to write, e.g. {path / 'migration.sql'}"
+    folder = path.parent
+    if not folder.is_dir():
+        return f"{path}: the folder {folder} does not exist; create it first"
+    return None
+
+
+def _one_line(text: str, limit: int) -> str:
+    """A query or note on one output line: newlines and runs of spaces become one space."""
+    flat = " ".join(text.split())  # printable() later shows any control character left
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
 def _emit(args, data: dict, text: str) -> int:
-    print(json.dumps(data, indent=None) if args.json else text)
+    _print(json.dumps(data, indent=None) if args.json else text)
     return EXIT_OK
 
 
@@ -143,7 +185,9 @@ def _overview(session: DatabaseSession, args) -> int:
         ("idle in transaction", view.idle_in_transaction),
         ("running > 60 s", view.long_running),
     ):
-        lines += [f"{title}: pid {s.pid} {s.seconds:.0f} s  {s.query[:80]}" for s in stuck]
+        lines += [
+            f"{title}: pid {s.pid} {s.seconds:.0f} s  {_one_line(s.query, 80)}" for s in stuck
+        ]
     return _emit(args, view.to_json(), "\n".join(lines))
 
 
@@ -154,10 +198,10 @@ def _slow(session: DatabaseSession, args) -> int:
     report = session.run(slow_queries, thresholds, args.sort)
     for note in (report.message, report.hidden_message):
         if note:
-            print(note, file=sys.stderr)
+            _print(note, file=sys.stderr)
     lines = [
         f"{q.mean_ms:9.1f} ms mean  {q.calls:>8} calls  {q.total_ms / 1000:9.1f} s total  "
-        f"{q.query[:100]}"
+        f"{_one_line(q.query, 100)}"
         for q in report.queries
     ] or [
         "no visible query above the thresholds"
@@ -178,12 +222,12 @@ def _advise(session: DatabaseSession, args) -> int:
     )
     advice = advise(session, settings)
     notes = (advice.schema_note, advice.hypopg_missing, advice.statements_missing)
-    for note in (*notes, advice.statements_hidden):
+    for note in (*notes, advice.statements_hidden, advice.unreadable_note):
         if note:
-            print(f"note: {note}", file=sys.stderr)
+            _print(f"note: {note}", file=sys.stderr)
     if args.migration is not None:
         write_migration(args.migration, advice.suggestions, overwrite=True)
-        print(f"wrote {len(advice.suggestions)} indexes to {args.migration}", file=sys.stderr)
+        _print(f"wrote {len(advice.suggestions)} indexes to {args.migration}", file=sys.stderr)
     lines = []
     for s in advice.suggestions:
         cost = f"cost {s.cost_before:.1f}" + (
@@ -217,28 +261,28 @@ def _apply(session: DatabaseSession, args, retried: bool = False) -> int:
     columns = tuple(c.strip() for c in args.columns.split(",") if c.strip())
     builder = IndexBuilder(session, lock_timeout_s=args.lock_timeout)
     plan = builder.plan(args.table, columns, name=args.name)
-    print(plan.sql, file=sys.stderr)
+    _print(plan.sql, file=sys.stderr)
     if not (args.yes or retried) and not _confirm("Run it on the live database?"):
-        print(
+        _print(
             "not confirmed: nothing was run (use --yes when there is no terminal)", file=sys.stderr
         )
         return EXIT_FAILED
     try:
         result = builder.run(plan, _show_progress)  # Ctrl-C cancels the build: IndexBuildFailed
     except IndexBuildFailed as error:
-        print(f"\nfibuca-desktop db apply: {error}", file=sys.stderr)  # after the progress line
+        _print(f"\nfibuca-desktop db apply: {error}", file=sys.stderr)  # after the progress line
         if error.invalid_index and (args.yes or _confirm(f"Drop {error.invalid_index} now?")):
-            print(builder.drop_invalid(error.invalid_index), file=sys.stderr)
+            _print(builder.drop_invalid(error.invalid_index), file=sys.stderr)
             # --yes already confirmed the build: after the drop, build (once; a second failure
             # is reported, its leftover dropped, and the command fails).
             if not retried and not error.cancelled and (args.yes or _confirm("Retry the build?")):
-                print("dropped; building again", file=sys.stderr)
+                _print("dropped; building again", file=sys.stderr)
                 return _apply(session, args, retried=True)
         return EXIT_FAILED
     except FibucaError:
-        print(file=sys.stderr)  # end the progress line; run() prints the message
+        _print(file=sys.stderr)  # end the progress line; run() prints the message
         raise
-    print(file=sys.stderr)
+    _print(file=sys.stderr)
     text = f"{result.index}: {'valid' if result.valid else 'INVALID'} in {result.seconds:.1f} s"
     if result.cost_before is not None and result.cost_after is not None:
         text += f", plan cost {result.cost_before:.1f} -> {result.cost_after:.1f}"
@@ -249,7 +293,12 @@ def _confirm(question: str) -> bool:
     """Ask on the terminal; False without one (CI, pipes): nothing is ever assumed."""
     if not sys.stdin.isatty():
         return False
-    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:  # Ctrl-D: no answer is a no
+        _print(file=sys.stderr)
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _show_progress(reading: BuildProgress) -> None:
@@ -258,7 +307,7 @@ def _show_progress(reading: BuildProgress) -> None:
         line += f"  blocks {reading.blocks_done}/{reading.blocks_total}"
     if reading.tuples_total:
         line += f"  tuples {reading.tuples_done}/{reading.tuples_total}"
-    print(f"{line:<90}", end="", file=sys.stderr, flush=True)
+    print(f"{line:<90}", end="", file=sys.stderr, flush=True)  # phases: a fixed set
 
 
 ACTIONS = {

@@ -8,6 +8,8 @@ class here covers every command without each command repeating it.
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 
 # The counter a subcommand's own -v writes to. SUPPRESS as the default: a subcommand that was
 # given no -v leaves the attribute unset, so it cannot reset a count made before it.
@@ -68,6 +70,34 @@ class SubcommandParser(FibucaArgumentParser):
 def verbosity(args: argparse.Namespace) -> int:
     """-v counted where it was given: before the subcommand, after it, or both."""
     return (getattr(args, "verbose", 0) or 0) + getattr(args, VERBOSE_AFTER, 0)
+
+
+def number_in(
+    kind: type[int] | type[float], low: float, high: float, unit: str = ""
+) -> Callable[[str], int | float]:
+    """An argparse ``type`` for a finite number from ``low`` to ``high``: ``nan``, ``inf``, a
+    negative count or a timeout of 0 (which PostgreSQL reads as "wait forever") are refused in
+    words, never passed on to fail later or to match nothing."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text.strip())
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {_KINDS[kind]}; see --help"
+            ) from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{text.strip()} is out of range; use {_plain(low)} to {_plain(high)}{unit}"
+            )
+        return value
+
+    parse.__doc__ = f"{_KINDS[kind]} from {_plain(low)} to {_plain(high)}{unit}"
+    return parse
+
+
+def _plain(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
 
 
 def _first_line(function: object) -> str:

@@ -10,6 +10,7 @@ from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
 MAX_LINES = 2000
+MAX_LINE_CHARS = 500  # one record: a whole statement or a huge number belongs in the log file
 
 
 class _RecordSignal(QObject):
@@ -27,7 +28,10 @@ class OneLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         lines = record.getMessage().strip().splitlines() or [""]
         text = lines[0]
-        if record.exc_info or record.stack_info or len(lines) > 1:
+        cut = len(text) > MAX_LINE_CHARS
+        if cut:
+            text = text[: MAX_LINE_CHARS - 1] + "…"
+        if record.exc_info or record.stack_info or len(lines) > 1 or cut:
             text += f" ({self.details_hint})"
         stamp = self.formatTime(record, self.datefmt)
         return f"{stamp} {record.levelname} {record.name}: {text}"

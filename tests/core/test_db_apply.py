@@ -139,6 +139,33 @@ def test_lock_timeout_gives_up_without_leaving_anything(writable, apply_url):
     assert "OrderItem_quantity_idx" not in index_names(writable)
 
 
+@pytest.mark.parametrize("isolation", ["REPEATABLE READ", "SERIALIZABLE"])
+def test_a_wait_for_an_older_transaction_names_it(writable, apply_url, isolation):
+    """A transaction holding a snapshot, on another table, makes the build wait (no lock on the
+    table): the message said "the session holding it was gone" while it was still there."""
+    builder = IndexBuilder(writable, lock_timeout_s=0.5)
+    plan = builder.plan("OrderItem", ("quantity", "orderId"))
+    older = psycopg2.connect(apply_url, application_name="old-snapshot")
+    try:
+        with older.cursor() as cur:
+            cur.execute(f"BEGIN ISOLATION LEVEL {isolation}")
+            cur.execute('SELECT count(*) FROM "User"')
+            cur.execute("SELECT pg_backend_pid()")
+            pid = cur.fetchone()[0]
+        with pytest.raises(IndexBuildFailed) as caught:
+            builder.run(plan)
+    finally:
+        older.rollback()
+        older.close()
+    message = str(caught.value)
+    assert "transactions older than the build" in message
+    assert f"pid {pid} (user " in message and "application 'old-snapshot'" in message
+    assert f"pg_terminate_backend(pid) for {pid}" in message
+    assert "was gone" not in message
+    if caught.value.invalid_index:
+        builder.drop_invalid(caught.value.invalid_index)
+
+
 def test_names_are_exact_and_case_sensitive(writable):
     builder = IndexBuilder(writable)
     with pytest.raises(UsageError, match="did you mean 'Order'"):

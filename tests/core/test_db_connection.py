@@ -241,3 +241,30 @@ def test_prisma_urls_are_understood():
     for bad in ("mysql://a@b/c", "postgresql://a@b", "nonsense"):
         with pytest.raises(UsageError):
             parse_database_url(bad)
+
+
+@pytest.mark.parametrize(
+    ("failure", "connecting", "says"),
+    [
+        ("GSSAPI encryption required but no credential cache", True, "Could not connect to"),
+        ('connection to server at "db", port 5 failed: server is not in hot standby mode', True,
+         "Could not connect to"),
+        ('connection to server at "db", port 5 failed: FATAL:  the database system is shutting '
+         "down", True, "was lost (the server stopped or restarted)"),
+        ("FATAL:  the database system is starting up", True, "was lost"),
+        ("server closed the connection unexpectedly", True, "was lost"),
+        ("GSSAPI encryption required but no credential cache", False, "was lost"),
+    ],
+)  # fmt: skip
+def test_a_failure_while_connecting_is_not_called_lost_unless_the_server_stops(
+    failure, connecting, says
+):
+    import psycopg2
+
+    from fibuca_desktop.core.database.connection import translate
+
+    target = parse_database_url("postgresql://ro:pw@db:5/shop")
+    error = translate(
+        psycopg2.OperationalError(failure), target, PoolSettings(), connecting=connecting
+    )
+    assert says in str(error) and isinstance(error, DatabaseUnavailable)

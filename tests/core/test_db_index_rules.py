@@ -70,6 +70,44 @@ def test_long_names_never_collide_and_both_indexes_are_built(writable, pg_cluste
         _drop(pg_cluster, a, b)
 
 
+CUT_TABLE = "Lieferß" + "é" * 40  # 87 bytes: CREATE TABLE keeps 63, cut inside no character
+CUT_COLUMN = "Menge€" + "€" * 30  # 98 bytes
+
+
+@pytest.mark.parametrize("given", ["full", "as kept"])
+def test_names_longer_than_63_bytes_mean_what_postgresql_kept(writable, pg_cluster, given):
+    """CREATE TABLE cut the long names (on a character boundary); the long names still mean
+    those, as they do in SQL: "There is no table ..." left no way to index the table."""
+    with contextlib.closing(pg_cluster.admin("shop_index_rules")) as admin, admin.cursor() as cur:
+        cur.execute("SET ROLE fibuca")
+        cur.execute(f'CREATE TABLE IF NOT EXISTS "{CUT_TABLE}" ("{CUT_COLUMN}" int, "x""y" int)')
+        cur.execute("SELECT relname FROM pg_class WHERE relname LIKE 'Lieferß%'")
+        kept_table = cur.fetchone()[0]
+        cur.execute("SELECT attname FROM pg_attribute WHERE attname LIKE 'Menge€%'")
+        kept_column = cur.fetchone()[0]
+    assert len(kept_table.encode()) <= 63 and kept_table != CUT_TABLE
+    table, column = (CUT_TABLE, CUT_COLUMN) if given == "full" else (kept_table, kept_column)
+    builder = IndexBuilder(writable)
+    plan = builder.plan(table, (column, 'x"y'))
+    assert (plan.table, plan.columns) == (kept_table, (kept_column, 'x"y'))
+    assert len(plan.name.encode()) <= 63
+    try:
+        assert builder.run(plan).valid
+    finally:
+        _drop(pg_cluster, plan.name)
+
+
+@pytest.mark.parametrize("table", ['Audit "Log" of ' + "x" * 50, "Back\\slash" + "y" * 60])
+def test_a_cut_name_with_a_quote_or_backslash_is_a_valid_prisma_string(table):
+    """``map: "Audit "Log"..."`` ended the string at the quote: schema.prisma would not parse."""
+    import json
+
+    suggestion = IndexSuggestion("public", table, ("id",), "slow-query", True, 1, 0.1)
+    line = suggestion.prisma_line()
+    mapped = line.split("map: ", 1)[1].rstrip(")")
+    assert json.loads(mapped) == suggestion.name  # Prisma's string escapes are JSON's
+
+
 def test_the_prisma_line_maps_a_cut_name(writable):
     columns = (f"{LONG}A", f"{LONG}B")
     suggestion = IndexSuggestion("public", "Shipment", columns, "slow-query", True, 1, 0.1)

@@ -142,3 +142,37 @@ def _wait_until_running(pg_cluster, dbname: str) -> None:
             if cur.fetchone()[0]:
                 return
     raise AssertionError("the sleeping query never showed up")
+
+
+PARTIAL, PARTIAL_PASSWORD = "fibuca_partial", "Qm4-part-Zt"
+
+
+@pytest.fixture(scope="module")
+def partial_url(pg_cluster, hidden_db) -> str:
+    """A role that may read "Order" only: no SELECT on "OrderItem" or 'Audit "Log"'."""
+    pg_cluster.add_role(PARTIAL, PARTIAL_PASSWORD, "pg_read_all_stats")
+    with contextlib.closing(pg_cluster.admin(hidden_db)) as admin, admin.cursor() as cur:
+        cur.execute(f'GRANT SELECT ON "Order" TO "{PARTIAL}"')
+    return pg_cluster.url(hidden_db, PARTIAL_PASSWORD, PARTIAL)
+
+
+def test_the_advisor_skips_tables_the_role_may_not_read_and_names_them(partial_url):
+    """It failed whole ("cannot plan this query: permission denied for table ...")."""
+    with DatabaseSession(partial_url) as session:
+        advice = advise(session)
+    assert [(s.table, s.columns) for s in advice.suggestions] == [("Order", ("userId",))]
+    assert {"OrderItem", 'Audit "Log"'} <= set(advice.unreadable)
+    assert "Order" not in advice.unreadable
+    note = advice.unreadable_note
+    assert f'role "{PARTIAL}" may not read' in note
+    assert '"public"."OrderItem"' in note and '"public"."Audit ""Log"""' in note
+    assert note.endswith(f'TO "{PARTIAL}";')
+    assert advice.to_json()["unreadable_tables"] == advice.unreadable
+
+
+def test_the_cli_advises_on_what_it_can_read_and_says_what_to_grant(partial_url):
+    result = run("advise", "--url", partial_url)
+    assert result.returncode == 0, result.stderr
+    assert '"Order_userId_idx"' in result.stdout
+    assert "GRANT SELECT ON" in result.stderr and "OrderItem" in result.stderr
+    assert "Traceback" not in result.stderr

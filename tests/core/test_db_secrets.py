@@ -85,6 +85,40 @@ def test_every_url_shape_is_split_right_and_masked_from_its_parts(
     )  # fmt: skip
 
 
+QUERY_SHAPES = [
+    "postgresql://ro@db.example.com:6543/shop?password={}",
+    "postgresql://ro@db.example.com:6543/shop?sslmode=require&password={}&schema=s",
+    "postgres://ro@db.example.com:6543/shop?password={}&application_name=me",
+]
+
+
+@pytest.mark.parametrize("shape", QUERY_SHAPES)
+@pytest.mark.parametrize("secret", [s for s in PASSWORDS if "#" not in s] + ["Gp/Mz@Ky.Zw:1/x"])
+def test_an_unencoded_password_in_the_query_is_read_whole_and_masked(shape, secret):
+    """``?password=`` typed unencoded: an ``@`` in it is not the user part's end, and ``&x=y``
+    naming no option is more of the password, not an option shown in a message."""
+    url = shape.format(secret)
+    target = parse_database_url(url)
+    assert (target.url.host, target.url.port, target.url.database) == (
+        "db.example.com",
+        6543,
+        "shop",
+    )
+    assert (target.url.username, target.url.password) == ("ro", secret)
+    failures = [
+        'could not translate host name "db.example.com" to address: Name or service not known',
+        'FATAL:  password authentication failed for user "ro"',
+    ]
+    messages = [
+        str(translate(psycopg2.OperationalError(f), target, PoolSettings())) for f in failures
+    ]
+    kept = url_without_password(url) or ""
+    assert_hidden(
+        secret, target.masked, mask_database_url(url), target.server, *messages, kept,
+        target.encoding_note or "", repr(target), repr(target.url),
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("url", "host", "query"),
     [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +65,42 @@ def test_a_bad_value_is_named_in_plain_words(item, bad, capsys):
     assert action.option_strings[-1] in message
     assert "invalid _" not in message and "Traceback" not in message
     assert " value: " not in message or "is not" in message
+
+
+# Options whose values the parser itself bounds (the others are checked by their command).
+BOUNDED = [(w, a) for w, a in TYPED if not w or w[0] == "db"]
+
+
+def test_the_bounded_options_are_the_window_s_and_every_db_option():
+    assert {_id(item) for item in BOUNDED} >= {
+        "--quit-after",
+        "db slow --min-mean-ms",
+        "db slow --min-calls",
+        "db advise --min-rows",
+        "db apply --lock-timeout",
+    }
+
+
+@pytest.mark.parametrize("item", BOUNDED, ids=_id)
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf", "-1", "1e400", "99999999999999999999999"])
+def test_a_number_out_of_range_is_refused_before_anything_runs(item, bad, capsys):
+    """``--min-mean-ms nan`` matched no query ("none above the thresholds"), ``--lock-timeout
+    nan`` was an unexpected ValueError and ``1e300`` was blamed on the URL."""
+    words, action = item
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([*words, f"{action.option_strings[-1]}={bad}"])
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert action.option_strings[-1] in message
+    assert "out of range" in message or "is not" in message
+
+
+@pytest.mark.parametrize("zero", ["0", "0.0004"])
+def test_a_lock_timeout_of_zero_which_postgresql_reads_as_no_limit_is_refused(zero, capsys):
+    argv = ["db", "apply", "--table", "t", "--columns", "c", "--lock-timeout", zero]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(argv)
+    assert "out of range; use 0.001 to" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -147,3 +184,20 @@ def test_a_logged_traceback_reaches_the_terminal_only_with_vv(capsys, verbosity,
     assert ("Traceback (most recent call last)" in err) == traceback_shown
     if not traceback_shown:
         assert err.count("\n") == 1 and "-vv shows the traceback" in err
+
+
+def test_help_never_shows_the_database_url_it_defaults_to():
+    """--url defaults to $DATABASE_URL; "(default: ...)" must not print it, password and all."""
+    env = dict(os.environ, DATABASE_URL="postgresql://ro:Zq8-help-Xy@db.example.com/shop")
+    for words, _parser in COMMANDS:
+        if words[:1] != ("db",):
+            continue
+        result = subprocess.run(
+            [sys.executable, "-m", "fibuca_desktop", *words, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "Zq8" not in result.stdout and "db.example.com" not in result.stdout

@@ -44,7 +44,8 @@ def test_advise_json(pg_cluster, shop_url, tmp_path):
     pg_cluster.require_hypopg()
     migration = tmp_path / "migration.sql"
     data = ok_json(db("advise", "--url", shop_url, "--json", *LOW, "--migration", str(migration)))
-    assert set(data) == {"suggestions"}
+    assert set(data) == {"suggestions", "unreadable_tables", "unreadable_note"}
+    assert (data["unreadable_tables"], data["unreadable_note"]) == ([], None)
     assert all(set(s) == SUGGESTION_KEYS for s in data["suggestions"])
     assert {(s["table"], tuple(s["columns"]), s["reason"]) for s in data["suggestions"]} == EXPECTED
     assert all(s["verified"] and s["cost_after"] < s["cost_before"] for s in data["suggestions"])

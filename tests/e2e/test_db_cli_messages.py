@@ -93,6 +93,20 @@ def test_bad_url_options_are_one_line(pg_cluster, query, says):
     assert verbose.returncode == 1 and says in verbose.stderr
 
 
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("gssencmode=require", "Could not connect to 127.0.0.1:"),
+        ("target_session_attrs=standby", "Could not connect to 127.0.0.1:"),
+        ("target_session_attrs=read-write", "use target_session_attrs=primary"),
+    ],
+)
+def test_a_connection_refused_for_an_option_is_not_called_lost(pg_cluster, query, says):
+    """These said "The connection ... was lost (the server stopped or restarted)"."""
+    line = one_line_failure(run("overview", "--url", f"{pg_cluster.url('postgres')}?{query}"))
+    assert says in line and "lost" not in line and "restarted" not in line
+
+
 @pytest.mark.parametrize("mode", ["require", "verify-ca", "verify-full"])
 def test_tls_required_by_the_url_but_not_offered_by_the_server(pg_cluster, mode):
     """The test cluster has no TLS: the message says so, not "connection lost"."""
@@ -183,3 +197,174 @@ def _wait_for_build(cluster: PgCluster) -> None:
             if cur.fetchone()[0]:
                 return
     raise AssertionError("the build never started")
+
+
+@pytest.mark.parametrize(
+    "action",
+    [("overview",), ("indexes", "--json"), ("slow", "--min-calls", "0", "--min-mean-ms", "0")],
+)
+def test_a_reader_that_stopped_early_is_not_an_unexpected_error(pg_cluster, action):
+    """``db slow | head``: it said "unexpected error (BrokenPipeError ...)"."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line is written
+    try:
+        result = subprocess.run(
+            [*COMMAND, "db", *action, "--url", pg_cluster.url("postgres")],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+    assert result.returncode == 141, result.stderr
+    assert "pipe" not in result.stderr.lower() and "unexpected" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("migration", "says"),
+    [
+        ("missing-folder/x.sql", "missing-folder does not exist; create it first"),
+        (".", "is a folder: name the file to write"),
+    ],
+)
+def test_a_migration_file_that_cannot_be_written_is_refused_before_advising(
+    pg_cluster, tmp_path, migration, says
+):
+    """The folder was created silently (as --csv did, issue 10 item 4)."""
+    target = tmp_path / migration
+    result = run("advise", "--url", pg_cluster.url("postgres"), "--migration", str(target))
+    assert result.returncode == 2 and says in result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_query_texts_are_one_line_each(pg_cluster):
+    """A statement written over several lines printed its newlines into the table."""
+    url = pg_cluster.clone("shop_multiline")
+    with contextlib.closing(psycopg2.connect(url)) as connection, connection.cursor() as cur:
+        for _ in range(3):
+            cur.execute('SELECT count(*)\nFROM "Order"\n\n   WHERE total > %s', [1])
+    result = run("slow", "--url", url, "--min-calls", "3", "--min-mean-ms", "0")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any('SELECT count(*) FROM "Order" WHERE total > $1' in line for line in lines)
+    assert all(" ms mean " in line for line in lines)
+
+
+def _answer_on_a_terminal(argv: list[str], keys: bytes) -> tuple[str, int]:
+    """Run the CLI on a pseudo-terminal; send ``keys`` once it asks [y/N]."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI, its stdin a terminal
+        os.execv(sys.executable, [sys.executable, "-m", "fibuca_desktop", *argv])
+    output, sent, deadline = b"", False, time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if not ready:
+            continue
+        try:
+            data = os.read(fd, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        output += data
+        if b"[y/N]" in output and not sent:
+            os.write(fd, keys)
+            sent = True
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return output.decode(errors="replace"), os.waitstatus_to_exitcode(status)
+
+
+@pytest.mark.parametrize("keys", [b"\x04", b"n\r", b"\r"])
+def test_no_answer_at_the_confirmation_is_a_no_not_an_error(pg_cluster, keys):
+    """Ctrl-D at "Run it on the live database? [y/N]" was "unexpected error (EOFError)"."""
+    url = pg_cluster.clone(f"shop_confirm_{keys[0]}")
+    argv = ["db", "apply", "--table", "Order", "--columns", "createdAt", "--url", url]
+    output, status = _answer_on_a_terminal(argv, keys)
+    assert status == 1, output
+    assert "not confirmed: nothing was run" in output
+    assert "unexpected" not in output and "Traceback" not in output
+
+
+HOSTILE = "Evil\x1b[2J\x1b]0;pwned\x07\u202eTable"  # clear screen, retitle, reverse the text
+
+
+def test_control_characters_from_the_database_are_shown_not_run(pg_cluster):
+    """Names and query texts come from other sessions: an escape sequence in them reached the
+    terminal as a command (it cleared the screen and retitled the window)."""
+    url = pg_cluster.clone("shop_hostile_names")
+    with contextlib.closing(psycopg2.connect(url)) as connection, connection.cursor() as cur:
+        cur.execute("SELECT quote_ident(%s)", [HOSTILE])
+        table = cur.fetchone()[0]
+        cur.execute(f'CREATE TABLE {table} (id int PRIMARY KEY, "userId" text REFERENCES "User")')
+        cur.execute(f"INSERT INTO {table} SELECT g, NULL FROM generate_series(1, 50) g")
+        cur.execute(f'CREATE INDEX "evil_idx" ON {table} (id)')
+        cur.execute(f"ANALYZE {table}")
+        connection.commit()
+        for _ in range(3):
+            cur.execute(f"SELECT count(*) FROM {table} WHERE id > %s", [0])
+    results = [
+        run("advise", "--url", url, "--min-rows", "0", "--min-calls", "1", "--min-mean-ms", "0"),
+        run("slow", "--url", url, "--min-calls", "3", "--min-mean-ms", "0"),
+        run("indexes", "--url", url),
+        run("apply", "--url", url, "--table", HOSTILE, "--columns", "userId"),
+    ]
+    for result in results:
+        shown = result.stdout + result.stderr
+        assert "\x1b" not in shown and "\x07" not in shown and "\u202e" not in shown, shown
+    assert any("Evil\\x1b[2J\\x1b]0;pwned\\x07\\u202eTable" in r.stdout + r.stderr for r in results)
+
+
+@pytest.mark.parametrize("seconds", ["1.5", "2"])
+def test_apply_reads_wait_for_a_lock_as_long_as_lock_timeout_says(pg_cluster, seconds):
+    """Planning waited the pool's 5 s whatever --lock-timeout said, and said "5 s"."""
+    url = pg_cluster.clone(f"shop_apply_wait_{seconds.replace('.', '_')}")
+    locker = psycopg2.connect(url, application_name="locker")
+    try:
+        locker.cursor().execute('LOCK TABLE "Order" IN ACCESS EXCLUSIVE MODE')
+        result = run(
+            "apply", "--url", url, "--table", "Order", "--columns", "total", "--yes",
+            "--lock-timeout", seconds,
+        )  # fmt: skip
+    finally:
+        locker.rollback()
+        locker.close()
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]  # after the SQL it would have run
+    assert f"waited more than {float(seconds):g} s for a lock" in line
+    assert "application 'locker'" in line
+
+
+def test_apply_waits_past_the_pool_s_5_s_when_lock_timeout_allows(pg_cluster):
+    url = pg_cluster.clone("shop_apply_long_wait")
+    locker = psycopg2.connect(url, application_name="locker")
+    locker.cursor().execute('LOCK TABLE "Order" IN ACCESS EXCLUSIVE MODE')
+    started = time.monotonic()
+    build = subprocess.Popen(
+        [*COMMAND, "db", "apply", "--url", url, "--table", "Order", "--columns", "total",
+         "--yes", "--lock-timeout", "60"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        with contextlib.closing(psycopg2.connect(url)) as watcher:
+            watcher.autocommit = True
+            with watcher.cursor() as cur:  # past the pool's 5 s, the CLI must still wait
+                while time.monotonic() - started < 7:
+                    cur.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND application_name = 'fibuca-desktop'"
+                    )
+                    waiting = cur.fetchone()[0]
+                    assert waiting or build.poll() is None, build.communicate()
+    finally:
+        locker.rollback()
+        locker.close()
+    out, err = build.communicate(timeout=120)
+    assert build.returncode == 0, err
+    assert "Order_total_idx: valid" in out

@@ -171,3 +171,39 @@ def test_a_refused_url_is_masked_too_and_fixing_it_keeps_the_password(
     qtbot.waitUntil(lambda: panel.connected, timeout=WAIT_MS)
     assert panel.session.target.url.password == secret
     assert_hidden(secret, *texts_on_screen(panel), panel.settings.database.last_url)
+
+
+def test_the_advisor_names_tables_the_role_may_not_read_with_the_grant(
+    qtbot, make_panel, pg_cluster, messages_db
+):
+    """The whole advice failed ("permission denied for table ...") for such a role."""
+    role, password = "fibuca_panel_partial", "Hv3-partial-Wq"
+    pg_cluster.add_role(role, password, "pg_read_all_stats")
+    with contextlib.closing(pg_cluster.admin(messages_db)) as admin:
+        admin.cursor().execute(f'GRANT SELECT ON "Order" TO "{role}"')
+    panel = make_panel()
+    connect(qtbot, panel, pg_cluster.url(messages_db, password, role))
+    run_advisor(qtbot, panel)
+    notes = panel.advisor.notes.text()
+    assert f'Role "{role}" may not read' in notes and '"public"."OrderItem"' in notes
+    assert panel.advisor.table.rowCount() >= 1  # what it could read is still advised
+
+
+def test_an_advice_that_fails_on_a_lock_says_so_on_the_advisor_page(qtbot, make_panel, pg_cluster):
+    """The page kept saying "Running the advisor…" after the lock wait failed."""
+    url = pg_cluster.clone("shop_panel_locked")
+    panel = make_panel()
+    connect(qtbot, panel, url)
+    locker = psycopg2.connect(url, application_name="migration-tool")
+    try:
+        with locker.cursor() as cur:
+            cur.execute('LOCK TABLE "Order" IN ACCESS EXCLUSIVE MODE')
+        panel.tabs.setCurrentIndex(3)
+        panel.advisor.advise_button.click()
+        qtbot.waitUntil(lambda: not panel.bridge.pending("advice"), timeout=WAIT_MS)
+    finally:
+        locker.rollback()
+        locker.close()
+    notes = panel.advisor.notes.text()
+    assert notes.startswith("The advisor stopped:") and "Running" not in notes
+    assert "application 'migration-tool'" in notes and "AccessExclusiveLock" in notes

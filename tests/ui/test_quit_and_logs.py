@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QKeySequence
 
@@ -89,6 +90,60 @@ def test_the_log_pane_shows_one_line_and_the_log_file_the_traceback(qtbot, tmp_p
     assert "Traceback" not in pane.toPlainText()
     written = (tmp_path / "fibuca-desktop.log").read_text()
     assert "Traceback (most recent call last)" in written and "third line" in written
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["x" * 100_000, "SELECT " + ", ".join(f"c{i}" for i in range(20_000)), "9" * 4301],
+)
+def test_a_huge_one_line_record_is_cut_in_the_pane_and_kept_whole_in_the_file(
+    qtbot, tmp_path, message
+):
+    """One line per record, but a 100 000-character line flooded the pane."""
+    from fibuca_desktop.ui.log_pane import MAX_LINE_CHARS
+
+    pane = LogPaneWidget()
+    qtbot.addWidget(pane)
+    handler = QtLogHandler()
+    handler.record_formatted.connect(pane.append_line)
+    file_handler = open_log_file(tmp_path)
+    logger = logging.getLogger("fibuca_desktop.test_huge_line")
+    logger.setLevel(logging.INFO)
+    for each in (handler, file_handler):
+        logger.addHandler(each)
+    try:
+        logger.warning("%s", message)
+    finally:
+        for each in (handler, file_handler):
+            logger.removeHandler(each)
+        file_handler.close()
+    qtbot.waitUntil(lambda: bool(pane.toPlainText()))
+    shown = pane.toPlainText()
+    assert len(shown) < MAX_LINE_CHARS + 200 and shown.endswith("… (details in the log file)")
+    assert message in (tmp_path / "fibuca-desktop.log").read_text()
+
+
+def test_a_log_file_on_a_full_disk_says_so_once_never_a_traceback_per_record(tmp_path):
+    """/dev/full takes the writes and refuses them (ENOSPC), as a full disk does; each record
+    printed "--- Logging error ---" and a traceback on stderr."""
+    (tmp_path / "fibuca-desktop.log").symlink_to("/dev/full")
+    script = (
+        "import logging, pathlib, sys\n"
+        "from fibuca_desktop.core.log_file import open_log_file\n"
+        "handler = open_log_file(pathlib.Path(sys.argv[1]))\n"
+        "log = logging.getLogger('fibuca_desktop.full')\n"
+        "log.addHandler(handler)\n"
+        "for n in range(5):\n"
+        "    log.warning('record %d', n)\n"
+        "print('still running')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and result.stdout == "still running\n"
+    assert "Traceback" not in result.stderr and "Logging error" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "cannot be written (No space left on device)" in lines[0]
 
 
 def test_an_unwritable_log_folder_is_no_reason_not_to_start(tmp_path):

@@ -24,14 +24,19 @@ from psycopg2 import sql
 from psycopg2.extensions import cursor as Cursor
 
 from fibuca_desktop.core.database import catalog
-from fibuca_desktop.core.database.explain import generic_plan
+from fibuca_desktop.core.database.explain import PlanNotPermitted, generic_plan
 from fibuca_desktop.core.database.hypothetical import (
     MIN_SAVING,
     WhatIf,
     hypopg_missing_reason,
     saving,
 )
-from fibuca_desktop.core.database.index_suggestion import FOREIGN_KEY, SLOW_QUERY, IndexSuggestion
+from fibuca_desktop.core.database.index_suggestion import (
+    FOREIGN_KEY,
+    SLOW_QUERY,
+    IndexSuggestion,
+    quote,
+)
 from fibuca_desktop.core.database.plan_columns import ScanColumns, scans
 from fibuca_desktop.core.database.slow_queries import SlowQueryThresholds, slow_queries
 from fibuca_desktop.core.errors import QueryFailed, UsageError
@@ -72,9 +77,15 @@ class Advice:
     schema: str = "public"
     schema_note: str | None = None  # which schema was looked at, and which others have tables
     statements_hidden: str | None = None  # slow statements of other roles this role cannot read
+    unreadable: list[str] = field(default_factory=list)  # tables this role may not SELECT from
+    unreadable_note: str | None = None  # which were skipped, and what to grant
 
     def to_json(self) -> dict:
-        return {"suggestions": [s.to_json() for s in self.suggestions]}
+        return {
+            "suggestions": [s.to_json() for s in self.suggestions],
+            "unreadable_tables": self.unreadable,
+            "unreadable_note": self.unreadable_note,
+        }
 
 
 class IndexAdvisor:
@@ -106,7 +117,30 @@ class IndexAdvisor:
             if self._what_if is not None:
                 self._what_if.reset()
         advice.suggestions = _merge(advice.suggestions)
+        advice.unreadable_note = self._unreadable_note(advice.unreadable)
         return advice
+
+    def _skip_unreadable(self, denied: PlanNotPermitted, advice: Advice, table: str = "") -> None:
+        """A table this role may not read is skipped, never the whole advice; the note names it."""
+        name = table or denied.table or "?"
+        log.info("skipping what needs table %s: %s", name, denied)
+        if name not in advice.unreadable:
+            advice.unreadable.append(name)
+
+    def _unreadable_note(self, tables: list[str]) -> str | None:
+        if not tables:
+            return None
+        self._cur.execute("SELECT current_user::text AS name")
+        role = quote(self._cur.fetchone()["name"])
+        names = ", ".join(tables)
+        grants = ", ".join(
+            f"{quote(self._schema)}.{quote(t)}" if t in self._rows else t for t in tables
+        )
+        return (
+            f"role {role} may not read {len(tables)} table(s) ({names}): their foreign keys and "
+            "the slow queries on them were not checked. To include them, as the owner or a "
+            f"superuser: GRANT SELECT ON {grants} TO {role};"
+        )
 
     def _covered(self, table: str, columns: tuple[str, ...], any_order: bool) -> bool:
         return any(
@@ -116,6 +150,9 @@ class IndexAdvisor:
     def _for_query(self, query: str, advice: Advice) -> None:
         try:
             plan = generic_plan(self._cur, query)
+        except PlanNotPermitted as denied:
+            self._skip_unreadable(denied, advice)
+            return
         except (QueryFailed, UsageError) as error:
             log.info("skipping a query the planner cannot explain: %s", error)
             return
@@ -182,7 +219,11 @@ class IndexAdvisor:
             ):
                 continue
             lookup = self._lookup_query(key.table, key.columns)
-            plan = generic_plan(self._cur, lookup, verbose=True)
+            try:
+                plan = generic_plan(self._cur, lookup, verbose=True)
+            except PlanNotPermitted as denied:
+                self._skip_unreadable(denied, advice, key.table)
+                continue
             found = scans(plan, self._schema, self._rows, self._settings.min_table_rows)
             if not found:
                 continue  # the planner already has a way that is not a full scan

@@ -101,8 +101,24 @@ _MID_SESSION = (
 )
 
 
-def translate(error: BaseException, target: DatabaseTarget, settings: PoolSettings) -> Exception:
-    """A domain exception for a driver or pool error; never contains the password."""
+# What a server that is stopping or starting says to a new connection: "lost" is then right.
+_SERVER_STOPPING = (
+    "shutting down",
+    "starting up",
+    "not yet accepting connections",
+    "in recovery mode",
+)
+
+
+def translate(
+    error: BaseException,
+    target: DatabaseTarget,
+    settings: PoolSettings,
+    *,
+    connecting: bool = False,
+) -> Exception:
+    """A domain exception for a driver or pool error; never contains the password.
+    ``connecting``: the error came while opening a connection, so nothing was "lost"."""
     if isinstance(error, DatabaseUnavailable | QueryFailed | UsageError):
         return error
     server = target.server
@@ -185,6 +201,18 @@ def translate(error: BaseException, target: DatabaseTarget, settings: PoolSettin
     if "too many connections" in lowered or "remaining connection slots" in lowered:
         return DatabaseUnavailable(
             f"{server} refuses new connections (max_connections reached): close idle clients."
+        )
+    if "session is read-only" in lowered and "target_session_attrs" in target.url.query:
+        return UsageError(
+            f"{server}: target_session_attrs={target.url.query['target_session_attrs']} in the "
+            "URL cannot be met, because Fibuca's inspections use read-only sessions: use "
+            "target_session_attrs=primary, or remove it (Fibuca connects to one host only)."
+        )
+    stopping = any(marker in lowered for marker in _SERVER_STOPPING)
+    if connecting and not stopping and not any(marker in lowered for marker in _MID_SESSION):
+        return DatabaseUnavailable(
+            f"Could not connect to {server}: {_first_line(text)}. Check the URL and its "
+            "options (sslmode, gssencmode, target_session_attrs, ...)."
         )
     if any(marker in lowered for marker in _MID_SESSION) or isinstance(
         original, psycopg2.OperationalError | psycopg2.InterfaceError

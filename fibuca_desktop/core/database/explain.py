@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,17 @@ log = logging.getLogger(__name__)
 
 LARGE_TABLE_ROWS = 10_000
 _names = itertools.count(1)
+
+
+class PlanNotPermitted(QueryFailed):
+    """The role may not read a table the query names (``table``, as PostgreSQL wrote it)."""
+
+    def __init__(self, message: str, table: str | None) -> None:
+        super().__init__(message)
+        self.table = table
+
+
+_DENIED_TABLE = re.compile(r"permission denied for (?:table|relation|view) (.+)$")
 
 
 def generic_plan(cur: Cursor, query: str, *, verbose: bool = True) -> dict:
@@ -50,6 +62,11 @@ def generic_plan(cur: Cursor, query: str, *, verbose: bool = True) -> dict:
         if isinstance(error, psycopg2.OperationalError):  # statement timeout, cancel
             raise
         message = str(error).splitlines()[0]
+        if isinstance(error, psycopg2.errors.InsufficientPrivilege):
+            table = _DENIED_TABLE.search(message)
+            raise PlanNotPermitted(
+                f"PostgreSQL cannot plan this query: {message}", table and table.group(1)
+            ) from None
         raise QueryFailed(f"PostgreSQL cannot plan this query: {message}") from None
     cur.execute("RELEASE SAVEPOINT fibuca_explain")
     return document[0]["Plan"]

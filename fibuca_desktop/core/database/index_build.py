@@ -25,15 +25,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from fibuca_desktop.core.database import catalog
 from fibuca_desktop.core.database.connection import translate
-from fibuca_desktop.core.database.explain import generic_plan
+from fibuca_desktop.core.database.explain import PlanNotPermitted, generic_plan
 from fibuca_desktop.core.database.index_naming import free_name, relation_named, taken_message
 from fibuca_desktop.core.database.index_progress import PHASES, BuildProgress, read_progress
 from fibuca_desktop.core.database.index_suggestion import (
     IndexSuggestion,
+    as_postgresql_keeps,
     check_name,
     quote,
 )
-from fibuca_desktop.core.database.locks import holders_text, lock_holders
+from fibuca_desktop.core.database.locks import holders_text, lock_holders, old_transactions
 from fibuca_desktop.core.errors import DatabaseUnavailable, IndexBuildFailed, UsageError
 
 if TYPE_CHECKING:
@@ -99,6 +100,8 @@ class IndexBuilder:
         ``name`` or Prisma's way; an automatic name taken by another relation of the schema
         gets a number (``_2_idx``), a chosen one is refused with the reason."""
         schema = self._session.schema
+        table = as_postgresql_keeps(table)  # a name longer than 63 bytes means what PG kept
+        columns = tuple(as_postgresql_keeps(column) for column in columns)
         self._session.run(_check_names, schema, table, columns)
         if name is not None:
             check_name(name)
@@ -132,7 +135,7 @@ class IndexBuilder:
             error = self._build(plan, on_progress)
             seconds = time.monotonic() - started
             if error is not None:
-                raise self._failure(plan, error)
+                raise self._failure(plan, error, seconds)
         except DatabaseUnavailable as lost:  # the server went away under the build
             raise DatabaseUnavailable(
                 f"{lost} The build of {plan.name} did not finish: once the server is back, "
@@ -207,7 +210,7 @@ class IndexBuilder:
                 self._session.run(_cancel_backend, self._pid)
             done.wait(1.0)
 
-    def _failure(self, plan: IndexPlan, error: BaseException) -> IndexBuildFailed:
+    def _failure(self, plan: IndexPlan, error: BaseException, seconds: float) -> IndexBuildFailed:
         left = self._session.run(_index_state, plan.schema, plan.name)
         invalid = plan.name if left is False else None
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -219,9 +222,13 @@ class IndexBuilder:
             holders = self._session.run(
                 lambda cur: lock_holders(cur, table.as_string(cur.connection))
             )
+            what = f"a lock on {plan.table}"
+            if not holders:  # no lock on the table: it waited for older transactions to end
+                holders = self._session.run(old_transactions, seconds)
+                what = "transactions older than the build to end" if holders else what
             message = (
-                f"The build of {plan.name} waited more than {self._lock_timeout_s:g} s for a lock "
-                f"on {plan.table} (not an overloaded server): it is {holders_text(holders)}"
+                f"The build of {plan.name} waited more than {self._lock_timeout_s:g} s for "
+                f"{what} (not an overloaded server): it is {holders_text(holders)}"
             )
         else:
             message = f"The build of {plan.name} failed: {reason}."
@@ -250,9 +257,15 @@ class IndexBuilder:
         return statement
 
     def _cost(self, queries: tuple[str, ...]) -> float | None:
+        """The plan cost of ``queries``, or None when this role may not plan them (the build
+        itself then says what it needs)."""
         if not queries:
             return None
-        return self._session.run(_total_cost, queries)
+        try:
+            return self._session.run(_total_cost, queries)
+        except PlanNotPermitted as denied:
+            log.info("no plan cost: %s", denied)
+            return None
 
 
 def _make_plan(

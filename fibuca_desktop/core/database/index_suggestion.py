@@ -8,6 +8,7 @@ here and adding the ``@@index`` line to schema.prisma gives the same index and
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -40,6 +41,12 @@ def fit_name(stem: str, ending: str) -> str:
     """``stem + ending`` cut (on a character boundary) to what PostgreSQL keeps, 63 bytes."""
     room = _MAX_NAME_BYTES - len(ending.encode())
     return stem.encode()[:room].decode(errors="ignore") + ending
+
+
+def as_postgresql_keeps(name: str) -> str:
+    """``name`` as PostgreSQL stores an identifier: cut to 63 bytes on a character boundary
+    (``CREATE TABLE`` cut a longer name the same way, so the long one still means that table)."""
+    return fit_name(name, "")
 
 
 def check_name(name: str) -> None:
@@ -93,7 +100,8 @@ class IndexSuggestion:
     def prisma_line(self) -> str:
         fields = ", ".join(prisma_name(c) for c in self.columns)
         if self.name != "_".join((self.table, *self.columns, "idx")):  # cut to 63 bytes
-            return f'@@index([{fields}], map: "{self.name}")'
+            # A Prisma string: a quote or backslash in the name is escaped, as in JSON.
+            return f"@@index([{fields}], map: {json.dumps(self.name, ensure_ascii=False)})"
         return f"@@index([{fields}])"
 
     def to_json(self) -> dict:

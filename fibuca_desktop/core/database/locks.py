@@ -37,6 +37,23 @@ LIMIT 5
 """
 
 
+# A concurrent build also waits for every transaction older than itself that holds a snapshot
+# (phase "waiting for old snapshots"): those hold no lock on the table, so name them this way.
+_OLD_TRANSACTIONS = """
+SELECT a.pid, coalesce(a.usename::text, '?') AS user_name,
+    coalesce(a.application_name, '') AS application, coalesce(a.state, '?') AS state,
+    extract(epoch FROM clock_timestamp() - a.xact_start) AS seconds,
+    coalesce(a.query, '') AS query, true AS granted, '' AS modes, '' AS relations
+FROM pg_stat_activity a
+WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+  AND a.xact_start < clock_timestamp() - make_interval(secs => %(older)s)
+  AND (a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL)
+  AND a.backend_type = 'client backend'
+ORDER BY a.xact_start
+LIMIT 5
+"""
+
+
 @dataclass(frozen=True)
 class LockHolder:
     pid: int
@@ -51,11 +68,15 @@ class LockHolder:
 
     def describe(self) -> str:
         app = f", application {self.application!r}" if self.application else ""
-        held = "holds" if self.granted else "is queued for"
+        if not self.modes:
+            what = "whose open transaction the build has to wait for"
+        else:
+            held = "holds" if self.granted else "is queued for"
+            what = f"which {held} {self.modes} on {self.relations}"
         query = " ".join(self.query.split())[:80]
         return (
-            f"pid {self.pid} (user {self.user}{app}, {self.state} for {self.seconds:.0f} s) "
-            f"{held} {self.modes} on {self.relations}" + (f": {query}" if query else "")
+            f"pid {self.pid} (user {self.user}{app}, {self.state} for {self.seconds:.0f} s), "
+            f"{what}" + (f" (last query: {query})" if query else "")
         )
 
 
@@ -77,6 +98,26 @@ def lock_holders(cur: Cursor, table: str | None = None) -> list[LockHolder]:
             row["relations"],
         )
         for row in rows
+    ]
+
+
+def old_transactions(cur: Cursor, older_than_s: float) -> list[LockHolder]:
+    """Sessions of this database whose transaction (with a snapshot) began more than
+    ``older_than_s`` seconds ago: what a concurrent build waits for after its table scan."""
+    cur.execute(_OLD_TRANSACTIONS, {"older": older_than_s})
+    return [
+        LockHolder(
+            int(row["pid"]),
+            row["user_name"],
+            row["application"],
+            row["state"],
+            float(row["seconds"] or 0),
+            row["query"],
+            True,
+            "",
+            "",
+        )
+        for row in cur.fetchall()
     ]
 
 

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -57,10 +57,16 @@ class DatabaseSession:
         *,
         read_only: bool = True,
         workers: int | None = None,
+        lock_timeout_s: float | None = None,
     ) -> None:
         self.target: DatabaseTarget = parse_database_url(url)
         if settings is None:
             settings = PoolSettings(size=self.target.connection_limit or PoolSettings.size)
+        if lock_timeout_s is not None:  # how long a read may wait for a lock (db apply's)
+            statement_s = max(settings.statement_timeout_s, lock_timeout_s + 5)
+            settings = replace(
+                settings, lock_timeout_s=lock_timeout_s, statement_timeout_s=statement_s
+            )
         self.settings = settings
         self.read_only = read_only
         self.engine: Engine = make_engine(self.target, settings)
@@ -118,7 +124,7 @@ class DatabaseSession:
                 with self._lock:
                     self._waiting -= 1
         except (SQLAlchemyError, psycopg2.Error) as error:
-            raise translate(error, self.target, self.settings) from error
+            raise translate(error, self.target, self.settings, connecting=True) from error
         with sa_connection:
             raw = sa_connection.connection.dbapi_connection
             try:

@@ -14,11 +14,26 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from urllib.parse import parse_qsl, quote, unquote, urlencode
+from urllib.parse import quote, unquote, unquote_plus, urlencode
 
 MASK = "***"
 UNREADABLE = "<unreadable database URL>"
 SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
+# Every option a URL may name (libpq's connection keywords and Prisma's own). After a secret
+# parameter, a piece that names none of them is read as more of that secret: an unencoded
+# ``?password=a&b=c`` means the password "a&b=c", never an option ``b`` shown in a message.
+KNOWN_PARAMETERS = frozenset(
+    {"host", "hostaddr", "port", "dbname", "user", "password", "passfile", "channel_binding"}
+    | {"connect_timeout", "client_encoding", "options", "application_name"}
+    | {"fallback_application_name", "keepalives", "keepalives_idle", "keepalives_interval"}
+    | {"keepalives_count", "tcp_user_timeout", "replication", "gssencmode", "sslmode"}
+    | {"requiressl", "sslcompression", "sslcert", "sslkey", "sslpassword", "sslcertmode"}
+    | {"sslrootcert", "sslcrl", "sslcrldir", "sslsni", "requirepeer", "require_auth"}
+    | {"ssl_min_protocol_version", "ssl_max_protocol_version", "krbsrvname", "gsslib"}
+    | {"gssdelegation", "service", "target_session_attrs", "load_balance_hosts"}
+    | {"schema", "connection_limit", "pool_timeout", "socket_timeout", "pgbouncer"}
+    | {"statement_cache_size", "sslaccept", "sslidentity", "connect_timeout"}
+)
 ENCODE_HINT = (
     "special characters in a password (@ / # ? % & space) must be percent-encoded in a URL, "
     "e.g. @ as %40, / as %2F, # as %23, ? as %3F, % as %25"
@@ -28,7 +43,7 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 _HOST = r"(?:\[[0-9A-Fa-f:.%a-zA-Z]*\]|[^/?#@\[\]:,]*)"
 _HOSTS = rf"{_HOST}(?::[^/?#@,]*)?(?:,{_HOST}(?::[^/?#@,]*)?)*"
 _TAIL = re.compile(rf"(?P<hosts>{_HOSTS})(?P<path>/[^?#@]*)?(?:\?(?P<query>[^#]*))?")
-_PARAMETER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*=[^&]*")
+_PARAMETER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*=.*")  # one piece, after _query_pieces
 _NEEDS_ENCODING = re.compile(r"[@/?#\[\] &]|%(?![0-9A-Fa-f]{2})")
 
 
@@ -151,7 +166,7 @@ def split_url(text: str) -> UrlParts:
     hosts = tail.group("hosts")
     _check_ports(hosts)
     path = tail.group("path") or ""
-    query = tuple(parse_qsl(tail.group("query") or "", keep_blank_values=True))
+    query, merged = _query_pairs(tail.group("query") or "")
     return UrlParts(
         scheme.group(1),
         user,
@@ -159,16 +174,43 @@ def split_url(text: str) -> UrlParts:
         hosts,
         unquote(path[1:]),
         query,
-        bool(_NEEDS_ENCODING.search(raw_password)),
+        bool(_NEEDS_ENCODING.search(raw_password)) or merged,
     )
+
+
+def _query_pieces(query: str) -> tuple[list[str], bool]:
+    """The ``key=value`` pieces of a query; a piece after a secret parameter that names no
+    known option is joined back to that secret (True when that happened)."""
+    pieces: list[str] = []
+    in_secret = merged = False
+    for piece in query.split("&"):
+        key, equals, _value = piece.partition("=")
+        if in_secret and (not equals or key not in KNOWN_PARAMETERS):
+            pieces[-1] += "&" + piece
+            merged = True
+            continue
+        in_secret = key in SECRET_PARAMETERS
+        if piece:
+            pieces.append(piece)
+    return pieces, merged
+
+
+def _query_pairs(query: str) -> tuple[tuple[tuple[str, str], ...], bool]:
+    pieces, merged = _query_pieces(query)
+    pairs = []
+    for piece in pieces:
+        key, _, value = piece.partition("=")
+        pairs.append((unquote_plus(key), unquote_plus(value)))
+    return tuple(pairs), merged
 
 
 def _split_user_part(rest: str) -> tuple[int | None, re.Match | None]:
     """Where the user part ends (the ``@``) and the match of what follows it.
 
     First choice: the first ``@`` followed by ``host[:port]/database[?query]`` with no ``@`` in
-    the query; then the first followed by anything host-like (an ``@`` in a query value). When
-    in doubt more is taken as the password, never less: over-masking is safe, leaking is not.
+    the query outside a secret's value (``?password=a@b`` is the password's); then the first
+    followed by anything host-like (an ``@`` in a query value). When in doubt more is taken as
+    the password, never less: over-masking is safe, leaking is not.
     """
     ats = [i for i, char in enumerate(rest) if char == "@"]
     for strict in (True, False):
@@ -176,7 +218,7 @@ def _split_user_part(rest: str) -> tuple[int | None, re.Match | None]:
             tail = _tail(rest[at + 1 :])
             if tail is None:
                 continue
-            if strict and (not tail.group("path") or "@" in (tail.group("query") or "")):
+            if strict and (not tail.group("path") or _open_at(tail.group("query") or "")):
                 continue
             return at, tail
     if ats:  # nothing after any '@' reads as a host: treat everything up to the last as secret
@@ -184,12 +226,18 @@ def _split_user_part(rest: str) -> tuple[int | None, re.Match | None]:
     return None, _tail(rest)
 
 
+def _open_at(query: str) -> bool:
+    """Whether an ``@`` sits in the query outside the value of a secret parameter."""
+    pieces, _ = _query_pieces(query)
+    return any("@" in p for p in pieces if p.partition("=")[0] not in SECRET_PARAMETERS)
+
+
 def _tail(text: str) -> re.Match | None:
     match = _TAIL.fullmatch(text)
     if match is None:
         return None
     query = match.group("query")
-    if query and not all(_PARAMETER.fullmatch(p) for p in query.split("&") if p):
+    if query and not all(_PARAMETER.fullmatch(p) for p in _query_pieces(query)[0]):
         return None
     return match
 

@@ -132,7 +132,11 @@ class AdvisorWidget(QWidget):
         notes = [n for n in (advice.hypopg_missing, advice.statements_missing) if n] or [
             "Every suggestion was checked with a hypothetical index (hypopg)."
         ]
-        notes += [n[0].upper() + n[1:] for n in (advice.statements_hidden, advice.schema_note) if n]
+        notes += [
+            n[0].upper() + n[1:]
+            for n in (advice.statements_hidden, advice.unreadable_note, advice.schema_note)
+            if n
+        ]
         notes.append(f"{len(self.suggestions)} suggestion(s); {len(advice.rejected)} rejected.")
         self.notes.setText("\n".join(notes))
         self.health.setRowCount(0)

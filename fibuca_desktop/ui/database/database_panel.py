@@ -242,7 +242,20 @@ class DatabasePanel(QWidget):
         thresholds = self._thresholds(self.slow.min_mean.value(), self.slow.min_calls.value())
         work = _work().advice_work
         built = self.session.built_in(schema) if self.session else {}
-        self._request("advice", work, schema, thresholds, built, on_result=self.advisor.show_advice)
+
+        def failed(error: BaseException) -> None:  # never left saying "Running…"
+            self.advisor.notes.setText(f"The advisor stopped: {error}")
+            self._failed(error)
+
+        self._request(
+            "advice",
+            work,
+            schema,
+            thresholds,
+            built,
+            on_result=self.advisor.show_advice,
+            on_error=failed,
+        )
 
     # -- apply and export -------------------------------------------------------------------
 
