@@ -99,17 +99,37 @@ class _TerminalFormatter(logging.Formatter):
         return f"{super().format(brief)} (-vv shows the traceback)"
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes, not the one it was made with
+    (a replaced or closed stream would otherwise print "--- Logging error ---" per record)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # StreamHandler.__init__ assigns it
+        pass
+
+
 def configure_logging(verbosity: int) -> None:
-    """Configured once, here; every module logs through ``logging.getLogger(__name__)``.
+    """Configured here, for the whole process; every module logs through
+    ``logging.getLogger(__name__)``. Calling it again (``main`` run twice in one process)
+    replaces the terminal handler instead of adding a second one.
 
     stderr shows warnings (more with -v); the root logger passes INFO on so the window's log pane
     can show it.
     """
     stderr_level = logging.WARNING - 10 * min(verbosity, 2)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setLevel(stderr_level)
     handler.setFormatter(_TerminalFormatter(tracebacks=verbosity >= 2))
     root = logging.getLogger()
+    for previous in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(previous)
     root.addHandler(handler)
     root.setLevel(min(logging.INFO, stderr_level))
 

@@ -74,9 +74,10 @@ def run_gui(
         log.info("window shown %.0f ms after the process started", seconds_since_start() * 1000)
         # Problems a person should see at once: a broken settings file, a model this
         # installation cannot run (the packaged app has no rembg).
-        problems = [loaded.problem, model_problem(loaded.settings.processing.model)]
-        for problem in filter(None, problems):
-            log.warning("%s", problem)
+        model = model_problem(loaded.settings.processing.model)
+        if model:
+            log.warning("%s", model)  # the settings store has logged its own problem already
+        problems = [loaded.problem, model]
         if any(problems):
             window.show_notice("\n\n".join(filter(None, problems)))
         if quit_after_ms is not None:

@@ -140,8 +140,7 @@ def test_an_unexpected_error_is_one_line_with_the_traceback_only_at_debug(capsys
         assert run_command(args) == 1
         assert "Traceback (most recent call last)" in capsys.readouterr().err
     finally:
-        for handler in root.handlers[len(handlers) :]:
-            root.removeHandler(handler)
+        root.handlers[:] = handlers  # exactly as before: configure_logging replaces its own
 
 
 def test_a_domain_error_is_its_message(capsys):
@@ -177,8 +176,7 @@ def test_a_logged_traceback_reaches_the_terminal_only_with_vv(capsys, verbosity,
                 "unexpected error processing %s", "/photos/car.jpg"
             )
     finally:
-        for handler in root.handlers[len(handlers) :]:
-            root.removeHandler(handler)
+        root.handlers[:] = handlers  # exactly as before: configure_logging replaces its own
     err = capsys.readouterr().err
     assert "unexpected error processing /photos/car.jpg" in err
     assert ("Traceback (most recent call last)" in err) == traceback_shown
@@ -201,3 +199,19 @@ def test_help_never_shows_the_database_url_it_defaults_to():
         )
         assert result.returncode == 0, result.stderr
         assert "Zq8" not in result.stdout and "db.example.com" not in result.stdout
+
+
+def test_logging_configured_twice_in_one_process_prints_each_record_once(capsys):
+    """main() run twice in one process (a test, the self-test) must not stack handlers, and a
+    handler must follow sys.stderr rather than keep a stream that was replaced or closed."""
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    try:
+        configure_logging(0)
+        capsys.readouterr()  # a new stderr from here on, as the next test would see
+        configure_logging(0)
+        logging.getLogger("fibuca_desktop.test_twice").warning("said once")
+    finally:
+        root.handlers[:] = handlers  # exactly as before: configure_logging replaces its own
+    err = capsys.readouterr().err
+    assert err.count("said once") == 1 and "Logging error" not in err
