@@ -111,6 +111,7 @@ def render_monitor(app: QApplication, handler: QtLogHandler, out_dir: Path) -> N
                 deadline = time.monotonic() + 1.0
                 wait_until(app, lambda deadline=deadline: time.monotonic() > deadline)
             window.notice.hide()
+            app.processEvents()  # let the layout take the hidden notice's space back
             window.grab().save(str(out_dir / "monitor-tab.png"))
             print(out_dir / "monitor-tab.png")
             window.close_without_asking()
