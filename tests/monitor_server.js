@@ -140,6 +140,11 @@ const HOSTILE = {
   promInt400: `nodejs_heap_size_used_bytes ${DIGITS(400)}\nprocess_resident_memory_bytes 1e999\n`,
   promNaN: "nodejs_heap_size_used_bytes NaN\nprocess_resident_memory_bytes -Inf\n",
   promLabels: `nodejs_heap_size_used_bytes{a="${"}".repeat(5000)}"} ${DIGITS(400)}\n`,
+  // One long word, with or without a label block: a name regex that can split a word between
+  // name and value costs O(n^2) with the GIL held (a 900 kB line: hours).
+  promLongWord: `${"a".repeat(900000)} b c\n`,
+  promLongLabels: `${"a".repeat(900000)}{} b c\n`,
+  promLongLines: `${"x".repeat(20000)} y z\n`.repeat(40),
 };
 
 function hostile(res, params) {

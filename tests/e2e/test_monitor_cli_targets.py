@@ -142,3 +142,25 @@ def test_hostile_bodies_give_lines_never_a_traceback(server, kind):
     for line in lines:
         assert line["state"] in {"OK", "DOWN"}
         assert not (line["reason"] or "").startswith("unexpected error")
+
+
+@pytest.mark.parametrize("kind", ["promLongWord", "promLongLabels", "promLongLines"])
+def test_a_metrics_body_of_long_words_is_read_in_time_and_starves_nothing(server, kind):
+    """A /metrics line the parser could split many ways once held the GIL for hours: the
+    run never ended, Ctrl-C did nothing, and the healthy target stopped after one line."""
+    healthy = server.base + "/health"
+    hostile = f"{server.base}/hostile?kind={kind}&as=metrics"
+    args = ["--health", healthy, "--metrics", hostile, "--interval", "0.5", "--duration", "3"]
+    result = subprocess.run(
+        [*COMMAND, *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len([line for line in lines if line["target"] == healthy]) >= 5
+    down = [line for line in lines if line["target"] == hostile]
+    assert down and {line["reason"] for line in down} == {
+        "unparsable body: no Prometheus samples found"
+    }
