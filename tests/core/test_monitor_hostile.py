@@ -160,3 +160,26 @@ def test_a_real_leak_still_shows_even_after_a_step(leak, step_mb):
     result = trend(times, values, 300.0, critical_mb=5000.0)
     assert result.mb_per_minute == pytest.approx(leak, rel=0.25)
     assert result.seconds_to_critical is not None
+
+
+@pytest.mark.parametrize("kind", ["escapes", "longPhrase", "location", "loop"])
+@pytest.mark.parametrize("source", [HealthSource, MetricsSource])
+def test_what_a_peer_says_in_its_status_line_becomes_one_short_printable_reason(
+    server, source, kind
+):
+    with pytest.raises(SourceDown) as down:
+        source(f"{server.base}/raw?kind={kind}", 5.0).poll()
+    reason = down.value.reason
+    assert reason.startswith("HTTP ") or kind == "location"
+    assert reason.isprintable() and len(reason) <= 160, reason[:300]
+    assert "\x1b" not in str(down.value)
+    if kind == "loop":
+        assert "loop" in reason
+
+
+@pytest.mark.parametrize(
+    "reason", ["a\nb", "\x1b[2J" + "x" * 10_000, "tab\there", "\u202eevil", "\x00\x07"]
+)
+def test_every_down_reason_is_one_printable_line(reason):
+    text = SourceDown(reason).reason
+    assert text.isprintable() and len(text) <= 160 and "\n" not in text

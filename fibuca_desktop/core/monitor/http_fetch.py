@@ -38,12 +38,28 @@ DEFAULT_MAX_BYTES = 1_000_000
 _CHUNK = 64 * 1024
 
 
+MAX_REASON = 160
+
+
 class SourceDown(FibucaError):
-    """A remote target could not be read; ``reason`` says why, in a few words."""
+    """A remote target could not be read; ``reason`` says why, in a few words.
+
+    A reason often quotes the peer (a status line's phrase, a redirect's Location), so it is
+    made one printable line of at most ``MAX_REASON`` characters here, whoever raises it: no
+    terminal escape reaches the CLI, no 60 kB phrase the table, the log or a notification.
+    """
 
     def __init__(self, reason: str) -> None:
+        reason = one_line(reason)
         super().__init__(reason)
         self.reason = reason
+
+
+def one_line(text: str, limit: int = MAX_REASON) -> str:
+    """``text`` as one line of printable characters (runs of others become one space), cut."""
+    text = "".join(c if c.isprintable() else " " for c in text[: limit * 4])
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def mask_url(url: str) -> str:
@@ -98,6 +114,8 @@ def _request(url: str, token: str | None) -> tuple[urllib.request.Request, str]:
 def _reason(error: BaseException, timeout_s: float) -> str:
     """A short human reason for a failed request."""
     if isinstance(error, urllib.error.HTTPError):
+        if 300 <= error.code < 400 and "infinite loop" in str(error.reason):
+            return f"HTTP {error.code}: the redirects go round in a loop (or more than 10)"
         return f"HTTP {error.code} {error.reason}".rstrip()
     if isinstance(error, urllib.error.URLError) and isinstance(error.reason, BaseException):
         error = error.reason
@@ -246,9 +264,9 @@ def fetch(
     except (OSError, http.client.HTTPException, ValueError) as error:
         if isinstance(error, urllib.error.HTTPError):
             error.close()
-        reason = _reason(error, timeout_s)
-        log.debug("GET %s failed: %s", mask_url(url), reason)
-        raise SourceDown(reason) from None
+        down = SourceDown(_reason(error, timeout_s))
+        log.debug("GET %s failed: %s", mask_url(url), down.reason)
+        raise down from None
     if size > max_bytes:
         raise too_big
     return b"".join(chunks)
