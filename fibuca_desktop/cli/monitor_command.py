@@ -84,7 +84,8 @@ def add_parser(commands) -> None:
     parser.add_argument(
         "--csv",
         metavar="FILE",
-        help="append every sample to FILE as it arrives (its folder must exist)",
+        help="append every sample to FILE as it arrives (its folder must exist; an existing "
+        "FILE with the same columns is continued, never truncated)",
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument(

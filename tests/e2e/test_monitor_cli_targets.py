@@ -164,3 +164,61 @@ def test_a_metrics_body_of_long_words_is_read_in_time_and_starves_nothing(server
     assert down and {line["reason"] for line in down} == {
         "unparsable body: no Prometheus samples found"
     }
+
+
+def test_a_second_run_on_the_same_csv_appends_and_never_truncates_the_first(server, tmp_path):
+    out = tmp_path / "samples.csv"
+    args = ["--health", server.base + "/health", "--interval", "0.2", "--duration", "0.7"]
+    for _ in range(2):
+        result = subprocess.run(
+            [*COMMAND, *args, "--csv", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=HANG_GUARD_S,
+        )
+        assert result.returncode == 0, result.stderr
+    with out.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][:4] == ["time", "epoch", "target", "state"]
+    assert rows.count(rows[0]) == 1  # one header
+    epochs = [float(row[1]) for row in rows[1:]]
+    assert len(epochs) >= 6 and epochs == sorted(epochs)  # both runs, in order
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        "time,epoch,target,state,rssMB,systemAvailableMB,systemUsedPercent\r\n1,2,x,OK,1,2,3\r\n",
+        "a spreadsheet someone saved here\n",
+        "time;epoch;target;state\n",
+    ],
+)
+def test_a_csv_with_other_columns_is_refused_and_left_as_it_was(server, tmp_path, before):
+    out = tmp_path / "samples.csv"
+    out.write_bytes(before.encode())
+    result = subprocess.run(
+        [*COMMAND, "--health", server.base + "/health", "--duration", "0.5", "--csv", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+    assert result.returncode == 1
+    assert "other columns" in result.stderr and "Traceback" not in result.stderr
+    assert out.read_bytes() == before.encode()
+
+
+def test_a_row_cut_by_a_kill_stays_apart_from_the_next_run(server, tmp_path):
+    out = tmp_path / "samples.csv"
+    header = "time,epoch,target,state,heapUsedMB,heapTotalMB,externalMB,rssMB"
+    out.write_text(f"{header}\r\n2026-12-01T21:00:00+00:00,1796158800.000,http://x,O")
+    result = subprocess.run(
+        [*COMMAND, "--health", server.base + "/health", "--duration", "0.5", "--csv", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+    assert result.returncode == 0, result.stderr
+    with out.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[1][-1] == "O"  # the cut row, as it was
+    assert rows[2][2] == server.base + "/health" and rows[2][3] == "OK"
