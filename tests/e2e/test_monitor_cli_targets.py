@@ -222,3 +222,23 @@ def test_a_row_cut_by_a_kill_stays_apart_from_the_next_run(server, tmp_path):
         rows = list(csv.reader(handle))
     assert rows[1][-1] == "O"  # the cut row, as it was
     assert rows[2][2] == server.base + "/health" and rows[2][3] == "OK"
+
+
+@pytest.mark.parametrize("then", [None, "SIGHUP", "SIGTERM"])
+def test_a_closed_output_ends_the_run_quietly_and_keeps_the_csv(server, tmp_path, then):
+    """``monitor ... | head -2``, or a terminal that went away: no 'unexpected error'."""
+    out = tmp_path / "samples.csv"
+    process = start(
+        *["--health", server.base + "/health", "--health", server.base + "/hang"],
+        *["--interval", "0.2", "--json", "--csv", str(out)],
+    )
+    printed = [json.loads(process.stdout.readline()) for _ in range(2)]
+    process.stdout.close()
+    if then is not None:
+        process.send_signal(getattr(signal, then))
+    stderr = process.stderr.read()
+    assert process.wait(timeout=HANG_GUARD_S) == 0, stderr
+    assert "unexpected" not in stderr and "Traceback" not in stderr and "Broken" not in stderr
+    with out.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [float(row["epoch"]) for row in rows[:2]] == [line["time"] for line in printed]
