@@ -231,7 +231,11 @@ def _targets(args: argparse.Namespace) -> list[dict]:
             raise _Usage(f"environment variable {args.token_env} is not set or empty")
     targets = []
     for kind, url in urls:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 (raises ValueError for a port that is not 0-65535)
+        except ValueError as error:
+            raise _Usage(f"invalid URL {mask_url(url)!r}: {error}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise _Usage(f"invalid URL {mask_url(url)!r}: expected http:// or https://")
         if any(t["target"] == mask_url(url) for t in targets):

@@ -64,8 +64,13 @@ def one_line(text: str, limit: int = MAX_REASON) -> str:
 
 
 def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***``, for logs and messages."""
-    parts = urlsplit(url)
+    """The URL with any password replaced by ``***``, for logs and messages.
+
+    A URL too broken to split is shown only when it has no ``@`` (so no password) in it."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an address that is not a valid URL)" if "@" in url else url
     if parts.password is None:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
