@@ -113,6 +113,22 @@ function trickle(req, res, mode, params) {
   return drip(socket, head + body, ms, (c) => socket.write(c), () => socket.end());
 }
 
+// /raw?kind=NAME writes one of these status lines and headers as is on the socket, then closes:
+// what a peer controls in the reason a person reads (the phrase, a redirect's Location).
+const ESC = "\x1b[31mRED\x1b[0m \x1b]0;title\x07";
+const RAW = {
+  escapes: `HTTP/1.1 503 ${ESC}\r\nContent-Length: 0\r\n\r\n`,
+  longPhrase: `HTTP/1.1 503 ${"x".repeat(60000)}\r\nContent-Length: 0\r\n\r\n`,
+  location: `HTTP/1.1 302 Found\r\nLocation: ftp://h/${ESC}${"y".repeat(60000)}\r\n` +
+    "Content-Length: 0\r\n\r\n",
+  loop: "HTTP/1.1 302 Found\r\nLocation: /raw?kind=loop\r\nContent-Length: 0\r\n\r\n",
+};
+
+function raw(req, params) {
+  const text = RAW[params.get("kind") || ""] || "HTTP/1.1 404 Not Found\r\n\r\n";
+  req.socket.end(Buffer.from(text, "latin1"));
+}
+
 const DIGITS = (n) => "9".repeat(n);
 const HOSTILE = {
   int400: `{"status":"OK","memory":{"heapUsedMB":${DIGITS(400)},"rssMB":120}}`,
@@ -140,6 +156,11 @@ const HOSTILE = {
   promInt400: `nodejs_heap_size_used_bytes ${DIGITS(400)}\nprocess_resident_memory_bytes 1e999\n`,
   promNaN: "nodejs_heap_size_used_bytes NaN\nprocess_resident_memory_bytes -Inf\n",
   promLabels: `nodejs_heap_size_used_bytes{a="${"}".repeat(5000)}"} ${DIGITS(400)}\n`,
+  // One long word, with or without a label block: a name regex that can split a word between
+  // name and value costs O(n^2) with the GIL held (a 900 kB line: hours).
+  promLongWord: `${"a".repeat(900000)} b c\n`,
+  promLongLabels: `${"a".repeat(900000)}{} b c\n`,
+  promLongLines: `${"x".repeat(20000)} y z\n`.repeat(40),
 };
 
 function hostile(res, params) {
@@ -209,6 +230,8 @@ function handle(req, res) {
       return trickle(req, res, "chunked", url.searchParams);
     case "/hostile":
       return hostile(res, url.searchParams);
+    case "/raw":
+      return raw(req, url.searchParams);
     case "/hang":
       return; // never answers; the client's timeout must fire
     case "/error":

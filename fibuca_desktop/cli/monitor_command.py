@@ -4,15 +4,18 @@ Several targets at once (repeat ``--health`` / ``--metrics``) are polled by the 
 scheduling (``MonitorSchedule``): each on its own interval, each poll with a total deadline, so
 one slow target never delays the others. ``--csv`` rows are appended and flushed as they come.
 
-Exit status: 0 at the end of ``--duration``, on Ctrl-C or SIGTERM, 1 when the CSV cannot be
-written, 2 on usage errors.
+Exit status: 0 at the end of ``--duration``, on Ctrl-C, SIGTERM, SIGHUP or when standard output
+is closed (``| head``; the CSV keeps every row), 1 when the CSV cannot be written, 2 on usage
+errors.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -46,6 +49,10 @@ class _Usage(Exception):
 
 class _Stop(Exception):
     """SIGTERM or SIGHUP: stop like Ctrl-C, keeping what was recorded."""
+
+
+class _OutputGone(Exception):
+    """Standard output was closed (``| head``, a terminal gone): stop, keeping the CSV."""
 
 
 def add_parser(commands) -> None:
@@ -84,7 +91,8 @@ def add_parser(commands) -> None:
     parser.add_argument(
         "--csv",
         metavar="FILE",
-        help="append every sample to FILE as it arrives (its folder must exist)",
+        help="append every sample to FILE as it arrives (its folder must exist; an existing "
+        "FILE with the same columns is continued, never truncated)",
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument(
@@ -139,7 +147,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         _loop(schedule, args, sample_log)
     except (KeyboardInterrupt, _Stop):
-        print(file=sys.stderr)
+        _say("")
+    except _OutputGone:
+        _quiet_stdout()
     except OutputError as error:
         print(f"fibuca-desktop monitor: error: {error}", file=sys.stderr)
         status = EXIT_FAILED
@@ -149,8 +159,22 @@ def run(args: argparse.Namespace) -> int:
         if sample_log is not None:
             sample_log.close()
     if sample_log is not None and status == EXIT_OK:
-        print(f"wrote {sample_log.rows} samples to {args.csv}", file=sys.stderr)
+        _say(f"wrote {sample_log.rows} samples to {args.csv}")
     return status
+
+
+def _say(text: str) -> None:
+    """A line on stderr, if there still is one (a closed terminal takes it too)."""
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=sys.stderr, flush=True)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush does not complain either."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _stop_on_signals() -> dict:
@@ -207,7 +231,11 @@ def _targets(args: argparse.Namespace) -> list[dict]:
             raise _Usage(f"environment variable {args.token_env} is not set or empty")
     targets = []
     for kind, url in urls:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 (raises ValueError for a port that is not 0-65535)
+        except ValueError as error:
+            raise _Usage(f"invalid URL {mask_url(url)!r}: {error}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise _Usage(f"invalid URL {mask_url(url)!r}: expected http:// or https://")
         if any(t["target"] == mask_url(url) for t in targets):
@@ -249,6 +277,13 @@ def _emit(outcome: PollOutcome, as_json: bool, sample_log: SampleLog | None) -> 
 
 
 def _show(outcome: PollOutcome, as_json: bool) -> None:
+    try:
+        _print(outcome, as_json)
+    except OSError:  # EPIPE, EIO: nobody reads the lines any more
+        raise _OutputGone from None
+
+
+def _print(outcome: PollOutcome, as_json: bool) -> None:
     if as_json:
         print(json.dumps(to_json(outcome)), flush=True)
         return

@@ -160,3 +160,43 @@ def test_a_real_leak_still_shows_even_after_a_step(leak, step_mb):
     result = trend(times, values, 300.0, critical_mb=5000.0)
     assert result.mb_per_minute == pytest.approx(leak, rel=0.25)
     assert result.seconds_to_critical is not None
+
+
+@pytest.mark.parametrize("kind", ["escapes", "longPhrase", "location", "loop"])
+@pytest.mark.parametrize("source", [HealthSource, MetricsSource])
+def test_what_a_peer_says_in_its_status_line_becomes_one_short_printable_reason(
+    server, source, kind
+):
+    with pytest.raises(SourceDown) as down:
+        source(f"{server.base}/raw?kind={kind}", 5.0).poll()
+    reason = down.value.reason
+    assert reason.startswith("HTTP ") or kind == "location"
+    assert reason.isprintable() and len(reason) <= 160, reason[:300]
+    assert "\x1b" not in str(down.value)
+    if kind == "loop":
+        assert "loop" in reason
+
+
+@pytest.mark.parametrize(
+    "reason", ["a\nb", "\x1b[2J" + "x" * 10_000, "tab\there", "\u202eevil", "\x00\x07"]
+)
+def test_every_down_reason_is_one_printable_line(reason):
+    text = SourceDown(reason).reason
+    assert text.isprintable() and len(text) <= 160 and "\n" not in text
+
+
+@pytest.mark.parametrize("ramp_s", [1, 5, 15, 30])
+@pytest.mark.parametrize("before_s", [40, 300])
+def test_a_step_is_not_a_trend_at_any_moment_after_it_even_when_it_takes_seconds(ramp_s, before_s):
+    """A model loading raises RSS over a few seconds, not in one sample; watched every second
+    after it (the step crossing the middle of the window), it never reads as a leak."""
+    rng = np.random.default_rng(11)
+    seconds = before_s + 300
+    times = 1000.0 + np.arange(seconds, dtype=np.float64)
+    rise = np.clip((np.arange(seconds) - before_s) / ramp_s, 0.0, 1.0) * 118.0
+    values = 200.0 + rise + rng.normal(0, 0.5, seconds)
+    for end in range(before_s, seconds):
+        result = trend(times[: end + 1], values[: end + 1], 300.0, critical_mb=450.0)
+        assert result.mb_per_minute < 2.0, (end - before_s, result)
+        seconds_left = result.seconds_to_critical
+        assert seconds_left is None or seconds_left > 3600, (end - before_s, result)

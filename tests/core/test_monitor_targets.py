@@ -9,6 +9,7 @@ import pytest
 
 from fibuca_desktop.core.errors import SettingsError
 from fibuca_desktop.core.monitor.health_source import HealthSource
+from fibuca_desktop.core.monitor.http_fetch import mask_url
 from fibuca_desktop.core.monitor.local_source import LocalSource
 from fibuca_desktop.core.monitor.metrics_source import MetricsSource
 from fibuca_desktop.core.monitor.poll_threads import PollThreads
@@ -20,8 +21,10 @@ from fibuca_desktop.core.monitor.targets import (
     METRICS,
     MonitorTarget,
     make_poller,
+    suggest_name,
     this_computer,
     token_for,
+    url_problem,
 )
 from fibuca_desktop.core.secrets import (
     SecretStoreUnavailable,
@@ -173,3 +176,28 @@ def test_with_an_os_keyring_the_token_is_kept_there(os_keyring, monkeypatch):
     assert token_for(target) == "env"
     delete_secret(KEYRING_SERVICE, url)
     assert os_keyring.store == {}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1:3000/health",
+        "http://[",
+        "http://]/health",
+        "http://127.0.0.1:99999/health",
+        "http://127.0.0.1:3o00/health",
+        "http://a b/health",
+        "http://\x00/health",
+        "http://u:p@[::1/h",
+    ],
+)
+def test_a_broken_address_is_a_problem_in_words_never_an_exception(url):
+    problem = url_problem(url)
+    assert problem and ("address" in problem or "host name" in problem), problem
+    assert suggest_name(MonitorTarget("x", HEALTH, url=url), set()) is not None
+    assert "p@" not in mask_url(url)
+
+
+@pytest.mark.parametrize("url", ["http://[::1]:3000/health", "https://[fe80::1]/metrics"])
+def test_ipv6_addresses_are_fine(url):
+    assert url_problem(url) is None

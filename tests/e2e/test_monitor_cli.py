@@ -193,6 +193,9 @@ def test_ctrl_c_stops_cleanly_with_exit_0(server):
         (["--local", "--pid", "1", "--process", "node"], "not both"),
         (["--local", "--token-env", "HOME"], "goes with --health"),
         (["--health", "http://127.0.0.1:1/", "--token-env", "FIBUCA_UNSET_VAR"], "not set"),
+        (["--health", "http://[::1:3000/health"], "invalid URL"),
+        (["--metrics", "http://127.0.0.1:99999/metrics"], "Port out of range"),
+        (["--health", "http://u:secret@[::1/health"], "invalid URL"),
     ],
 )
 def test_usage_errors_exit_2(args, words):

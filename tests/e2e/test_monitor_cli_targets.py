@@ -142,3 +142,122 @@ def test_hostile_bodies_give_lines_never_a_traceback(server, kind):
     for line in lines:
         assert line["state"] in {"OK", "DOWN"}
         assert not (line["reason"] or "").startswith("unexpected error")
+
+
+@pytest.mark.parametrize("kind", ["promLongWord", "promLongLabels", "promLongLines"])
+def test_a_metrics_body_of_long_words_is_read_in_time_and_starves_nothing(server, kind):
+    """A /metrics line the parser could split many ways once held the GIL for hours: the
+    run never ended, Ctrl-C did nothing, and the healthy target stopped after one line."""
+    healthy = server.base + "/health"
+    hostile = f"{server.base}/hostile?kind={kind}&as=metrics"
+    args = ["--health", healthy, "--metrics", hostile, "--interval", "0.5", "--duration", "3"]
+    result = subprocess.run(
+        [*COMMAND, *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len([line for line in lines if line["target"] == healthy]) >= 5
+    down = [line for line in lines if line["target"] == hostile]
+    assert down and {line["reason"] for line in down} == {
+        "unparsable body: no Prometheus samples found"
+    }
+
+
+def test_a_second_run_on_the_same_csv_appends_and_never_truncates_the_first(server, tmp_path):
+    out = tmp_path / "samples.csv"
+    args = ["--health", server.base + "/health", "--interval", "0.2", "--duration", "0.7"]
+    for _ in range(2):
+        result = subprocess.run(
+            [*COMMAND, *args, "--csv", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=HANG_GUARD_S,
+        )
+        assert result.returncode == 0, result.stderr
+    with out.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][:4] == ["time", "epoch", "target", "state"]
+    assert rows.count(rows[0]) == 1  # one header
+    epochs = [float(row[1]) for row in rows[1:]]
+    assert len(epochs) >= 6 and epochs == sorted(epochs)  # both runs, in order
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        "time,epoch,target,state,rssMB,systemAvailableMB,systemUsedPercent\r\n1,2,x,OK,1,2,3\r\n",
+        "a spreadsheet someone saved here\n",
+        "time;epoch;target;state\n",
+    ],
+)
+def test_a_csv_with_other_columns_is_refused_and_left_as_it_was(server, tmp_path, before):
+    out = tmp_path / "samples.csv"
+    out.write_bytes(before.encode())
+    result = subprocess.run(
+        [*COMMAND, "--health", server.base + "/health", "--duration", "0.5", "--csv", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+    assert result.returncode == 1
+    assert "other columns" in result.stderr and "Traceback" not in result.stderr
+    assert out.read_bytes() == before.encode()
+
+
+def test_a_row_cut_by_a_kill_stays_apart_from_the_next_run(server, tmp_path):
+    out = tmp_path / "samples.csv"
+    header = "time,epoch,target,state,heapUsedMB,heapTotalMB,externalMB,rssMB"
+    out.write_text(f"{header}\r\n2026-12-01T21:00:00+00:00,1796158800.000,http://x,O")
+    result = subprocess.run(
+        [*COMMAND, "--health", server.base + "/health", "--duration", "0.5", "--csv", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+    assert result.returncode == 0, result.stderr
+    with out.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[1][-1] == "O"  # the cut row, as it was
+    assert rows[2][2] == server.base + "/health" and rows[2][3] == "OK"
+
+
+@pytest.mark.parametrize("then", [None, "SIGHUP", "SIGTERM"])
+def test_a_closed_output_ends_the_run_quietly_and_keeps_the_csv(server, tmp_path, then):
+    """``monitor ... | head -2``, or a terminal that went away: no 'unexpected error'."""
+    out = tmp_path / "samples.csv"
+    process = start(
+        *["--health", server.base + "/health", "--health", server.base + "/hang"],
+        *["--interval", "0.2", "--json", "--csv", str(out)],
+    )
+    printed = [json.loads(process.stdout.readline()) for _ in range(2)]
+    process.stdout.close()
+    if then is not None:
+        process.send_signal(getattr(signal, then))
+    stderr = process.stderr.read()
+    assert process.wait(timeout=HANG_GUARD_S) == 0, stderr
+    assert "unexpected" not in stderr and "Traceback" not in stderr and "Broken" not in stderr
+    with out.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [float(row["epoch"]) for row in rows[:2]] == [line["time"] for line in printed]
+
+
+def test_eighty_trickling_targets_leave_the_healthy_one_on_time(server):
+    """Each poll once parsed the system's CA store (20 ms with the GIL held): many targets
+    saturated the CPU and the healthy one missed its deadlines."""
+    healthy = server.base + "/health"
+    slow = [f"{server.base}/trickle/body?ms=100&n={n}" for n in range(80)]
+    args = ["--health", healthy, *[part for url in slow for part in ("--health", url)]]
+    result = subprocess.run(
+        [*COMMAND, *args, "--interval", "0.5", "--duration", "3", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    mine = [line for line in lines if line["target"] == healthy]
+    assert len(mine) >= 4, mine  # 6 due; a loaded machine may lose one or two
+    assert all(line["state"] == "OK" and line["reason"] is None for line in mine), mine

@@ -108,3 +108,22 @@ def test_odd_process_entries_are_refused_or_named_never_a_crash(qtbot, process):
         assert dialog.target().name == dialog.name.text() != ""
     else:
         assert dialog.error.text()
+
+
+@pytest.mark.parametrize(
+    ("typed", "ok"),
+    [
+        ("http://[::1]:3000/health", True),  # every prefix of it is typed: "http://[", "[::1"...
+        ("https://[fe80::1]/metrics", True),
+        ("http://127.0.0.1:99999/health", False),
+        ("http://127.0.0.1:3o00/health", False),
+        ("http://]/health", False),
+    ],
+)
+def test_an_address_typed_key_by_key_is_judged_in_words_never_an_exception(qtbot, typed, ok):
+    dialog = make_dialog(qtbot, {THIS_COMPUTER}, HEALTH)
+    dialog.show()
+    qtbot.keyClicks(dialog.url, typed)  # pytest-qt fails the test on an exception in a slot
+    assert ok_button(dialog).isEnabled() == ok
+    if not ok:
+        assert "address" in dialog.error.text().lower(), dialog.error.text()

@@ -38,9 +38,12 @@ SUFFIXES = {
     "process_resident_memory_bytes": "rssMB",
 }
 # name, optional {labels} (quoted values may hold "}"), value, optional timestamp in ms.
+# Linear time whatever the line: the name ends at "{" or at whitespace, never inside a run of
+# letters the value could also take (with ``\s*`` there, one long word cost O(n²) with the GIL
+# held: a 200 kB line froze every target and Ctrl-C for minutes).
 _SAMPLE = re.compile(
-    r"""^(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)\s*
-        (?:\{(?P<labels>(?:[^"}]|"(?:[^"\\]|\\.)*")*)\})?\s*
+    r"""^(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)
+        (?:\s*\{(?P<labels>(?:[^"}]|"(?:[^"\\]|\\.)*")*)\}\s*|\s+)
         (?P<value>\S+)
         (?:\s+-?\d+)?\s*$""",
     re.VERBOSE,

@@ -26,7 +26,7 @@ from typing import Protocol
 
 from .health_source import HealthReading
 from .history import DAY_AT_1_S, TargetHistory
-from .http_fetch import SourceDown
+from .http_fetch import SourceDown, one_line
 from .poll_threads import PollThreads
 from .samples import LOCAL_METRICS, REMOTE_METRICS, SYSTEM_TOTAL_MB, Sample
 from .thresholds import State, StateChange, StateMachine, Thresholds, Trend, trend
@@ -224,7 +224,7 @@ class TargetPoller:
             # One line for the person; the traceback only at debug level (-vv, the log file).
             log.warning("%s: poll failed unexpectedly: %r", self.target, error)
             log.debug("%s: poll failure", self.target, exc_info=True)
-            reason = f"unexpected error: {error or type(error).__name__}"
+            reason = one_line(f"unexpected error: {error or type(error).__name__}")
             return Sample(now, {name: None for name in self.metric_names}, down_reason=reason)
         if isinstance(result, Sample):
             return result

@@ -101,9 +101,15 @@ class MonitorTarget:
 
 def url_problem(url: str) -> str | None:
     """Why ``url`` cannot be polled, in words for the admin; None when it can."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 (raises ValueError for a port that is not 0-65535)
+    except ValueError as error:  # "http://[::1" while it is being typed, ":99999", ":abc"
+        return f"not a valid address ({str(error).lower()})"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"{mask_url(url)!r} is not an http:// or https:// address"
+    if any(not c.isprintable() or c.isspace() for c in parts.hostname):
+        return "the host name has a space or a control character in it"
     if parts.password is not None:
         return "put the password in a token, not in the address (it would be saved in plain text)"
     return None
@@ -121,7 +127,10 @@ def suggest_name(target: MonitorTarget, taken: set[str]) -> str:
         else:
             bases = ["This app"]
     else:
-        parts = urlsplit((target.url or "").strip())
+        try:
+            parts = urlsplit((target.url or "").strip())
+        except ValueError:  # "http://[::1" while an IPv6 address is being typed
+            return ""
         try:
             host, port = parts.hostname, parts.port
         except ValueError:  # a port that is not a number yet

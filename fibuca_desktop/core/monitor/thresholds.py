@@ -130,6 +130,7 @@ class Trend:
 
 
 NO_TREND = Trend(0.0, None)
+SEGMENTS = 4  # a trend must grow in each quarter of its window
 
 
 def trend(
@@ -144,8 +145,10 @@ def trend(
 
     Gaps (NaN) are ignored. Too few points or too short a span gives no trend (0, None), so a
     fresh target does not flash a wild estimate. A step is not a trend: the growth must show in
-    both halves of the window (a model loading once raises only one), and the rate given is
-    the least of the whole's and the halves', so a step does not inflate a real leak either.
+    each of ``SEGMENTS`` equal parts of the window (a model loading once, even over several
+    seconds, raises one or two of them, wherever the step falls as the window slides), and
+    the rate given is the least of the whole's and the parts', so a step does not inflate a
+    real leak either.
     """
     times = np.asarray(times, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)
@@ -158,11 +161,13 @@ def trend(
     if times.size < min_points or times[-1] - times[0] < min_span_s:
         return NO_TREND
     slope = _slope(times, values)  # MB per second
-    middle = times[0] + (times[-1] - times[0]) / 2
-    halves = [_slope(times[part], values[part]) for part in (times <= middle, times > middle)]
-    rates = [slope, *halves]
+    # Each point in one part: [start, end) for the first ones, the last one closed.
+    edges = np.linspace(times[0], times[-1], SEGMENTS + 1)
+    part_of = np.minimum(np.searchsorted(edges, times, side="right") - 1, SEGMENTS - 1)
+    parts = [_slope(times[part_of == i], values[part_of == i]) for i in range(SEGMENTS)]
+    rates = [slope, *parts]
     if any(rate is None for rate in rates) or len({math.copysign(1, r) for r in rates}) > 1:
-        return NO_TREND  # flat, or the growth is in one half only: a step
+        return NO_TREND  # flat, or the growth is in some parts only: a step
     slope = math.copysign(min(abs(r) for r in rates), slope)
     seconds = None
     current = float(values[-1])

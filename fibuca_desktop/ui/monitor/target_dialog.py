@@ -199,11 +199,14 @@ class AddTargetDialog(QDialog):
         """The target as entered; raises SettingsError with what is wrong."""
         target = self._draft()
         kind = target.kind
+        # The address first: a broken one cannot suggest a name, and is what to fix.
+        problem = url_problem(target.url or "") if kind != LOCAL else None
+        if problem and (target.url or "").strip():
+            raise SettingsError(f"Address: {problem}.")
         if not target.name:
             raise SettingsError("Give the target a name.")
         if target.name in self._taken:
             raise SettingsError(f"A target named {target.name!r} is already watched.")
-        problem = url_problem(target.url or "") if kind != LOCAL else None
         if problem:
             raise SettingsError(f"Address: {problem}.")
         if target.warning_mb >= target.critical_mb:

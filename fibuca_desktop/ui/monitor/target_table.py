@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QRect, Qt
-from PySide6.QtGui import QColor, QPainter
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+)
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from fibuca_desktop.core.monitor.poller import PollOutcome
@@ -25,6 +32,7 @@ STATE_COLOURS = {
     State.DOWN: "#616161",
 }
 WAITING_COLOUR = "#9e9e9e"
+STALE_TEXT_COLOUR = "#303030"  # on white: a stale badge is outlined, not filled
 COLUMNS = ("State", "Target", "Memory", "Backend", "Trend")
 STATE, NAME, MEMORY, BACKEND, TREND = range(len(COLUMNS))
 GROWTH_SHOWN_FROM = 0.1  # MB per minute; below this a series is "steady"
@@ -182,7 +190,27 @@ class TargetTableModel(QAbstractTableModel):
 
 
 class StateBadgeDelegate(QStyledItemDelegate):
-    """Paints the State column as a rounded, coloured badge with white text."""
+    """Paints the State column as a rounded badge: filled in the state's colour with white text,
+    or, when the state is stale, only outlined (dashed) in that colour with dark text, so an
+    old state still says what it was but never looks live.
+
+    The badge is sized with the bold font it is drawn in, its round ends clear of the text, and
+    the column's size hint asks for all of it: no state is ever cut off."""
+
+    MARGIN = 4  # between the badge and the cell's edges
+
+    @staticmethod
+    def badge_font(option: QStyleOptionViewItem) -> QFont:
+        font = QFont(option.font)
+        font.setBold(True)
+        return font
+
+    @classmethod
+    def badge_size(cls, option: QStyleOptionViewItem, text: str) -> QSize:
+        """Width and height of the badge for ``text``: the text plus a round end each side."""
+        metrics = QFontMetrics(cls.badge_font(option))
+        height = metrics.height() + 4
+        return QSize(metrics.horizontalAdvance(text) + height, height)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
         state = index.data(Qt.ItemDataRole.UserRole)
@@ -191,25 +219,34 @@ class StateBadgeDelegate(QStyledItemDelegate):
         if style is not None and option.state & QStyle.StateFlag.State_Selected:
             style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, option, painter)
         stale = bool(index.data(STALE_ROLE))
-        colour = QColor(WAITING_COLOUR if stale else STATE_COLOURS.get(state, WAITING_COLOUR))
-        width = min(option.rect.width() - 8, option.fontMetrics.horizontalAdvance(text) + 16)
-        height = option.fontMetrics.height() + 4
-        badge = QRect(0, 0, width, height)
+        colour = QColor(STATE_COLOURS.get(state, WAITING_COLOUR))
+        size = self.badge_size(option, text)
+        width = min(option.rect.width() - 2 * self.MARGIN, size.width())
+        badge = QRect(0, 0, width, size.height())
         badge.moveCenter(option.rect.center())
-        badge.moveLeft(option.rect.left() + 4)
+        badge.moveLeft(option.rect.left() + self.MARGIN)
+        radius = size.height() / 2
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(colour)
-        painter.drawRoundedRect(badge, height / 2, height / 2)
-        painter.setPen(QColor("white"))
-        font = option.font
-        font.setBold(True)
-        painter.setFont(font)
+        if stale:
+            pen = QPen(colour, 2, Qt.PenStyle.DashLine)
+            painter.setPen(pen)
+            painter.setBrush(QColor("white"))
+            painter.drawRoundedRect(badge.adjusted(1, 1, -1, -1), radius - 1, radius - 1)
+            painter.setPen(QColor(STALE_TEXT_COLOUR))
+        else:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(colour)
+            painter.drawRoundedRect(badge, radius, radius)
+            painter.setPen(QColor("white"))
+        painter.setFont(self.badge_font(option))
         painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
         painter.restore()
 
     def sizeHint(self, option: QStyleOptionViewItem, index):
         size = super().sizeHint(option, index)
-        size.setWidth(max(size.width() + 16, 96))
+        text = index.data(Qt.ItemDataRole.DisplayRole) or ""
+        badge = self.badge_size(option, text)
+        size.setWidth(max(badge.width() + 2 * self.MARGIN, 96))
+        size.setHeight(max(size.height(), badge.height() + 2))
         return size
