@@ -15,7 +15,7 @@ import logging
 import math
 from dataclasses import dataclass
 
-from fibuca_desktop.core.monitor.http_fetch import HttpSource, SourceDown, mask_url
+from fibuca_desktop.core.monitor.http_fetch import HttpSource, SourceDown, mask_url, one_line
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +69,7 @@ def _text(value: object) -> str | None:
         value = str(value) if math.isfinite(value) else None
     if not isinstance(value, str):
         return None
-    text = "".join(c if c.isprintable() else " " for c in value[: MAX_TEXT * 4]).strip()
-    if len(text) > MAX_TEXT:
-        text = text[: MAX_TEXT - 1] + "…"
-    return text or None
+    return one_line(value, MAX_TEXT) or None
 
 
 def parse_health(body: bytes) -> HealthReading:

@@ -185,28 +185,29 @@ class _DeadlineResponse(http.client.HTTPResponse):
         self.fp = io.BufferedReader(_DeadlineReader(sock, deadline))
 
 
-class _DeadlineHTTPConnection(http.client.HTTPConnection):
+class _DeadlineConnection:
+    """Mixed into http.client's connections: every step gets only the time left of one deadline,
+    and every socket is registered so quitting can end a read blocked on a slow peer."""
+
     def __init__(self, *args, deadline: float, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._deadline = deadline
         self.response_class = functools.partial(_DeadlineResponse, deadline=deadline)
 
-    def connect(self) -> None:
-        self.timeout = _remaining(self._deadline)
-        super().connect()
-        abort.register(self.sock)  # so quitting can end a read blocked on a slow peer
-
-
-class _DeadlineHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args, deadline: float, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._deadline = deadline
-        self.response_class = functools.partial(_DeadlineResponse, deadline=deadline)
-
-    def connect(self) -> None:
+    def _connect_tcp(self) -> None:
         self.timeout = _remaining(self._deadline)
         http.client.HTTPConnection.connect(self)  # TCP (and a proxy tunnel)
         abort.register(self.sock)
+
+
+class _DeadlineHTTPConnection(_DeadlineConnection, http.client.HTTPConnection):
+    def connect(self) -> None:
+        self._connect_tcp()
+
+
+class _DeadlineHTTPSConnection(_DeadlineConnection, http.client.HTTPSConnection):
+    def connect(self) -> None:
+        self._connect_tcp()
         # The handshake is bounded as a whole by the socket timeout (CPython's ssl module).
         self.sock.settimeout(_remaining(self._deadline))
         host = self._tunnel_host or self.host
