@@ -84,20 +84,8 @@ def lock_holders(cur: Cursor, table: str | None = None) -> list[LockHolder]:
     """Sessions holding or queued for ``ACCESS EXCLUSIVE`` locks in this database, or with
     ``table`` (a quoted, qualified name) every session holding a lock on that table."""
     cur.execute(_HOLDERS, {"table": table})
-    rows = cur.fetchall()
     return [
-        LockHolder(
-            int(row["pid"]),
-            row["user_name"],
-            row["application"],
-            row["state"],
-            float(row["seconds"]),
-            row["query"],
-            bool(row["granted"]),
-            row["modes"],
-            row["relations"],
-        )
-        for row in rows
+        _holder(row, bool(row["granted"]), row["modes"], row["relations"]) for row in cur.fetchall()
     ]
 
 
@@ -106,19 +94,24 @@ def old_transactions(cur: Cursor, older_than_s: float) -> list[LockHolder]:
     ``older_than_s`` seconds ago: what a concurrent build waits for after its table scan."""
     cur.execute(_OLD_TRANSACTIONS, {"older": older_than_s})
     return [
-        LockHolder(
-            int(row["pid"]),
-            row["user_name"],
-            row["application"],
-            row["state"],
-            float(row["seconds"] or 0),
-            row["query"],
-            True,
-            "",
-            "",
-        )
+        _holder(row, granted=True, modes="", relations="")  # no lock: a snapshot it waits for
         for row in cur.fetchall()
     ]
+
+
+def _holder(row, granted: bool, modes: str, relations: str) -> LockHolder:
+    """One session row of either query (pid, user, application, state, age, last query)."""
+    return LockHolder(
+        int(row["pid"]),
+        row["user_name"],
+        row["application"],
+        row["state"],
+        float(row["seconds"] or 0),
+        row["query"],
+        granted,
+        modes,
+        relations,
+    )
 
 
 def holders_text(holders: list[LockHolder]) -> str:
