@@ -16,13 +16,7 @@ HEAVY_MODULES = ("rembg", "numba", "scipy", "skimage", "pymatting", "PySide6", "
 
 
 def _imported_roots(path: Path) -> set[str]:
-    roots = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            roots.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            roots.add(node.module.split(".")[0])
-    return roots
+    return {module.split(".")[0] for module in _imported_modules(path)}
 
 
 def test_core_never_imports_qt():
