@@ -25,6 +25,7 @@ from fibuca_desktop.core.imaging.output_records import (
     clean_stale_parts,
     read_records,
     record_output,
+    recorded_input,
 )
 from fibuca_desktop.core.imaging.pipeline import FAILED, PROCESSED, Pipeline
 from fibuca_desktop.core.imaging.presets import get_preset
@@ -182,6 +183,35 @@ def test_a_record_line_cut_by_a_kill_or_a_full_disk_costs_only_itself(tmp_path, 
     records = read_records(out)
     assert records["b.png"] == tmp_path / "in" / "b.jpg"
     assert records["c.png"] == tmp_path / "in" / "c.jpg"
+
+
+def test_records_read_on_see_what_was_appended_replaced_or_cut_since(tmp_path):
+    """The record is read on from where the last read stopped (a batch of replacements must
+    not read the whole file per photo), yet every later change to it is seen."""
+    out = tmp_path / "out"
+    record_output(out / "a.png", tmp_path / "a.jpg")
+    assert recorded_input(out, "A.PNG") == tmp_path / "a.jpg"
+    record_output(out / "b.png", tmp_path / "b.jpg")  # appended after the first read
+    record_output(out / "a.png", tmp_path / "other" / "a.jpg")  # the last line wins
+    assert recorded_input(out, "b.png") == tmp_path / "b.jpg"
+    assert read_records(out) == {
+        "a.png": tmp_path / "other" / "a.jpg",
+        "b.png": tmp_path / "b.jpg",
+    }
+    replacement = tmp_path / "replacement"  # another file renamed over it, longer than read
+    replacement.write_text(
+        "\n".join(f'{{"name": "n{i}.png", "input": "/in/n{i}.jpg"}}' for i in range(50)) + "\n"
+    )
+    os.replace(replacement, out / RECORD_NAME)
+    assert recorded_input(out, "a.png") is None and recorded_input(out, "n49.png") == Path(
+        "/in/n49.jpg"
+    )
+    with open(out / RECORD_NAME, "r+") as handle:  # cut shorter in place
+        handle.truncate(0)
+    record_output(out / "c.png", tmp_path / "c.jpg")
+    assert read_records(out) == {"c.png": tmp_path / "c.jpg"}
+    (out / RECORD_NAME).unlink()
+    assert read_records(out) == {} and recorded_input(out, "c.png") is None
 
 
 @pytest.mark.parametrize("raw", [b"caf\xe9", b"\xff\xfe", b"na\xefve-\xc3\xa9t\xe9"])

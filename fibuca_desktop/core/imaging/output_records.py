@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 import unicodedata
 from collections.abc import Iterable
@@ -39,6 +40,7 @@ RECORD_NAME = ".fibuca-outputs.jsonl"
 STALE_PART_SECONDS = 3600  # far beyond the longest single write; younger ones may be in flight
 UNLOCKED_PART_SECONDS = 5.0  # an unlocked one this old has no writer (it locks at once)
 # atomic_write: mkstemp(prefix=f".{target.name}.", suffix=".part") adds 8 random characters.
+_CACHED_FOLDERS = 32  # records kept parsed, for the folders used last
 _PART = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.part$")
 
 
@@ -74,16 +76,55 @@ def read_records(folder: Path) -> dict[str, Path]:
 
     A missing or unreadable record is empty; a damaged line is ignored (a kill can cut the last).
     """
-    try:
-        text = (folder / RECORD_NAME).read_text(encoding="utf-8", errors="surrogateescape")
-    except OSError:
-        return {}
-    records: dict[str, Path] = {}
-    for line in text.splitlines():
+    return dict(_cache.current(folder / RECORD_NAME))
+
+
+def recorded_input(folder: Path, name: str) -> Path | None:
+    """The input our record says ``folder/name`` was made from, or None. Called once per job
+    that replaces an output: it reads only what was appended since the last call, so a batch
+    of N replacements costs N lines, not N whole records."""
+    return _cache.current(folder / RECORD_NAME).get(name_key(name))
+
+
+class _RecordCache:
+    """The parsed records of each folder, read on: the file is append-only, so what was read
+    stays true and only the bytes after it are new. A file that shrank or was replaced (another
+    inode) is read again from the start."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._files: dict[Path, tuple[tuple[int, int], int, dict[str, Path]]] = {}
+
+    def current(self, path: Path) -> dict[str, Path]:
+        try:
+            with open(path, "rb") as handle:
+                stat = os.fstat(handle.fileno())
+                identity = (stat.st_dev, stat.st_ino)
+                with self._lock:
+                    known, offset, records = self._files.get(path, (identity, 0, {}))
+                    if known != identity or stat.st_size < offset:
+                        offset, records = 0, {}
+                    handle.seek(offset)
+                    data = handle.read()
+                    complete = data.rfind(b"\n") + 1  # a line still being written waits
+                    _parse(data[:complete], records)
+                    self._files.pop(path, None)  # newest last: the oldest folder goes first
+                    self._files[path] = (identity, offset + complete, records)
+                    while len(self._files) > _CACHED_FOLDERS:
+                        del self._files[next(iter(self._files))]
+                    return records
+        except OSError:
+            return {}
+
+
+def _parse(data: bytes, records: dict[str, Path]) -> None:
+    for line in data.decode("utf-8", "surrogateescape").splitlines():
         with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
             entry = json.loads(line)
             records[name_key(str(entry["name"]))] = Path(entry["input"])
-    return records
+
+
+_cache = _RecordCache()
 
 
 def is_output_folder(folder: Path) -> bool:

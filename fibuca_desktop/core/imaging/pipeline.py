@@ -29,9 +29,8 @@ from fibuca_desktop.core.imaging.memory_budget import MemoryBudget
 from fibuca_desktop.core.imaging.models import spec_for
 from fibuca_desktop.core.imaging.output_records import (
     hold_while_writing,
-    name_key,
-    read_records,
     record_output,
+    recorded_input,
 )
 from fibuca_desktop.core.imaging.presets import Preset
 from fibuca_desktop.core.imaging.render import (
@@ -126,7 +125,7 @@ class Pipeline:
                         SKIPPED,
                         message="already exists, kept (--overwrite or Replace existing redoes it)",
                     )
-                if read_records(job.output.parent).get(name_key(job.output.name)) != job.input:
+                if recorded_input(job.output.parent, job.output.name) != job.input:
                     return JobResult(  # appeared since it was planned: not ours to replace
                         job, SKIPPED, message="exists and was not made from this photo; kept"
                     )
