@@ -62,33 +62,38 @@ def test_the_real_app_quits_within_its_deadline(tmp_path):
     assert "quitting: the process ends within 8 s" in log
 
 
-def test_the_log_pane_shows_one_line_and_the_log_file_the_traceback(qtbot, tmp_path):
+@pytest.fixture
+def pane_and_file(qtbot, tmp_path):
+    """A log pane and the log file, both fed by one logger, as the window has them."""
     pane = LogPaneWidget()
     qtbot.addWidget(pane)
     handler = QtLogHandler()
     handler.record_formatted.connect(pane.append_line)
     file_handler = open_log_file(tmp_path)
-    logger = logging.getLogger("fibuca_desktop.test_one_line")
+    logger = logging.getLogger("fibuca_desktop.test_log_pane")
     logger.setLevel(logging.INFO)
     for each in (handler, file_handler):
         logger.addHandler(each)
+    yield pane, logger, tmp_path / "fibuca-desktop.log"
+    for each in (handler, file_handler):
+        logger.removeHandler(each)
+    file_handler.close()
+
+
+def test_the_log_pane_shows_one_line_and_the_log_file_the_traceback(qtbot, pane_and_file):
+    pane, logger, log_path = pane_and_file
     try:
-        try:
-            int("9" * 5000)
-        except ValueError:
-            logger.exception("could not read the heap size")
-        logger.warning("first line\nsecond line\nthird line")
-    finally:
-        for each in (handler, file_handler):
-            logger.removeHandler(each)
-        file_handler.close()
+        int("9" * 5000)
+    except ValueError:
+        logger.exception("could not read the heap size")
+    logger.warning("first line\nsecond line\nthird line")
     qtbot.waitUntil(lambda: pane.blockCount() >= 2)
     lines = pane.toPlainText().splitlines()
     assert len(lines) == 2
     assert lines[0].endswith("could not read the heap size (details in the log file)")
     assert lines[1].endswith("first line (details in the log file)")
     assert "Traceback" not in pane.toPlainText()
-    written = (tmp_path / "fibuca-desktop.log").read_text()
+    written = log_path.read_text()
     assert "Traceback (most recent call last)" in written and "third line" in written
 
 
@@ -97,30 +102,17 @@ def test_the_log_pane_shows_one_line_and_the_log_file_the_traceback(qtbot, tmp_p
     ["x" * 100_000, "SELECT " + ", ".join(f"c{i}" for i in range(20_000)), "9" * 4301],
 )
 def test_a_huge_one_line_record_is_cut_in_the_pane_and_kept_whole_in_the_file(
-    qtbot, tmp_path, message
+    qtbot, pane_and_file, message
 ):
     """One line per record, but a 100 000-character line flooded the pane."""
     from fibuca_desktop.ui.log_pane import MAX_LINE_CHARS
 
-    pane = LogPaneWidget()
-    qtbot.addWidget(pane)
-    handler = QtLogHandler()
-    handler.record_formatted.connect(pane.append_line)
-    file_handler = open_log_file(tmp_path)
-    logger = logging.getLogger("fibuca_desktop.test_huge_line")
-    logger.setLevel(logging.INFO)
-    for each in (handler, file_handler):
-        logger.addHandler(each)
-    try:
-        logger.warning("%s", message)
-    finally:
-        for each in (handler, file_handler):
-            logger.removeHandler(each)
-        file_handler.close()
+    pane, logger, log_path = pane_and_file
+    logger.warning("%s", message)
     qtbot.waitUntil(lambda: bool(pane.toPlainText()))
     shown = pane.toPlainText()
     assert len(shown) < MAX_LINE_CHARS + 200 and shown.endswith("… (details in the log file)")
-    assert message in (tmp_path / "fibuca-desktop.log").read_text()
+    assert message in log_path.read_text()
 
 
 def test_a_log_file_on_a_full_disk_says_so_once_never_a_traceback_per_record(tmp_path):
