@@ -27,7 +27,7 @@ from fibuca_desktop.cli.parser import (
     number_in,
     verbosity,
 )
-from fibuca_desktop.cli.terminal import printable
+from fibuca_desktop.cli.terminal import discard_stdout, printable
 from fibuca_desktop.core.errors import FibucaError
 from fibuca_desktop.core.process_memory import limit_malloc_arenas
 
@@ -162,7 +162,7 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"{name}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `... | head`: the reader has what it wanted; nothing to report
-        _discard_stdout()
+        discard_stdout()
         return EXIT_PIPE_CLOSED
     except FibucaError as error:  # a domain error's message already says what to do
         log.debug("%s failed", name, exc_info=True)
@@ -176,15 +176,6 @@ def run_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-
-
-def _discard_stdout() -> None:
-    """Point stdout at /dev/null, so the interpreter's last flush on exit does not fail again."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):  # no real file descriptor behind stdout (tests, embedding)
-        pass
 
 
 def _one_line(error: BaseException, limit: int = 300) -> str:

@@ -15,13 +15,13 @@ import argparse
 import contextlib
 import json
 import math
-import os
 import signal
 import sys
 import time
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from fibuca_desktop.cli.terminal import discard_stdout
 from fibuca_desktop.core.errors import OutputError
 from fibuca_desktop.core.monitor.health_source import HealthSource
 from fibuca_desktop.core.monitor.http_fetch import mask_url, token_from
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     except (KeyboardInterrupt, _Stop):
         _say("")
     except _OutputGone:
-        _quiet_stdout()
+        discard_stdout()
     except OutputError as error:
         print(f"fibuca-desktop monitor: error: {error}", file=sys.stderr)
         status = EXIT_FAILED
@@ -167,14 +167,6 @@ def _say(text: str) -> None:
     """A line on stderr, if there still is one (a closed terminal takes it too)."""
     with contextlib.suppress(OSError, ValueError):
         print(text, file=sys.stderr, flush=True)
-
-
-def _quiet_stdout() -> None:
-    """Point stdout at /dev/null, so the interpreter's last flush does not complain either."""
-    with contextlib.suppress(OSError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
 
 
 def _stop_on_signals() -> dict:

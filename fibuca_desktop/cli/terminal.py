@@ -8,6 +8,9 @@ text, never as a command. Newlines stay where the CLI itself puts them.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import unicodedata
 
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -25,3 +28,12 @@ def _shown(char: str, keep_newlines: bool) -> str:
         code = ord(char)
         return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
     return char
+
+
+def discard_stdout() -> None:
+    """Point stdout at /dev/null once its reader is gone (``| head``, a closed terminal), so the
+    interpreter's last flush on exit does not fail again."""
+    with contextlib.suppress(OSError, ValueError):  # no real descriptor (tests, embedding)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
