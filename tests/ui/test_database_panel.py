@@ -58,13 +58,16 @@ def panel_url(pg_cluster) -> str:
 def make_panel(qtbot):
     panels = []
 
-    def make(statement_timeout_s: float | None = None) -> DatabasePanel:
+    def make(
+        statement_timeout_s: float | None = None, lock_timeout_s: float | None = None
+    ) -> DatabasePanel:
         factory = None
-        if statement_timeout_s is not None:
+        if statement_timeout_s is not None or lock_timeout_s is not None:
+            changed = {"statement_timeout_s": statement_timeout_s, "lock_timeout_s": lock_timeout_s}
+            changed = {name: value for name, value in changed.items() if value is not None}
 
             def factory(url: str, read_only: bool) -> DatabaseSession:
-                settings = PoolSettings(statement_timeout_s=statement_timeout_s)
-                return DatabaseSession(url, settings, read_only=read_only)
+                return DatabaseSession(url, PoolSettings(**changed), read_only=read_only)
 
         panel = DatabasePanel(Settings(), factory)
         qtbot.addWidget(panel)
@@ -559,7 +562,9 @@ def test_a_query_that_hits_the_statement_timeout_never_freezes_the_window(
 def test_server_stopped_mid_session_is_reported_then_the_panel_recovers(
     qtbot, make_panel, panel_url, pg_cluster
 ):
-    panel = make_panel()
+    # The query must still be waiting when the server stops, however late the stop comes on a
+    # loaded machine: the pool's 5 s lock timeout would otherwise end it first (a lock message).
+    panel = make_panel(statement_timeout_s=120, lock_timeout_s=110)
     connect(qtbot, panel, panel_url)
     locker = psycopg2.connect(panel_url)
     with locker.cursor() as cur:
