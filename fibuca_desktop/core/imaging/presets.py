@@ -38,6 +38,10 @@ ENCODINGS: dict[str, Encoding] = {
     )
 }
 FORMATS = tuple(ENCODINGS)
+# How the mask's edge is made: "refined" follows the full-resolution photo and estimates the true
+# edge colours (refine.py); "rembg" is rembg's own mask stretched to the photo, exactly.
+EDGES = ("refined", "rembg")
+DEFAULT_EDGES = "refined"
 EXTENSIONS = {name: encoding.extension for name, encoding in ENCODINGS.items()}
 
 
@@ -55,6 +59,7 @@ class Preset:
     margin: float = 0.0
     mask_only: bool = False
     alpha_matting: bool = False
+    edges: str = DEFAULT_EDGES
 
     def __post_init__(self) -> None:
         """Every Preset is one that can be written: a bad combination never reaches a run."""
@@ -74,6 +79,8 @@ class Preset:
                 "give a background colour with --bg (for example --bg white)."
             )
 
+        if self.edges not in EDGES:
+            raise UsageError(f"--edges {_shown(self.edges)} is not known; use {_choices(EDGES)}.")
         side = self.canvas or self.max_side
         if side and side > encoding.max_side:
             raise UsageError(self.too_large(side))
@@ -139,6 +146,7 @@ class Preset:
         background: str | None = None,
         margin: float | None = None,
         alpha_matting: bool | None = None,
+        edges: str | None = None,
     ) -> Preset:
         """Apply command-line or settings overrides (None: keep the preset's own); raises
         UsageError on a value out of range or a combination that cannot be written."""
@@ -166,6 +174,8 @@ class Preset:
             changes["margin"] = margin
         if alpha_matting is not None:
             changes["alpha_matting"] = alpha_matting
+        if edges is not None:
+            changes["edges"] = edges.strip().lower()
         return replace(self, **changes)  # __post_init__ refuses what cannot be written
 
 
