@@ -33,6 +33,7 @@ from fibuca_desktop.core.imaging.output_records import (
     recorded_input,
 )
 from fibuca_desktop.core.imaging.presets import Preset
+from fibuca_desktop.core.imaging.refine import refine
 from fibuca_desktop.core.imaging.render import (
     combined_alpha,
     fit_within,
@@ -161,9 +162,14 @@ class Pipeline:
             image = fit_within(image, self.preset.max_side)  # predict on the output size only
         _check(cancel)
         mask = self.engines.get(self.model).predict(image)
-        if self.preset.alpha_matting:
+        if self.preset.alpha_matting:  # replaces the edge entirely: --edges has no effect
             cutout = alpha_matting(image, mask)
             image, mask = cutout.convert("RGB"), cutout.getchannel("A")
+        elif self.preset.edges == "refined":
+            _check(cancel)
+            refined = refine(image, mask, not self.preset.mask_only, self.model_spec.input_size)
+            mask = combined_alpha(image, refined.alpha)
+            image = refined.rgb
         alpha = combined_alpha(image, mask)
         del mask
         _check(cancel)

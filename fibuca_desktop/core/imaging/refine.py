@@ -1,0 +1,258 @@
+"""Edge refinement: the model's mask, re-drawn along the full-resolution photo's own edges.
+
+u2netp predicts 320 x 320; stretched to a 12 MP photo each of its pixels covers 12 x 12, so the
+edge is a blurred ramp a dozen pixels wide that ignores the photo. Here the mask is cut at 0.5 and
+a colour guided filter (He, Sun and Tang 2013; the fast variant of He and Sun 2015) lets the photo
+decide where, inside a few of the model's pixels, the edge really runs:
+
+- The guided filter's coefficients are computed at a working resolution of at most ~512 px on
+  the long side (one box average of the photo, made by Pillow), then bilinearly upsampled and
+  applied to the full-resolution photo: a sharp edge that follows the photo's colours.
+- Only tiles within the filter's reach of the cut's boundary are computed; everywhere else the
+  filter would return the cut itself (its window holds a single value), so the cut is used as it
+  is. The work follows the edge's length, not the photo's area, and tiles are processed in
+  batches, so the extra memory is bounded whatever the photo's size.
+
+Foreground colours for the pixels left semi-transparent are estimated by ``foreground.py`` on
+the same tiles. Measured and compared with rembg in tests/benchmarks/bench_edges.py (README).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from fibuca_desktop.core.imaging import foreground
+
+WORKING_SIDE = 512  # the longest side of the working resolution
+TILE = 8  # tile side in working pixels
+BATCH_TILES = 96  # tiles computed at once: bounds the working arrays (~25 MB of float32)
+EPS = 1e-4  # guided filter regulariser, for colours in 0..1: small, so edges follow the photo
+# The filter's output is linear in the photo, so sensor noise leaves faint haze on both sides of
+# an edge; levels within CLEAN of 0 or 1 are that haze, and the rest is stretched to fill 0..1.
+CLEAN = 0.04
+_CUT = [0] * 128 + [255] * 128  # the model's mask at 0.5
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where the refinement works: the scale ``s`` (full pixels per working pixel), the guided
+    filter's radius ``r`` in working pixels, and the working size."""
+
+    s: int
+    r: int
+    size: tuple[int, int]  # working (width, height)
+
+    @classmethod
+    def for_size(cls, width: int, height: int, model_side: int = 320) -> Geometry:
+        long_side = max(width, height)
+        s = max(1, math.ceil(long_side / WORKING_SIDE))
+        cell = long_side / model_side  # one model pixel, in full-resolution pixels
+        r = max(1, round(2 * cell / s))  # two model pixels: the model's edge is that unsure
+        return cls(s, r, (math.ceil(width / s), math.ceil(height / s)))
+
+    @property
+    def halo(self) -> int:
+        """Working pixels a tile needs around it: two boxes of radius r, plus one for bilinear
+        upsampling."""
+        return 2 * self.r + 1
+
+
+@dataclass(frozen=True)
+class Refined:
+    """A refined cut-out: the photo's colours with true edge colours, and the new alpha."""
+
+    rgb: Image.Image  # mode RGB
+    alpha: Image.Image  # mode L
+
+
+def refine(
+    image: Image.Image, mask: Image.Image, colours: bool = True, model_side: int = 320
+) -> Refined:
+    """Refine ``mask`` (the model's mask stretched to ``image``, mode L) along ``image``'s edges.
+
+    With ``colours``, the pixels left semi-transparent get their estimated foreground colour;
+    an RGB ``image`` is changed in place for that (the caller's own decoded copy: no 12 MP
+    copy is made), an RGBA one is converted first. Extra memory: one byte a pixel (the new
+    alpha) and a few MB of tiles, whatever the photo's size.
+    """
+    width, height = image.size
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    alpha = mask.point(_CUT)  # the cut, with the edge tiles written over it
+    geometry = Geometry.for_size(width, height, model_side)
+    halo = geometry.halo
+    guide = _working(rgb, geometry, 3)
+    cut_work = _working(alpha, geometry, 1)[..., 0]
+    tiles = _edge_tiles(cut_work, geometry)
+    guide = np.pad(guide, ((halo, halo), (halo, halo), (0, 0)), mode="edge")
+    cut_work = np.pad(cut_work, halo, mode="edge")
+    upsample = _bilinear_weights(TILE, geometry.s, 1)
+    for start in range(0, len(tiles), BATCH_TILES):
+        batch = tiles[start : start + BATCH_TILES]
+        coefficients = _coefficients(guide, cut_work, batch, geometry)  # (n, T+2, T+2, 4)
+        colour_means = None
+        if colours:
+            margin = halo - 1  # the colour means' window: their box shrinks it to T + 2
+            colour_means = foreground.means(
+                _windows(guide, batch, halo, margin),
+                _windows(cut_work, batch, halo, margin),
+                margin - 1,
+                _box,
+            )  # (n, T+2, T+2, 6)
+        _apply(rgb, alpha, batch, coefficients, colour_means, upsample, geometry)
+    return Refined(rgb, alpha)
+
+
+def _apply(rgb, alpha, batch, coefficients, colour_means, upsample, geometry) -> None:
+    """The full-resolution part for one batch of tiles: alpha = a . I + b from the upsampled
+    coefficients, and the foreground colour of the pixels it leaves semi-transparent."""
+    side = TILE * geometry.s
+    width, height = rgb.size
+    boxes = [(tx * side, ty * side, tx * side + side, ty * side + side) for ty, tx in batch]
+    pixels = np.stack([np.asarray(rgb.crop(box)) for box in boxes])  # beyond the photo: black
+    pixels = pixels.astype(np.float32) * (1 / 255)
+    a = _upsample(coefficients, upsample)
+    tile_alpha = a[..., 0] * pixels[..., 0]
+    tile_alpha += a[..., 1] * pixels[..., 1]
+    tile_alpha += a[..., 2] * pixels[..., 2]
+    tile_alpha += a[..., 3] - CLEAN
+    tile_alpha *= 1 / (1 - 2 * CLEAN)
+    np.clip(tile_alpha, 0, 1, out=tile_alpha)
+    levels = np.rint(tile_alpha * 255).astype(np.uint8)
+    semi = None
+    if colour_means is not None:
+        semi = (levels > 0) & (levels < 255)
+        where, ys, xs = np.nonzero(semi)
+        found = foreground.estimate(
+            pixels[where, ys, xs],
+            tile_alpha[where, ys, xs],
+            _sample(colour_means, upsample, where, ys, xs),
+        )
+        colours = np.zeros((*semi.shape, 3), np.uint8)
+        colours[where, ys, xs] = found
+        has_semi = semi.any(axis=(1, 2))
+    for index, (left, top, right, bottom) in enumerate(boxes):
+        rows, cols = min(bottom, height) - top, min(right, width) - left
+        alpha.paste(Image.fromarray(levels[index, :rows, :cols]), (left, top))
+        if semi is not None and has_semi[index]:
+            rgb.paste(
+                Image.fromarray(colours[index, :rows, :cols]),
+                (left, top),
+                Image.fromarray(semi[index, :rows, :cols].view(np.uint8) * 255),
+            )
+
+
+def _working(image: Image.Image, geometry: Geometry, bands: int) -> np.ndarray:
+    """``image`` box-averaged to the working size, as float32 in 0..1, shape (h, w, bands)."""
+    small = image.reduce(geometry.s) if geometry.s > 1 else image
+    array = np.asarray(small, np.float32) * (1 / 255)
+    return array.reshape(small.height, small.width, bands)
+
+
+def _edge_tiles(cut_work: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """(ty, tx) of every tile whose pixels the filter can change: those within ``halo`` of a
+    working pixel the cut's boundary crosses (neither all in nor all out)."""
+    mixed = ((cut_work > 0) & (cut_work < 1)).astype(np.int32)
+    h, w = mixed.shape
+    integral = np.zeros((h + 1, w + 1), np.int64)
+    integral[1:, 1:] = mixed.cumsum(0).cumsum(1)
+    reach = geometry.halo
+    ty, tx = np.mgrid[0 : math.ceil(h / TILE), 0 : math.ceil(w / TILE)]
+    y0 = np.clip(ty * TILE - reach, 0, h)
+    y1 = np.clip((ty + 1) * TILE + reach, 0, h)
+    x0 = np.clip(tx * TILE - reach, 0, w)
+    x1 = np.clip((tx + 1) * TILE + reach, 0, w)
+    count = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
+    return np.argwhere(count > 0)
+
+
+def _windows(padded: np.ndarray, tiles: np.ndarray, pad: int, margin: int) -> np.ndarray:
+    """Each tile's window with ``margin`` working pixels around it, from an array padded by
+    ``pad``: shape (n, T + 2 margin, T + 2 margin, ...)."""
+    size = TILE + 2 * margin
+    offset = pad - margin
+    rows = tiles[:, 0, None] * TILE + offset + np.arange(size)
+    cols = tiles[:, 1, None] * TILE + offset + np.arange(size)
+    return padded[rows[:, :, None], cols[:, None, :]]
+
+
+def _coefficients(guide, cut_work, tiles, geometry: Geometry) -> np.ndarray:
+    """The guided filter's mean coefficients (a_r, a_g, a_b, b) for each tile and one pixel
+    around it: shape (n, T + 2, T + 2, 4)."""
+    r, halo = geometry.r, geometry.halo
+    guide_w = _windows(guide, tiles, halo, halo)  # (n, T+2h, T+2h, 3)
+    p = _windows(cut_work, tiles, halo, halo)
+    mean_i = _box(guide_w, r)
+    mean_p = _box(p, r)
+    cov = _box(guide_w * p[..., None], r) - mean_i * mean_p[..., None]
+    red, green, blue = guide_w[..., 0], guide_w[..., 1], guide_w[..., 2]
+    m_r, m_g, m_b = mean_i[..., 0], mean_i[..., 1], mean_i[..., 2]
+    rr = _box(red * red, r) - m_r * m_r + EPS
+    rg = _box(red * green, r) - m_r * m_g
+    rb = _box(red * blue, r) - m_r * m_b
+    gg = _box(green * green, r) - m_g * m_g + EPS
+    gb = _box(green * blue, r) - m_g * m_b
+    bb = _box(blue * blue, r) - m_b * m_b + EPS
+    # (Sigma + eps U)^-1 cov, by the adjugate of the symmetric 3 x 3 matrix
+    i_rr, i_rg, i_rb = gg * bb - gb * gb, gb * rb - rg * bb, rg * gb - gg * rb
+    i_gg, i_gb, i_bb = rr * bb - rb * rb, rb * rg - rr * gb, rr * gg - rg * rg
+    det = rr * i_rr + rg * i_rg + rb * i_rb
+    c_r, c_g, c_b = cov[..., 0], cov[..., 1], cov[..., 2]
+    coefficients = np.empty((*det.shape, 4), np.float32)
+    coefficients[..., 0] = (i_rr * c_r + i_rg * c_g + i_rb * c_b) / det
+    coefficients[..., 1] = (i_rg * c_r + i_gg * c_g + i_gb * c_b) / det
+    coefficients[..., 2] = (i_rb * c_r + i_gb * c_g + i_bb * c_b) / det
+    coefficients[..., 3] = mean_p - np.einsum("nyxc,nyxc->nyx", coefficients[..., :3], mean_i)
+    return _box(coefficients, r)
+
+
+def _box(values: np.ndarray, r: int) -> np.ndarray:
+    """Mean over (2r+1)^2 windows of axes 1 and 2, valid part only (each side shrinks by r)."""
+    width = 2 * r + 1
+    for axis in (1, 2):
+        n = values.shape[axis]
+        shape = list(values.shape)
+        shape[axis] = n + 1
+        summed = np.empty(shape, np.float32)
+        head = [slice(None)] * values.ndim
+        head[axis] = slice(0, 1)
+        summed[tuple(head)] = 0
+        head[axis] = slice(1, None)
+        np.cumsum(values, axis=axis, out=summed[tuple(head)])
+        head[axis] = slice(width, None)
+        upper = summed[tuple(head)]
+        head[axis] = slice(0, n + 1 - width)
+        values = upper - summed[tuple(head)]
+        values *= 1 / width
+    return values
+
+
+def _bilinear_weights(tile: int, s: int, margin: int):
+    """For each full-resolution row (or column) of a tile, the two working pixels of the window
+    (tile + margin each side) it lies between, and the weight of the second."""
+    centres = (np.arange(tile * s) + 0.5) / s - 0.5 + margin  # in window coordinates
+    low = np.floor(centres).astype(np.intp)
+    weight = (centres - low).astype(np.float32)
+    return low, weight
+
+
+def _upsample(windows: np.ndarray, weights) -> np.ndarray:
+    """Bilinear upsampling of tile windows (n, T+2, T+2, C) to full tiles (n, T s, T s, C)."""
+    low, weight = weights
+    wy, wx = weight[:, None, None], weight[:, None]
+    along_y = windows[:, low] * (1 - wy) + windows[:, low + 1] * wy
+    return along_y[:, :, low] * (1 - wx) + along_y[:, :, low + 1] * wx
+
+
+def _sample(windows: np.ndarray, weights, where, ys, xs) -> np.ndarray:
+    """Bilinear values of tile windows (n, T+2, T+2, C) at full-resolution pixels: pixel (ys,
+    xs) of tile ``where``, each."""
+    low, weight = weights
+    y0, x0 = low[ys], low[xs]
+    wy, wx = weight[ys, None], weight[xs, None]
+    top = windows[where, y0, x0] * (1 - wx) + windows[where, y0, x0 + 1] * wx
+    bottom = windows[where, y0 + 1, x0] * (1 - wx) + windows[where, y0 + 1, x0 + 1] * wx
+    return top * (1 - wy) + bottom * wy
