@@ -12,7 +12,12 @@ from fibuca_desktop.core.errors import UsageError
 from fibuca_desktop.core.imaging.batch import Job
 from fibuca_desktop.core.imaging.decode import Limits, decode
 from fibuca_desktop.core.imaging.pipeline import PROCESSED, Pipeline
-from fibuca_desktop.core.imaging.presets import PRESETS, get_preset, parse_background
+from fibuca_desktop.core.imaging.presets import (
+    DEFAULT_EDGES,
+    PRESETS,
+    get_preset,
+    parse_background,
+)
 from tests.conftest import PHOTOS
 
 
@@ -147,11 +152,29 @@ def test_jpeg_draft_decodes_only_what_the_output_needs(tmp_path):
         ({"margin": 0.7}, "0 to 0.49"),
         ({"max_side": 5}, "16 to 20000"),
         ({"background": "not-a-colour"}, "is not a colour"),
+        ({"edges": "sharp"}, "use refined or rembg"),
     ],
 )
 def test_bad_overrides_say_what_to_do(options, words):
     with pytest.raises(UsageError, match=words):
         get_preset("web").with_options(**options)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_offers_the_edges_switch(name):
+    """Issue 11: the refinement is on every preset that shows an edge, the mask's included."""
+    preset = get_preset(name)
+    assert preset.edges == DEFAULT_EDGES == "refined"
+    assert "edges" in preset.applicable_options()
+    assert preset.with_options(edges="rembg").edges == "rembg"
+    assert preset.with_options(edges=" Rembg ").edges == "rembg"  # as typed in a settings file
+    assert preset.with_options(edges=None) == preset
+
+
+def test_an_unknown_edges_value_says_what_to_use():
+    with pytest.raises(UsageError) as refused:
+        get_preset("web").with_options(edges="sharp")
+    assert str(refused.value) == "--edges sharp is not known; use refined or rembg."
 
 
 def test_background_parsing():
