@@ -14,6 +14,7 @@ from fibuca_desktop.core.imaging.decode import Limits, decode
 from fibuca_desktop.core.imaging.pipeline import PROCESSED, Pipeline
 from fibuca_desktop.core.imaging.presets import (
     DEFAULT_EDGES,
+    EDGES,
     PRESETS,
     get_preset,
     parse_background,
@@ -60,9 +61,12 @@ def test_transparent_is_full_size_rgba_with_zeroed_background(engines, tmp_path,
 
 
 def test_transparent_keeps_true_colours_on_soft_edges(engines, tmp_path):
-    """rembg darkens half-transparent pixels; ours keep the photo's colour (straight alpha)."""
+    """rembg darkens half-transparent pixels; ours keep the photo's colour (straight alpha).
+    With rembg's edges, so the photo's pixels are the reference: refined edges estimate the
+    product's own colour there instead (refine.py)."""
     photo = PHOTOS / "girl-1.jpg"
-    image = np.asarray(run(engines, get_preset("transparent"), photo, tmp_path / "out.png"))
+    preset = get_preset("transparent").with_options(edges="rembg")
+    image = np.asarray(run(engines, preset, photo, tmp_path / "out.png"))
     original = np.asarray(Image.open(photo).convert("RGB")).astype(int)
     soft = (image[:, :, 3] > 20) & (image[:, :, 3] < 235)
     assert soft.sum() > 100
@@ -102,10 +106,14 @@ def test_square_override_canvas_and_transparent(engines, tmp_path):
     assert np.asarray(image)[0, 0, 3] == 0
 
 
-def test_mask_is_the_alpha_of_transparent(engines, tmp_path):
+@pytest.mark.parametrize("edges", EDGES)
+def test_mask_is_the_alpha_of_transparent(engines, tmp_path, edges):
+    """The mask preset follows the same edges switch as the cut-out."""
     photo = PHOTOS / "car-1.jpg"
-    mask = run(engines, get_preset("mask"), photo, tmp_path / "mask.png")
-    cutout = run(engines, get_preset("transparent"), photo, tmp_path / "cut.png")
+    mask = run(engines, get_preset("mask").with_options(edges=edges), photo, tmp_path / "m.png")
+    cutout = run(
+        engines, get_preset("transparent").with_options(edges=edges), photo, tmp_path / "c.png"
+    )
     assert mask.mode == "L" and mask.size == cutout.size
     assert np.array_equal(np.asarray(mask), np.asarray(cutout.getchannel("A")))
 
