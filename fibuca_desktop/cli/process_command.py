@@ -20,7 +20,14 @@ from fibuca_desktop.core.imaging.models import DEFAULT_MODEL, MODELS, ModelStore
 from fibuca_desktop.core.imaging.optional_features import require_rembg
 from fibuca_desktop.core.imaging.output_records import clean_stale_parts
 from fibuca_desktop.core.imaging.pipeline import PROCESSED, SKIPPED, Pipeline
-from fibuca_desktop.core.imaging.presets import DEFAULT_PRESET, PRESETS, get_preset
+from fibuca_desktop.core.imaging.presets import (
+    DEFAULT_EDGES,
+    DEFAULT_PRESET,
+    EDGES,
+    PRESETS,
+    Preset,
+    get_preset,
+)
 from fibuca_desktop.core.imaging.scheduler import Scheduler, machine_capacity
 from fibuca_desktop.core.process_memory import peak_rss_mb
 
@@ -81,7 +88,17 @@ def add_parser(commands) -> None:
         help="square: space around the subject (0.05 = 5%% of the side)",
     )
     options.add_argument(
-        "--alpha-matting", action="store_true", help="refine hair and soft edges (slow; uses rembg)"
+        "--edges",
+        choices=EDGES,
+        help="how the cut-out's edge is made: refined follows the full-resolution photo's edges "
+        "and estimates their true colours; rembg gives rembg's edges exactly. No effect with "
+        f"--alpha-matting, which replaces the edge (default: {DEFAULT_EDGES})",
+    )
+    options.add_argument(
+        "--alpha-matting",
+        action="store_true",
+        help="refine hair and soft edges with rembg's alpha matting (slow; uses rembg); it "
+        "replaces the edge, so --edges has no effect",
     )
     limits = parser.add_argument_group("limits")
     limits.add_argument(
@@ -125,17 +142,24 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def preset_from(args: argparse.Namespace) -> Preset:
+    """The chosen preset with the options given (those not given keep the preset's own);
+    raises UsageError for a value or combination that cannot be written."""
+    return get_preset(args.preset).with_options(
+        max_side=args.max_side,
+        format=args.format,
+        quality=args.quality,
+        background=args.bg,
+        margin=args.margin,
+        alpha_matting=args.alpha_matting or None,
+        edges=args.edges,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     _printable_names()
     try:
-        preset = get_preset(args.preset).with_options(
-            max_side=args.max_side,
-            format=args.format,
-            quality=args.quality,
-            background=args.bg,
-            margin=args.margin,
-            alpha_matting=args.alpha_matting or None,
-        )
+        preset = preset_from(args)
         plan = plan_batch(args.inputs, args.output, preset.extension)
         capacity = machine_capacity(
             args.workers,

@@ -17,8 +17,9 @@ def add_parser(commands) -> None:
         "self-test",
         help="process the bundled sample photo and open the window offscreen; print a JSON report",
         description="Checks the default model (md5), removes the background of the bundled sample "
-        "photo and checks the cut-out, opens the main window offscreen and closes it. Never uses "
-        "the network. Exit status 0 when every check passed, 1 otherwise.",
+        "photo with rembg's edges (--edges rembg) and checks the cut-out against rembg's own mask, "
+        "opens the main window offscreen and closes it. Never uses the network. Exit status 0 "
+        "when every check passed, 1 otherwise.",
     )
     parser.add_argument(
         "--no-window", action="store_true", help="skip the window check (no Qt needed)"

@@ -75,17 +75,23 @@ def test_a_preset_that_cannot_be_written_cannot_be_made(fields, words):
 
 
 def test_applicable_options_follow_the_preset_and_its_format():
-    assert get_preset("transparent").applicable_options() == ("max_side", "format", "background")
+    assert get_preset("transparent").applicable_options() == (
+        "max_side",
+        "format",
+        "background",
+        "edges",
+    )
     assert get_preset("web").applicable_options() == (
         "max_side",
         "format",
         "quality",
         "background",
+        "edges",
     )
     assert "margin" in get_preset("square").applicable_options()
-    assert get_preset("mask").applicable_options() == ("max_side", "format")
+    assert get_preset("mask").applicable_options() == ("max_side", "format", "edges")
     mask_jpeg = get_preset("mask").with_options(format="jpeg")
-    assert mask_jpeg.applicable_options() == ("max_side", "format", "quality")
+    assert mask_jpeg.applicable_options() == ("max_side", "format", "quality", "edges")
     assert get_preset("mask").formats == ("png", "jpeg")
     assert get_preset("web").formats == FORMATS
 

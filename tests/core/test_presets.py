@@ -12,7 +12,13 @@ from fibuca_desktop.core.errors import UsageError
 from fibuca_desktop.core.imaging.batch import Job
 from fibuca_desktop.core.imaging.decode import Limits, decode
 from fibuca_desktop.core.imaging.pipeline import PROCESSED, Pipeline
-from fibuca_desktop.core.imaging.presets import PRESETS, get_preset, parse_background
+from fibuca_desktop.core.imaging.presets import (
+    DEFAULT_EDGES,
+    EDGES,
+    PRESETS,
+    get_preset,
+    parse_background,
+)
 from tests.conftest import PHOTOS
 
 
@@ -55,9 +61,12 @@ def test_transparent_is_full_size_rgba_with_zeroed_background(engines, tmp_path,
 
 
 def test_transparent_keeps_true_colours_on_soft_edges(engines, tmp_path):
-    """rembg darkens half-transparent pixels; ours keep the photo's colour (straight alpha)."""
+    """rembg darkens half-transparent pixels; ours keep the photo's colour (straight alpha).
+    With rembg's edges, so the photo's pixels are the reference: refined edges estimate the
+    product's own colour there instead (refine.py)."""
     photo = PHOTOS / "girl-1.jpg"
-    image = np.asarray(run(engines, get_preset("transparent"), photo, tmp_path / "out.png"))
+    preset = get_preset("transparent").with_options(edges="rembg")
+    image = np.asarray(run(engines, preset, photo, tmp_path / "out.png"))
     original = np.asarray(Image.open(photo).convert("RGB")).astype(int)
     soft = (image[:, :, 3] > 20) & (image[:, :, 3] < 235)
     assert soft.sum() > 100
@@ -97,10 +106,14 @@ def test_square_override_canvas_and_transparent(engines, tmp_path):
     assert np.asarray(image)[0, 0, 3] == 0
 
 
-def test_mask_is_the_alpha_of_transparent(engines, tmp_path):
+@pytest.mark.parametrize("edges", EDGES)
+def test_mask_is_the_alpha_of_transparent(engines, tmp_path, edges):
+    """The mask preset follows the same edges switch as the cut-out."""
     photo = PHOTOS / "car-1.jpg"
-    mask = run(engines, get_preset("mask"), photo, tmp_path / "mask.png")
-    cutout = run(engines, get_preset("transparent"), photo, tmp_path / "cut.png")
+    mask = run(engines, get_preset("mask").with_options(edges=edges), photo, tmp_path / "m.png")
+    cutout = run(
+        engines, get_preset("transparent").with_options(edges=edges), photo, tmp_path / "c.png"
+    )
     assert mask.mode == "L" and mask.size == cutout.size
     assert np.array_equal(np.asarray(mask), np.asarray(cutout.getchannel("A")))
 
@@ -147,11 +160,29 @@ def test_jpeg_draft_decodes_only_what_the_output_needs(tmp_path):
         ({"margin": 0.7}, "0 to 0.49"),
         ({"max_side": 5}, "16 to 20000"),
         ({"background": "not-a-colour"}, "is not a colour"),
+        ({"edges": "sharp"}, "use refined or rembg"),
     ],
 )
 def test_bad_overrides_say_what_to_do(options, words):
     with pytest.raises(UsageError, match=words):
         get_preset("web").with_options(**options)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_offers_the_edges_switch(name):
+    """Issue 11: the refinement is on every preset that shows an edge, the mask's included."""
+    preset = get_preset(name)
+    assert preset.edges == DEFAULT_EDGES == "refined"
+    assert "edges" in preset.applicable_options()
+    assert preset.with_options(edges="rembg").edges == "rembg"
+    assert preset.with_options(edges=" Rembg ").edges == "rembg"  # as typed in a settings file
+    assert preset.with_options(edges=None) == preset
+
+
+def test_an_unknown_edges_value_says_what_to_use():
+    with pytest.raises(UsageError) as refused:
+        get_preset("web").with_options(edges="sharp")
+    assert str(refused.value) == "--edges sharp is not known; use refined or rembg."
 
 
 def test_background_parsing():

@@ -37,7 +37,7 @@ def custom_settings() -> Settings:
             overwrite=True,
             options={
                 "web": PresetOptions(max_side=640, format="webp", quality=77, background="#102030"),
-                "square": PresetOptions(margin=0.1),
+                "square": PresetOptions(margin=0.1, edges="rembg"),
             },
         ),
         recent_folders=["/photos/b", "/photos/a"],

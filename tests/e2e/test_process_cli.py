@@ -248,10 +248,15 @@ def test_an_unwritable_output_folder_is_refused_before_any_photo_runs(tmp_path, 
 
 
 def test_alpha_matting_goes_through_rembg_and_keeps_the_subject(tmp_path):
-    """--alpha-matting refines edges with rembg's pymatting; the subject stays where it was."""
+    """--alpha-matting refines edges with rembg's pymatting; the subject stays where it was.
+    It replaces the mask's edge, so --edges makes no difference to it (as --help says)."""
     photo = Path(__file__).parents[1] / "fixtures" / "photos" / "girl-1.jpg"
     outputs = {}
-    for name, extra in (("plain", []), ("matted", ["--alpha-matting"])):
+    for name, extra in (
+        ("plain", ["--edges", "rembg"]),  # rembg's own mask: what matting starts from
+        ("matted", ["--alpha-matting"]),
+        ("matted-rembg", ["--alpha-matting", "--edges", "rembg"]),
+    ):
         done = subprocess.run(
             [
                 sys.executable,
@@ -275,3 +280,4 @@ def test_alpha_matting_goes_through_rembg_and_keeps_the_subject(tmp_path):
     overlap = np.logical_and(plain, matted).sum() / np.logical_or(plain, matted).sum()
     assert overlap > 0.8
     assert not np.array_equal(outputs["plain"], outputs["matted"])  # matting changed the edges
+    assert np.array_equal(outputs["matted"], outputs["matted-rembg"])

@@ -36,6 +36,9 @@ def test_self_test_passes_and_reports_everything(u2netp_path, tmp_path):
     assert {"default model md5", "mask matches rembg's", "foreground fraction is sensible"} <= names
     assert "main window opens and closes offscreen" in names
     assert all(check["passed"] for check in report["checks"])
+    assert report["sample"]["edges"] == "rembg"  # compared with rembg's mask: rembg's edges
+    (mask_check,) = [c for c in report["checks"] if c["name"] == "mask matches rembg's"]
+    assert mask_check["detail"].endswith("with --edges rembg")
     assert report["window"]["platform"] == "offscreen"
     assert report["window"]["exit_status"] == 0
     assert report["window"]["log"].startswith("window shown")  # the app's own start-up line

@@ -57,10 +57,10 @@ def test_the_preset_defaults_are_shown_with_their_values(qtbot, name):
 @pytest.mark.parametrize(
     ("name", "fields"),
     [
-        ("transparent", ["max_side", "format", "background"]),  # PNG: no quality
-        ("web", ["max_side", "format", "quality", "background"]),
-        ("square", ["max_side", "format", "quality", "background", "margin"]),
-        ("mask", ["max_side", "format"]),  # no background, PNG: no quality
+        ("transparent", ["max_side", "format", "background", "edges"]),  # PNG: no quality
+        ("web", ["max_side", "format", "quality", "background", "edges"]),
+        ("square", ["max_side", "format", "quality", "background", "margin", "edges"]),
+        ("mask", ["max_side", "format", "edges"]),  # no background, PNG: no quality
     ],
 )
 def test_only_the_fields_that_apply_are_shown(qtbot, name, fields):
@@ -161,6 +161,7 @@ def test_values_map_to_options_and_defaults_restore(qtbot):
         "quality": 70,
         "background": None,
         "margin": 0.1,
+        "edges": None,
     }
     dialog.restore_defaults()
     assert set(dialog.values().values()) == {None}

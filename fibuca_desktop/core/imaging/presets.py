@@ -118,6 +118,7 @@ class Preset:
             names.append("background")
         if self.canvas:
             names.append("margin")
+        names.append("edges")  # every output has an edge, the mask's included
         return tuple(names)
 
     @property

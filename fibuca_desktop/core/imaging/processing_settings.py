@@ -17,7 +17,7 @@ from fibuca_desktop.core.settings_schema import show
 log = logging.getLogger(__name__)
 
 MAX_WORKERS = 64
-OPTION_NAMES = ("max_side", "format", "quality", "background", "margin")
+OPTION_NAMES = ("max_side", "format", "quality", "background", "margin", "edges")
 # Checks one option at a time; its background keeps "format: jpeg" alone from failing.
 _NEUTRAL = Preset("neutral", "checks a single option", background=WHITE)
 
@@ -32,6 +32,7 @@ class PresetOptions:
     quality: int | None = None
     background: str | None = None
     margin: float | None = None
+    edges: str | None = None  # "refined" or "rembg"; a file saved before issue 11 has none
 
     def check(self, where: str) -> None:
         for name in OPTION_NAMES:

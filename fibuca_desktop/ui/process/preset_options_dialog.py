@@ -1,4 +1,5 @@
-"""The chosen preset's own options (size, format, quality, background, margin) for next batches.
+"""The chosen preset's own options (size, format, quality, background, margin, edges) for next
+batches.
 
 Only the fields that change this preset's output are shown, each with the preset's own value as
 its default ("800 px (preset default)"). A combination that cannot be written is refused while it
@@ -23,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from fibuca_desktop.core.errors import UsageError
-from fibuca_desktop.core.imaging.presets import DEFAULT_PRESET, PRESETS, WHITE, Preset
+from fibuca_desktop.core.imaging.presets import DEFAULT_PRESET, EDGES, PRESETS, WHITE, Preset
 from fibuca_desktop.core.settings import PresetOptions, ProcessingSettings
 
 PRESET_DEFAULT = "preset default"
@@ -38,6 +39,12 @@ _REWORDS = (
     (re.compile(r"^--quality "), "Quality "),
     (re.compile(r"^--bg "), "Background "),
     (re.compile(r"^--margin "), "Margin "),
+)
+EDGE_NAMES = {"refined": "Refined", "rembg": "As rembg"}
+EDGES_TIP = (
+    "Refined: follows the full-resolution photo's edges and estimates\n"
+    "their true colours, so no backdrop colour shows along the edge.\n"
+    "As rembg: rembg's own edges, exactly as before."
 )
 
 
@@ -90,6 +97,14 @@ class PresetOptionsDialog(QDialog):
         self.margin.setSingleStep(0.01)
         self.margin.setSpecialValueText(f"{preset.margin:g} ({PRESET_DEFAULT})")
         self.margin.setValue(stored.margin if stored.margin is not None else _NO_MARGIN)
+        self.edges = QComboBox()
+        self.edges.addItem(f"{EDGE_NAMES[preset.edges]} ({PRESET_DEFAULT})", None)
+        for name in EDGES:
+            if name != preset.edges:
+                self.edges.addItem(EDGE_NAMES[name], name)
+        edges = stored.edges.strip().lower() if stored.edges else None  # as a file may spell it
+        self.edges.setCurrentIndex(max(0, self.edges.findData(edges)))
+        self.edges.setToolTip(EDGES_TIP)
 
         self.form = QFormLayout()
         self.form.addRow("Canvas side" if preset.canvas else "Longest side", self.max_side)
@@ -97,12 +112,14 @@ class PresetOptionsDialog(QDialog):
         self.form.addRow("Quality", self.quality)
         self.form.addRow("Background", self.background)
         self.form.addRow("Margin (of the side)", self.margin)
+        self.form.addRow("Edges", self.edges)
         self._fields = {
             "max_side": self.max_side,
             "format": self.format,
             "quality": self.quality,
             "background": self.background,
             "margin": self.margin,
+            "edges": self.edges,
         }
         self.error = QLabel()
         self.error.setObjectName("optionsError")
@@ -128,7 +145,8 @@ class PresetOptionsDialog(QDialog):
 
         for box in (self.max_side, self.quality, self.margin):
             box.valueChanged.connect(self._update)
-        self.format.currentIndexChanged.connect(self._update)
+        for combo in (self.format, self.edges):
+            combo.currentIndexChanged.connect(self._update)
         self.background.textChanged.connect(self._update)
         self._update()
 
@@ -146,6 +164,7 @@ class PresetOptionsDialog(QDialog):
             "quality": self.quality.value() or None,
             "background": self.background.text().strip() or None,
             "margin": self.margin.value() if self.margin.value() >= 0 else None,
+            "edges": self.edges.currentData(),
         }
         return {name: value if name in shown else None for name, value in values.items()}
 
@@ -166,6 +185,7 @@ class PresetOptionsDialog(QDialog):
         self.quality.setValue(_NO_QUALITY)
         self.background.clear()
         self.margin.setValue(_NO_MARGIN)
+        self.edges.setCurrentIndex(0)
 
     def _update(self) -> None:
         shown = self.applicable()

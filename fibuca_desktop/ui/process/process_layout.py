@@ -45,7 +45,7 @@ def build_process_panel(panel: ProcessPanel) -> None:
     panel.preset_combo.setCurrentText(panel.settings.processing.preset)
     panel.preset_combo.currentTextChanged.connect(panel._preset_changed)
     panel.options_button = QPushButton("Options…")
-    panel.options_button.setToolTip("Size, format, quality, background and margin")
+    panel.options_button.setToolTip("Size, format, quality, background, margin and edges")
     panel.options_button.clicked.connect(panel.edit_preset_options)
     panel.workers_combo = QComboBox()
     panel.workers_combo.setToolTip(
