@@ -240,10 +240,10 @@ class _AnotherProcessWritesMeanwhile:
         writer = self
 
         class During:
-            def predict(self, image):
+            def predict(self, image, stretch):
                 record_output(writer.output, writer.other_photo)
                 writer.output.write_bytes(b"the other photo's cut-out")
-                return engine.predict(image)
+                return engine.predict(image, stretch)
 
         return During()
 

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from PIL import Image
+
 from fibuca_desktop.core.atomic_write import write_atomically
 from fibuca_desktop.core.errors import Cancelled, FibucaError, OutputError
 from fibuca_desktop.core.imaging.batch import Job
@@ -161,7 +163,9 @@ class Pipeline:
         if self.preset.max_side and not self.preset.canvas:
             image = fit_within(image, self.preset.max_side)  # predict on the output size only
         _check(cancel)
-        mask = self.engines.get(self.model).predict(image)
+        refined = self.preset.edges == "refined" and not self.preset.alpha_matting
+        stretch = Image.Resampling.BILINEAR if refined else Image.Resampling.LANCZOS
+        mask = self.engines.get(self.model).predict(image, stretch)
         if self.preset.alpha_matting:  # replaces the edge entirely: --edges has no effect
             cutout = alpha_matting(image, mask)
             image, mask = cutout.convert("RGB"), cutout.getchannel("A")

@@ -34,6 +34,8 @@ EPS = 1e-4  # guided filter regulariser, for colours in 0..1: small, so edges fo
 # The filter's output is linear in the photo, so sensor noise leaves faint haze on both sides of
 # an edge; levels within CLEAN of 0 or 1 are that haze, and the rest is stretched to fill 0..1.
 CLEAN = 0.04
+PASSES = 1  # guided filter passes (see _coefficients)
+REACH = 2.5  # model pixels: how far from the model's edge the true edge may be found
 _CUT = [0] * 128 + [255] * 128  # the model's mask at 0.5
 
 
@@ -45,6 +47,7 @@ class Geometry:
     s: int
     r: int
     size: tuple[int, int]  # working (width, height)
+    cell: float  # one model pixel, in full-resolution pixels
 
     @classmethod
     def for_size(cls, width: int, height: int, model_side: int = 320) -> Geometry:
@@ -52,13 +55,20 @@ class Geometry:
         s = max(1, math.ceil(long_side / WORKING_SIDE))
         cell = long_side / model_side  # one model pixel, in full-resolution pixels
         r = max(1, round(2 * cell / s))  # two model pixels: the model's edge is that unsure
-        return cls(s, r, (math.ceil(width / s), math.ceil(height / s)))
+        return cls(s, r, (math.ceil(width / s), math.ceil(height / s)), cell)
+
+    @property
+    def reach(self) -> int:
+        """Working pixels from the cut's boundary within which the edge may move: REACH model
+        pixels. Beyond that the cut stands, so the refinement never opens or closes a hole
+        far from an edge the model drew."""
+        return min(self.halo, math.ceil(REACH * self.cell / self.s) + 1)
 
     @property
     def halo(self) -> int:
-        """Working pixels a tile needs around it: two boxes of radius r, plus one for bilinear
-        upsampling."""
-        return 2 * self.r + 1
+        """Working pixels a tile needs around it: two boxes of radius r per pass, plus one for
+        bilinear upsampling."""
+        return 2 * self.r * PASSES + 1
 
 
 @dataclass(frozen=True)
@@ -87,15 +97,18 @@ def refine(
     guide = _working(rgb, geometry, 3)
     cut_work = _working(alpha, geometry, 1)[..., 0]
     tiles = _edge_tiles(cut_work, geometry)
-    guide = np.pad(guide, ((halo, halo), (halo, halo), (0, 0)), mode="edge")
-    cut_work = np.pad(cut_work, halo, mode="edge")
+    # around the photo the edge's own values; at the far sides also the last tiles' overhang
+    rows = (halo, halo + -cut_work.shape[0] % TILE)
+    cols = (halo, halo + -cut_work.shape[1] % TILE)
+    guide = np.pad(guide, (rows, cols, (0, 0)), mode="edge")
+    cut_work = np.pad(cut_work, (rows, cols), mode="edge")
     upsample = _bilinear_weights(TILE, geometry.s, 1)
     for start in range(0, len(tiles), BATCH_TILES):
         batch = tiles[start : start + BATCH_TILES]
         coefficients = _coefficients(guide, cut_work, batch, geometry)  # (n, T+2, T+2, 4)
         colour_means = None
         if colours:
-            margin = halo - 1  # the colour means' window: their box shrinks it to T + 2
+            margin = 2 * geometry.r  # the colour means' window: their box shrinks it to T + 2
             colour_means = foreground.means(
                 _windows(guide, batch, halo, margin),
                 _windows(cut_work, batch, halo, margin),
@@ -154,12 +167,16 @@ def _working(image: Image.Image, geometry: Geometry, bands: int) -> np.ndarray:
 
 def _edge_tiles(cut_work: np.ndarray, geometry: Geometry) -> np.ndarray:
     """(ty, tx) of every tile whose pixels the filter can change: those within ``halo`` of a
-    working pixel the cut's boundary crosses (neither all in nor all out)."""
-    mixed = ((cut_work > 0) & (cut_work < 1)).astype(np.int32)
+    working pixel the cut's boundary crosses or runs along."""
+    mixed = (cut_work > 0) & (cut_work < 1)
+    # a boundary on the working grid's own lines leaves no mixed pixel: compare neighbours too
+    mixed[:, 1:] |= cut_work[:, 1:] != cut_work[:, :-1]
+    mixed[1:, :] |= cut_work[1:, :] != cut_work[:-1, :]
+    mixed = mixed.astype(np.int32)
     h, w = mixed.shape
     integral = np.zeros((h + 1, w + 1), np.int64)
     integral[1:, 1:] = mixed.cumsum(0).cumsum(1)
-    reach = geometry.halo
+    reach = geometry.reach
     ty, tx = np.mgrid[0 : math.ceil(h / TILE), 0 : math.ceil(w / TILE)]
     y0 = np.clip(ty * TILE - reach, 0, h)
     y1 = np.clip((ty + 1) * TILE + reach, 0, h)
@@ -181,10 +198,27 @@ def _windows(padded: np.ndarray, tiles: np.ndarray, pad: int, margin: int) -> np
 
 def _coefficients(guide, cut_work, tiles, geometry: Geometry) -> np.ndarray:
     """The guided filter's mean coefficients (a_r, a_g, a_b, b) for each tile and one pixel
-    around it: shape (n, T + 2, T + 2, 4)."""
-    r, halo = geometry.r, geometry.halo
-    guide_w = _windows(guide, tiles, halo, halo)  # (n, T+2h, T+2h, 3)
-    p = _windows(cut_work, tiles, halo, halo)
+    around it: shape (n, T + 2, T + 2, 4).
+
+    Two passes: where the cut is off the photo's edge, the first pass's linear fit cannot
+    match both and leaves a soft ramp at the true edge; fed with that (aligned) result, the
+    second fits the edge closely and comes out sharp.
+    """
+    r, pad = geometry.r, geometry.halo
+    guide_w = _windows(guide, tiles, pad, pad)
+    p = _windows(cut_work, tiles, pad, pad)
+    for _ in range(PASSES - 1):
+        coefficients = _guided(guide_w, p, r)
+        guide_w = guide_w[:, 2 * r : -2 * r, 2 * r : -2 * r]
+        p = np.einsum("nyxc,nyxc->nyx", coefficients[..., :3], guide_w)
+        p += coefficients[..., 3]
+        np.clip(p, 0, 1, out=p)
+    return _guided(guide_w, p, r)
+
+
+def _guided(guide_w: np.ndarray, p: np.ndarray, r: int) -> np.ndarray:
+    """He et al.'s colour guided filter on windows (n, S, S, 3) and (n, S, S): the mean
+    coefficients on the valid part, (n, S - 4r, S - 4r, 4)."""
     mean_i = _box(guide_w, r)
     mean_p = _box(p, r)
     cov = _box(guide_w * p[..., None], r) - mean_i * mean_p[..., None]
