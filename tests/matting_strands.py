@@ -90,23 +90,27 @@ def make_fur(rng: np.random.Generator, aspect: float) -> Product:
     radius *= k
     base = _pick(rng, "fur")
     strand_seed = int(rng.integers(2**62))
-    core = 0.82 * radius
+    core = 0.9 * radius
 
     def sdf(u, v):
         return sh.circle(u, v, cu, cv, core)
 
     def colour(u, v, px):
-        return sh.shaded(base, 0.72 * _light(u, v, cu, cv, radius))
+        return sh.shaded(base, 0.8 * _light(u, v, cu, cv, radius))
 
     def strands(height: int) -> Iterator[StrandChunk]:
         local = np.random.default_rng(strand_seed)
         scale = height / REFERENCE_HEIGHT
-        for _ in range(10):
+        for _ in range(14):
             m = 2000
             theta = local.uniform(0, 2 * np.pi, m)
-            r0 = radius * np.sqrt(local.uniform(0.2, 0.94, m))
-            heading = theta + local.normal(0, 0.5, m)
-            length = radius * local.uniform(0.1, 0.32, m)
+            r0 = radius * np.sqrt(local.uniform(0.5, 1.0, m))  # most roots near the surface
+            heading = theta + local.normal(0, 0.6, m)
+            length = radius * local.uniform(0.08, 0.3, m)
+            inner = local.random(m) < 0.3  # short fibres all over the face, for its texture
+            r0[inner] = radius * np.sqrt(local.uniform(0, 0.8, inner.sum()))
+            heading[inner] = local.uniform(0, 2 * np.pi, inner.sum())
+            length[inner] *= 0.6
             p0 = np.stack([cu + r0 * np.cos(theta), cv + r0 * np.sin(theta)], 1)
             ahead = np.stack([np.cos(heading), np.sin(heading)], 1) * length[:, None]
             side = np.stack([-ahead[:, 1], ahead[:, 0]], 1) * local.normal(0, 0.25, m)[:, None]
@@ -117,7 +121,7 @@ def make_fur(rng: np.random.Generator, aspect: float) -> Product:
             def shade(t, u, v):
                 return (0.7 + 0.35 * t) * _light(u, v, cu, cv, radius)
 
-            width = local.uniform(0.6, 1.5, m) * scale
+            width = local.uniform(0.8, 1.8, m) * scale
             yield bezier_chunk(points, width, tint, shade, height)
 
     reach = radius * 1.3

@@ -104,11 +104,11 @@ def test_unknown_cases_and_backdrops_are_refused():
 
 def test_u2netp_finds_every_product(engines):
     """The set is meant to look like product photos to the real model: its mask, cut at 0.5,
-    covers the product (fur on wood is the hard one)."""
+    covers the product (fur on wood is the hardest)."""
     engine = engines.get("u2netp")
     for case in CASES:
         sample = generate(case, (800, 600), seed=0)
         mask = np.asarray(engine.predict(sample.image())) >= 128
         truth = sample.alpha >= 0.5
         iou = np.count_nonzero(mask & truth) / np.count_nonzero(mask | truth)
-        assert iou > (0.75 if case == "fur" else 0.95), case
+        assert iou > (0.85 if case == "fur" else 0.95), case
