@@ -53,15 +53,19 @@ class Variant:
     tuning: str = ""
     jobs_budget_mb: int | None = None
     group: str = "main"  # "main" | "growth"
+    edges: str = ""  # --edges refined | rembg; "" = the preset's default
 
 
-def run_worker(mode: str, spec: dict) -> dict:
-    """Run ``bench_worker.py MODE SPEC`` in a fresh interpreter and parse its JSON line."""
+def run_worker(
+    mode: str, spec: dict, worker: Path = WORKER, timeout: float = VARIANT_TIMEOUT
+) -> dict:
+    """Run ``bench_worker.py MODE SPEC`` (or another ``worker`` script) in a fresh interpreter
+    and parse its JSON line."""
     completed = subprocess.run(
-        [sys.executable, str(WORKER), mode, json.dumps(spec)],
+        [sys.executable, str(worker), mode, json.dumps(spec)],
         capture_output=True,
         text=True,
-        timeout=VARIANT_TIMEOUT,
+        timeout=timeout,
         cwd=PROJECT,
         check=False,
     )
@@ -79,6 +83,7 @@ def measure_once(variant: Variant, output_dir: Path) -> dict:
         "workers": variant.workers,
         "tuning": variant.tuning or "fast",
         "jobs_budget_mb": variant.jobs_budget_mb,
+        "edges": variant.edges,
         "model_path": str(MODEL),
         "output_dir": str(output_dir),
     }

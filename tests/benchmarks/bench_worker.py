@@ -160,7 +160,8 @@ def run_ours(spec: dict) -> dict:
 
 
 def _assemble(spec: dict, budget_mb: int | None):
-    """(Pipeline, Scheduler) exactly as the CLI builds them, overwrite on."""
+    """(Pipeline, Scheduler) exactly as the CLI builds them, overwrite on; ``spec["edges"]``,
+    when set, is the ``--edges`` option (refined | rembg)."""
     from fibuca_desktop.core.imaging.decode import Limits
     from fibuca_desktop.core.imaging.engine import EngineProvider, SessionTuning
     from fibuca_desktop.core.imaging.models import ModelStore
@@ -168,16 +169,18 @@ def _assemble(spec: dict, budget_mb: int | None):
     from fibuca_desktop.core.imaging.presets import get_preset
     from fibuca_desktop.core.imaging.scheduler import Scheduler, machine_capacity
 
+    preset = get_preset(spec["preset"]).with_options(edges=spec.get("edges") or None)
     store = ModelStore()
     store.path("u2netp")  # the verified file, as the CLI checks before it starts
-    capacity = machine_capacity(spec.get("workers"), budget_mb)
+    # workers None = the CLI's default for this preset (one for small outputs such as web)
+    capacity = machine_capacity(spec.get("workers"), budget_mb, small_outputs=preset.small_output)
     engines = EngineProvider(
         store,
         capacity.threads_per_inference,
         SessionTuning.named(spec["tuning"]),
         capacity.inference_slots,
     )
-    pipeline = Pipeline(engines, get_preset(spec["preset"]), "u2netp", Limits(), overwrite=True)
+    pipeline = Pipeline(engines, preset, "u2netp", Limits(), overwrite=True)
     return pipeline, Scheduler(pipeline, capacity)
 
 
