@@ -18,20 +18,21 @@ import numpy as np
 
 
 def means(guide: np.ndarray, cut: np.ndarray, radius: int, box) -> np.ndarray:
-    """Local means of the product's and the backdrop's colours: (n, h, w, 6), the valid part
-    of box averages of ``radius`` over each tile's window. Where no such pixel is near, the
-    window's own colour stands in (the correction then leaves the photo's colour)."""
-    inside = (cut >= 1).astype(np.float32)[..., None]
-    outside = (cut <= 0).astype(np.float32)[..., None]
-    stacked = np.concatenate([guide * inside, inside, guide * outside, outside, guide], axis=-1)
+    """Local means of the product's and the backdrop's colours: (n, 6, h, w), the valid part
+    of box averages of ``radius`` over each tile's window (``guide`` (n, 3, S, S), ``cut``
+    (n, S, S)). Where no such pixel is near, the window's own colour stands in (the correction
+    then keeps the photo's colour)."""
+    inside = (cut >= 1).astype(np.float32)[:, None]
+    outside = (cut <= 0).astype(np.float32)[:, None]
+    stacked = np.concatenate([guide * inside, inside, guide * outside, outside, guide], axis=1)
     averaged = box(stacked, radius)
-    plain = averaged[..., 8:11]
-    result = np.empty((*averaged.shape[:3], 6), np.float32)
+    plain = averaged[:, 8:11]
+    result = np.empty((averaged.shape[0], 6, *averaged.shape[2:]), np.float32)
     for offset, weight_at in ((0, 3), (3, 7)):
-        weight = averaged[..., weight_at : weight_at + 1]
-        source = averaged[..., weight_at - 3 : weight_at]
+        weight = averaged[:, weight_at : weight_at + 1]
+        source = averaged[:, weight_at - 3 : weight_at]
         found = weight > 1e-6
-        result[..., offset : offset + 3] = np.where(found, source / np.maximum(weight, 1e-6), plain)
+        result[:, offset : offset + 3] = np.where(found, source / np.maximum(weight, 1e-6), plain)
     return result
 
 
