@@ -35,7 +35,7 @@ EPS = 1e-4  # guided filter regulariser, for colours in 0..1: small, so edges fo
 # The filter's output is linear in the photo, so sensor noise leaves faint haze on both sides of
 # an edge; levels within CLEAN of 0 or 1 are that haze, and the rest is stretched to fill 0..1.
 CLEAN = 0.04
-PASSES = 1  # guided filter passes (see _coefficients)
+PASSES = 2  # guided filter passes (see _coefficients): the second sharpens a misplaced edge
 REACH = 2.5  # model pixels: how far from the model's edge the true edge may be found
 _CUT = [0] * 128 + [255] * 128  # the model's mask at 0.5
 
