@@ -240,10 +240,10 @@ class _AnotherProcessWritesMeanwhile:
         writer = self
 
         class During:
-            def predict(self, image, stretch):
+            def predict(self, image, exact=True):
                 record_output(writer.output, writer.other_photo)
                 writer.output.write_bytes(b"the other photo's cut-out")
-                return engine.predict(image, stretch)
+                return engine.predict(image, exact)
 
         return During()
 

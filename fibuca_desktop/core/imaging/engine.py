@@ -25,6 +25,7 @@ from fibuca_desktop.core.imaging.optional_features import rembg_missing_message,
 from fibuca_desktop.core.imaging.static_resize import prepared_graph
 
 log = logging.getLogger(__name__)
+_REDUCING_GAP = 3.0  # Pillow: reduce by whole factors while the image stays 3x the target
 
 
 @dataclass(frozen=True)
@@ -58,16 +59,16 @@ class SessionTuning:
 class MaskEngine(Protocol):
     """Predicts an 8-bit mask ("L", same size as the image) for an RGB, RGBA or L image.
 
-    ``stretch`` is the filter that takes the model's own small mask to the image's size:
-    LANCZOS is rembg's; the edge refinement, which only needs the mask's 0.5 cut, asks for
-    BILINEAR (half the time at 12 MP). An engine that only has rembg's full-size mask ignores it.
+    ``exact``: rembg's own resampling both ways (LANCZOS down to the model's input and back up
+    to the image), for output that matches rembg's. The edge refinement redraws the edge from
+    the photo and only needs the mask's 0.5 cut, so it asks for ``exact=False``: the photo is
+    reduced by whole factors before LANCZOS (Pillow's ``reducing_gap``) and the mask stretched
+    bilinearly, 0.14 s less at 12 MP. An engine that only has rembg's full-size mask ignores it.
     """
 
     model: str
 
-    def predict(
-        self, image: Image.Image, stretch: Image.Resampling = Image.Resampling.LANCZOS
-    ) -> Image.Image: ...
+    def predict(self, image: Image.Image, exact: bool = True) -> Image.Image: ...
 
 
 class OnnxMaskEngine:
@@ -133,11 +134,13 @@ class OnnxMaskEngine:
         self._input_name = session.get_inputs()[0].name
         return session
 
-    def model_input(self, image: Image.Image) -> np.ndarray:
-        """rembg's ``BaseSession.normalize``, operation for operation."""
+    def model_input(self, image: Image.Image, exact: bool = True) -> np.ndarray:
+        """rembg's ``BaseSession.normalize``, operation for operation (``exact=False``: the
+        resize first reduces by whole factors, see ``MaskEngine``)."""
         size = (self.spec.input_size, self.spec.input_size)
         rgb = image if image.mode == "RGB" else image.convert("RGB")  # no 12 MP copy when RGB
-        small = np.array(rgb.resize(size, Image.Resampling.LANCZOS))
+        gap = None if exact else _REDUCING_GAP
+        small = np.array(rgb.resize(size, Image.Resampling.LANCZOS, reducing_gap=gap))
         scaled = small / max(np.max(small), 1e-6)
         mean, std = self.spec.mean, self.spec.std
         tensor = np.empty(scaled.shape, dtype=np.float64)
@@ -145,11 +148,9 @@ class OnnxMaskEngine:
             tensor[:, :, channel] = (scaled[:, :, channel] - mean[channel]) / std[channel]
         return np.expand_dims(tensor.transpose((2, 0, 1)), 0).astype(np.float32)
 
-    def predict(
-        self, image: Image.Image, stretch: Image.Resampling = Image.Resampling.LANCZOS
-    ) -> Image.Image:
+    def predict(self, image: Image.Image, exact: bool = True) -> Image.Image:
         session = self._get_session()
-        tensor = self.model_input(image)
+        tensor = self.model_input(image, exact)
         with self._gate:
             output = session.run(None, {self._input_name: tensor})[0]
         prediction = output[:, 0, :, :]
@@ -158,6 +159,7 @@ class OnnxMaskEngine:
         if self.spec.clip:
             prediction = prediction.clip(0, 1)
         mask = Image.fromarray((prediction * 255).astype("uint8"), mode="L")
+        stretch = Image.Resampling.LANCZOS if exact else Image.Resampling.BILINEAR
         return mask.resize(image.size, stretch)
 
 
@@ -196,12 +198,10 @@ class RembgMaskEngine:
                     ) from error
             return self._session
 
-    def predict(
-        self, image: Image.Image, stretch: Image.Resampling = Image.Resampling.LANCZOS
-    ) -> Image.Image:
+    def predict(self, image: Image.Image, exact: bool = True) -> Image.Image:
         session = self._get_session()
         with self._gate:
-            return session.predict(image)[0]  # rembg's own stretch
+            return session.predict(image)[0]  # always rembg's own resampling
 
 
 def alpha_matting(image: Image.Image, mask: Image.Image) -> Image.Image:

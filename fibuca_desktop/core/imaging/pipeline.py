@@ -14,8 +14,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image
-
 from fibuca_desktop.core.atomic_write import write_atomically
 from fibuca_desktop.core.errors import Cancelled, FibucaError, OutputError
 from fibuca_desktop.core.imaging.batch import Job
@@ -164,16 +162,15 @@ class Pipeline:
             image = fit_within(image, self.preset.max_side)  # predict on the output size only
         _check(cancel)
         refined = self.preset.edges == "refined" and not self.preset.alpha_matting
-        stretch = Image.Resampling.BILINEAR if refined else Image.Resampling.LANCZOS
-        mask = self.engines.get(self.model).predict(image, stretch)
+        mask = self.engines.get(self.model).predict(image, exact=not refined)
         if self.preset.alpha_matting:  # replaces the edge entirely: --edges has no effect
             cutout = alpha_matting(image, mask)
             image, mask = cutout.convert("RGB"), cutout.getchannel("A")
-        elif self.preset.edges == "refined":
+        elif refined:
             _check(cancel)
-            refined = refine(image, mask, not self.preset.mask_only, self.model_spec.input_size)
-            mask = combined_alpha(image, refined.alpha)
-            image = refined.rgb
+            cutout = refine(image, mask, not self.preset.mask_only, self.model_spec.input_size)
+            mask = combined_alpha(image, cutout.alpha)
+            image = cutout.rgb
         alpha = combined_alpha(image, mask)
         del mask
         _check(cancel)
