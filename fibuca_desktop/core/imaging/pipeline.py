@@ -48,6 +48,9 @@ PROCESSED, SKIPPED, FAILED, CANCELLED = "processed", "skipped", "failed", "cance
 # from a 12 MP JPEG adds ~25 MB (model-input arrays, encoder buffers, the worker's own heap).
 _BYTES_PER_PIXEL = 9
 _JOB_OVERHEAD = 20 * 1024 * 1024
+# Refined edges add the new alpha beside the model's mask, and one batch of tiles (refine.py).
+_REFINE_BYTES_PER_PIXEL = 1
+_REFINE_OVERHEAD = 30 * 1024 * 1024
 # The bytes an output must start with, by its extension: a name always tells what is inside.
 _FULL = {errno.ENOSPC, errno.EDQUOT}
 _HALTS = _FULL | {errno.EROFS}  # nothing more can be written on that filesystem
@@ -100,9 +103,15 @@ class Pipeline:
         side = self.preset.decode_side()
         if side and header.format in {"JPEG", "MPO"}:
             pixels //= draft_scale((header.width, header.height), side) ** 2
+        extra = pixels * _REFINE_BYTES_PER_PIXEL + _REFINE_OVERHEAD if self._refines else 0
         if self.preset.canvas:
             pixels += self.preset.canvas**2
-        return pixels * _BYTES_PER_PIXEL + _JOB_OVERHEAD
+        return pixels * _BYTES_PER_PIXEL + _JOB_OVERHEAD + extra
+
+    @property
+    def _refines(self) -> bool:
+        """Whether the edge is refined (alpha matting replaces the edge altogether)."""
+        return self.preset.edges == "refined" and not self.preset.alpha_matting
 
     def header(self, job: Job) -> ImageHeader:
         return read_header(job.input, self.limits)
@@ -161,7 +170,7 @@ class Pipeline:
         if self.preset.max_side and not self.preset.canvas:
             image = fit_within(image, self.preset.max_side)  # predict on the output size only
         _check(cancel)
-        refined = self.preset.edges == "refined" and not self.preset.alpha_matting
+        refined = self._refines
         mask = self.engines.get(self.model).predict(image, exact=not refined)
         if self.preset.alpha_matting:  # replaces the edge entirely: --edges has no effect
             cutout = alpha_matting(image, mask)

@@ -30,7 +30,9 @@ from fibuca_desktop.core.imaging import foreground
 
 WORKING_SIDE = 512  # the longest side of the working resolution
 TILE = 8  # tile side in working pixels
-BATCH_TILES = 96  # tiles computed at once: bounds the working arrays (~25 MB of float32)
+# Full-resolution pixels computed at once: bounds the batch's arrays (~25 MB in all) whatever the
+# photo's size (a tile covers TILE * s full pixels a side, and s grows with the photo).
+BATCH_PIXELS = 96 * 64 * 64
 EPS = 1e-4  # guided filter regulariser, for colours in 0..1: small, so edges follow the photo
 # The filter's output is linear in the photo, so sensor noise leaves faint haze on both sides of
 # an edge; levels within CLEAN of 0 or 1 are that haze, and the rest is stretched to fill 0..1.
@@ -104,8 +106,9 @@ def refine(
     guide = np.pad(np.moveaxis(guide, -1, 0), ((0, 0), rows, cols), mode="edge")  # (3, h, w)
     cut_work = np.pad(cut_work, (rows, cols), mode="edge")
     upsample = _bilinear_weights(TILE, geometry.s, 1)
-    for start in range(0, len(tiles), BATCH_TILES):
-        batch = tiles[start : start + BATCH_TILES]
+    per_batch = max(1, BATCH_PIXELS // (TILE * geometry.s) ** 2)
+    for start in range(0, len(tiles), per_batch):
+        batch = tiles[start : start + per_batch]
         coefficients = _coefficients(guide, cut_work, batch, geometry)  # (n, 4, T+2, T+2)
         colour_means = None
         if colours:
