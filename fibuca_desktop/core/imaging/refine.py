@@ -30,9 +30,11 @@ from fibuca_desktop.core.imaging import foreground
 
 WORKING_SIDE = 512  # the longest side of the working resolution
 TILE = 8  # tile side in working pixels
-# Full-resolution pixels computed at once: bounds the batch's arrays (~25 MB in all) whatever the
-# photo's size (a tile covers TILE * s full pixels a side, and s grows with the photo).
-BATCH_PIXELS = 96 * 64 * 64
+# Pixels computed at once, at full and at working resolution: bound the batch's arrays (~8 MB
+# in all) whatever the photo's size (a tile covers TILE * s full pixels a side, s grows with the
+# photo; its working window, TILE + 2 halo a side, holds 13 channels of float32).
+BATCH_PIXELS = 32 * 64 * 64
+BATCH_WINDOW_PIXELS = 32 * 34 * 34
 EPS = 1e-4  # guided filter regulariser, for colours in 0..1: small, so edges follow the photo
 # The filter's output is linear in the photo, so sensor noise leaves faint haze on both sides of
 # an edge; levels within CLEAN of 0 or 1 are that haze, and the rest is stretched to fill 0..1.
@@ -106,7 +108,10 @@ def refine(
     guide = np.pad(np.moveaxis(guide, -1, 0), ((0, 0), rows, cols), mode="edge")  # (3, h, w)
     cut_work = np.pad(cut_work, (rows, cols), mode="edge")
     upsample = _bilinear_weights(TILE, geometry.s, 1)
-    per_batch = max(1, BATCH_PIXELS // (TILE * geometry.s) ** 2)
+    window = TILE + 2 * halo
+    per_batch = max(
+        1, min(BATCH_PIXELS // (TILE * geometry.s) ** 2, BATCH_WINDOW_PIXELS // window**2)
+    )
     for start in range(0, len(tiles), per_batch):
         batch = tiles[start : start + per_batch]
         coefficients = _coefficients(guide, cut_work, batch, geometry)  # (n, 4, T+2, T+2)
