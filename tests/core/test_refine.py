@@ -112,7 +112,7 @@ def test_the_working_geometry_is_bounded_at_any_size():
     for side in (16, 800, 4000, 8000, 16000, 60000):
         geometry = Geometry.for_size(side, side * 3 // 4)
         assert max(geometry.size) <= 512 + 1
-        assert 1 <= geometry.r <= 4
+        assert 1 <= geometry.r <= 6
 
 
 def _striped(size):

@@ -29,18 +29,21 @@ from PIL import Image
 from fibuca_desktop.core.imaging import foreground
 
 WORKING_SIDE = 512  # the longest side of the working resolution
-TILE = 8  # tile side in working pixels
+TILE = 16  # tile side in working pixels
 # Pixels computed at once, at full and at working resolution: bound the batch's arrays (~8 MB
 # in all) whatever the photo's size (a tile covers TILE * s full pixels a side, s grows with the
 # photo; its working window, TILE + 2 halo a side, holds 13 channels of float32).
 BATCH_PIXELS = 32 * 64 * 64
 BATCH_WINDOW_PIXELS = 32 * 34 * 34
 EPS = 1e-4  # guided filter regulariser, for colours in 0..1: small, so edges follow the photo
-# The filter's output is linear in the photo, so sensor noise leaves faint haze on both sides of
-# an edge; levels within CLEAN of 0 or 1 are that haze, and the rest is stretched to fill 0..1.
-CLEAN = 0.04
+# The filter's output is linear in the photo: sensor noise leaves faint haze beside an edge, and a
+# blend of two colours spreads a little wider than the edge. Levels within CLEAN of 0 or 1 become
+# 0 or 1 and the rest is stretched to 0..1. Tuned on the matting set (tests/benchmarks/
+# bench_edges.py): 0.15 is best over all its photos; 0.1 would favour fur and defocus a little.
+CLEAN = 0.15
 PASSES = 2  # guided filter passes (see _coefficients): the second sharpens a misplaced edge
-REACH = 2.5  # model pixels: how far from the model's edge the true edge may be found
+RADIUS = 3.0  # the guided filter's radius, in model pixels: the model's edge is about that unsure
+REACH = 1.5  # model pixels: how far from the model's edge the true edge may be found
 _CUT = [0] * 128 + [255] * 128  # the model's mask at 0.5
 
 
@@ -59,7 +62,7 @@ class Geometry:
         long_side = max(width, height)
         s = max(1, math.ceil(long_side / WORKING_SIDE))
         cell = long_side / model_side  # one model pixel, in full-resolution pixels
-        r = max(1, round(2 * cell / s))  # two model pixels: the model's edge is that unsure
+        r = max(1, round(RADIUS * cell / s))
         return cls(s, r, (math.ceil(width / s), math.ceil(height / s)), cell)
 
     @property
