@@ -93,9 +93,11 @@ def _linen(rng: np.random.Generator, aspect: float):
     threads = 260  # per image height: ~11 px a thread at 12 MP
 
     def surface(u, v):
-        warp = 0.5 + 0.5 * np.sin(u * threads * 2 * np.pi)
-        weft = 0.5 + 0.5 * np.sin(v * threads * 2 * np.pi)
-        weave = 0.94 + 0.05 * warp * weft + 0.03 * slub(u * 0.2, v * 8) + 0.03 * slub_v(u * 8, v)
+        warp = np.sin(u * threads * np.pi)  # a thread between zeros; plain weave: over, under
+        weft = np.sin(v * threads * np.pi)
+        on_top = np.clip(0.5 + 2 * warp * weft, 0, 1)  # the warp crosses over the weft here
+        ridge = on_top * np.abs(warp) ** 0.6 + (1 - on_top) * np.abs(weft) ** 0.6
+        weave = 0.9 + 0.09 * ridge + 0.03 * slub(u * 0.2, v * 8) + 0.03 * slub_v(u * 8, v)
         return base * (weave * (1.03 - 0.08 * v))[..., None]
 
     return surface
