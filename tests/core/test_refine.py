@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from fibuca_desktop.core.imaging.refine import TILE, Geometry, refine
+from fibuca_desktop.core.imaging.refine import Geometry, refine
 
 
 def _scene(size, box, hole=None, seed=0):
@@ -30,7 +30,7 @@ def _scene(size, box, hole=None, seed=0):
     return Image.fromarray(photo), mask, np.asarray(truth) > 127
 
 
-@pytest.mark.parametrize("size", [(1, 1), (1, 7), (7, 1), (2, 3), (33, 17), (TILE * 3 + 1, 5)])
+@pytest.mark.parametrize("size", [(1, 1), (1, 7), (7, 1), (2, 3), (33, 17), (385, 5)])
 def test_tiny_and_thin_photos_come_back_whole(size):
     photo = Image.new("RGB", size, (10, 200, 30))
     mask = Image.linear_gradient("L").resize(size)
@@ -61,7 +61,8 @@ def test_the_edge_moves_to_the_photos_edge(size):
 def test_far_from_the_edge_the_cut_is_kept_untouched():
     photo, mask, _ = _scene((2000, 1500), (400, 300, 1600, 1200))
     alpha = np.asarray(refine(photo.copy(), mask).alpha)
-    reach = Geometry.for_size(2000, 1500).halo * Geometry.for_size(2000, 1500).s + TILE * 8
+    geometry = Geometry.for_size(2000, 1500)
+    reach = (geometry.halo + geometry.tile) * geometry.s
     inside = alpha[300 + reach : 1200 - reach, 400 + reach : 1600 - reach]
     outside = np.concatenate([alpha[: 300 - reach].ravel(), alpha[1200 + reach :].ravel()])
     assert inside.min() == 255 and outside.max() == 0

@@ -35,10 +35,10 @@ from fibuca_desktop.core.imaging import foreground
 # WORKING_SIDE on the long side. On the matting set, a radius of 2 to 4 scores alike.
 WORKING_RADIUS = 2
 WORKING_SIDE = 512
-TILE = 16  # tile side in working pixels
+FULL_TILE = 128  # a tile's side in full-resolution pixels (about: a whole number of working ones)
 # Pixels computed at once, at full and at working resolution: bound the batch's arrays (~8 MB
-# in all) whatever the photo's size (a tile covers TILE * s full pixels a side, s grows with the
-# photo; its working window, TILE + 2 halo a side, holds 13 channels of float32).
+# in all) whatever the photo's size (a tile's working window, tile + 2 halo a side, holds 13
+# channels of float32).
 BATCH_PIXELS = 32 * 64 * 64
 BATCH_WINDOW_PIXELS = 32 * 34 * 34
 EPS = 1e-4  # guided filter regulariser, for colours in 0..1: small, so edges follow the photo
@@ -62,6 +62,7 @@ class Geometry:
     r: int
     size: tuple[int, int]  # working (width, height)
     cell: float  # one model pixel, in full-resolution pixels
+    tile: int  # a tile's side in working pixels
 
     @classmethod
     def for_size(cls, width: int, height: int, model_side: int = 320) -> Geometry:
@@ -70,7 +71,8 @@ class Geometry:
         radius = RADIUS * cell  # in full-resolution pixels
         s = max(1, round(radius / WORKING_RADIUS), math.ceil(long_side / WORKING_SIDE))
         r = max(1, round(radius / s))
-        return cls(s, r, (math.ceil(width / s), math.ceil(height / s)), cell)
+        tile = max(2, round(FULL_TILE / s))
+        return cls(s, r, (math.ceil(width / s), math.ceil(height / s)), cell, tile)
 
     @property
     def reach(self) -> int:
@@ -113,14 +115,15 @@ def refine(
     cut_work = _working(alpha, geometry, 1)[..., 0]
     tiles = _edge_tiles(cut_work, geometry)
     # around the photo the edge's own values; at the far sides also the last tiles' overhang
-    rows = (halo, halo + -cut_work.shape[0] % TILE)
-    cols = (halo, halo + -cut_work.shape[1] % TILE)
+    tile = geometry.tile
+    rows = (halo, halo + -cut_work.shape[0] % tile)
+    cols = (halo, halo + -cut_work.shape[1] % tile)
     guide = np.pad(np.moveaxis(guide, -1, 0), ((0, 0), rows, cols), mode="edge")  # (3, h, w)
     cut_work = np.pad(cut_work, (rows, cols), mode="edge")
-    upsample = _bilinear_weights(TILE, geometry.s, 1)
-    window = TILE + 2 * halo
+    upsample = _bilinear_weights(tile, geometry.s, 1)
+    window = tile + 2 * halo
     per_batch = max(
-        1, min(BATCH_PIXELS // (TILE * geometry.s) ** 2, BATCH_WINDOW_PIXELS // window**2)
+        1, min(BATCH_PIXELS // (tile * geometry.s) ** 2, BATCH_WINDOW_PIXELS // window**2)
     )
     for start in range(0, len(tiles), per_batch):
         batch = tiles[start : start + per_batch]
@@ -129,8 +132,8 @@ def refine(
         if colours:
             margin = 2 * geometry.r  # the colour means' window: their box shrinks it to T + 2
             colour_means = foreground.means(
-                _windows(guide, batch, halo, margin),
-                _windows(cut_work, batch, halo, margin),
+                _windows(guide, batch, tile, halo, margin),
+                _windows(cut_work, batch, tile, halo, margin),
                 margin - 1,
                 _box,
             )  # (n, 6, T+2, T+2)
@@ -141,7 +144,7 @@ def refine(
 def _apply(rgb, alpha, batch, coefficients, colour_means, upsample, geometry) -> None:
     """The full-resolution part for one batch of tiles: alpha = a . I + b from the upsampled
     coefficients, and the foreground colour of the pixels it leaves semi-transparent."""
-    side = TILE * geometry.s
+    side = geometry.tile * geometry.s
     width, height = rgb.size
     boxes = [(tx * side, ty * side, tx * side + side, ty * side + side) for ty, tx in batch]
     pixels = np.stack([np.asarray(rgb.crop(box)) for box in boxes])  # beyond the photo: black
@@ -198,22 +201,23 @@ def _edge_tiles(cut_work: np.ndarray, geometry: Geometry) -> np.ndarray:
     integral = np.zeros((h + 1, w + 1), np.int64)
     integral[1:, 1:] = mixed.cumsum(0).cumsum(1)
     reach = geometry.reach
-    ty, tx = np.mgrid[0 : math.ceil(h / TILE), 0 : math.ceil(w / TILE)]
-    y0 = np.clip(ty * TILE - reach, 0, h)
-    y1 = np.clip((ty + 1) * TILE + reach, 0, h)
-    x0 = np.clip(tx * TILE - reach, 0, w)
-    x1 = np.clip((tx + 1) * TILE + reach, 0, w)
+    tile = geometry.tile
+    ty, tx = np.mgrid[0 : math.ceil(h / tile), 0 : math.ceil(w / tile)]
+    y0 = np.clip(ty * tile - reach, 0, h)
+    y1 = np.clip((ty + 1) * tile + reach, 0, h)
+    x0 = np.clip(tx * tile - reach, 0, w)
+    x1 = np.clip((tx + 1) * tile + reach, 0, w)
     count = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
     return np.argwhere(count > 0)
 
 
-def _windows(padded: np.ndarray, tiles: np.ndarray, pad: int, margin: int) -> np.ndarray:
+def _windows(padded: np.ndarray, tiles: np.ndarray, tile: int, pad: int, margin: int):
     """Each tile's window with ``margin`` working pixels around it, from an array (..., h, w)
     padded by ``pad``: shape (n, ..., T + 2 margin, T + 2 margin)."""
-    size = TILE + 2 * margin
+    size = tile + 2 * margin
     offset = pad - margin
-    rows = tiles[:, 0, None] * TILE + offset + np.arange(size)
-    cols = tiles[:, 1, None] * TILE + offset + np.arange(size)
+    rows = tiles[:, 0, None] * tile + offset + np.arange(size)
+    cols = tiles[:, 1, None] * tile + offset + np.arange(size)
     gathered = padded[..., rows[:, :, None], cols[:, None, :]]  # (..., n, S, S)
     return np.moveaxis(gathered, -3, 0) if padded.ndim > 2 else gathered
 
@@ -227,8 +231,8 @@ def _coefficients(guide, cut_work, tiles, geometry: Geometry) -> np.ndarray:
     second fits the edge closely and comes out sharper (at twice the cost).
     """
     r, pad = geometry.r, geometry.halo
-    guide_w = _windows(guide, tiles, pad, pad)  # (n, 3, S, S)
-    p = _windows(cut_work, tiles, pad, pad)  # (n, S, S)
+    guide_w = _windows(guide, tiles, geometry.tile, pad, pad)  # (n, 3, S, S)
+    p = _windows(cut_work, tiles, geometry.tile, pad, pad)  # (n, S, S)
     for _ in range(PASSES - 1):
         coefficients = _guided(guide_w, p, r)
         guide_w = guide_w[..., 2 * r : -2 * r, 2 * r : -2 * r]
