@@ -117,7 +117,7 @@ def refine(
     With ``colours``, the pixels left semi-transparent get their estimated foreground colour;
     an RGB ``image`` is changed in place for that (the caller's own decoded copy: no 12 MP
     copy is made), an RGBA one is converted first. Extra memory: one byte a pixel (the new
-    alpha) and a few MB of tiles, whatever the photo's size.
+    alpha) and at most a few tens of MB of working arrays and tiles, whatever the photo's size.
     """
     width, height = image.size
     rgb = image if image.mode == "RGB" else image.convert("RGB")
