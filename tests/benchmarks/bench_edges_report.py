@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-import platform
-import time
-from importlib.metadata import version
 from pathlib import Path
 
-from bench_report import WEB_PEAK_MB, WEB_VS_BARE, code_lines, timing_text, verdict
+from bench_report import WEB_PEAK_MB, WEB_VS_BARE, load_line, run_lines, timing_text, verdict
 from bench_run import Run, ratios, spread
 
 BASE = "rembg"  # every ratio is against rembg's default cut-out
@@ -60,25 +56,13 @@ def header_lines(quality: dict, context: dict) -> list[str]:
     md5 = hashlib.md5(model.read_bytes(), usedforsecurity=False).hexdigest()
     paths = {cut["model_path"] for cut in quality["cutouts"].values()}
     same = "every method resolved this file" if paths == {str(model)} else f"**files: {paths}**"
-    versions = ", ".join(
-        f"{name} {version(name)}"
-        for name in ("onnxruntime", "pillow", "numpy", "scipy", "rembg", "pymatting")
-    )
-    load = "; ".join(
-        f"{a:.2f} {b:.2f} {c:.2f}" for a, b, c in (context["load_before"], context["load_after"])
-    )
     width, height = context["size"]
     return [
         "# Benchmark: edges, ours against rembg (u2netp)",
         "",
-        f"Command: `{context['command']}`  ",
-        f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}  ",
-        f"Machine: {os.cpu_count()} CPUs, {platform.platform()}, Python "
-        f"{platform.python_version()}  ",
-        f"Versions: {versions}  ",
-        *code_lines(context["code"], context["code_after"]),
+        *run_lines(context, ("onnxruntime", "pillow", "numpy", "scipy", "rembg", "pymatting")),
         f"Model: `{model}` (md5 {md5}); {same}  ",
-        f"Load average (1/5/15 min) before; after: {load}  ",
+        load_line(context),
         f"Set: {width}x{height}, seed {context['seed']}. Run time: quality "
         f"{context['quality_seconds']:.0f} s, total {context['total_seconds']:.0f} s",
         "",

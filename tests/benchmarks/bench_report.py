@@ -81,26 +81,36 @@ def model_line(runs: list[Run], model: Path, md5: str) -> str:
     return f"**Model files differ between rows: {sorted(paths)}** (expected `{model}`, md5 {md5})  "
 
 
-def header_lines(runs: list[Run], context: dict) -> list[str]:
-    model = Path(context["model"])
-    md5 = hashlib.md5(model.read_bytes(), usedforsecurity=False).hexdigest()
-    versions = ", ".join(
-        f"{name} {version(name)}" for name in ("onnxruntime", "pillow", "numpy", "rembg")
-    )
-    load = "; ".join(
-        f"{a:.2f} {b:.2f} {c:.2f}" for a, b, c in (context["load_before"], context["load_after"])
-    )
+def run_lines(context: dict, packages: tuple[str, ...]) -> list[str]:
+    """How a report was made, as every report starts: command, date, machine, the versions of
+    ``packages`` and the code's state."""
+    versions = ", ".join(f"{name} {version(name)}" for name in packages)
     return [
-        "# Benchmark: Fibuca pipeline vs rembg.remove (u2netp)",
-        "",
         f"Command: `{context['command']}`  ",
         f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}  ",
         f"Machine: {os.cpu_count()} CPUs, {platform.platform()}, Python "
         f"{platform.python_version()}  ",
         f"Versions: {versions}  ",
         *code_lines(context["code"], context["code_after"]),
+    ]
+
+
+def load_line(context: dict) -> str:
+    load = "; ".join(
+        f"{a:.2f} {b:.2f} {c:.2f}" for a, b, c in (context["load_before"], context["load_after"])
+    )
+    return f"Load average (1/5/15 min) before; after: {load}  "
+
+
+def header_lines(runs: list[Run], context: dict) -> list[str]:
+    model = Path(context["model"])
+    md5 = hashlib.md5(model.read_bytes(), usedforsecurity=False).hexdigest()
+    return [
+        "# Benchmark: Fibuca pipeline vs rembg.remove (u2netp)",
+        "",
+        *run_lines(context, ("onnxruntime", "pillow", "numpy", "rembg")),
         model_line(runs, model, md5),
-        f"Load average (1/5/15 min) before; after: {load}  ",
+        load_line(context),
         f"Total run time: {context['total_seconds']:.0f} s; main rows measured in "
         f"{context['rounds']} round(s), round-robin; growth rows once",
         "",
