@@ -17,8 +17,18 @@ import pytest
 from tests.node_server import NodeServer
 
 COMMAND = [sys.executable, "-m", "fibuca_desktop", "monitor"]
-FAST = ["--interval", "0.2", "--duration", "0.7", "--json"]
+FAST = ["--interval", "0.2", "--duration", "0.7"]
 HANG_GUARD_S = 30  # a run of 3 s plus start-up; a trickle without a deadline takes minutes
+
+
+def run_json_lines(*args: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """``monitor`` with ``args`` and ``--json``, within the hang guard; it must exit 0. The
+    result (for its stderr) and the JSON lines it printed."""
+    result = subprocess.run(
+        [*COMMAND, *args, "--json"], capture_output=True, text=True, timeout=HANG_GUARD_S
+    )
+    assert result.returncode == 0, result.stderr
+    return result, [json.loads(line) for line in result.stdout.splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +53,7 @@ def test_several_targets_one_line_each_per_sample_and_the_slow_ones_down(server,
         ("--metrics", f"{server.base}/trickle/chunked?ms={ms}"),
     ]
     args = ["--health", healthy, *[part for pair in slow for part in pair]]
-    result = subprocess.run(
-        [*COMMAND, *args, "--interval", "0.5", "--duration", "3", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD_S,
-    )
-    assert result.returncode == 0, result.stderr
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    _, lines = run_json_lines(*args, "--interval", "0.5", "--duration", "3")
     by_target: dict[str, list[dict]] = {}
     for line in lines:
         by_target.setdefault(line["target"], []).append(line)
@@ -129,15 +132,8 @@ def test_the_same_target_twice_is_a_usage_error(server):
 )
 def test_hostile_bodies_give_lines_never_a_traceback(server, kind):
     url = f"{server.base}/hostile?kind={kind}"
-    result = subprocess.run(
-        [*COMMAND, "--health", url, "--metrics", url + "&as=metrics", *FAST],
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD_S,
-    )
-    assert result.returncode == 0, result.stderr
+    result, lines = run_json_lines("--health", url, "--metrics", url + "&as=metrics", *FAST)
     assert "Traceback" not in result.stderr and "Error" not in result.stderr
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert {line["target"] for line in lines} == {url, url + "&as=metrics"}
     for line in lines:
         assert line["state"] in {"OK", "DOWN"}
@@ -151,14 +147,7 @@ def test_a_metrics_body_of_long_words_is_read_in_time_and_starves_nothing(server
     healthy = server.base + "/health"
     hostile = f"{server.base}/hostile?kind={kind}&as=metrics"
     args = ["--health", healthy, "--metrics", hostile, "--interval", "0.5", "--duration", "3"]
-    result = subprocess.run(
-        [*COMMAND, *args, "--json"],
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD_S,
-    )
-    assert result.returncode == 0, result.stderr
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    _, lines = run_json_lines(*args)
     assert len([line for line in lines if line["target"] == healthy]) >= 5
     down = [line for line in lines if line["target"] == hostile]
     assert down and {line["reason"] for line in down} == {
@@ -250,14 +239,7 @@ def test_eighty_trickling_targets_leave_the_healthy_one_on_time(server):
     healthy = server.base + "/health"
     slow = [f"{server.base}/trickle/body?ms=100&n={n}" for n in range(80)]
     args = ["--health", healthy, *[part for url in slow for part in ("--health", url)]]
-    result = subprocess.run(
-        [*COMMAND, *args, "--interval", "0.5", "--duration", "3", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD_S,
-    )
-    assert result.returncode == 0, result.stderr
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    _, lines = run_json_lines(*args, "--interval", "0.5", "--duration", "3")
     mine = [line for line in lines if line["target"] == healthy]
     assert len(mine) >= 4, mine  # 6 due; a loaded machine may lose one or two
     assert all(line["state"] == "OK" and line["reason"] is None for line in mine), mine
