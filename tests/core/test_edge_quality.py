@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -21,22 +20,12 @@ from fibuca_desktop.core.imaging.batch import Job
 from fibuca_desktop.core.imaging.pipeline import PROCESSED, Pipeline
 from fibuca_desktop.core.imaging.presets import get_preset
 from tests import matting_metrics, matting_set
+from tests.core.test_engine_fidelity import REMBG_SCRIPT
 
 pytestmark = pytest.mark.rembg
 
 SIZE = (2000, 1500)
 CASES = ("mug", "ring", "defocus", "hair")
-REMBG_SCRIPT = textwrap.dedent(
-    """
-    import sys
-    from pathlib import Path
-    from rembg import new_session, remove
-    session = new_session("u2netp")
-    out = Path(sys.argv[1])
-    for path in map(Path, sys.argv[2:]):
-        (out / (path.stem + ".png")).write_bytes(remove(path.read_bytes(), session=session))
-    """
-)
 
 
 @pytest.fixture(scope="module")
