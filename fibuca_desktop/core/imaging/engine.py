@@ -26,6 +26,10 @@ from fibuca_desktop.core.imaging.static_resize import prepared_graph
 
 log = logging.getLogger(__name__)
 _REDUCING_GAP = 3.0  # Pillow: reduce by whole factors while the image stays 3x the target
+# The version of the pre- and post-processing around the model (model_input, predict_raw,
+# stretch). Stored masks are keyed by it (mask_store.py): bump it whenever a change would give
+# another raw mask for the same photo, so masks made by the old code are never reused.
+ENGINE_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,22 @@ class MaskEngine(Protocol):
 
     model: str
 
-    def predict(self, image: Image.Image, exact: bool = True) -> Image.Image: ...
+    def predict(self, image: Image.Image, exact: bool = True) -> Image.Image:
+        """The mask at ``image``'s size: ``stretch(predict_raw(image, exact), image.size,
+        exact)``."""
+        ...
+
+    def predict_raw(self, image: Image.Image, exact: bool = True) -> Image.Image:
+        """The model's own mask before any stretch to the image: what the mask store keeps."""
+        ...
+
+
+def stretch(raw: Image.Image, size: tuple[int, int], exact: bool = True) -> Image.Image:
+    """A raw mask (``predict_raw``) at ``size``: LANCZOS when ``exact`` (rembg's own), else
+    bilinear (``MaskEngine``). A mask already at ``size`` is returned as it is."""
+    if raw.size == size:
+        return raw
+    return raw.resize(size, Image.Resampling.LANCZOS if exact else Image.Resampling.BILINEAR)
 
 
 class OnnxMaskEngine:
@@ -155,6 +174,10 @@ class OnnxMaskEngine:
         return np.expand_dims(tensor.transpose((2, 0, 1)), 0).astype(np.float32)
 
     def predict(self, image: Image.Image, exact: bool = True) -> Image.Image:
+        return stretch(self.predict_raw(image, exact), image.size, exact)
+
+    def predict_raw(self, image: Image.Image, exact: bool = True) -> Image.Image:
+        """The model's 8-bit mask at its input size (320 x 320 for u2netp), scaled as rembg's."""
         session = self._get_session()
         tensor = self.model_input(image, exact)
         with self._gate:
@@ -164,9 +187,7 @@ class OnnxMaskEngine:
         prediction = np.squeeze((prediction - low) / (high - low))
         if self.spec.clip:
             prediction = prediction.clip(0, 1)
-        mask = Image.fromarray((prediction * 255).astype("uint8"), mode="L")
-        stretch = Image.Resampling.LANCZOS if exact else Image.Resampling.BILINEAR
-        return mask.resize(image.size, stretch)
+        return Image.fromarray((prediction * 255).astype("uint8"), mode="L")
 
 
 class RembgMaskEngine:
@@ -205,6 +226,10 @@ class RembgMaskEngine:
             return self._session
 
     def predict(self, image: Image.Image, exact: bool = True) -> Image.Image:
+        return self.predict_raw(image, exact)
+
+    def predict_raw(self, image: Image.Image, exact: bool = True) -> Image.Image:
+        """rembg's mask, already at the image's size (rembg stretches it itself)."""
         session = self._get_session()
         with self._gate:
             return session.predict(image)[0]  # always rembg's own resampling
