@@ -16,11 +16,23 @@ pytest_plugins = ["tests.pg_cluster"]
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Derived caches (the rewritten u2netp graph) go to a throwaway folder, not the user's cache.
 os.environ.setdefault("FIBUCA_CACHE_DIR", tempfile.mkdtemp(prefix="fibuca-test-cache-"))
+# Stored masks too; each test then gets its own folder (mask_store_folder), but a fixture of a
+# wider scope (one ProcessService for a module) is made before that and keeps this one.
+os.environ.setdefault("FIBUCA_MASKS_DIR", tempfile.mkdtemp(prefix="fibuca-test-masks-"))
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PHOTOS = FIXTURES / "photos"
 EXPECTED = FIXTURES / "expected"
 PHOTO_NAMES = sorted(p.name for p in PHOTOS.iterdir() if p.suffix == ".jpg")
+
+
+@pytest.fixture(autouse=True)
+def mask_store_folder(tmp_path_factory, monkeypatch) -> Path:
+    """A fresh mask store for every test (subprocesses inherit it): a mask stored by one test
+    must never change another's output, and none reaches the user's cache."""
+    folder = tmp_path_factory.mktemp("masks")
+    monkeypatch.setenv("FIBUCA_MASKS_DIR", str(folder))
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ from fibuca_desktop.core.imaging.decode import (
     read_header,
 )
 from fibuca_desktop.core.imaging.engine import EngineProvider, alpha_matting
+from fibuca_desktop.core.imaging.mask_store import MaskStore
 from fibuca_desktop.core.imaging.memory_budget import MemoryBudget
 from fibuca_desktop.core.imaging.models import spec_for
 from fibuca_desktop.core.imaging.output_records import (
@@ -32,6 +33,7 @@ from fibuca_desktop.core.imaging.output_records import (
     record_output,
     recorded_input,
 )
+from fibuca_desktop.core.imaging.photo_masks import working_mask
 from fibuca_desktop.core.imaging.presets import Preset
 from fibuca_desktop.core.imaging.refine import refine
 from fibuca_desktop.core.imaging.render import (
@@ -51,6 +53,8 @@ _JOB_OVERHEAD = 20 * 1024 * 1024
 # Refined edges add the new alpha beside the model's mask, and one batch of tiles (refine.py).
 _REFINE_BYTES_PER_PIXEL = 1
 _REFINE_OVERHEAD = 30 * 1024 * 1024
+# An edited mask is read at the photo's full size before it is reduced to the job's.
+_EDITED_BYTES_PER_PIXEL = 1
 # The bytes an output must start with, by its extension: a name always tells what is inside.
 _FULL = {errno.ENOSPC, errno.EDQUOT}
 _HALTS = _FULL | {errno.EROFS}  # nothing more can be written on that filesystem
@@ -66,6 +70,7 @@ class JobResult:
     message: str = ""
     notes: list[str] = field(default_factory=list)
     halts_batch: bool = False  # the disk is full: the photos after this one cannot be written
+    mask: str = ""  # processed: what the mask came from, "model", "stored" or "edited"
 
     @property
     def input(self) -> Path:
@@ -77,7 +82,12 @@ class JobResult:
 
 
 class Pipeline:
-    """Decode, predict the mask, render the preset, write atomically. Thread-safe."""
+    """Decode, find or predict the mask, render the preset, write atomically. Thread-safe.
+
+    With ``masks``, a photo's edited or stored mask is used instead of running the model, and a
+    fresh model mask is stored; ``use_stored=False`` (``--no-mask-cache``) neither reads nor
+    writes the store.
+    """
 
     def __init__(
         self,
@@ -86,6 +96,8 @@ class Pipeline:
         model: str,
         limits: Limits | None = None,
         overwrite: bool = False,
+        masks: MaskStore | None = None,
+        use_stored: bool = True,
     ) -> None:
         self.engines = engines
         self.preset = preset
@@ -93,17 +105,21 @@ class Pipeline:
         self.limits = limits or Limits()
         self.overwrite = overwrite
         self.model_spec = spec_for(model)
+        self.masks = masks if use_stored else None
 
     def estimate_bytes(self, header: ImageHeader) -> int:
         """Peak memory of one job's images, from its pixel count (after JPEG draft scaling).
 
-        The model's own working memory is reserved once per inference slot by the scheduler.
+        The model's own working memory is reserved once per inference slot by the scheduler. A
+        stored mask saves the model's run, not memory: it is stretched to the same full mask.
         """
         pixels = header.pixels
         side = self.preset.decode_side()
         if side and header.format in {"JPEG", "MPO"}:
             pixels //= draft_scale((header.width, header.height), side) ** 2
         extra = pixels * _REFINE_BYTES_PER_PIXEL + _REFINE_OVERHEAD if self._refines else 0
+        if self.masks is not None and (side or self.preset.max_side):  # an edit, reduced
+            extra += header.pixels * _EDITED_BYTES_PER_PIXEL
         if self.preset.canvas:
             pixels += self.preset.canvas**2
         return pixels * _BYTES_PER_PIXEL + _JOB_OVERHEAD + extra
@@ -171,7 +187,9 @@ class Pipeline:
             image = fit_within(image, self.preset.max_side)  # predict on the output size only
         _check(cancel)
         refined = self._refines
-        mask = self.engines.get(self.model).predict(image, exact=not refined)
+        mask, source = working_mask(
+            job.input, image, self.model, self.engines, self.masks, exact=not refined
+        )
         if self.preset.alpha_matting:  # replaces the edge entirely: --edges has no effect
             cutout = alpha_matting(image, mask)
             image, mask = cutout.convert("RGB"), cutout.getchannel("A")
@@ -212,7 +230,7 @@ class Pipeline:
             notes.append("no subject found; the whole photo was used")
         if header.frames > 1:
             notes.append(f"animated ({header.frames} frames): the first frame was used")
-        return JobResult(job, PROCESSED, *rendered.size, notes=notes)
+        return JobResult(job, PROCESSED, *rendered.size, notes=notes, mask=source)
 
 
 def _stops_the_batch(error: BaseException) -> bool:

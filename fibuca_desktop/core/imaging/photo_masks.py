@@ -1,0 +1,112 @@
+"""Which mask a photo is cut out with: the user's edit, else the model's stored mask, else a
+fresh model run, stored on the way (mask_store.py). The pipeline and the editor both ask here.
+
+A stored mask never loads the model: ``EngineProvider.get`` is only called for a fresh run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from fibuca_desktop.core.errors import ImageRejected
+from fibuca_desktop.core.imaging.decode import Limits, decode
+from fibuca_desktop.core.imaging.engine import EngineProvider, stretch
+from fibuca_desktop.core.imaging.mask_store import MaskKey, MaskStore, mask_key
+
+log = logging.getLogger(__name__)
+
+# What a job's mask came from (JobResult.mask): the model just now, the store, the user's edit.
+MODEL, STORED, EDITED = "model", "stored", "edited"
+
+
+def working_mask(
+    path: Path,
+    image: Image.Image,
+    model: str,
+    engines: EngineProvider,
+    store: MaskStore | None,
+    exact: bool,
+) -> tuple[Image.Image, str]:
+    """The mask of the photo at ``path`` at the size of ``image`` (the photo as the job works on
+    it, perhaps reduced), and what it came from. ``exact`` as ``MaskEngine.predict``: it chooses
+    the stretch of a stored mask too. Without a store, exactly ``predict``."""
+    key = None
+    if store is not None:
+        try:
+            key = mask_key(path, model)
+        except OSError as error:  # decoded a moment ago: read again, it has gone away
+            log.warning("cannot look up the stored mask of %s: %s", path.name, error)
+    if key is None:
+        return engines.get(model).predict(image, exact), MODEL
+    edited = store.edited_mask(key)
+    if edited is not None:
+        return _resized(edited, image.size), EDITED
+    return _model_mask(key, image, engines, store, exact)
+
+
+def all_stored(paths: list[Path], model: str, store: MaskStore) -> bool:
+    """Whether every photo has an edited or a stored model mask, so the model is not needed.
+    Reads every photo (its digest): ask only when the model is missing."""
+    for path in paths:
+        try:
+            key = mask_key(path, model)
+        except OSError:
+            return False
+        if not store.has_edit(key) and store.model_mask(key) is None:
+            return False
+    return True
+
+
+@dataclass
+class PhotoMasks:
+    """A photo at full resolution with its masks, for the editor."""
+
+    image: Image.Image  # upright, "RGB" or "RGBA" as decode gives it
+    key: MaskKey
+    model_mask: Image.Image  # "L", the photo's size: the model's mask stretched exactly
+    edited: Image.Image | None  # "L", the photo's size; None: never edited
+
+
+def load_masks(
+    path: Path,
+    model: str,
+    engines: EngineProvider,
+    store: MaskStore,
+    limits: Limits | None = None,
+) -> PhotoMasks:
+    """The photo at ``path`` and its masks; the model runs (and its mask is stored) only when
+    the store has none. Raises FibucaError (ImageRejected, ModelUnavailable) with a message."""
+    decoded = decode(path, limits or Limits())
+    image = decoded.image
+    try:
+        key = mask_key(path, model)
+    except OSError as error:
+        raise ImageRejected(f"Cannot read {path.name}: {error.strerror or error}.") from error
+    model_mask, _ = _model_mask(key, image, engines, store, exact=True)
+    edited = store.edited_mask(key)
+    if edited is not None and edited.size != image.size:
+        log.warning("the edit of %s is %s, not %s: resized", path.name, edited.size, image.size)
+        edited = _resized(edited, image.size)
+    return PhotoMasks(image, key, model_mask, edited)
+
+
+def _model_mask(
+    key: MaskKey, image: Image.Image, engines: EngineProvider, store: MaskStore, exact: bool
+) -> tuple[Image.Image, str]:
+    stored = store.model_mask(key)
+    if stored is not None:
+        return stretch(stored.image, image.size, exact), STORED
+    raw = engines.get(key.model).predict_raw(image, exact)
+    store.put_model_mask(key, raw, exact)
+    return stretch(raw, image.size, exact), MODEL
+
+
+def _resized(mask: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """An edit (full resolution) at the job's size, reduced as ``render.fit_within`` reduces."""
+    if mask.size == size:
+        return mask
+    return mask.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
