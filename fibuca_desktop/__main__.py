@@ -1,7 +1,7 @@
 """Entry point: ``fibuca-desktop`` and ``python -m fibuca_desktop``.
 
-No subcommand opens the desktop window; ``process``, ``models``, ``monitor``, ``db`` and
-``self-test`` run headless.
+No subcommand opens the desktop window; ``process``, ``models``, ``masks``, ``monitor``, ``db``
+and ``self-test`` run headless.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from fibuca_desktop import __version__
 from fibuca_desktop.cli import (
     db_command,
+    masks_command,
     models_command,
     monitor_command,
     process_command,
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     process_command.add_parser(commands)
     models_command.add_parser(commands)
+    masks_command.add_parser(commands)
     monitor_command.add_parser(commands)
     db_command.add_parser(commands)
     self_test_command.add_parser(commands)

@@ -10,7 +10,9 @@ import json
 import sys
 import threading
 import time
+from collections import Counter
 
+from fibuca_desktop.cli.masks_command import configured_store
 from fibuca_desktop.cli.progress import ProgressBar
 from fibuca_desktop.core.errors import ModelUnavailable, UsageError
 from fibuca_desktop.core.imaging.batch import plan_batch
@@ -19,6 +21,7 @@ from fibuca_desktop.core.imaging.engine import EngineProvider, SessionTuning
 from fibuca_desktop.core.imaging.models import DEFAULT_MODEL, MODELS, ModelStore, spec_for
 from fibuca_desktop.core.imaging.optional_features import require_rembg
 from fibuca_desktop.core.imaging.output_records import clean_stale_parts
+from fibuca_desktop.core.imaging.photo_masks import EDITED, MODEL, STORED, all_stored
 from fibuca_desktop.core.imaging.pipeline import PROCESSED, SKIPPED, Pipeline
 from fibuca_desktop.core.imaging.presets import (
     DEFAULT_EDGES,
@@ -65,6 +68,12 @@ def add_parser(commands) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument(
+        "--no-mask-cache",
+        action="store_true",
+        help="run the model on every photo, ignoring (and not adding to) the stored masks and "
+        "edits (`fibuca-desktop masks path`)",
+    )
     options = parser.add_argument_group("preset options")
     options.add_argument(
         "--max-side", type=int, metavar="PX", help="longest side (square: the canvas side)"
@@ -170,15 +179,24 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as error:
         print(f"fibuca-desktop process: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    masks = None if args.no_mask_cache else configured_store()
     store = ModelStore()
     try:
         # Fail once, clearly, instead of once per photo; a missing rembg first, so nobody
         # downloads a model this installation cannot run.
-        if not spec_for(args.model).lean:
-            require_rembg(f"Model {args.model}")
         if preset.alpha_matting:
             require_rembg("Alpha matting")
-        store.path(args.model)
+        try:
+            if not spec_for(args.model).lean:
+                require_rembg(f"Model {args.model}")
+            store.path(args.model)
+        except ModelUnavailable:
+            if masks is None or not all_stored([job.input for job in plan.jobs], args.model, masks):
+                raise
+            print(
+                f"note: model {args.model} is not available, but every photo's mask is stored",
+                file=sys.stderr,
+            )
     except ModelUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
@@ -193,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
         capacity.inference_slots,
     )
     limits = Limits(args.max_file_mb * 1024 * 1024, args.max_megapixels * 1_000_000)
-    pipeline = Pipeline(engines, preset, args.model, limits, args.overwrite)
+    pipeline = Pipeline(engines, preset, args.model, limits, args.overwrite, masks)
     scheduler = Scheduler(pipeline, capacity)
     bar = ProgressBar(len(plan.jobs))
     results = []
@@ -238,6 +256,7 @@ def _report(plan, results, seconds: float) -> dict:
             "width": r.width,
             "height": r.height,
             "ms": round(r.ms, 1),
+            "mask": r.mask,
         }
         | ({"notes": r.notes} if r.notes else {})
         for r in results
@@ -277,6 +296,13 @@ def _print_summary(report: dict, preset: str, capacity: str) -> None:
         f"(preset {preset}; {capacity}; peak memory {report['peak_rss_mb']:.0f} MB)",
         file=out,
     )
+    sources = Counter(item["mask"] for item in report["processed"])
+    if sources[STORED] or sources[EDITED]:
+        print(
+            f"  masks: {sources[STORED]} stored, {sources[EDITED]} edited, "
+            f"{sources[MODEL]} from the model",
+            file=out,
+        )
     for item in report["skipped"]:
         print(f"  skipped {item['input']}: {item['reason']}", file=out)
     for item in report["failed"]:

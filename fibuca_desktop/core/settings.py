@@ -204,6 +204,18 @@ class SettingsStore:
         log.info("loaded settings from %s", self.path)
         return LoadResult(settings)
 
+    def peek(self) -> Settings:
+        """The saved settings as ``load`` reads them, every good entry kept, but the file is
+        never moved, repaired or written: for a CLI command that only reads a setting."""
+        try:
+            data = json.loads(_text_of(self.path.read_bytes()), parse_int=parse_int)
+            if not isinstance(data, dict) or _newer_version(data) is not None:
+                return Settings()
+            _migrate(data)
+            return parse_section(Settings, data, "", [])
+        except (OSError, ValueError, RecursionError):  # absent, not JSON, too deep: as load
+            return Settings()
+
     def serialize(self, settings: Settings) -> str:
         """The text ``save`` would write now: the UI compares it with the last one saved."""
         return serialize(settings)

@@ -39,6 +39,7 @@ def custom_settings() -> Settings:
                 "web": PresetOptions(max_side=640, format="webp", quality=77, background="#102030"),
                 "square": PresetOptions(margin=0.1, edges="rembg"),
             },
+            mask_cache_mb=512,
         ),
         recent_folders=["/photos/b", "/photos/a"],
     )
@@ -274,6 +275,11 @@ def test_save_writes_through_a_symlinked_file(tmp_path):
     [
         ({"workers": 65}, "processing.workers must be between 1 and 64, got 65"),
         ({"workers": "4"}, 'processing.workers must be a whole number or null, got "4"'),
+        (
+            {"mask_cache_mb": 8},
+            "processing.mask_cache_mb must be between 16 and 1048576 (MB), got 8",
+        ),
+        ({"mask_cache_mb": None}, "processing.mask_cache_mb must be a whole number, got null"),
         ({"output_dir": Path("/x")}, "processing.output_dir must be text or null"),
         ({"output_dir": "  "}, "processing.output_dir must be a folder or null"),
         ({"options": {"square": PresetOptions(margin=0.5)}}, "options.square.margin: 0.5 is out"),
@@ -303,6 +309,8 @@ def test_validate_names_the_field(change, expected):
         {"options": {"mask": PresetOptions(format="jpeg", quality=50)}},
         {"workers": 1},
         {"workers": 64},
+        {"mask_cache_mb": 16},
+        {"mask_cache_mb": 1024 * 1024},
     ],
 )
 def test_validate_accepts_good_combinations(change):
@@ -399,3 +407,19 @@ def test_macos_and_windows_folders(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "platform", "win32")
     monkeypatch.setenv("APPDATA", str(tmp_path / "Roaming"))
     assert default_settings_path() == tmp_path / "Roaming" / "Fibuca Desktop" / "settings.json"
+
+
+def test_peek_reads_the_settings_and_never_touches_the_file(tmp_path):
+    path = tmp_path / "settings.json"
+    store = SettingsStore(path)
+    assert store.peek() == Settings() and not path.exists()
+    path.write_text('{"schema_version": 1, "processing": {"mask_cache_mb": 64, "workers": 99}}')
+    before = path.read_bytes()
+    peeked = store.peek()  # workers is bad: left at its default, the file left as it is
+    assert (peeked.processing.mask_cache_mb, peeked.processing.workers) == (64, None)
+    for text in ('{"processing": ', '{"schema_version": 7}', "[1, 2]"):
+        path.write_text(text)
+        assert store.peek() == Settings()
+        assert path.read_text() == text
+    path.write_bytes(before)
+    assert aside_files(tmp_path) == [] and path.read_bytes() == before

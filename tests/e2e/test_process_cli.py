@@ -20,7 +20,7 @@ from PIL import Image
 from tests import corpus
 
 REPORT_KEYS = {"processed", "skipped", "failed", "seconds", "peak_rss_mb"}
-PROCESSED_KEYS = {"input", "output", "width", "height", "ms"}
+PROCESSED_KEYS = {"input", "output", "width", "height", "ms", "mask"}
 # Root ignores file permissions through these two capabilities; without them a root process is
 # refused a read-only folder as any user is. (Running as ``nobody`` is not possible here: the
 # interpreter lives under /root, which only root may enter.)
@@ -54,6 +54,7 @@ def report_of(result) -> dict:
         assert PROCESSED_KEYS <= set(item) <= PROCESSED_KEYS | {"notes"}
         assert Path(item["input"]).is_absolute() and Path(item["output"]).is_absolute()
         assert item["ms"] > 0
+        assert item["mask"] in {"model", "stored", "edited"}
     for item in report["skipped"]:
         assert set(item) == {"input", "output", "reason"}
         assert Path(item["input"]).is_absolute()

@@ -17,6 +17,7 @@ from fibuca_desktop.core.settings_schema import show
 log = logging.getLogger(__name__)
 
 MAX_WORKERS = 64
+MASK_CACHE_MB = (16, 1024 * 1024)  # the mask store's cap: from a few hundred photos to 1 TB
 OPTION_NAMES = ("max_side", "format", "quality", "background", "margin", "edges")
 # Checks one option at a time; its background keeps "format: jpeg" alone from failing.
 _NEUTRAL = Preset("neutral", "checks a single option", background=WHITE)
@@ -54,6 +55,7 @@ class ProcessingSettings:
     workers: int | None = None  # None: automatic
     overwrite: bool = False
     options: dict[str, PresetOptions] = field(default_factory=dict)
+    mask_cache_mb: int = 2048  # the mask store's cap (mask_store.py), least recently used out
 
     def output_folder(self) -> Path | None:
         """The chosen output folder (``~`` expanded); None: beside the first photos added."""
@@ -95,6 +97,12 @@ class ProcessingSettings:
         if self.workers is not None and not 1 <= self.workers <= MAX_WORKERS:
             raise SettingsError(
                 f"{where}.workers must be between 1 and {MAX_WORKERS}, got {show(self.workers)}"
+            )
+        low, high = MASK_CACHE_MB
+        if not low <= self.mask_cache_mb <= high:
+            raise SettingsError(
+                f"{where}.mask_cache_mb must be between {low} and {high} (MB), got "
+                f"{show(self.mask_cache_mb)}"
             )
         if self.output_dir is not None and not self.output_dir.strip():
             raise SettingsError(f"{where}.output_dir must be a folder or null, not empty text")

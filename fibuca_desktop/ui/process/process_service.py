@@ -1,10 +1,12 @@
-"""The Process tab's services, created once per app: model sessions and the bounded image pool."""
+"""The Process tab's services, created once per app: model sessions, the mask store and the
+bounded image pool."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QThreadPool
 
 from fibuca_desktop.core.imaging.engine import EngineProvider
+from fibuca_desktop.core.imaging.mask_store import MB, MaskStore
 from fibuca_desktop.core.imaging.models import spec_for
 from fibuca_desktop.core.imaging.pipeline import Pipeline
 from fibuca_desktop.core.imaging.presets import Preset
@@ -13,13 +15,16 @@ from fibuca_desktop.core.settings import Settings
 
 
 class ProcessService:
-    """Created once per app: the shared model sessions and the named, bounded image pool."""
+    """Created once per app: the shared model sessions, the mask store every batch reads and
+    adds to (an edit saved by the editor is used by the next run), and the named, bounded image
+    pool."""
 
     def __init__(self, settings: Settings) -> None:
         capacity = machine_capacity(settings.processing.workers)
         self.engines = EngineProvider(
             None, capacity.threads_per_inference, None, capacity.inference_slots
         )
+        self.masks = MaskStore.default(settings.processing.mask_cache_mb * MB)
         self.pool = QThreadPool()
         self.pool.setObjectName("fibuca-image-pool")
         self.pool.setMaxThreadCount(capacity.workers)
@@ -40,7 +45,14 @@ class ProcessService:
             model_mb=spec_for(processing.model).activation_mb,
         )
         self.pool.setMaxThreadCount(capacity.workers)
-        pipeline = Pipeline(self.engines, preset, processing.model, overwrite=processing.overwrite)
+        self.masks.cap_bytes = processing.mask_cache_mb * MB  # the settings may have changed
+        pipeline = Pipeline(
+            self.engines,
+            preset,
+            processing.model,
+            overwrite=processing.overwrite,
+            masks=self.masks,
+        )
         return Scheduler(pipeline, capacity)
 
     def shutdown(self) -> None:
