@@ -33,7 +33,9 @@ def working_mask(
 ) -> tuple[Image.Image, str]:
     """The mask of the photo at ``path`` at the size of ``image`` (the photo as the job works on
     it, perhaps reduced), and what it came from. ``exact`` as ``MaskEngine.predict``: it chooses
-    the stretch of a stored mask too. Without a store, exactly ``predict``."""
+    the stretch of a stored mask too; a mask stored from the other model input is used as it is
+    (the two differ by at most one level of 255 on the fixture photos). Without a store, exactly
+    ``predict``."""
     key = None
     if store is not None:
         try:
