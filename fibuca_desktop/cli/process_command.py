@@ -22,7 +22,7 @@ from fibuca_desktop.core.imaging.models import DEFAULT_MODEL, MODELS, ModelStore
 from fibuca_desktop.core.imaging.optional_features import require_rembg
 from fibuca_desktop.core.imaging.output_records import clean_stale_parts
 from fibuca_desktop.core.imaging.photo_masks import EDITED, MODEL, STORED, all_stored
-from fibuca_desktop.core.imaging.pipeline import PROCESSED, SKIPPED, Pipeline
+from fibuca_desktop.core.imaging.pipeline import PROCESSED, SKIPPED, Pipeline, refines
 from fibuca_desktop.core.imaging.presets import (
     DEFAULT_EDGES,
     DEFAULT_PRESET,
@@ -182,21 +182,7 @@ def run(args: argparse.Namespace) -> int:
     masks = None if args.no_mask_cache else configured_store()
     store = ModelStore()
     try:
-        # Fail once, clearly, instead of once per photo; a missing rembg first, so nobody
-        # downloads a model this installation cannot run.
-        if preset.alpha_matting:
-            require_rembg("Alpha matting")
-        try:
-            if not spec_for(args.model).lean:
-                require_rembg(f"Model {args.model}")
-            store.path(args.model)
-        except ModelUnavailable:
-            if masks is None or not all_stored([job.input for job in plan.jobs], args.model, masks):
-                raise
-            print(
-                f"note: model {args.model} is not available, but every photo's mask is stored",
-                file=sys.stderr,
-            )
+        _check_model(args.model, preset, store, masks, [job.input for job in plan.jobs])
     except ModelUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
@@ -236,6 +222,23 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_summary(report, preset.name, capacity.describe())
     return EXIT_FAILED if report["failed"] else EXIT_OK
+
+
+def _check_model(model: str, preset: Preset, store: ModelStore, masks, photos) -> None:
+    """Fail once, clearly, instead of once per photo (raises ModelUnavailable); a missing rembg
+    first, so nobody downloads a model this installation cannot run. No model is needed when
+    every photo's mask is stored."""
+    if preset.alpha_matting:
+        require_rembg("Alpha matting")
+    try:
+        if not spec_for(model).lean:
+            require_rembg(f"Model {model}")
+        store.path(model)
+    except ModelUnavailable:
+        if masks is None or not all_stored(photos, model, masks, exact=not refines(preset)):
+            raise
+        note = f"note: model {model} is not available; every photo's mask is stored"
+        print(note, file=sys.stderr)
 
 
 def _printable_names() -> None:

@@ -112,6 +112,27 @@ def test_a_stored_mask_gives_the_model_runs_bytes(
     assert (tmp_path / "model.png").read_bytes() == (tmp_path / "stored.png").read_bytes()
 
 
+def test_an_exact_job_replaces_a_mask_from_the_fast_input_once(
+    engines, no_model, photos, tmp_path, store
+):
+    """--edges rembg promises rembg's mask: a mask from refined edges' fast input will not do
+    (at 12 MP they differ by up to 31 levels); it runs the model once, and then serves all."""
+    big = tmp_path / "girl-12mp.jpg"
+    with Image.open(photos / "girl-1.jpg") as image:
+        image.resize((4000, 2660), Image.Resampling.LANCZOS).save(big, quality=92)
+    photo, key = big, mask_key(big, MODEL)
+    rembg_edges = get_preset("transparent").with_options(edges="rembg")
+    assert run(engines, get_preset("web"), photo, tmp_path / "a.jpg", store).mask == "model"
+    assert not store.model_mask(key).exact
+    assert run(engines, rembg_edges, photo, tmp_path / "b.png", store).mask == "model"
+    assert store.model_mask(key).exact
+    run(engines, rembg_edges, photo, tmp_path / "c.png", None)  # no store at all
+    assert (tmp_path / "b.png").read_bytes() == (tmp_path / "c.png").read_bytes()
+    for preset, output in ((rembg_edges, "d.png"), (get_preset("web"), "e.jpg")):
+        assert run(no_model, preset, photo, tmp_path / output, store).mask == "stored"
+    assert not no_model.is_loaded(MODEL)
+
+
 def test_without_a_store_or_with_use_stored_off_the_model_runs(engines, photos, tmp_path, store):
     photo, web = photos / "car-1.jpg", get_preset("web")
     assert run(engines, web, photo, tmp_path / "a.jpg", None).mask == "model"

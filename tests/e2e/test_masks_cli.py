@@ -66,7 +66,7 @@ def test_another_preset_uses_the_stored_masks_even_without_the_model(
     done, report = process(inputs, "-o", tmp_path / "web", "--preset", "web", env=no_model)
     assert done.returncode == 0, done.stderr
     assert masks_of(report) == ["stored"] * 3
-    assert "model u2netp is not available, but every photo's mask is stored" in done.stderr
+    assert "model u2netp is not available; every photo's mask is stored" in done.stderr
     assert sorted(p.name for p in (tmp_path / "web").iterdir() if p.suffix == ".jpg") == sorted(
         Path(n).with_suffix(".jpg").name for n in NAMES
     )
@@ -85,6 +85,19 @@ def test_a_photo_without_a_stored_mask_still_fails_early_without_the_model(
     assert done.returncode == 1
     assert "Model u2netp is not ready" in done.stderr and "models fetch u2netp" in done.stderr
     assert not (tmp_path / "web").exists()
+
+
+def test_rembg_edges_need_an_exact_mask_not_the_refined_edges_fast_one(
+    inputs, tmp_path, no_model, u2netp_path
+):
+    process(inputs, "-o", tmp_path / "refined")  # stored from the fast model input
+    done, _ = process(inputs, "-o", tmp_path / "rembg", "--edges", "rembg", env=no_model)
+    assert done.returncode == 1 and "Model u2netp is not ready" in done.stderr
+    done, report = process(inputs, "-o", tmp_path / "rembg", "--edges", "rembg")
+    assert done.returncode == 0 and masks_of(report) == ["model"] * 3  # now stored exactly
+    done, report = process(inputs, "-o", tmp_path / "again", "--edges", "rembg", env=no_model)
+    assert done.returncode == 0, done.stderr
+    assert masks_of(report) == ["stored"] * 3
 
 
 def test_an_edit_is_used_by_process_without_the_model(inputs, tmp_path, no_model, engines):

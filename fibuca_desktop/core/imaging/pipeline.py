@@ -126,8 +126,7 @@ class Pipeline:
 
     @property
     def _refines(self) -> bool:
-        """Whether the edge is refined (alpha matting replaces the edge altogether)."""
-        return self.preset.edges == "refined" and not self.preset.alpha_matting
+        return refines(self.preset)
 
     def header(self, job: Job) -> ImageHeader:
         return read_header(job.input, self.limits)
@@ -231,6 +230,12 @@ class Pipeline:
         if header.frames > 1:
             notes.append(f"animated ({header.frames} frames): the first frame was used")
         return JobResult(job, PROCESSED, *rendered.size, notes=notes, mask=source)
+
+
+def refines(preset: Preset) -> bool:
+    """Whether the edge is refined (alpha matting replaces the edge altogether). A refined edge
+    needs only the fast model input; every other job asks for rembg's exact one."""
+    return preset.edges == "refined" and not preset.alpha_matting
 
 
 def _stops_the_batch(error: BaseException) -> bool:
