@@ -235,7 +235,9 @@ def _check_model(model: str, preset: Preset, store: ModelStore, masks, photos) -
             require_rembg(f"Model {model}")
         store.path(model)
     except ModelUnavailable:
-        if masks is None or not all_stored(photos, model, masks, exact=not refines(preset)):
+        # A preset that reduces a photo may take a mask made from a reduced copy (StoredMask).
+        reduced = bool(preset.decode_side() or preset.max_side)
+        if masks is None or not all_stored(photos, model, masks, not refines(preset), not reduced):
             raise
         note = f"note: model {model} is not available; every photo's mask is stored"
         print(note, file=sys.stderr)

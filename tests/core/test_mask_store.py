@@ -96,7 +96,8 @@ def test_another_preset_uses_the_stored_mask_and_never_loads_the_model(
     first = run(engines, get_preset("transparent"), photo, tmp_path / "a.png", store)
     assert first.mask == "model"
     stored = store.model_mask(mask_key(photo, MODEL))
-    assert stored is not None and stored.image.size == (320, 320) and not stored.exact  # refined
+    assert stored is not None and stored.image.size == (320, 320)
+    assert (stored.exact, stored.full_size) == (False, True)  # refined edges, the full photo
     for name, output in (("web", "b.jpg"), ("square", "c.jpg"), ("mask", "d.png")):
         assert run(no_model, get_preset(name), photo, tmp_path / output, store).mask == "stored"
     assert not no_model.is_loaded(MODEL)
@@ -112,23 +113,33 @@ def test_a_stored_mask_gives_the_model_runs_bytes(
     assert (tmp_path / "model.png").read_bytes() == (tmp_path / "stored.png").read_bytes()
 
 
-def test_an_exact_job_replaces_a_mask_from_the_fast_input_once(
+def test_an_exact_job_takes_only_an_exact_mask_made_at_least_at_its_size(
     engines, no_model, photos, tmp_path, store
 ):
-    """--edges rembg promises rembg's mask: a mask from refined edges' fast input will not do
-    (at 12 MP they differ by up to 31 levels); it runs the model once, and then serves all."""
-    big = tmp_path / "girl-12mp.jpg"
+    """--edges rembg promises rembg's mask: a mask from refined edges' fast input will not do (at
+    12 MP they differ by up to 31 levels), nor, on the full-size photo, one made from a reduced
+    copy. Such a job runs the model once; the better mask it stores serves every job after."""
+    photo = tmp_path / "girl-12mp.jpg"
     with Image.open(photos / "girl-1.jpg") as image:
-        image.resize((4000, 2660), Image.Resampling.LANCZOS).save(big, quality=92)
-    photo, key = big, mask_key(big, MODEL)
-    rembg_edges = get_preset("transparent").with_options(edges="rembg")
-    assert run(engines, get_preset("web"), photo, tmp_path / "a.jpg", store).mask == "model"
-    assert not store.model_mask(key).exact
-    assert run(engines, rembg_edges, photo, tmp_path / "b.png", store).mask == "model"
-    assert store.model_mask(key).exact
-    run(engines, rembg_edges, photo, tmp_path / "c.png", None)  # no store at all
-    assert (tmp_path / "b.png").read_bytes() == (tmp_path / "c.png").read_bytes()
-    for preset, output in ((rembg_edges, "d.png"), (get_preset("web"), "e.jpg")):
+        image.resize((4000, 2660), Image.Resampling.LANCZOS).save(photo, quality=92)
+    key = mask_key(photo, MODEL)
+    web, transparent = get_preset("web"), get_preset("transparent")
+    web_exact, transparent_exact = (p.with_options(edges="rembg") for p in (web, transparent))
+
+    def stored() -> tuple[bool, bool]:
+        mask = store.model_mask(key)
+        return mask.exact, mask.full_size
+
+    assert run(engines, web, photo, tmp_path / "a.jpg", store).mask == "model"
+    assert stored() == (False, False)  # the fast input, from web's reduced copy
+    assert run(engines, web_exact, photo, tmp_path / "b.jpg", store).mask == "model"
+    assert stored() == (True, False)
+    assert run(engines, web_exact, photo, tmp_path / "c.jpg", store).mask == "stored"
+    assert run(engines, transparent_exact, photo, tmp_path / "d.png", store).mask == "model"
+    assert stored() == (True, True)
+    run(engines, transparent_exact, photo, tmp_path / "e.png", None)  # no store at all
+    assert (tmp_path / "d.png").read_bytes() == (tmp_path / "e.png").read_bytes()
+    for preset, output in ((transparent_exact, "f.png"), (web_exact, "g.jpg"), (web, "h.jpg")):
         assert run(no_model, preset, photo, tmp_path / output, store).mask == "stored"
     assert not no_model.is_loaded(MODEL)
 

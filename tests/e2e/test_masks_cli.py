@@ -95,9 +95,11 @@ def test_rembg_edges_need_an_exact_mask_not_the_refined_edges_fast_one(
     assert done.returncode == 1 and "Model u2netp is not ready" in done.stderr
     done, report = process(inputs, "-o", tmp_path / "rembg", "--edges", "rembg")
     assert done.returncode == 0 and masks_of(report) == ["model"] * 3  # now stored exactly
-    done, report = process(inputs, "-o", tmp_path / "again", "--edges", "rembg", env=no_model)
-    assert done.returncode == 0, done.stderr
-    assert masks_of(report) == ["stored"] * 3
+    for preset in ("transparent", "web", "mask"):
+        args = ("-o", tmp_path / preset, "--edges", "rembg", "--preset", preset)
+        done, report = process(inputs, *args, env=no_model)
+        assert done.returncode == 0, done.stderr
+        assert masks_of(report) == ["stored"] * 3
 
 
 def test_an_edit_is_used_by_process_without_the_model(inputs, tmp_path, no_model, engines):

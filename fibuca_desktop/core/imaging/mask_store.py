@@ -51,6 +51,7 @@ _RESCAN_S = 60.0  # another process's files are counted at the next scan, at mos
 _STALE_PART_S = 3600.0  # a temporary file this old belongs to a killed writer
 _MAX_PIXELS = 256_000_000  # a stored mask larger than this is damaged, not a photo's
 _EXACT = "fibuca-exact"  # PNG text: "1" when the model was given rembg's exact input
+_FULL_SIZE = "fibuca-full-size"  # PNG text: "1" when made from the full-size photo
 _MODEL_SUFFIX, _EDITED_SUFFIX = ".model.png", ".edited.png"
 _NAME_PART = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -75,6 +76,13 @@ class MaskKey:
 class StoredMask:
     image: Image.Image  # "L", the model's own size (its input side, or rembg's full size)
     exact: bool  # made from rembg's exact model input (False: the faster reduced one)
+    full_size: bool = True  # made from the full-size photo (False: a job's reduced copy)
+
+    def serves(self, exact: bool, full_size: bool) -> bool:
+        """Whether a job wanting ``exact`` on a ``full_size`` photo may use it: rembg's exact
+        mask of the photo it works on, as it would compute it, or a truer one (from the full
+        size); any mask serves a job that only needs the 0.5 cut (refined edges)."""
+        return not exact or (self.exact and (self.full_size or not full_size))
 
 
 @dataclass(frozen=True)
@@ -140,7 +148,7 @@ class MaskStore:
         if found is None:
             return None
         image, text = found
-        return StoredMask(image, text.get(_EXACT) == "1")
+        return StoredMask(image, text.get(_EXACT) == "1", text.get(_FULL_SIZE) == "1")
 
     def edited_mask(self, key: MaskKey) -> Image.Image | None:
         """The user's edit ("L", the upright photo's full size); None when there is none."""
@@ -150,11 +158,15 @@ class MaskStore:
     def has_edit(self, key: MaskKey) -> bool:
         return self._edited_path(key).is_file()
 
-    def put_model_mask(self, key: MaskKey, mask: Image.Image, exact: bool) -> bool:
-        """Keep the model's raw mask. A store that cannot be written is logged and False is
-        returned: the store is a cache, and no job fails for it."""
+    def put_model_mask(
+        self, key: MaskKey, mask: Image.Image, exact: bool, full_size: bool = True
+    ) -> bool:
+        """Keep the model's raw mask (``StoredMask`` says what ``exact`` and ``full_size``
+        mean). A store that cannot be written is logged and False is returned: the store is a
+        cache, and no job fails for it."""
         info = PngInfo()
         info.add_text(_EXACT, "1" if exact else "0")
+        info.add_text(_FULL_SIZE, "1" if full_size else "0")
         try:
             self._write(self._model_path(key), mask, info)
         except OutputError as error:

@@ -30,15 +30,19 @@ def working_mask(
     engines: EngineProvider,
     store: MaskStore | None,
     exact: bool,
+    full_size: bool = True,
 ) -> tuple[Image.Image, str]:
     """The mask of the photo at ``path`` at the size of ``image`` (the photo as the job works on
-    it, perhaps reduced), and what it came from. ``exact`` as ``MaskEngine.predict``; it chooses
-    the stretch of a stored mask too. Without a store, exactly ``predict``.
+    it; ``full_size`` False when that is a reduced copy), and what it came from. ``exact`` as
+    ``MaskEngine.predict``; it chooses the stretch of a stored mask too. Without a store,
+    exactly ``predict``.
 
-    A mask stored from the fast model input serves every job but an ``exact`` one (``--edges
-    rembg``, alpha matting), which promises rembg's mask: at 12 MP the two inputs' masks differ
-    by up to 31 levels of 255 and flip up to 71 of the 320 x 320 pixels at the 0.5 cut. Such a
-    job runs the model once, exactly, and the exact mask it stores then serves every job."""
+    A stored mask serves every job that only needs its 0.5 cut (refined edges). An ``exact`` job
+    (``--edges rembg``, alpha matting) promises rembg's mask, so it takes only a mask made from
+    rembg's exact input, and, when it works on the full-size photo, made from the full-size
+    photo (``StoredMask.serves``): at 12 MP the fast input's mask differs by up to 31 levels of
+    255 and flips up to 71 of the 320 x 320 pixels at the 0.5 cut. Otherwise it runs the model
+    once; the better mask it stores then serves every job."""
     key = None
     if store is not None:
         try:
@@ -50,13 +54,15 @@ def working_mask(
     edited = store.edited_mask(key)
     if edited is not None:
         return _resized(edited, image.size), EDITED
-    return _model_mask(key, image, engines, store, exact)
+    return _model_mask(key, image, engines, store, exact, full_size)
 
 
-def all_stored(paths: list[Path], model: str, store: MaskStore, exact: bool = False) -> bool:
-    """Whether every photo has an edited or a stored model mask (for ``exact`` jobs, one made
-    from the exact input), so the model is not needed. Reads every photo (its digest): ask only
-    when the model is missing."""
+def all_stored(
+    paths: list[Path], model: str, store: MaskStore, exact: bool = False, full_size: bool = True
+) -> bool:
+    """Whether every photo has an edit or a stored model mask that serves a job wanting
+    ``exact`` at ``full_size`` (``StoredMask.serves``), so the model is not needed. Reads every
+    photo (its digest): ask only when the model is missing."""
     for path in paths:
         try:
             key = mask_key(path, model)
@@ -65,7 +71,7 @@ def all_stored(paths: list[Path], model: str, store: MaskStore, exact: bool = Fa
         if store.has_edit(key):
             continue
         stored = store.model_mask(key)
-        if stored is None or (exact and not stored.exact):
+        if stored is None or not stored.serves(exact, full_size):
             return False
     return True
 
@@ -88,7 +94,7 @@ def load_masks(
     limits: Limits | None = None,
 ) -> PhotoMasks:
     """The photo at ``path`` and its masks; the model runs (and its mask is stored) only when
-    the store has none (a mask from the fast model input will do for editing). Raises
+    the store has none (any stored mask will do for editing). Raises
     FibucaError (ImageRejected, ModelUnavailable) with a message."""
     decoded = decode(path, limits or Limits())
     image = decoded.image
@@ -96,7 +102,7 @@ def load_masks(
         key = mask_key(path, model)
     except OSError as error:
         raise ImageRejected(f"Cannot read {path.name}: {error.strerror or error}.") from error
-    model_mask, _ = _model_mask(key, image, engines, store, exact=True, fast_will_do=True)
+    model_mask, _ = _model_mask(key, image, engines, store, True, True, any_will_do=True)
     edited = store.edited_mask(key)
     if edited is not None and edited.size != image.size:
         log.warning("the edit of %s is %s, not %s: resized", path.name, edited.size, image.size)
@@ -110,13 +116,14 @@ def _model_mask(
     engines: EngineProvider,
     store: MaskStore,
     exact: bool,
-    fast_will_do: bool = False,
+    full_size: bool,
+    any_will_do: bool = False,
 ) -> tuple[Image.Image, str]:
     stored = store.model_mask(key)
-    if stored is not None and (stored.exact or not exact or fast_will_do):
+    if stored is not None and (any_will_do or stored.serves(exact, full_size)):
         return stretch(stored.image, image.size, exact), STORED
     raw = engines.get(key.model).predict_raw(image, exact)
-    store.put_model_mask(key, raw, exact)
+    store.put_model_mask(key, raw, exact, full_size)
     return stretch(raw, image.size, exact), MODEL
 
 

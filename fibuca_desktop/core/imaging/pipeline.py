@@ -186,8 +186,9 @@ class Pipeline:
             image = fit_within(image, self.preset.max_side)  # predict on the output size only
         _check(cancel)
         refined = self._refines
+        full_size = image.size == (header.width, header.height)
         mask, source = working_mask(
-            job.input, image, self.model, self.engines, self.masks, exact=not refined
+            job.input, image, self.model, self.engines, self.masks, not refined, full_size
         )
         if self.preset.alpha_matting:  # replaces the edge entirely: --edges has no effect
             cutout = alpha_matting(image, mask)
