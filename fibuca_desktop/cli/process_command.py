@@ -262,6 +262,7 @@ def _report(plan, results, seconds: float) -> dict:
             "height": r.height,
             "ms": round(r.ms, 1),
             "mask": r.mask,
+            "review": r.review,
         }
         | ({"notes": r.notes} if r.notes else {})
         for r in results
@@ -308,6 +309,9 @@ def _print_summary(report: dict, preset: str, capacity: str) -> None:
             f"{sources[MODEL]} from the model",
             file=out,
         )
+    for item in report["processed"]:
+        if item["review"]:
+            print(f"  check   {item['output']}: {'; '.join(item['review'])}", file=out)
     for item in report["skipped"]:
         print(f"  skipped {item['input']}: {item['reason']}", file=out)
     for item in report["failed"]:

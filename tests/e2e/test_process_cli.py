@@ -20,7 +20,7 @@ from PIL import Image
 from tests import corpus
 
 REPORT_KEYS = {"processed", "skipped", "failed", "seconds", "peak_rss_mb"}
-PROCESSED_KEYS = {"input", "output", "width", "height", "ms", "mask"}
+PROCESSED_KEYS = {"input", "output", "width", "height", "ms", "mask", "review"}
 # Root ignores file permissions through these two capabilities; without them a root process is
 # refused a read-only folder as any user is. (Running as ``nobody`` is not possible here: the
 # interpreter lives under /root, which only root may enter.)
@@ -55,6 +55,8 @@ def report_of(result) -> dict:
         assert Path(item["input"]).is_absolute() and Path(item["output"]).is_absolute()
         assert item["ms"] > 0
         assert item["mask"] in {"model", "stored", "edited"}
+        assert isinstance(item["review"], list)
+        assert all(isinstance(reason, str) and reason for reason in item["review"])
     for item in report["skipped"]:
         assert set(item) == {"input", "output", "reason"}
         assert Path(item["input"]).is_absolute()

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from fibuca_desktop.core.errors import ImageRejected
@@ -21,6 +22,9 @@ log = logging.getLogger(__name__)
 
 # What a job's mask came from (JobResult.mask): the model just now, the store, the user's edit.
 MODEL, STORED, EDITED = "model", "stored", "edited"
+# An edit differs from the model's mask by more than this (of 255) where the person painted;
+# less is the two masks' different resampling to the job's size.
+PAINTED_LEVELS = 8
 
 
 def working_mask(
@@ -125,6 +129,24 @@ def _model_mask(
     raw = engines.get(key.model).predict_raw(image, exact)
     store.put_model_mask(key, raw, exact, full_size)
     return stretch(raw, image.size, exact), MODEL
+
+
+def honour_edit(
+    path: Path, model: str, store: MaskStore, edited: Image.Image, refined: Image.Image
+) -> Image.Image:
+    """The refined alpha of an edited mask, with the person's own alpha wherever the edit
+    differs from the model's mask: refinement redraws the edges the model drew and never undoes
+    a stroke. Without the model's mask (pruned) there is no telling: the edit is used as it is."""
+    try:
+        stored = store.model_mask(mask_key(path, model))
+    except OSError:
+        stored = None
+    if stored is None:
+        return edited
+    model_mask = np.asarray(stretch(stored.image, edited.size, False), np.int16)
+    edit = np.asarray(edited)
+    painted = np.abs(edit - model_mask) > PAINTED_LEVELS
+    return Image.fromarray(np.where(painted, edit, np.asarray(refined)).astype(np.uint8), "L")
 
 
 def _resized(mask: Image.Image, size: tuple[int, int]) -> Image.Image:

@@ -33,7 +33,7 @@ from fibuca_desktop.core.imaging.output_records import (
     record_output,
     recorded_input,
 )
-from fibuca_desktop.core.imaging.photo_masks import working_mask
+from fibuca_desktop.core.imaging.photo_masks import EDITED, honour_edit, working_mask
 from fibuca_desktop.core.imaging.presets import Preset
 from fibuca_desktop.core.imaging.refine import refine
 from fibuca_desktop.core.imaging.render import (
@@ -41,6 +41,7 @@ from fibuca_desktop.core.imaging.render import (
     fit_within,
     render,
 )
+from fibuca_desktop.core.imaging.review import review
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class JobResult:
     notes: list[str] = field(default_factory=list)
     halts_batch: bool = False  # the disk is full: the photos after this one cannot be written
     mask: str = ""  # processed: what the mask came from, "model", "stored" or "edited"
+    review: list[str] = field(default_factory=list)  # processed: why it may need a look
 
     @property
     def input(self) -> Path:
@@ -190,13 +192,18 @@ class Pipeline:
         mask, source = working_mask(
             job.input, image, self.model, self.engines, self.masks, not refined, full_size
         )
+        # A person's edit is what they looked at and meant: nothing left to flag.
+        flags = [] if source == EDITED else review(image, mask)
         if self.preset.alpha_matting:  # replaces the edge entirely: --edges has no effect
             cutout = alpha_matting(image, mask)
             image, mask = cutout.convert("RGB"), cutout.getchannel("A")
         elif refined:
             _check(cancel)
             cutout = refine(image, mask, not self.preset.mask_only, self.model_spec.input_size)
-            mask = combined_alpha(image, cutout.alpha)
+            alpha = cutout.alpha
+            if source == EDITED:
+                alpha = honour_edit(job.input, self.model, self.masks, mask, alpha)
+            mask = combined_alpha(image, alpha)
             image = cutout.rgb
         alpha = combined_alpha(image, mask)
         del mask
@@ -230,7 +237,7 @@ class Pipeline:
             notes.append("no subject found; the whole photo was used")
         if header.frames > 1:
             notes.append(f"animated ({header.frames} frames): the first frame was used")
-        return JobResult(job, PROCESSED, *rendered.size, notes=notes, mask=source)
+        return JobResult(job, PROCESSED, *rendered.size, notes=notes, mask=source, review=flags)
 
 
 def refines(preset: Preset) -> bool:
