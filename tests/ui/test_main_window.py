@@ -38,14 +38,14 @@ def test_tabs_and_status_bar(qtbot, tmp_path):
 def test_geometry_and_splitter_survive_a_restart(qtbot, tmp_path):
     first = make_window(qtbot, tmp_path)
     first.show()
-    first.resize(780, 580)  # above the minimum size (menu bar included)
+    first.resize(780, 600)  # above the minimum size (menu bar included)
     first.splitter.setSizes([400, 200])
     sizes = first.splitter.sizes()
     first.close()
     second = make_window(qtbot, tmp_path)
     second.show()
     qtbot.waitExposed(second)
-    assert (second.width(), second.height()) == (780, 580)
+    assert (second.width(), second.height()) == (780, 600)
     assert second.splitter.sizes() == sizes
 
 

@@ -16,7 +16,7 @@ from fibuca_desktop.ui.log_pane import QtLogHandler
 from fibuca_desktop.ui.main_window import MainWindow
 from fibuca_desktop.ui.monitor.monitor_hub import MonitorHub
 from fibuca_desktop.ui.process.process_panel import ProcessPanel, ProcessService
-from fibuca_desktop.ui.process.queue_model import CANCELLED, DONE, FAILED, QUEUED
+from fibuca_desktop.ui.process.queue_model import CANCELLED, COLUMNS, DONE, FAILED, QUEUED
 from tests import corpus
 from tests.conftest import PHOTOS
 
@@ -220,7 +220,7 @@ def test_status_bar_tells_when_the_model_has_loaded(qtbot, tmp_path, window):
     assert window.model_label.text() == "Model: u2netp (loaded)"  # refreshed at the batch's end
     assert window.statusBar().currentMessage() == "Batch finished: 1 done"
     done = window.process_panel.model.items[0]
-    output_cell = window.process_panel.model.index(0, 4)
+    output_cell = window.process_panel.model.index(0, COLUMNS.index("Output"))
     assert output_cell.data() == "one.png"  # the folder is in the tooltip, not repeated per row
     assert output_cell.data(Qt.ItemDataRole.ToolTipRole) == str(done.job.output)
 

@@ -90,9 +90,19 @@ def build_process_panel(panel: ProcessPanel) -> None:
     header = panel.table.horizontalHeader()
     header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
     header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+    header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
     panel.preview = CutoutPreviewWidget(panel.service.thumbnail_pool)
     panel.preview.setObjectName("cutoutPreview")
     panel.table.selectionModel().currentRowChanged.connect(panel._preview_current)
+    panel.table.doubleClicked.connect(lambda _index: panel.edit_selected())
+    panel.edit_button = QPushButton("Edit…")
+    panel.edit_button.setToolTip("Touch up the selected photo's cut-out (or double-click it)")
+    panel.edit_button.clicked.connect(panel.edit_selected)
+    panel.flagged_first_box = QCheckBox("Needs a look first")
+    panel.flagged_first_box.setToolTip(
+        "Put the photos whose cut-out may be wrong (the Check column says why) at the top"
+    )
+    panel.flagged_first_box.toggled.connect(panel.model.set_flagged_first)
     panel.details = never_widening(QLabel())  # the selected row in full: reasons never cut off
     panel.details.setObjectName("rowDetails")
     panel.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -125,6 +135,10 @@ def build_process_panel(panel: ProcessPanel) -> None:
     progress_row = QHBoxLayout()
     progress_row.addWidget(panel.progress, 1)
     progress_row.addWidget(panel.progress_label)
+    queue_row = QHBoxLayout()  # about the queue's rows: their order, the selected one
+    queue_row.addWidget(panel.flagged_first_box)
+    queue_row.addStretch(1)
+    queue_row.addWidget(panel.edit_button)
     bottom = QHBoxLayout()
     bottom.addStretch(1)
     for button in (
@@ -142,6 +156,7 @@ def build_process_panel(panel: ProcessPanel) -> None:
     layout.addLayout(output_row)
     layout.addWidget(panel.notice)
     layout.addWidget(panel.drop_hint)
+    layout.addLayout(queue_row)
     layout.addWidget(panel.queue_splitter, 1)
     layout.addWidget(panel.details)
     layout.addLayout(progress_row)

@@ -52,6 +52,7 @@ from fibuca_desktop.ui.process.queue_model import (
     ProcessQueueModel,
     QueueItem,
 )
+from fibuca_desktop.ui.process.touch_up import TouchUp, editable
 
 __all__ = ["ProcessPanel", "ProcessService"]  # the service is built by app.py beside the panel
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class ProcessPanel(QWidget):
         self._batch_started = 0.0
         self._last_input_folder: Path | None = None
         self.plan = BatchPlan(".png")  # every output name of this queue; re-planned per preset
+        self.touch_up = TouchUp(self)
         build_process_panel(self)
         self._refresh()
 
@@ -210,9 +212,12 @@ class ProcessPanel(QWidget):
         folders = {self.model.item(job_id).job.output.parent for job_id in job_ids}
         for stale in clean_stale_parts(folders):
             log.info("removed %s, left by an interrupted run", stale)
+        pipeline = self._scheduler.pipeline
         for job_id in job_ids:
             self._batch.add(job_id)
-            job = self.model.item(job_id).job
+            item = self.model.item(job_id)
+            item.preset, item.model = pipeline.preset, pipeline.model  # the editor saves with them
+            job = item.job
             runnable = JobRunnable(job_id, job, self._scheduler, self._cancel, self.signals)
             self._runnables[job_id] = runnable
             self.service.pool.start(runnable)
@@ -257,6 +262,7 @@ class ProcessPanel(QWidget):
     def shutdown(self) -> None:
         """Cancel, drop the queue, wait for running photos: nothing is left half-written."""
         self._cancel.set()
+        self.touch_up.shutdown()
         self.service.shutdown()  # clear() drops the queued runnables, then it waits
 
     @Slot(int)
@@ -272,10 +278,15 @@ class ProcessPanel(QWidget):
             return
         status = _STATUS.get(result.status, result.status)
         message = "" if status == DONE else result.message
-        self.model.update(job_id, status, message, result.ms)
-        current = self.table.currentIndex()
-        if current.isValid() and self.model.items[current.row()].job_id == job_id:
-            self._preview_current(current)  # the selected photo just finished: show its cut-out
+        self.model.update(
+            job_id,
+            status,
+            message,
+            result.ms,
+            review=tuple(result.review),
+            edited=result.mask == "edited",
+        )
+        self.refresh_preview(job_id)  # the selected photo just finished: show its cut-out
         pending = [i for i in self._batch if self.model.item(i).status not in FINISHED]
         if not pending:
             halted, self._scheduler = self._scheduler.halted, None
@@ -290,6 +301,19 @@ class ProcessPanel(QWidget):
             self.batch_finished.emit(self._summary())
         self._refresh()
 
+    def refresh_preview(self, job_id: int) -> None:
+        """Show a row's cut-out again if it is the selected one (it was just written)."""
+        current = self.table.currentIndex()
+        if current.isValid() and self.model.items[current.row()].job_id == job_id:
+            self._preview_current(current)
+
+    @Slot()
+    def edit_selected(self) -> None:
+        """Edit…, or a double-click: open the touch-up editor on the selected photo."""
+        current = self.table.currentIndex()
+        if current.isValid():
+            self.touch_up.edit(self.model.items[current.row()].job_id)
+
     def _preview_current(self, current, _previous=None) -> None:
         if not current.isValid() or current.row() >= len(self.model.items):
             self.preview.clear()
@@ -300,6 +324,7 @@ class ProcessPanel(QWidget):
         self.details.show()
         finished = item.status in (DONE, SKIPPED) and item.job.output.exists()
         self.preview.show_pair(item.job.input, item.job.output if finished else None)
+        self.edit_button.setEnabled(editable(item))
 
     # -- status -----------------------------------------------------------------------------
 
@@ -324,6 +349,12 @@ class ProcessPanel(QWidget):
         self.retry_button.setEnabled(bool(self.model.with_status(FAILED, CANCELLED)))
         self.clear_button.setEnabled(not self.busy and has_items)
         self.open_button.setEnabled(bool(self.model.output_folders()))
+        current = self.table.currentIndex()
+        selected = self.model.items[current.row()] if current.isValid() else None
+        self.edit_button.setEnabled(selected is not None and editable(selected))
+        flagged = len(self.model.flagged())
+        self.flagged_first_box.setText(f"Needs a look first ({flagged})" if flagged else
+                                       "Needs a look first")  # fmt: skip
         self.rerun_button.setEnabled(not self.busy and bool(self.model.with_status(DONE, SKIPPED)))
         self.preset_combo.setEnabled(not self.busy)
         self.options_button.setEnabled(not self.busy)

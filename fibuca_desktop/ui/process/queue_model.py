@@ -9,6 +9,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor, QImage
 
 from fibuca_desktop.core.imaging.batch import Job
+from fibuca_desktop.core.imaging.presets import Preset
 
 QUEUED, RUNNING, DONE, SKIPPED, FAILED, CANCELLED = (
     "queued",
@@ -19,7 +20,9 @@ QUEUED, RUNNING, DONE, SKIPPED, FAILED, CANCELLED = (
     "cancelled",
 )
 FINISHED = frozenset({DONE, SKIPPED, FAILED, CANCELLED})
-COLUMNS = ("Name", "Size", "Status", "Time", "Output")
+COLUMNS = ("Name", "Size", "Status", "Check", "Time", "Output")
+CHECK_BADGE = "Check"
+_CHECK_COLOUR = "#7a5b00"
 _STATUS_COLOURS = {FAILED: "#b3261e", DONE: "#1b6e2a", SKIPPED: "#7a5b00", CANCELLED: "#666666"}
 
 
@@ -33,15 +36,26 @@ class QueueItem:
     message: str = ""
     ms: float = 0.0
     thumbnail: QImage | None = None
+    preset: Preset | None = None  # what made (or makes) its output: the editor saves with it
+    model: str = ""  # ... and with which model
+    review: tuple[str, ...] = ()  # why its cut-out may need a look (core/imaging/review.py)
+    edited: bool = False  # its output was rendered from a touched-up mask
 
     @property
     def status_text(self) -> str:
-        return f"{self.status}: {self.message}" if self.message else self.status
+        status = f"{self.status} · edited" if self.edited and self.status == DONE else self.status
+        return f"{status}: {self.message}" if self.message else status
+
+    @property
+    def flagged(self) -> bool:
+        """Finished with a cut-out that may need a look."""
+        return self.status == DONE and bool(self.review)
 
     @property
     def details(self) -> str:
         """Everything about the row in full, for the details line under the queue."""
-        return f"{self.job.input}  →  {self.job.output}\n{self.status_text}"
+        text = f"{self.job.input}  →  {self.job.output}\n{self.status_text}"
+        return text + ("\nCheck: " + "; ".join(self.review) if self.flagged else "")
 
 
 def _human_size(size: int) -> str:
@@ -58,6 +72,7 @@ class ProcessQueueModel(QAbstractTableModel):
         self.items: list[QueueItem] = []
         self._rows: dict[int, int] = {}
         self._next_id = 0
+        self.flagged_first = False
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:
         return 0 if parent is not None and parent.isValid() else len(self.items)
@@ -80,6 +95,7 @@ class ProcessQueueModel(QAbstractTableModel):
                 "Name": item.job.input.name,
                 "Size": _human_size(item.size_bytes),
                 "Status": item.status_text,
+                "Check": CHECK_BADGE if item.flagged else "",
                 "Time": f"{item.ms / 1000:.1f} s" if item.ms else "",
                 "Output": item.job.output.name if item.status in (DONE, SKIPPED) else "",
             }[column]
@@ -87,12 +103,13 @@ class ProcessQueueModel(QAbstractTableModel):
             return {
                 "Name": str(item.job.input),
                 "Status": item.status_text,
+                "Check": "\n".join(item.review) if item.flagged else None,
                 "Output": str(item.job.output) if item.status in (DONE, SKIPPED) else None,
             }.get(column)
         if role == Qt.ItemDataRole.DecorationRole and column == "Name":
             return item.thumbnail
-        if role == Qt.ItemDataRole.ForegroundRole and column == "Status":
-            colour = _STATUS_COLOURS.get(item.status)
+        if role == Qt.ItemDataRole.ForegroundRole and column in ("Status", "Check"):
+            colour = _CHECK_COLOUR if column == "Check" else _STATUS_COLOURS.get(item.status)
             return QBrush(QColor(colour)) if colour else None
         return None
 
@@ -124,17 +141,54 @@ class ProcessQueueModel(QAbstractTableModel):
     def item(self, job_id: int) -> QueueItem:
         return self.items[self._rows[job_id]]
 
+    def row_of(self, job_id: int) -> int:
+        return self._rows[job_id]
+
     def set_thumbnail(self, job_id: int, image: QImage) -> None:
         if job_id in self._rows:
             row = self._rows[job_id]
             self.items[row].thumbnail = image
             self.dataChanged.emit(self.index(row, 0), self.index(row, 0))
 
-    def update(self, job_id: int, status: str, message: str = "", ms: float = 0.0) -> None:
+    def update(
+        self, job_id: int, status: str, message: str = "", ms: float = 0.0, **fields
+    ) -> None:
+        """Set a row's status (and any other ``QueueItem`` field: review, edited, preset)."""
         row = self._rows[job_id]
         item = self.items[row]
         item.status, item.message, item.ms = status, message, ms
+        for name, value in fields.items():
+            setattr(item, name, value)
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+        if self.flagged_first:
+            self._sort()
+
+    def set_flagged_first(self, on: bool) -> None:
+        """Keep the rows that need a look at the top (in queue order), or plain queue order."""
+        self.flagged_first = on
+        self._sort()
+
+    def flagged(self) -> list[QueueItem]:
+        """The rows that need a look, in the order shown."""
+        return [item for item in self.items if item.flagged]
+
+    def _sort(self) -> None:
+        order = sorted(
+            self.items,
+            key=lambda item: (not item.flagged, item.job_id) if self.flagged_first else item.job_id,
+        )
+        if order == self.items:
+            return
+        self.layoutAboutToBeChanged.emit()
+        ids_before = [item.job_id for item in self.items]
+        self.items = order
+        self._rows = {item.job_id: row for row, item in enumerate(order)}
+        moved_from = self.persistentIndexList()
+        moved_to = [
+            self.index(self._rows[ids_before[index.row()]], index.column()) for index in moved_from
+        ]
+        self.changePersistentIndexList(moved_from, moved_to)
+        self.layoutChanged.emit()
 
     def replace_jobs(self, changed: dict[Job, Job]) -> None:
         """Give re-planned jobs (a preset change: new extension) their new outputs."""
