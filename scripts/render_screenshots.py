@@ -28,6 +28,7 @@ from fibuca_desktop.core.settings import Settings
 from fibuca_desktop.ui.log_pane import QtLogHandler
 from fibuca_desktop.ui.main_window import MainWindow
 from fibuca_desktop.ui.monitor.monitor_hub import MonitorHub
+from fibuca_desktop.ui.process.editor.display import TINT
 from fibuca_desktop.ui.process.preview import LOADED, SIDE_BY_SIDE, SLIDER
 from fibuca_desktop.ui.process.process_panel import ProcessService
 
@@ -77,10 +78,31 @@ def main(out_dir: Path) -> int:
             app.processEvents()
             window.grab().save(str(out_dir / name))
             print(out_dir / name)
+        render_editor(app, window, out_dir)
         panel.shutdown()
         window.monitor_panel.shutdown()
     render_monitor(app, handler, out_dir)
     return 0
+
+
+def render_editor(app: QApplication, window: MainWindow, out_dir: Path) -> None:
+    """The queue with the flagged photos first, and the editor fixing girl-1's lost arm."""
+    panel = window.process_panel
+    panel.flagged_first_box.setChecked(True)
+    flagged = panel.model.flagged()
+    panel.table.selectRow(0)
+    wait_until(app, lambda: panel.preview.state == LOADED)
+    window.grab().save(str(out_dir / "process-tab-check.png"))
+    print(out_dir / "process-tab-check.png")
+    dialog = panel.touch_up.edit(flagged[0].job_id)
+    dialog.resize(1100, 760)
+    wait_until(app, lambda: dialog.ready)
+    dialog.set_view(TINT)
+    app.processEvents()
+    dialog.grab().save(str(out_dir / "editor.png"))
+    print(out_dir / "editor.png")
+    dialog.discard()
+    dialog.close()
 
 
 def render_monitor(app: QApplication, handler: QtLogHandler, out_dir: Path) -> None:
