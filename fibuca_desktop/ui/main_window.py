@@ -176,6 +176,9 @@ class MainWindow(QMainWindow):
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
+        if self.ask_before_closing and not self.process_panel.touch_up.may_close():
+            event.ignore()  # the editor has unsaved changes and the person chose to keep them
+            return
         if self.ask_before_closing and not self.database_panel.may_close(self):
             event.ignore()  # an index build is running and the person chose to wait for it
             return

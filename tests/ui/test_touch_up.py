@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from fibuca_desktop.ui.process.queue_model import COLUMNS, DONE
 from tests import corpus
@@ -127,3 +128,61 @@ def test_edit_is_refused_for_a_photo_not_yet_run(panel_factory, tmp_path):
     assert not panel.edit_button.isEnabled()
     panel.edit_selected()
     assert panel.touch_up.dialog is None and "Only finished photos" in panel.notice.text()
+
+
+def test_quitting_with_unsaved_edits_asks_first(panel_factory, qtbot, tmp_path):
+    panel = _finished_panel(panel_factory, qtbot, tmp_path, "car-2.jpg")
+    dialog = _open(panel, qtbot, "car-2.jpg")
+    canvas = dialog.canvas
+    plain = Qt.KeyboardModifier.NoModifier
+    QTest.mousePress(canvas, Qt.MouseButton.LeftButton, plain, QPoint(300, 300))
+    QTest.mouseMove(canvas, QPoint(400, 300))
+    QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, plain, QPoint(400, 300))
+    answers = iter([QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Discard])
+
+    def answer() -> None:
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox):
+            box.button(next(answers)).click()
+        else:
+            QTimer.singleShot(20, answer)
+
+    QTimer.singleShot(20, answer)
+    assert not panel.touch_up.may_close()  # Cancel: the window stays, the edit too
+    assert dialog.state.dirty
+    QTimer.singleShot(20, answer)
+    assert panel.touch_up.may_close()  # Discard: asked once, closing does not ask again
+    dialog.close()
+    assert not dialog.isVisible()
+
+
+def test_the_main_window_asks_about_the_editors_unsaved_changes(qtbot, tmp_path):
+    from tests.ui.test_main_window import make_window
+
+    window = make_window(qtbot, tmp_path)
+    window.show()
+    panel = window.process_panel
+    panel.add_paths(corpus.copy_photos(tmp_path / "in", "car-2.jpg"))
+    with qtbot.waitSignal(panel.batch_finished, timeout=BATCH_TIMEOUT_MS):
+        panel.start()
+    dialog = panel.touch_up.edit(panel.model.items[0].job_id)
+    qtbot.waitUntil(lambda: dialog.ready, timeout=30_000)
+    plain = Qt.KeyboardModifier.NoModifier
+    QTest.mousePress(dialog.canvas, Qt.MouseButton.LeftButton, plain, QPoint(300, 300))
+    QTest.mouseRelease(dialog.canvas, Qt.MouseButton.LeftButton, plain, QPoint(300, 300))
+    asked = []
+
+    def answer() -> None:
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox):
+            asked.append(box.text())
+            box.button(QMessageBox.StandardButton.Cancel).click()
+        else:
+            QTimer.singleShot(20, answer)
+
+    QTimer.singleShot(20, answer)
+    window.close()
+    assert window.isVisible() and asked and "car-2.jpg" in asked[0]
+    dialog.discard()
+    window.close()
+    assert not window.isVisible()

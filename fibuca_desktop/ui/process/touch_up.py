@@ -42,7 +42,7 @@ class TouchUp(QObject):
             backend = EditorBackend(self.panel.service.engines, self.panel.service.masks)
             self.dialog = EditorDialog(backend, self._neighbour, self.panel.window())
             self.dialog.saved.connect(self._saved)
-        elif self.dialog.isVisible() and not self.dialog._may_leave():
+        elif self.dialog.isVisible() and not self.dialog.may_leave():
             return self.dialog
         self.dialog.open_target(self._target(item))
         self.dialog.show()
@@ -78,6 +78,11 @@ class TouchUp(QObject):
                 review=tuple(result.review),
             )
             self.panel.refresh_preview(target.job_id)
+
+    def may_close(self) -> bool:
+        """Whether the app may quit: the editor asks first about unsaved changes (Save saves)."""
+        dialog = self.dialog
+        return dialog is None or not dialog.isVisible() or dialog.may_leave()
 
     def shutdown(self) -> None:
         if self.dialog is not None:

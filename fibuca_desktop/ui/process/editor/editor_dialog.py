@@ -225,12 +225,12 @@ class EditorDialog(QDialog):
         if self.target is None:
             return False
         other = self.neighbour(self.target, step)
-        if other is None or not self._may_leave():
+        if other is None or not self.may_leave():
             return False
         self.open_target(other)
         return True
 
-    def _may_leave(self) -> bool:
+    def may_leave(self) -> bool:
         """Ask before unsaved changes are lost; Save saves first (then the caller goes on)."""
         self.worker.wait()  # strokes still being applied count as changes
         self._drain()
@@ -250,7 +250,10 @@ class EditorDialog(QDialog):
             self.worker.wait()
             self._drain()
             return not self.state.dirty
-        return answer == QMessageBox.StandardButton.Discard
+        if answer == QMessageBox.StandardButton.Discard:
+            self.discard()  # asked once: closing or quitting after this does not ask again
+            return True
+        return False
 
     def _drain(self) -> None:
         QCoreApplication.sendPostedEvents()  # the callbacks of the calls that just finished
@@ -264,11 +267,11 @@ class EditorDialog(QDialog):
         self.state = _State(None, False, self.state.edited, self.state.undo, self.state.redo)
 
     def reject(self) -> None:
-        if self._may_leave():
+        if self.may_leave():
             super().reject()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self._may_leave():
+        if self.may_leave():
             self.worker.shutdown()
             event.accept()
         else:
