@@ -157,9 +157,15 @@ def test_zoom_keeps_the_point_under_the_cursor_and_pans_with_space_and_the_middl
     at = QPointF(500, 300)
     before = canvas.to_image(at)
     wheel = QWheelEvent(
-        at, canvas.mapToGlobal(at), QPoint(), QPoint(0, 240), Qt.MouseButton.NoButton,
-        NO_MODIFIER, Qt.ScrollPhase.NoScrollPhase, False,
-    )  # fmt: skip
+        at,
+        canvas.mapToGlobal(at),
+        QPoint(),
+        QPoint(0, 240),
+        Qt.MouseButton.NoButton,
+        NO_MODIFIER,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(canvas, wheel)
     assert canvas.scale == pytest.approx(fitted * 1.25**2)
     assert canvas.to_image(at) == pytest.approx(before)
@@ -226,10 +232,23 @@ def test_save_writes_the_output_atomically_and_the_next_process_uses_the_edit_wi
         os.environ, U2NET_HOME=str(tmp_path / "no-models"), FIBUCA_MASKS_DIR=str(store.folder)
     )
     run = subprocess.run(
-        [sys.executable, "-m", "fibuca_desktop", "process", str(target.job.input), "-o",
-         str(tmp_path / "web"), "--preset", "web", "--json"],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "fibuca_desktop",
+            "process",
+            str(target.job.input),
+            "-o",
+            str(tmp_path / "web"),
+            "--preset",
+            "web",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     [item] = json.loads(run.stdout)["processed"]
     assert item["mask"] == "edited"

@@ -352,9 +352,8 @@ class ProcessPanel(QWidget):
         current = self.table.currentIndex()
         selected = self.model.items[current.row()] if current.isValid() else None
         self.edit_button.setEnabled(selected is not None and editable(selected))
-        flagged = len(self.model.flagged())
-        self.flagged_first_box.setText(f"Needs a look first ({flagged})" if flagged else
-                                       "Needs a look first")  # fmt: skip
+        flagged, label = len(self.model.flagged()), "Needs a look first"
+        self.flagged_first_box.setText(f"{label} ({flagged})" if flagged else label)
         self.rerun_button.setEnabled(not self.busy and bool(self.model.with_status(DONE, SKIPPED)))
         self.preset_combo.setEnabled(not self.busy)
         self.options_button.setEnabled(not self.busy)

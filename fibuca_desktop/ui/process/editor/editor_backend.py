@@ -66,7 +66,11 @@ class EditorBackend:
         else:
             self.masks.put_edited_mask(key, Image.fromarray(mask, "L"))
         pipeline = Pipeline(
-            self.engines, target.preset, target.model, self.limits, overwrite=True,
+            self.engines,
+            target.preset,
+            target.model,
+            self.limits,
+            overwrite=True,
             masks=self.masks,
-        )  # fmt: skip
+        )
         return pipeline.process(target.job)

@@ -102,15 +102,32 @@ def build_editor(dialog: EditorDialog) -> None:
 
     tools = QHBoxLayout()
     for widget in (
-        d.brush_button, d.fill_button, _separator(), d.keep_button, d.remove_button,
-        _separator(), QLabel("Size"), d.size_box, QLabel("Hardness"), d.hardness_slider,
-        d.edge_box, d.tolerance, _separator(), d.view_combo,
-    ):  # fmt: skip
+        d.brush_button,
+        d.fill_button,
+        _separator(),
+        d.keep_button,
+        d.remove_button,
+        _separator(),
+        QLabel("Size"),
+        d.size_box,
+        QLabel("Hardness"),
+        d.hardness_slider,
+        d.edge_box,
+        d.tolerance,
+        _separator(),
+        d.view_combo,
+    ):
         tools.addWidget(widget)
     tools.addStretch(1)
     history = QHBoxLayout()
-    for widget in (d.undo_button, d.redo_button, d.revert_button, _separator(),
-                   d.fit_button, d.actual_button):  # fmt: skip
+    for widget in (
+        d.undo_button,
+        d.redo_button,
+        d.revert_button,
+        _separator(),
+        d.fit_button,
+        d.actual_button,
+    ):
         history.addWidget(widget)
     history.addStretch(1)
 
@@ -159,9 +176,20 @@ def update_editor(dialog: EditorDialog) -> None:
     d.size_box.setValue(max(1, round(canvas.radius * 2)))
     d.size_box.blockSignals(False)
     d.view_combo.setCurrentIndex(max(0, d.view_combo.findData(canvas.mode)))
-    for widget in (d.brush_button, d.fill_button, d.keep_button, d.remove_button, d.size_box,
-                   d.hardness_slider, d.edge_box, d.tolerance, d.revert_button, d.fit_button,
-                   d.actual_button, d.canvas):  # fmt: skip
+    for widget in (
+        d.brush_button,
+        d.fill_button,
+        d.keep_button,
+        d.remove_button,
+        d.size_box,
+        d.hardness_slider,
+        d.edge_box,
+        d.tolerance,
+        d.revert_button,
+        d.fit_button,
+        d.actual_button,
+        d.canvas,
+    ):
         widget.setEnabled(ready)
     d.undo_button.setEnabled(ready and bool(d.state.undo))
     d.undo_button.setToolTip(f"Undo {d.state.undo} (Ctrl+Z)" if d.state.undo else "Nothing to undo")
