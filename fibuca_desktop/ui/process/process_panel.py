@@ -324,7 +324,7 @@ class ProcessPanel(QWidget):
         self.details.show()
         finished = item.status in (DONE, SKIPPED) and item.job.output.exists()
         self.preview.show_pair(item.job.input, item.job.output if finished else None)
-        self.edit_button.setEnabled(editable(item))
+        self._update_edit_button()
 
     # -- status -----------------------------------------------------------------------------
 
@@ -349,9 +349,7 @@ class ProcessPanel(QWidget):
         self.retry_button.setEnabled(bool(self.model.with_status(FAILED, CANCELLED)))
         self.clear_button.setEnabled(not self.busy and has_items)
         self.open_button.setEnabled(bool(self.model.output_folders()))
-        current = self.table.currentIndex()
-        selected = self.model.items[current.row()] if current.isValid() else None
-        self.edit_button.setEnabled(selected is not None and editable(selected))
+        self._update_edit_button()
         flagged, label = len(self.model.flagged()), "Needs a look first"
         self.flagged_first_box.setText(f"{label} ({flagged})" if flagged else label)
         self.rerun_button.setEnabled(not self.busy and bool(self.model.with_status(DONE, SKIPPED)))
@@ -361,6 +359,12 @@ class ProcessPanel(QWidget):
         self.workers_combo.setEnabled(not self.busy)
         folder = self.output_folder or "beside the folder of the first photos you add"
         self.output_label.setText(f"Output: {folder}")
+
+    def _update_edit_button(self) -> None:
+        """Edit… is for the selected row, once its output is on disk."""
+        current = self.table.currentIndex()
+        selected = self.model.items[current.row()] if current.isValid() else None
+        self.edit_button.setEnabled(selected is not None and editable(selected))
 
     def _show_notice(self, text: str) -> None:
         self.notice.setText(text)

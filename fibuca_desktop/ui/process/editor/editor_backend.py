@@ -3,7 +3,6 @@ in the mask store and renders the photo's output again, atomically, from it."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,7 +34,6 @@ class OpenedPhoto:
     photo: np.ndarray  # H x W x 3 uint8, upright, full resolution
     model_mask: np.ndarray  # H x W uint8
     edited: np.ndarray | None
-    seconds: float
 
 
 class EditorBackend:
@@ -49,12 +47,11 @@ class EditorBackend:
     def open(self, target: EditTarget) -> OpenedPhoto:
         """The photo and its masks at full resolution; raises FibucaError (a photo that went
         away, a model that cannot run because the store has no mask) with its message."""
-        started = time.perf_counter()
         loaded = load_masks(target.job.input, target.model, self.engines, self.masks, self.limits)
         photo = np.asarray(loaded.image.convert("RGB"))
         model_mask = np.asarray(loaded.model_mask, np.uint8)
         edited = None if loaded.edited is None else np.asarray(loaded.edited, np.uint8)
-        return OpenedPhoto(loaded.key, photo, model_mask, edited, time.perf_counter() - started)
+        return OpenedPhoto(loaded.key, photo, model_mask, edited)
 
     def save(
         self, target: EditTarget, key: MaskKey, mask: np.ndarray, model_mask: np.ndarray

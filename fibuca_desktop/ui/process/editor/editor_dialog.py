@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PySide6.QtCore import QCoreApplication, Signal
 from PySide6.QtGui import QCloseEvent, QColor, QKeySequence, QShortcut
@@ -65,11 +65,10 @@ class EditorDialog(QDialog):
         self.state = _State(None, False, False, "", "")
         self.busy_text = ""
         self.message = ""
-        self._close_after_save = False
         self.canvas = EditorCanvasWidget(self)
         self.canvas.stroke_finished.connect(self._stroke)
         self.canvas.fill_clicked.connect(self._fill)
-        self.canvas.view_changed.connect(self._update_status)
+        self.canvas.view_changed.connect(self._update_controls)
         build_editor(self)
         self._shortcuts()
         self.resize(1100, 780)
@@ -202,19 +201,15 @@ class EditorDialog(QDialog):
         self.busy_text = ""
         if result.status == PROCESSED:
             session.mark_saved(mask)
-            self.state = _State(None, False, self.state.edited, self.state.undo, self.state.redo)
+            self.state = replace(self.state, box=None, dirty=False)
             self.message = f"Saved {result.output.name}."
             self.saved.emit(target, result)
         else:
             self.message = f"The output was not written: {result.message}"
-            self._close_after_save = False
         self._update_controls()
-        if self._close_after_save:
-            self._close_after_save = False
-            self.done(QDialog.DialogCode.Accepted)
 
     def _save_failed(self, message: str) -> None:
-        self.busy_text, self.message, self._close_after_save = "", message, False
+        self.busy_text, self.message = "", message
         self._update_controls()
 
     # -- walking and closing --------------------------------------------------------------
@@ -264,7 +259,7 @@ class EditorDialog(QDialog):
         self._drain()
         if self.session is not None:
             self.session.mark_saved(self.session.snapshot())
-        self.state = _State(None, False, self.state.edited, self.state.undo, self.state.redo)
+        self.state = replace(self.state, box=None, dirty=False)
 
     def reject(self) -> None:
         if self.may_leave():
@@ -299,9 +294,6 @@ class EditorDialog(QDialog):
 
     def _update_controls(self) -> None:
         update_editor(self)
-
-    def _update_status(self) -> None:
-        self._update_controls()
 
     @property
     def ready(self) -> bool:
