@@ -29,7 +29,7 @@ from pathlib import Path
 from bench_edges_report import render_report
 from bench_edges_worker import METHODS
 from bench_pipeline import MODEL, PHOTOS, Variant, measure, prepare, run_worker
-from bench_report import code_state
+from bench_report import code_state, publish
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parents[1]
@@ -149,9 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         "sizes": sizes,
     }
     report = render_report(quality, runs, context)
-    print(report)
-    args.output.write_text(report)
-    print(f"written to {args.output}", file=sys.stderr)
+    publish(report, args.output)
     return 0
 
 

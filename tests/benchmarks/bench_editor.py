@@ -38,7 +38,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
-from bench_report import code_state, load_line, run_lines  # noqa: E402
+from bench_report import code_state, load_line, publish, run_lines  # noqa: E402
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QMouseEvent  # noqa: E402
@@ -223,8 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     context["load_after"] = os.getloadavg()
     context["code_after"] = code_state(PROJECT)
     report = _report(context, results, rows)
-    print(report)
-    args.output.write_text(report)
+    publish(report, args.output)
     return 0
 
 

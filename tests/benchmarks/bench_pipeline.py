@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_report import code_state, render_report
+from bench_report import code_state, publish, render_report
 from bench_run import Run
 
 HERE = Path(__file__).resolve().parent
@@ -281,9 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         "one_job_mb": one_job_mb,
     }
     report = render_report(runs, context)
-    print(report)
-    args.output.write_text(report)
-    print(f"written to {args.output}", file=sys.stderr)
+    publish(report, args.output)
     return 0
 
 

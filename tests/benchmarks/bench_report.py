@@ -6,6 +6,7 @@ import hashlib
 import os
 import platform
 import subprocess
+import sys
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -79,6 +80,13 @@ def model_line(runs: list[Run], model: Path, md5: str) -> str:
             "alike (the pipeline runs its constant-scale rewrite of it)  "
         )
     return f"**Model files differ between rows: {sorted(paths)}** (expected `{model}`, md5 {md5})  "
+
+
+def publish(report: str, output: Path) -> None:
+    """Print the report, write it to ``output`` and say where (on stderr)."""
+    print(report)
+    output.write_text(report)
+    print(f"written to {output}", file=sys.stderr)
 
 
 def run_lines(context: dict, packages: tuple[str, ...]) -> list[str]:

@@ -32,7 +32,7 @@ PROJECT = HERE.parents[1]
 sys.path.insert(0, str(PROJECT))  # this checkout's package, whatever the venv has installed
 
 from bench_pipeline import PHOTOS, prepare  # noqa: E402
-from bench_report import code_state, load_line, run_lines  # noqa: E402
+from bench_report import code_state, load_line, publish, run_lines  # noqa: E402
 from bench_run import spread  # noqa: E402
 from bench_worker import ForeignLoad  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -274,9 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         "code_after": code_state(PROJECT),
     }
     report = render(sets, context)
-    print(report)
-    args.output.write_text(report)
-    print(f"written to {args.output}", file=sys.stderr)
+    publish(report, args.output)
     return 0
 
 

@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(run_child(json.loads(args.child))))
         return 0
-    from bench_report import code_state
+    from bench_report import code_state, publish
 
     program = [os.path.relpath(sys.executable, PROJECT), os.path.relpath(__file__, PROJECT)]
     command = shlex.join([*program, *(sys.argv[1:] if argv is None else argv)])
@@ -389,9 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_after": " ".join(f"{v:.2f}" for v in os.getloadavg()),
     }
     report = render(results, context)
-    print(report)
-    args.output.write_text(report)
-    print(f"written to {args.output}", file=sys.stderr)
+    publish(report, args.output)
     return 0
 
 

@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parents[1]
 sys.path.insert(0, str(PROJECT))
 
-from bench_report import code_state  # noqa: E402
+from bench_report import code_state, publish  # noqa: E402
 from bench_review_report import Row, render_report  # noqa: E402
 
 from fibuca_desktop.core.imaging.decode import Limits, decode  # noqa: E402
@@ -174,9 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "exact": args.exact,
     }
     report = render_report(rows, timings, context)
-    print(report)
-    args.output.write_text(report)
-    print(f"written to {args.output}", file=sys.stderr)
+    publish(report, args.output)
     return 0
 
 
