@@ -99,7 +99,7 @@ class Bench:
             image = fit_within(decode(Path(name), Limits(), 800).image, 800)
             for way, store in (("model", None), ("stored", masks), ("edited", edited_masks)):
                 clock = time.perf_counter()
-                _, source = working_mask(Path(name), image, "u2netp", self.engines, store, False)
+                _, source, _ = working_mask(Path(name), image, "u2netp", self.engines, store, False)
                 times[way].append((time.perf_counter() - clock) * 1000)
                 assert source == way, (way, source)
         times["foreign"] = foreign.cores()

@@ -35,9 +35,10 @@ def working_mask(
     store: MaskStore | None,
     exact: bool,
     full_size: bool = True,
-) -> tuple[Image.Image, str]:
+) -> tuple[Image.Image, str, MaskKey | None]:
     """The mask of the photo at ``path`` at the size of ``image`` (the photo as the job works on
-    it; ``full_size`` False when that is a reduced copy), and what it came from. ``exact`` as
+    it; ``full_size`` False when that is a reduced copy), what it came from, and the photo's key
+    in the store (None without one). ``exact`` as
     ``MaskEngine.predict``; it chooses the stretch of a stored mask too. Without a store,
     exactly ``predict``.
 
@@ -54,11 +55,11 @@ def working_mask(
         except OSError as error:  # decoded a moment ago: read again, it has gone away
             log.warning("cannot look up the stored mask of %s: %s", path.name, error)
     if key is None:
-        return engines.get(model).predict(image, exact), MODEL
+        return engines.get(model).predict(image, exact), MODEL, None
     edited = store.edited_mask(key)
     if edited is not None:
-        return _resized(edited, image.size), EDITED
-    return _model_mask(key, image, engines, store, exact, full_size)
+        return _resized(edited, image.size), EDITED, key
+    return (*_model_mask(key, image, engines, store, exact, full_size), key)
 
 
 def all_stored(
@@ -132,15 +133,12 @@ def _model_mask(
 
 
 def honour_edit(
-    path: Path, model: str, store: MaskStore, edited: Image.Image, refined: Image.Image
+    key: MaskKey, store: MaskStore, edited: Image.Image, refined: Image.Image
 ) -> Image.Image:
     """The refined alpha of an edited mask, with the person's own alpha wherever the edit
     differs from the model's mask: refinement redraws the edges the model drew and never undoes
     a stroke. Without the model's mask (pruned) there is no telling: the edit is used as it is."""
-    try:
-        stored = store.model_mask(mask_key(path, model))
-    except OSError:
-        stored = None
+    stored = store.model_mask(key)
     if stored is None:
         return edited
     model_mask = np.asarray(stretch(stored.image, edited.size, False), np.int16)

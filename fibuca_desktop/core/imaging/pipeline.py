@@ -189,7 +189,7 @@ class Pipeline:
         _check(cancel)
         refined = self._refines
         full_size = image.size == (header.width, header.height)
-        mask, source = working_mask(
+        mask, source, key = working_mask(
             job.input, image, self.model, self.engines, self.masks, not refined, full_size
         )
         # A person's edit is what they looked at and meant: nothing left to flag.
@@ -202,7 +202,7 @@ class Pipeline:
             cutout = refine(image, mask, not self.preset.mask_only, self.model_spec.input_size)
             alpha = cutout.alpha
             if source == EDITED:
-                alpha = honour_edit(job.input, self.model, self.masks, mask, alpha)
+                alpha = honour_edit(key, self.masks, mask, alpha)
             mask = combined_alpha(image, alpha)
             image = cutout.rgb
         alpha = combined_alpha(image, mask)
