@@ -20,6 +20,7 @@ from fibuca_desktop.cli import (
     models_command,
     monitor_command,
     process_command,
+    profiles_command,
     self_test_command,
 )
 from fibuca_desktop.cli.parser import (
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     process_command.add_parser(commands)
     models_command.add_parser(commands)
     masks_command.add_parser(commands)
+    profiles_command.add_parser(commands)
     monitor_command.add_parser(commands)
     db_command.add_parser(commands)
     self_test_command.add_parser(commands)

@@ -13,11 +13,14 @@ import time
 from collections import Counter
 
 from fibuca_desktop.cli.masks_command import configured_store
+from fibuca_desktop.cli.parser import number_in
+from fibuca_desktop.cli.preflight_report import batch_scale, preflight_counts, print_preflight
 from fibuca_desktop.cli.progress import ProgressBar
 from fibuca_desktop.core.errors import ModelUnavailable, UsageError
 from fibuca_desktop.core.imaging.batch import plan_batch
 from fibuca_desktop.core.imaging.decode import Limits
 from fibuca_desktop.core.imaging.engine import EngineProvider, SessionTuning
+from fibuca_desktop.core.imaging.framing import ANCHORS
 from fibuca_desktop.core.imaging.models import DEFAULT_MODEL, MODELS, ModelStore, spec_for
 from fibuca_desktop.core.imaging.optional_features import require_rembg
 from fibuca_desktop.core.imaging.output_records import clean_stale_parts
@@ -33,6 +36,7 @@ from fibuca_desktop.core.imaging.presets import (
 )
 from fibuca_desktop.core.imaging.scheduler import Scheduler, machine_capacity
 from fibuca_desktop.core.process_memory import peak_rss_mb
+from fibuca_desktop.core.profiles.profiles import Profile, get_profile
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -48,9 +52,14 @@ def add_parser(commands) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     parser.add_argument(
         "--preset",
-        default=DEFAULT_PRESET,
         choices=sorted(PRESETS),
         help=f"output recipe (default {DEFAULT_PRESET})",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="export for a shop or marketplace (amazon, shopify, ebay, etsy, google, or your own: "
+        "`fibuca-desktop profiles list`); every output is checked against its rules",
     )
     parser.add_argument(
         "--model",
@@ -95,6 +104,25 @@ def add_parser(commands) -> None:
         type=float,
         metavar="FRACTION",
         help="square: space around the subject (0.05 = 5%% of the side)",
+    )
+    options.add_argument(
+        "--fill",
+        type=number_in(float, 0.05, 1.0),
+        metavar="F",
+        help="canvas presets and profiles: the share of the canvas the product takes along its "
+        "longer side (0.85 = 85%%)",
+    )
+    options.add_argument(
+        "--anchor",
+        choices=ANCHORS,
+        help="canvas presets and profiles: centre the product, or stand it on the bottom margin "
+        "(shoes, bottles)",
+    )
+    options.add_argument(
+        "--same-scale",
+        action="store_true",
+        help="canvas presets and profiles, for a batch shot with a fixed camera: one scale for "
+        "every photo, chosen so the largest product meets the fill (a small jar stays small)",
     )
     options.add_argument(
         "--edges",
@@ -151,10 +179,35 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def profile_from(args: argparse.Namespace) -> Profile | None:
+    """The chosen export profile with the options given, or None; raises UsageError."""
+    if not getattr(args, "profile", None):
+        return None
+    if args.preset:
+        raise UsageError(
+            f"--preset {args.preset} and --profile {args.profile}: a profile brings its own "
+            "preset; give one of them."
+        )
+    profile = get_profile(args.profile)
+    return profile.with_preset(_with_options(profile.preset, args))
+
+
 def preset_from(args: argparse.Namespace) -> Preset:
-    """The chosen preset with the options given (those not given keep the preset's own);
-    raises UsageError for a value or combination that cannot be written."""
-    return get_preset(args.preset).with_options(
+    """The chosen preset (or profile's preset) with the options given (those not given keep
+    the preset's own); raises UsageError for a value or combination that cannot be written."""
+    profile = profile_from(args)
+    if profile is not None:
+        return profile.preset
+    return _with_options(get_preset(args.preset or DEFAULT_PRESET), args)
+
+
+def _with_options(preset: Preset, args: argparse.Namespace) -> Preset:
+    if getattr(args, "same_scale", False) and not preset.canvas:
+        raise UsageError(
+            "--same-scale places every product on one canvas at one scale: use the square "
+            "preset or a profile."
+        )
+    return preset.with_options(
         max_side=args.max_side,
         format=args.format,
         quality=args.quality,
@@ -162,13 +215,16 @@ def preset_from(args: argparse.Namespace) -> Preset:
         margin=args.margin,
         alpha_matting=args.alpha_matting or None,
         edges=args.edges,
+        fill=getattr(args, "fill", None),
+        anchor=getattr(args, "anchor", None),
     )
 
 
 def run(args: argparse.Namespace) -> int:
     _printable_names()
     try:
-        preset = preset_from(args)
+        profile = profile_from(args)
+        preset = profile.preset if profile else preset_from(args)
         plan = plan_batch(args.inputs, args.output, preset.extension)
         capacity = machine_capacity(
             args.workers,
@@ -197,8 +253,12 @@ def run(args: argparse.Namespace) -> int:
         capacity.inference_slots,
     )
     limits = Limits(args.max_file_mb * 1024 * 1024, args.max_megapixels * 1_000_000)
-    pipeline = Pipeline(engines, preset, args.model, limits, args.overwrite, masks)
+    pipeline = Pipeline(engines, preset, args.model, limits, args.overwrite, masks, profile=profile)
     scheduler = Scheduler(pipeline, capacity)
+    if args.same_scale:
+        pipeline.scale = batch_scale(scheduler, plan.jobs, preset)
+        if pipeline.scale is None:
+            print("note: --same-scale found no product in any photo", file=sys.stderr)
     bar = ProgressBar(len(plan.jobs))
     results = []
 
@@ -221,6 +281,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         _print_summary(report, preset.name, capacity.describe())
+        print_preflight(report)
     return EXIT_FAILED if report["failed"] else EXIT_OK
 
 
@@ -265,6 +326,7 @@ def _report(plan, results, seconds: float) -> dict:
             "review": r.review,
         }
         | ({"notes": r.notes} if r.notes else {})
+        | ({"preflight": r.preflight.to_json()} if r.preflight else {})
         for r in results
         if r.status == PROCESSED
     ]
@@ -285,13 +347,17 @@ def _report(plan, results, seconds: float) -> dict:
         for job in plan.jobs
         if job.input not in done
     ]
-    return {
+    report = {
         "processed": processed,
         "skipped": skipped,
         "failed": failed,
         "seconds": round(seconds, 3),
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
+    checked = [item["preflight"] for item in processed if "preflight" in item]
+    if checked:
+        report["preflight"] = preflight_counts(checked)
+    return report
 
 
 def _print_summary(report: dict, preset: str, capacity: str) -> None:

@@ -47,11 +47,11 @@ def report_of(result) -> dict:
     """stdout must be exactly one JSON object with the documented keys."""
     report = json.loads(result.stdout)  # raises on anything before or after the object
     assert isinstance(report, dict)
-    assert set(report) == REPORT_KEYS
+    assert set(report) - {"preflight"} == REPORT_KEYS  # preflight: with --profile
     assert isinstance(report["seconds"], float) and report["seconds"] > 0
     assert isinstance(report["peak_rss_mb"], float) and report["peak_rss_mb"] > 0
     for item in report["processed"]:
-        assert PROCESSED_KEYS <= set(item) <= PROCESSED_KEYS | {"notes"}
+        assert PROCESSED_KEYS <= set(item) <= PROCESSED_KEYS | {"notes", "preflight"}
         assert Path(item["input"]).is_absolute() and Path(item["output"]).is_absolute()
         assert item["ms"] > 0
         assert item["mask"] in {"model", "stored", "edited"}

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from dataclasses import replace as dataclass_replace
 from pathlib import Path
 
 from fibuca_desktop.core.atomic_write import write_atomically
@@ -25,6 +26,7 @@ from fibuca_desktop.core.imaging.decode import (
     read_header,
 )
 from fibuca_desktop.core.imaging.engine import EngineProvider, alpha_matting
+from fibuca_desktop.core.imaging.framing import subject_box
 from fibuca_desktop.core.imaging.mask_store import MaskStore
 from fibuca_desktop.core.imaging.memory_budget import MemoryBudget
 from fibuca_desktop.core.imaging.models import spec_for
@@ -42,6 +44,8 @@ from fibuca_desktop.core.imaging.render import (
     render,
 )
 from fibuca_desktop.core.imaging.review import review
+from fibuca_desktop.core.profiles.preflight import Preflight, inspect, meet
+from fibuca_desktop.core.profiles.profiles import Profile
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,7 @@ class JobResult:
     halts_batch: bool = False  # the disk is full: the photos after this one cannot be written
     mask: str = ""  # processed: what the mask came from, "model", "stored" or "edited"
     review: list[str] = field(default_factory=list)  # processed: why it may need a look
+    preflight: Preflight | None = None  # processed with a profile: the written file's checks
 
     @property
     def input(self) -> Path:
@@ -88,7 +93,10 @@ class Pipeline:
 
     With ``masks``, a photo's edited or stored mask is used instead of running the model, and a
     fresh model mask is stored; ``use_stored=False`` (``--no-mask-cache``) neither reads nor
-    writes the store.
+    writes the store. With a ``profile`` (whose preset is ``preset``), every output is checked
+    against its rules, fixed where it can be (preflight.py), and the written file checked again.
+    ``scale`` (output pixels per full-size photo pixel) frames every photo at one scale
+    (``--same-scale``: see ``subject_side``).
     """
 
     def __init__(
@@ -100,6 +108,8 @@ class Pipeline:
         overwrite: bool = False,
         masks: MaskStore | None = None,
         use_stored: bool = True,
+        profile: Profile | None = None,
+        scale: float | None = None,
     ) -> None:
         self.engines = engines
         self.preset = preset
@@ -108,6 +118,8 @@ class Pipeline:
         self.overwrite = overwrite
         self.model_spec = spec_for(model)
         self.masks = masks if use_stored else None
+        self.profile = profile
+        self.scale = scale
 
     def estimate_bytes(self, header: ImageHeader) -> int:
         """Peak memory of one job's images, from its pixel count (after JPEG draft scaling).
@@ -208,7 +220,13 @@ class Pipeline:
         alpha = combined_alpha(image, mask)
         del mask
         _check(cancel)
-        rendered = render(image, alpha, self.preset, icc_profile)
+        scale = self.scale * header.width / image.width if self.scale else None
+        preflight: dict | None = None
+        if self.profile is None:
+            rendered = render(image, alpha, self.preset, icc_profile, scale)
+            check = rendered.check
+        else:
+            rendered, check, preflight = self._preflighted(image, alpha, icc_profile, scale)
         del image, alpha, decoded
         try:
             record_output(job.output, job.input)  # first: a record without its output is harmless
@@ -230,14 +248,57 @@ class Pipeline:
         # bytes are what its name says (a PNG named .jpg never lands).
         # Replace only our own earlier output, checked at the start; a name that was free then
         # is created exclusively, so one that another process wrote meanwhile is never replaced.
-        if not write_atomically(job.output, write, replace, rendered.check):
+        if not write_atomically(job.output, write, replace, check):
             return JobResult(job, SKIPPED, message="output appeared meanwhile; left untouched")
         notes = colour_notes
         if not rendered.subject_found:
             notes.append("no subject found; the whole photo was used")
         if header.frames > 1:
             notes.append(f"animated ({header.frames} frames): the first frame was used")
-        return JobResult(job, PROCESSED, *rendered.size, notes=notes, mask=source, review=flags)
+        result = JobResult(job, PROCESSED, *rendered.size, notes=notes, mask=source, review=flags)
+        if preflight is not None:
+            result.preflight = preflight["report"]
+        return result
+
+    def _preflighted(self, image, alpha, icc_profile, scale):
+        """Render to the profile's rules, fixing what can be fixed. Returns the render (writing
+        the very bytes preflight saw), the write check, and a holder whose ``"report"`` the
+        check replaces with the verdict on the written file, read back."""
+        profile = self.profile
+
+        def draw(preset):
+            return render(image, alpha, preset, icc_profile, scale, measure=True)
+
+        rendered, data, first = meet(draw, profile, self.scale is not None)
+        held = {"report": first}
+
+        def check(written: Path, target: Path) -> None:
+            rendered.check(written, target)
+            report = inspect(written, rendered, profile.rules, profile.name)
+            report.fixed = first.fixed
+            held["report"] = report
+
+        return dataclass_replace(rendered, write=lambda handle: handle.write(data)), check, held
+
+    def subject_side(self, job: Job) -> float:
+        """The longer side of the photo's subject box in full-size pixels (0: none found), from
+        its working mask (which is stored, so the batch's real run does not predict it again)."""
+        header = self.header(job)
+        decoded = decode(job.input, self.limits, self.preset.decode_side())
+        image = decoded.image
+        mask, _, _ = working_mask(
+            job.input,
+            image,
+            self.model,
+            self.engines,
+            self.masks,
+            not self._refines,
+            image.size == (header.width, header.height),
+        )
+        box = subject_box(combined_alpha(image, mask))
+        if box is None:
+            return 0.0
+        return max(box[2] - box[0], box[3] - box[1]) * header.width / image.width
 
 
 def refines(preset: Preset) -> bool:

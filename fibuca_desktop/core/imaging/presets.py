@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from PIL import ImageColor
 
 from fibuca_desktop.core.errors import UsageError
+from fibuca_desktop.core.imaging.framing import ANCHORS
 
 Color = tuple[int, int, int]
 WHITE: Color = (255, 255, 255)
@@ -60,6 +61,8 @@ class Preset:
     mask_only: bool = False
     alpha_matting: bool = False
     edges: str = DEFAULT_EDGES
+    fill: float | None = None  # canvas: the product's share along its longer side (framing.py)
+    anchor: str = "center"  # canvas: "center", or "bottom" (standing on the bottom margin)
 
     def __post_init__(self) -> None:
         """Every Preset is one that can be written: a bad combination never reaches a run."""
@@ -84,6 +87,19 @@ class Preset:
         side = self.canvas or self.max_side
         if side and side > encoding.max_side:
             raise UsageError(self.too_large(side))
+        if self.anchor not in ANCHORS:
+            anchors = _choices(ANCHORS)
+            raise UsageError(f"--anchor {_shown(self.anchor)} is not known; use {anchors}.")
+        if (self.fill is not None or self.anchor != "center") and not self.canvas:
+            raise UsageError(
+                "--fill and --anchor place the product on a canvas: use the square preset or a "
+                "profile (fibuca-desktop profiles list)."
+            )
+
+    @property
+    def product_share(self) -> float:
+        """The share of the canvas the product takes along its longer side."""
+        return self.fill if self.fill is not None else 1 - 2 * self.margin
 
     def too_large(self, side: int) -> str:
         """Why an output ``side`` pixels long cannot be written in this preset's format."""
@@ -117,7 +133,7 @@ class Preset:
         if not self.mask_only:
             names.append("background")
         if self.canvas:
-            names.append("margin")
+            names.append("margin")  # --fill says the same as a share: margin = (1 - fill) / 2
         names.append("edges")  # every output has an edge, the mask's included
         return tuple(names)
 
@@ -148,6 +164,8 @@ class Preset:
         margin: float | None = None,
         alpha_matting: bool | None = None,
         edges: str | None = None,
+        fill: float | None = None,
+        anchor: str | None = None,
     ) -> Preset:
         """Apply command-line or settings overrides (None: keep the preset's own); raises
         UsageError on a value out of range or a combination that cannot be written."""
@@ -177,6 +195,14 @@ class Preset:
             changes["alpha_matting"] = alpha_matting
         if edges is not None:
             changes["edges"] = edges.strip().lower()
+        if fill is not None:
+            if not 0.05 <= fill <= 1:
+                raise UsageError(f"--fill {fill} is out of range; use 0.05 to 1 (of the canvas).")
+            changes["fill"] = fill
+        elif margin is not None:
+            changes["fill"] = None  # a margin given now says the share
+        if anchor is not None:
+            changes["anchor"] = anchor.strip().lower()
         return replace(self, **changes)  # __post_init__ refuses what cannot be written
 
 

@@ -12,13 +12,13 @@ from typing import BinaryIO
 from PIL import Image, ImageChops
 
 from fibuca_desktop.core.errors import OutputError
+from fibuca_desktop.core.imaging.framing import Box, frame, subject_box
 from fibuca_desktop.core.imaging.png_stream import compose_strip, write_rgba_png
 from fibuca_desktop.core.imaging.presets import Preset
 
 # zlib level for the PNGs Pillow encodes (masks). Cut-outs (RGBA) stream through png_stream.py,
 # whose "Up" filter at deflate level 3 matches Pillow's level 4 in bytes at a third of the CPU.
 PNG_COMPRESS_LEVEL = 4
-SUBJECT_THRESHOLD = 64  # alpha at or above this is subject when cropping; fainter specks are noise
 FORMAT_EXTENSIONS = {"PNG": (".png",), "JPEG": (".jpg", ".jpeg"), "WEBP": (".webp",)}
 
 
@@ -49,6 +49,8 @@ class Rendered:
     format: str = "PNG"  # as Pillow names it
     mode: str = "RGBA"
     icc_profile: bytes | None = None
+    box: Box | None = None  # the subject's bounding box in the output (measured outputs only)
+    scale: float = 1.0  # output pixels per pixel of the image given to render()
 
     def check(self, written: Path, target: Path) -> None:
         """Raise OutputError unless ``written`` (the temporary file, before its rename to
@@ -99,33 +101,49 @@ def _unreadable(target: Path, reason: str) -> OutputError:
 
 
 def render(
-    image: Image.Image, alpha: Image.Image, preset: Preset, icc_profile: bytes | None = None
+    image: Image.Image,
+    alpha: Image.Image,
+    preset: Preset,
+    icc_profile: bytes | None = None,
+    scale: float | None = None,
+    measure: bool = False,
 ) -> Rendered:
-    """Compose the preset's output from an upright photo and its alpha."""
+    """Compose the preset's output from an upright photo and its alpha. On a canvas, a fixed
+    ``scale`` (output pixels per pixel of ``image``) replaces the preset's fill; ``measure``
+    also finds the subject's box in an output without a canvas (for a profile's preflight)."""
     rgb = image.convert("RGB") if image.mode != "RGB" else image
-    subject_found = True
+    subject_found, box, out_scale = True, None, 1.0
     if preset.canvas:
-        rgb, alpha, subject_found = _square(rgb, alpha, preset)
+        side = (preset.canvas, preset.canvas)
+        framed = frame(rgb, alpha, side, preset.product_share, preset.anchor, scale)
+        rgb, alpha, subject_found = framed.rgb, framed.alpha, framed.subject_found
+        box, out_scale = framed.box, framed.scale
     elif preset.max_side:
+        before = rgb.width
         rgb, alpha = fit_within(rgb, preset.max_side), fit_within(alpha, preset.max_side)
+        out_scale = rgb.width / before
+    if measure and not preset.canvas:
+        box = subject_box(alpha)
+    placed = {"box": box, "scale": out_scale}
     if max(rgb.size) > preset.encoding.max_side:  # only "original size" gets here: say so
         raise OutputError(
             f"This photo is {rgb.width}x{rgb.height}; {preset.too_large(max(rgb.size))}"
         )
     if preset.mask_only:
-        return _encoded_by_pillow(alpha, preset, None, subject_found)
+        return _encoded_by_pillow(alpha, preset, None, subject_found, placed)
     if preset.background is None:
         if preset.format == "png":
             write = partial(write_rgba_png, rgb=rgb, alpha=alpha, icc_profile=icc_profile)
-            return Rendered(rgb.size, write, subject_found, "PNG", "RGBA", icc_profile or None)
+            profile = icc_profile or None
+            return Rendered(rgb.size, write, subject_found, "PNG", "RGBA", profile, **placed)
         rgba = compose_strip(rgb, alpha, (0, 0, *rgb.size))
-        return _encoded_by_pillow(rgba, preset, icc_profile, subject_found)
+        return _encoded_by_pillow(rgba, preset, icc_profile, subject_found, placed)
     canvas = Image.new("RGB", rgb.size, preset.background)
     canvas.paste(rgb, (0, 0), alpha)
-    return _encoded_by_pillow(canvas, preset, icc_profile, subject_found)
+    return _encoded_by_pillow(canvas, preset, icc_profile, subject_found, placed)
 
 
-def _encoded_by_pillow(image, preset: Preset, icc_profile, subject_found: bool) -> Rendered:
+def _encoded_by_pillow(image, preset: Preset, icc_profile, subject_found: bool, placed) -> Rendered:
     fmt, options = save_options(preset, icc_profile)
     return Rendered(
         image.size,
@@ -134,27 +152,8 @@ def _encoded_by_pillow(image, preset: Preset, icc_profile, subject_found: bool) 
         fmt,
         image.mode,
         options.get("icc_profile"),
+        **placed,
     )
-
-
-def _square(rgb: Image.Image, alpha: Image.Image, preset: Preset):
-    side = preset.canvas
-    box = alpha.point(lambda v: 255 if v >= SUBJECT_THRESHOLD else 0).getbbox()
-    subject_found = box is not None
-    if box is None:
-        box = (0, 0, *rgb.size)
-    rgb, alpha = rgb.crop(box), alpha.crop(box)
-    inner = max(1, side - 2 * round(side * preset.margin))
-    scale = inner / max(rgb.size)
-    size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
-    rgb = rgb.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    alpha = alpha.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    offset = ((side - size[0]) // 2, (side - size[1]) // 2)
-    square_rgb = Image.new("RGB", (side, side), (0, 0, 0))
-    square_alpha = Image.new("L", (side, side), 0)
-    square_rgb.paste(rgb, offset)
-    square_alpha.paste(alpha, offset)
-    return square_rgb, square_alpha, subject_found
 
 
 def save_options(preset: Preset, icc_profile: bytes | None) -> tuple[str, dict]:

@@ -158,3 +158,24 @@ class Scheduler:
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def subject_sides(self, jobs: Iterable[Job], cancel: threading.Event | None = None) -> list:
+        """Each photo's subject size (``Pipeline.subject_side``), measured on the batch's
+        workers within its memory budget, for ``--same-scale``; a photo that cannot be read
+        measures 0 here and fails with its reason in the run itself."""
+
+        def measure(job: Job) -> float:
+            if cancel is not None and cancel.is_set():
+                return 0.0
+            try:
+                header = self.pipeline.header(job)
+                with self.budget.reserve(
+                    self.pipeline.estimate_bytes(header), cancel, job.input.name
+                ):
+                    return self.pipeline.subject_side(job)
+            except Exception as error:  # reported by the run that follows
+                log.debug("could not measure %s: %s", job.input, error)
+                return 0.0
+
+        with ThreadPoolExecutor(self.capacity.workers, thread_name_prefix="fibuca-measure") as pool:
+            return list(pool.map(measure, list(jobs)))
