@@ -12,6 +12,7 @@ from pathlib import Path
 from fibuca_desktop.core.errors import SettingsError, UsageError
 from fibuca_desktop.core.imaging.models import DEFAULT_MODEL, MODELS
 from fibuca_desktop.core.imaging.presets import DEFAULT_PRESET, PRESETS, WHITE, Preset
+from fibuca_desktop.core.profiles.profiles import PROFILE_NAME, Profile, get_profile
 from fibuca_desktop.core.settings_schema import show
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class ProcessingSettings:
     overwrite: bool = False
     options: dict[str, PresetOptions] = field(default_factory=dict)
     mask_cache_mb: int = 2048  # the mask store's cap (mask_store.py), least recently used out
+    profile: str | None = None  # an export profile (core/profiles/): it brings its own preset
 
     def output_folder(self) -> Path | None:
         """The chosen output folder (``~`` expanded); None: beside the first photos added."""
@@ -87,7 +89,19 @@ class ProcessingSettings:
             log.warning("the options of preset %s are left out: %s", preset.name, error)
             return preset
 
+    def resolved_profile(self) -> Profile | None:
+        """The chosen export profile, or None. Raises UsageError when it is not known (any
+        more) or the user's profiles file has a problem: the caller says so."""
+        return get_profile(self.profile) if self.profile else None
+
     def check(self, where: str) -> None:
+        if self.profile is not None and not (
+            isinstance(self.profile, str) and PROFILE_NAME.match(self.profile)
+        ):
+            raise SettingsError(
+                f"{where}.profile must be a profile's name (fibuca-desktop profiles list) or "
+                f"null, got {show(self.profile)}"
+            )
         for name, known in (("preset", PRESETS), ("model", MODELS)):
             if getattr(self, name) not in known:
                 choices = ", ".join(known)

@@ -38,6 +38,8 @@ class Check:
     limit: object
 
     def reason(self) -> str:
+        if self.name == "file_size":
+            return f"file size {self.value / 1024:.0f} KB (limit {self.limit / 1024:.0f} KB)"
         return f"{self.name} {_shown(self.value)} (limit {_shown(self.limit)})"
 
 

@@ -17,10 +17,9 @@ from pathlib import Path
 from fibuca_desktop.core.errors import UsageError
 from fibuca_desktop.core.imaging.presets import FORMATS, WHITE, Preset, parse_background
 from fibuca_desktop.core.resources import resources_dir
-from fibuca_desktop.core.settings import default_settings_path
 
 BUILT_IN_FILE = "profiles.toml"
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _OUTPUT_KEYS = {"format", "quality", "background", "canvas", "max_side", "fill", "anchor", "edges"}
 _TOP_KEYS = {"description", "sources", "output", "rules"}
 
@@ -64,6 +63,8 @@ def user_profiles_path() -> Path:
     override = os.environ.get("FIBUCA_PROFILES_FILE")
     if override:
         return Path(override).expanduser()
+    from fibuca_desktop.core.settings import default_settings_path  # settings imports us
+
     return default_settings_path().parent / "profiles.toml"
 
 
@@ -120,7 +121,7 @@ class _Problem(Exception):
 
 
 def _profile(name: str, table, origin: str) -> Profile:
-    if not _NAME.match(name):
+    if not PROFILE_NAME.match(name):
         raise _Problem("a name is 1-40 lower-case letters, digits, - or _, starting with one")
     if not isinstance(table, dict):
         raise _Problem(f"write it as a table: [{name}] with description, output and rules")

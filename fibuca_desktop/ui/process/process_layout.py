@@ -3,7 +3,9 @@ Designer): the panel keeps only behaviour, this module only what is where."""
 
 from __future__ import annotations
 
+import logging
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt
@@ -21,13 +23,17 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from fibuca_desktop.core.errors import UsageError
 from fibuca_desktop.core.imaging.presets import PRESETS
 from fibuca_desktop.core.imaging.thumbnails import THUMBNAIL_SIDE
+from fibuca_desktop.core.profiles.profiles import load_profiles
 from fibuca_desktop.ui.process.elided_label import ElidedLabel, never_widening
 from fibuca_desktop.ui.process.preview import CutoutPreviewWidget
 
 if TYPE_CHECKING:
     from fibuca_desktop.ui.process.process_panel import ProcessPanel
+
+log = logging.getLogger(__name__)
 
 
 def build_process_panel(panel: ProcessPanel) -> None:
@@ -44,6 +50,25 @@ def build_process_panel(panel: ProcessPanel) -> None:
         )
     panel.preset_combo.setCurrentText(panel.settings.processing.preset)
     panel.preset_combo.currentTextChanged.connect(panel._preset_changed)
+    panel.profile_combo = QComboBox()
+    panel.profile_combo.setToolTip(
+        "Export for a shop or marketplace: its size, background and framing, and every output "
+        "checked against its rules (the Preflight column)"
+    )
+    panel.profile_combo.addItem("None", None)
+    try:
+        profiles = load_profiles()
+    except UsageError as error:  # a bad user file: the built-in ones, and say why
+        log.warning("%s", error)
+        profiles = load_profiles(Path(os.devnull))
+    for name, profile in profiles.items():
+        panel.profile_combo.addItem(name, name)
+        index = panel.profile_combo.count() - 1
+        panel.profile_combo.setItemData(index, profile.description, Qt.ItemDataRole.ToolTipRole)
+    panel.profile_combo.setCurrentIndex(
+        max(0, panel.profile_combo.findData(panel.settings.processing.profile))
+    )
+    panel.profile_combo.currentIndexChanged.connect(panel._profile_changed)
     panel.options_button = QPushButton("Options…")
     panel.options_button.setToolTip("Size, format, quality, background, margin and edges")
     panel.options_button.clicked.connect(panel.edit_preset_options)
@@ -76,6 +101,8 @@ def build_process_panel(panel: ProcessPanel) -> None:
     top.addStretch(1)
     output_row = QHBoxLayout()
     output_row.addWidget(panel.output_label, 1)
+    output_row.addWidget(QLabel("Export for:"))  # a profile decides the output's shape
+    output_row.addWidget(panel.profile_combo)
     output_row.addWidget(panel.output_button)
 
     panel.notice = never_widening(QLabel())
@@ -103,6 +130,12 @@ def build_process_panel(panel: ProcessPanel) -> None:
         "Put the photos whose cut-out may be wrong (the Check column says why) at the top"
     )
     panel.flagged_first_box.toggled.connect(panel.model.set_flagged_first)
+    panel.rejected_only_box = QCheckBox("Rejected only")
+    panel.rejected_only_box.setToolTip(
+        "Show only the photos whose output the chosen profile's rules reject (the Preflight "
+        "column says why)"
+    )
+    panel.rejected_only_box.toggled.connect(panel._filter_rejected)
     panel.details = never_widening(QLabel())  # the selected row in full: reasons never cut off
     panel.details.setObjectName("rowDetails")
     panel.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -137,6 +170,7 @@ def build_process_panel(panel: ProcessPanel) -> None:
     progress_row.addWidget(panel.progress_label)
     queue_row = QHBoxLayout()  # about the queue's rows: their order, the selected one
     queue_row.addWidget(panel.flagged_first_box)
+    queue_row.addWidget(panel.rejected_only_box)
     queue_row.addStretch(1)
     queue_row.addWidget(panel.edit_button)
     bottom = QHBoxLayout()

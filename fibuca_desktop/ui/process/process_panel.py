@@ -157,13 +157,15 @@ class ProcessPanel(QWidget):
         return added
 
     def _preset(self) -> Preset | None:
-        """The chosen preset with its options, or None after saying what is wrong with it."""
+        """The chosen preset with its options (a profile's own preset when one is chosen), or
+        None after saying what is wrong with it."""
+        processing = self.settings.processing
         try:
-            return self.settings.processing.resolved_preset()
+            profile = processing.resolved_profile()
+            return profile.preset if profile else processing.resolved_preset()
         except UsageError as error:
-            self._show_notice(
-                f"The {self.settings.processing.preset} preset cannot be used: {error}"
-            )
+            chosen = f"{processing.profile} profile" if processing.profile else "preset"
+            self._show_notice(f"The {chosen} cannot be used: {error}")
             return None
 
     def _retarget_queued(self, preset: Preset) -> None:
@@ -195,7 +197,8 @@ class ProcessPanel(QWidget):
             return
         self._retarget_queued(preset)
         try:
-            self._scheduler = self.service.scheduler(self.settings, preset)
+            profile = self.settings.processing.resolved_profile()
+            self._scheduler = self.service.scheduler(self.settings, preset, profile)
         except UsageError as error:
             self._show_notice(str(error))
             return
@@ -284,6 +287,7 @@ class ProcessPanel(QWidget):
             message,
             result.ms,
             review=tuple(result.review),
+            preflight=result.preflight,
             edited=result.mask == "edited",
         )
         self.refresh_preview(job_id)  # the selected photo just finished: show its cut-out
@@ -353,8 +357,11 @@ class ProcessPanel(QWidget):
         flagged, label = len(self.model.flagged()), "Needs a look first"
         self.flagged_first_box.setText(f"{label} ({flagged})" if flagged else label)
         self.rerun_button.setEnabled(not self.busy and bool(self.model.with_status(DONE, SKIPPED)))
-        self.preset_combo.setEnabled(not self.busy)
-        self.options_button.setEnabled(not self.busy)
+        own_preset = not self.settings.processing.profile  # else the profile's preset is used
+        self.preset_combo.setEnabled(not self.busy and own_preset)
+        self.options_button.setEnabled(not self.busy and own_preset)
+        self.profile_combo.setEnabled(not self.busy)
+        self._filter_rejected()
         self.overwrite_box.setEnabled(not self.busy)
         self.workers_combo.setEnabled(not self.busy)
         folder = self.output_folder or "beside the folder of the first photos you add"
@@ -404,6 +411,19 @@ class ProcessPanel(QWidget):
 
     def _overwrite_changed(self, checked: bool) -> None:
         self.settings.processing.overwrite = checked
+
+    def _filter_rejected(self) -> None:
+        """ "Rejected only": hide every row whose output its profile does not reject."""
+        rejected, label = sum(item.rejected for item in self.model.items), "Rejected only"
+        self.rejected_only_box.setText(f"{label} ({rejected})" if rejected else label)
+        only = self.rejected_only_box.isChecked()
+        for row, item in enumerate(self.model.items):
+            self.table.setRowHidden(row, only and not item.rejected)
+
+    def _profile_changed(self, _index: int) -> None:
+        self.settings.processing.profile = self.profile_combo.currentData()
+        self._refresh()
+        self._preset_changed(self.settings.processing.preset)
 
     def _preset_changed(self, name: str) -> None:
         self.settings.processing.preset = name

@@ -11,6 +11,7 @@ from fibuca_desktop.core.imaging.models import spec_for
 from fibuca_desktop.core.imaging.pipeline import Pipeline
 from fibuca_desktop.core.imaging.presets import Preset
 from fibuca_desktop.core.imaging.scheduler import Scheduler, machine_capacity
+from fibuca_desktop.core.profiles.profiles import Profile
 from fibuca_desktop.core.settings import Settings
 
 
@@ -33,7 +34,9 @@ class ProcessService:
         self.thumbnail_pool.setObjectName("fibuca-preview-pool")
         self.thumbnail_pool.setMaxThreadCount(1)
 
-    def scheduler(self, settings: Settings, preset: Preset | None = None) -> Scheduler:
+    def scheduler(
+        self, settings: Settings, preset: Preset | None = None, profile: Profile | None = None
+    ) -> Scheduler:
         """A scheduler for the next batch. Raises UsageError for a bad option combination or a
         memory budget that cannot hold the model; ``capacity.note`` says when workers were capped.
         """
@@ -52,6 +55,7 @@ class ProcessService:
             processing.model,
             overwrite=processing.overwrite,
             masks=self.masks,
+            profile=profile,
         )
         return Scheduler(pipeline, capacity)
 

@@ -10,6 +10,7 @@ from PySide6.QtGui import QBrush, QColor, QImage
 
 from fibuca_desktop.core.imaging.batch import Job
 from fibuca_desktop.core.imaging.presets import Preset
+from fibuca_desktop.core.profiles.preflight import Preflight
 
 QUEUED, RUNNING, DONE, SKIPPED, FAILED, CANCELLED = (
     "queued",
@@ -20,7 +21,7 @@ QUEUED, RUNNING, DONE, SKIPPED, FAILED, CANCELLED = (
     "cancelled",
 )
 FINISHED = frozenset({DONE, SKIPPED, FAILED, CANCELLED})
-COLUMNS = ("Name", "Size", "Status", "Check", "Time", "Output")
+COLUMNS = ("Name", "Size", "Status", "Check", "Preflight", "Time", "Output")
 CHECK_BADGE = "Check"
 _CHECK_COLOUR = "#7a5b00"
 _STATUS_COLOURS = {FAILED: "#b3261e", DONE: "#1b6e2a", SKIPPED: "#7a5b00", CANCELLED: "#666666"}
@@ -40,6 +41,7 @@ class QueueItem:
     model: str = ""  # ... and with which model
     review: tuple[str, ...] = ()  # why its cut-out may need a look (core/imaging/review.py)
     edited: bool = False  # its output was rendered from a touched-up mask
+    preflight: Preflight | None = None  # made with a profile: its file's checks (preflight.py)
 
     @property
     def status_text(self) -> str:
@@ -52,10 +54,34 @@ class QueueItem:
         return self.status == DONE and bool(self.review)
 
     @property
+    def rejected(self) -> bool:
+        """Finished with an output its profile's rules reject."""
+        return self.status == DONE and self.preflight is not None and not self.preflight.passed
+
+    @property
+    def preflight_badge(self) -> str:
+        if self.status != DONE or self.preflight is None:
+            return ""
+        if not self.preflight.passed:
+            return f"✗ {self.preflight.profile}"
+        return f"✓ {self.preflight.profile}" + (" · fixed" if self.preflight.fixed else "")
+
+    @property
+    def preflight_reasons(self) -> str | None:
+        if not self.preflight_badge:
+            return None
+        lines = [f"Rejected: {reason}" for reason in self.preflight.failures]
+        lines += [f"Fixed: {fix}" for fix in self.preflight.fixed]
+        return "\n".join(lines) or f"Passes every {self.preflight.profile} rule"
+
+    @property
     def details(self) -> str:
         """Everything about the row in full, for the details line under the queue."""
         text = f"{self.job.input}  →  {self.job.output}\n{self.status_text}"
-        return text + ("\nCheck: " + "; ".join(self.review) if self.flagged else "")
+        text += "\nCheck: " + "; ".join(self.review) if self.flagged else ""
+        if self.rejected:
+            text += f"\nRejected by {self.preflight.profile}: " + "; ".join(self.preflight.failures)
+        return text
 
 
 def _human_size(size: int) -> str:
@@ -96,6 +122,7 @@ class ProcessQueueModel(QAbstractTableModel):
                 "Size": _human_size(item.size_bytes),
                 "Status": item.status_text,
                 "Check": CHECK_BADGE if item.flagged else "",
+                "Preflight": item.preflight_badge,
                 "Time": f"{item.ms / 1000:.1f} s" if item.ms else "",
                 "Output": item.job.output.name if item.status in (DONE, SKIPPED) else "",
             }[column]
@@ -104,10 +131,13 @@ class ProcessQueueModel(QAbstractTableModel):
                 "Name": str(item.job.input),
                 "Status": item.status_text,
                 "Check": "\n".join(item.review) if item.flagged else None,
+                "Preflight": item.preflight_reasons,
                 "Output": str(item.job.output) if item.status in (DONE, SKIPPED) else None,
             }.get(column)
         if role == Qt.ItemDataRole.DecorationRole and column == "Name":
             return item.thumbnail
+        if role == Qt.ItemDataRole.ForegroundRole and column == "Preflight" and item.preflight:
+            return QBrush(QColor(_STATUS_COLOURS[FAILED if item.rejected else DONE]))
         if role == Qt.ItemDataRole.ForegroundRole and column in ("Status", "Check"):
             colour = _CHECK_COLOUR if column == "Check" else _STATUS_COLOURS.get(item.status)
             return QBrush(QColor(colour)) if colour else None
