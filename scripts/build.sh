@@ -66,6 +66,12 @@ if [[ -n "$(ls -A "$scratch/u2net")" ]]; then
     exit 1
 fi
 
+# The built-in export profiles are data shipped beside the code: the bundle must carry them.
+if ! "${fresh[@]}" "${offline[@]}" "$app" profiles show amazon >/dev/null; then
+    echo "FAILED: the frozen app cannot read its built-in export profiles" >&2
+    exit 1
+fi
+
 echo "== frozen start to window, 3 runs" >&2
 starts=()
 for _ in 1 2 3; do
