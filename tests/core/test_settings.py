@@ -40,6 +40,7 @@ def custom_settings() -> Settings:
                 "square": PresetOptions(margin=0.1, edges="rembg"),
             },
             mask_cache_mb=512,
+            profile="amazon",
         ),
         recent_folders=["/photos/b", "/photos/a"],
     )
@@ -423,3 +424,11 @@ def test_peek_reads_the_settings_and_never_touches_the_file(tmp_path):
         assert path.read_text() == text
     path.write_bytes(before)
     assert aside_files(tmp_path) == [] and path.read_bytes() == before
+
+
+def test_a_profile_that_is_not_a_name_is_refused(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text('{"processing": {"profile": "../../etc"}, "schema_version": 1}')
+    result = SettingsStore(path).load()
+    assert result.settings.processing.profile is None
+    assert "processing.profile must be a profile's name" in result.problem
