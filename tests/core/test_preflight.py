@@ -15,7 +15,7 @@ from fibuca_desktop.core.profiles.profiles import get_profile, load_profiles
 from tests.conftest import PHOTOS
 
 BUILT_IN = ("amazon", "shopify", "ebay", "etsy", "google")
-PHOTOS_USED = ("animal-1.jpg", "car-1.jpg", "cloth-1.jpg", "plants-1.jpg")
+PHOTOS_USED = sorted(path.name for path in PHOTOS.glob("*.jpg"))  # every fixture photo
 
 
 def process(engines, profile, photo: Path, out: Path, scale=None):
