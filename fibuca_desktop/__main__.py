@@ -1,7 +1,7 @@
 """Entry point: ``fibuca-desktop`` and ``python -m fibuca_desktop``.
 
-No subcommand opens the desktop window; ``process``, ``models``, ``masks``, ``monitor``, ``db``
-and ``self-test`` run headless.
+No subcommand opens the desktop window; ``process``, ``watch``, ``models``, ``masks``,
+``monitor``, ``db`` and ``self-test`` run headless.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from fibuca_desktop.cli import (
     monitor_command,
     process_command,
     self_test_command,
+    watch_command,
 )
 from fibuca_desktop.cli.parser import (
     FibucaArgumentParser,
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", metavar="COMMAND", parser_class=SubcommandParser
     )
     process_command.add_parser(commands)
+    watch_command.add_parser(commands)
     models_command.add_parser(commands)
     masks_command.add_parser(commands)
     monitor_command.add_parser(commands)
