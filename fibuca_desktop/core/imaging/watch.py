@@ -79,78 +79,50 @@ class _Running:
     digest: str
 
 
-class FolderWatcher:
-    """Watches ``input_dir`` into ``output_dir`` through ``scheduler``. ``run`` blocks; call it
-    from one thread (it owns the plan); ``stop`` may be set from any thread or a signal handler.
-    """
+class Arrivals:
+    """Photos under ``input_dir`` that are new or changed and completely written, in ``ready``
+    (path -> size, mtime_ns). Used from one thread; the observer only queues paths to it.
+    ``events`` also carries other work for that thread (``step``'s ``on_other``)."""
 
-    def __init__(
-        self,
-        input_dir: Path,
-        output_dir: Path,
-        scheduler: Scheduler,
-        extension: str,
-        settings: WatchSettings | None = None,
-        on_result: Callable[[WatchResult], None] | None = None,
-    ) -> None:
+    def __init__(self, input_dir: Path, output_dir: Path, settings: WatchSettings) -> None:
         self.input_dir = Path(os.path.abspath(input_dir))
         self.output_dir = Path(os.path.abspath(output_dir))
-        if not self.input_dir.is_dir():
-            raise UsageError(f"{input_dir} is not a folder; give the folder to watch.")
-        if self.output_dir.resolve() == self.input_dir.resolve():
-            raise UsageError("The output folder must not be the watched folder itself.")
-        self.scheduler = scheduler
-        self.settings = settings or WatchSettings()
-        self.on_result = on_result
-        self.plan = BatchPlan(extension)
-        self.plan.add([], self.output_dir)  # checks the output folder can be written
-        self.journal = WatchJournal(self.output_dir)
-        self.observer_kind = ""  # "native" or "polling", once running
+        self.settings = settings
+        self.events: queue.Queue = queue.Queue()
+        self.ready: dict[Path, tuple[int, int]] = {}
+        self.observer_kind = ""  # "native" or "polling", once started
         self.note = ""  # why the polling observer is used although the native one was asked for
-        self.max_in_flight = 0
-        self.halted: str | None = None
-        self._events: queue.Queue = queue.Queue()
         self._pending: dict[Path, _Pending] = {}
-        self._ready: dict[Path, tuple[int, int]] = {}
-        self._running: dict[Future, _Running] = {}
-        self._cancel = threading.Event()
+        self._observer = None
+        self._next_check = 0.0
 
     @property
-    def limit(self) -> int:
-        return self.scheduler.capacity.workers + self.settings.queue_size
+    def idle(self) -> bool:
+        return not (self._pending or self.ready)
 
-    def run(self, stop: threading.Event, once: bool = False) -> None:
-        """Process what is there, then (unless ``once``) what arrives, until ``stop`` is set.
-        On stop, running photos stop at their next safe point and are not journaled."""
-        self._clean_parts()
-        pool = ThreadPoolExecutor(
-            self.scheduler.capacity.workers, thread_name_prefix="fibuca-watch"
-        )
-        observer = None if once else self._start_observer()
-        try:
-            for source, _ in walk_watched(self.input_dir, self.output_dir, IMAGE_EXTENSIONS).pairs:
-                self._seen(source)
-            next_check = time.monotonic()
-            while not stop.is_set() and self.halted is None:
-                self._drain(max(0.0, next_check - time.monotonic()))
-                if time.monotonic() >= next_check:
-                    self._check_pending()
-                    next_check = time.monotonic() + self.settings.settle_interval
-                self._submit(pool)
-                if once and not (self._pending or self._ready or self._running):
-                    break
-        finally:
-            if observer is not None:
-                observer.stop()
-            self._cancel.set()
-            pool.shutdown(wait=True, cancel_futures=True)
-            self._drain(0.0)  # results of the photos that finished meanwhile are journaled
-            if observer is not None:
-                observer.join(timeout=5)
-            self._clean_parts()
+    def scan(self) -> None:
+        """Take every photo there now: the journal decides which ones are new."""
+        for source, _ in walk_watched(self.input_dir, self.output_dir, IMAGE_EXTENSIONS).pairs:
+            self._seen(source)
+
+    def start(self) -> None:
+        self._observer = self._start_observer()
+
+    def stop(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)
+            self._observer = None
+
+    def step(self, on_other: Callable[[str, object], None]) -> None:
+        """Wait for events until the next settle check is due, then check."""
+        self._drain(max(0.0, self._next_check - time.monotonic()), on_other)
+        if time.monotonic() >= self._next_check:
+            self._check_pending()
+            self._next_check = time.monotonic() + self.settings.settle_interval
 
     def _start_observer(self):
-        handler = _Handler(self._events)
+        handler = _Handler(self.events)
         if not self.settings.poll:
             observer = Observer()
             try:
@@ -167,35 +139,35 @@ class FolderWatcher:
         self.observer_kind = "polling"
         return observer
 
-    def _drain(self, timeout: float) -> None:
+    def _drain(self, timeout: float, on_other) -> None:
         try:
-            item = self._events.get(timeout=timeout) if timeout > 0 else self._events.get_nowait()
+            item = self.events.get(timeout=timeout) if timeout > 0 else self.events.get_nowait()
             while True:
-                self._handle(*item)
-                item = self._events.get_nowait()
+                self._handle(*item, on_other)
+                item = self.events.get_nowait()
         except queue.Empty:
             return
 
-    def _handle(self, kind: str, value) -> None:
-        if kind == "done":
-            self._finished(value)
+    def _handle(self, kind: str, value, on_other) -> None:
+        if kind not in ("scan", "changed", "closed"):
+            on_other(kind, value)
         elif kind == "scan":
             folder = Path(value)
-            if folder.is_dir() and self._relative(folder / "photo.jpg") is not None:
+            if folder.is_dir() and self.relative(folder / "photo.jpg") is not None:
                 for source, _ in walk_watched(folder, self.output_dir, IMAGE_EXTENSIONS).pairs:
                     self._seen(source)
         else:
             self._seen(Path(value), closed=kind == "closed")
 
     def _seen(self, path: Path, closed: bool = False) -> None:
-        if self._relative(path) is None:
+        if self.relative(path) is None:
             return
         pending = self._pending.setdefault(path, _Pending())
         pending.closed = closed
         if not closed:
             pending.stable = 0
 
-    def _relative(self, path: Path) -> Path | None:
+    def relative(self, path: Path) -> Path | None:
         """``path`` under the watched folder if it is a photo to process, else None: hidden
         names, our temporary files and records (all start with a dot), the output folder."""
         path = Path(os.path.abspath(path))
@@ -225,16 +197,89 @@ class FolderWatcher:
                 pending.stable = 0
             if pending.stable >= self.settings.settle_polls or (pending.closed and pending.stable):
                 del self._pending[path]
-                self._ready[path] = now
+                self.ready[path] = now
+
+
+class FolderWatcher:
+    """Watches ``input_dir`` into ``output_dir`` through ``scheduler``. ``run`` blocks; call it
+    from one thread (it owns the plan); ``stop`` may be set from any thread or a signal handler.
+    """
+
+    def __init__(
+        self,
+        input_dir: Path,
+        output_dir: Path,
+        scheduler: Scheduler,
+        extension: str,
+        settings: WatchSettings | None = None,
+        on_result: Callable[[WatchResult], None] | None = None,
+    ) -> None:
+        self.settings = settings or WatchSettings()
+        self.arrivals = Arrivals(input_dir, output_dir, self.settings)
+        self.input_dir, self.output_dir = self.arrivals.input_dir, self.arrivals.output_dir
+        if not self.input_dir.is_dir():
+            raise UsageError(f"{input_dir} is not a folder; give the folder to watch.")
+        if self.output_dir.resolve() == self.input_dir.resolve():
+            raise UsageError("The output folder must not be the watched folder itself.")
+        self.scheduler = scheduler
+        self.on_result = on_result
+        self.plan = BatchPlan(extension)
+        self.plan.add([], self.output_dir)  # checks the output folder can be written
+        self.journal = WatchJournal(self.output_dir)
+        self.max_in_flight = 0
+        self.halted: str | None = None
+        self._running: dict[Future, _Running] = {}
+        self._cancel = threading.Event()
+
+    @property
+    def observer_kind(self) -> str:
+        return self.arrivals.observer_kind
+
+    @property
+    def note(self) -> str:
+        return self.arrivals.note
+
+    @property
+    def limit(self) -> int:
+        return self.scheduler.capacity.workers + self.settings.queue_size
+
+    def run(self, stop: threading.Event, once: bool = False) -> None:
+        """Process what is there, then (unless ``once``) what arrives, until ``stop`` is set.
+        On stop, running photos stop at their next safe point and are not journaled."""
+        self._clean_parts()
+        pool = ThreadPoolExecutor(
+            self.scheduler.capacity.workers, thread_name_prefix="fibuca-watch"
+        )
+        arrivals = self.arrivals
+        if not once:
+            arrivals.start()  # before the scan: nothing arrives unseen in between
+        try:
+            arrivals.scan()
+            while not stop.is_set() and self.halted is None:
+                arrivals.step(self._other)
+                self._submit(pool)
+                if once and arrivals.idle and not self._running:
+                    break
+        finally:
+            arrivals.stop()
+            self._cancel.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            arrivals.step(self._other)  # results of the photos that finished meanwhile
+            self._clean_parts()
+
+    def _other(self, kind: str, value) -> None:
+        if kind == "done":
+            self._finished(value)
 
     def _submit(self, pool: ThreadPoolExecutor) -> None:
         busy = {running.source for running in self._running.values()}
-        for path in list(self._ready):
+        ready = self.arrivals.ready
+        for path in list(ready):
             if len(self._running) >= self.limit:
                 return
             if path in busy:  # changed while running: done again after this run
                 continue
-            size, mtime_ns = self._ready.pop(path)
+            size, mtime_ns = ready.pop(path)
             entry = self.journal.get(path)
             if entry is not None and (entry.size, entry.mtime_ns) == (size, mtime_ns):
                 continue
@@ -245,12 +290,12 @@ class FolderWatcher:
             if entry is not None and entry.hash == digest:  # touched, not changed
                 self._journal(replace(entry, size=size, mtime_ns=mtime_ns))
                 continue
-            relative = self._relative(path)
+            relative = self.arrivals.relative(path)
             job = self.plan.add_file(path, relative, self.output_dir)
             future = pool.submit(self.scheduler.run_job, job, self._cancel)
             self._running[future] = _Running(path, size, mtime_ns, digest)
             self.max_in_flight = max(self.max_in_flight, len(self._running))
-            future.add_done_callback(lambda done: self._events.put(("done", done)))
+            future.add_done_callback(lambda done: self.arrivals.events.put(("done", done)))
 
     def _finished(self, future: Future) -> None:
         running = self._running.pop(future, None)
