@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 
-from fibuca_desktop.core.imaging.watch import WatchSettings
+from fibuca_desktop.core.imaging.watch_arrivals import WatchSettings
 from tests.conftest import PHOTOS
 
 

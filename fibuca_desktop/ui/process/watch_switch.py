@@ -16,7 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QCheckBox, QWidget
 
-from fibuca_desktop.core.imaging.watch import Arrivals, WatchSettings
+from fibuca_desktop.core.imaging.watch_arrivals import Arrivals, WatchSettings
 
 log = logging.getLogger(__name__)
 
