@@ -185,6 +185,10 @@ def test_restart_resumes_without_repeating_and_takes_what_arrived_meanwhile(engi
         "c.jpg",
     ]
     assert run_once(engines, watched, out) == []
+    # Another preset's format into the same folder: done again for it, beside the first outputs.
+    masks = run_once(engines, watched, out, preset="mask")
+    assert sorted(r.output.name for r in masks) == ["a.png", "b.png", "c.png"]
+    assert run_once(engines, watched, out, preset="mask") == []
 
 
 @pytest.mark.parametrize("poll", [False, True], ids=["native", "polling"])

@@ -132,6 +132,8 @@ class FolderWatcher:
                 continue
             size, mtime_ns = ready.pop(path)
             entry = self.journal.get(path)
+            if entry is not None and self._other_format(entry):
+                entry = None  # done for another preset's format: done again for this one
             if entry is not None and (entry.size, entry.mtime_ns) == (size, mtime_ns):
                 continue
             try:
@@ -147,6 +149,10 @@ class FolderWatcher:
             self._running[future] = _Running(path, size, mtime_ns, digest)
             self.max_in_flight = max(self.max_in_flight, len(self._running))
             future.add_done_callback(lambda done: self.arrivals.events.put(("done", done)))
+
+    def _other_format(self, entry: Entry) -> bool:
+        suffix = Path(entry.output).suffix.lower() if entry.output else ""
+        return entry.status == DONE and bool(suffix) and suffix != self.plan.extension.lower()
 
     def _finished(self, future: Future) -> None:
         running = self._running.pop(future, None)
