@@ -1,7 +1,7 @@
 """Entry point: ``fibuca-desktop`` and ``python -m fibuca_desktop``.
 
-No subcommand opens the desktop window; ``process``, ``models``, ``masks``, ``monitor``, ``db``
-and ``self-test`` run headless.
+No subcommand opens the desktop window; ``process``, ``watch``, ``models``, ``masks``,
+``monitor``, ``db`` and ``self-test`` run headless.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from fibuca_desktop.cli import (
     process_command,
     profiles_command,
     self_test_command,
+    watch_command,
 )
 from fibuca_desktop.cli.parser import (
     FibucaArgumentParser,
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", metavar="COMMAND", parser_class=SubcommandParser
     )
     process_command.add_parser(commands)
+    watch_command.add_parser(commands)
     models_command.add_parser(commands)
     masks_command.add_parser(commands)
     profiles_command.add_parser(commands)

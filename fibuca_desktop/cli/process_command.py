@@ -50,6 +50,15 @@ def add_parser(commands) -> None:
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="photo files or folders")
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
+    add_photo_options(parser)
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.set_defaults(run=run)
+
+
+def add_photo_options(parser: argparse.ArgumentParser) -> None:
+    """The preset, model and limits options, shared by ``process`` and ``watch``
+    (``preset_from`` reads them back)."""
     parser.add_argument(
         "--preset",
         choices=sorted(PRESETS),
@@ -75,8 +84,6 @@ def add_parser(commands) -> None:
         help="parallel jobs (default: from cores and free memory; never more than the memory "
         "budget holds, which is said when it caps the number)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument(
         "--no-mask-cache",
         action="store_true",
@@ -164,7 +171,6 @@ def add_parser(commands) -> None:
         default="fast",
         help="onnxruntime session options (README, Engine tuning)",
     )
-    parser.set_defaults(run=run)
 
 
 def _positive_int(text: str) -> int:
@@ -238,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
     masks = None if args.no_mask_cache else configured_store()
     store = ModelStore()
     try:
-        _check_model(args.model, preset, store, masks, [job.input for job in plan.jobs])
+        check_model(args.model, preset, store, masks, [job.input for job in plan.jobs])
     except ModelUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
@@ -285,7 +291,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report["failed"] else EXIT_OK
 
 
-def _check_model(model: str, preset: Preset, store: ModelStore, masks, photos) -> None:
+def check_model(model: str, preset: Preset, store: ModelStore, masks, photos) -> None:
     """Fail once, clearly, instead of once per photo (raises ModelUnavailable); a missing rembg
     first, so nobody downloads a model this installation cannot run. No model is needed when
     every photo's mask is stored."""

@@ -99,6 +99,18 @@ class BatchPlan:
         self.ignored.extend(added.ignored)
         return added
 
+    def add_file(self, source: Path, relative: Path, output_dir: Path) -> Job:
+        """Plan one photo a watcher found at ``relative`` under its watched folder (mirrored
+        under ``output_dir``, which was checked with ``add``). The same photo again (its content
+        changed) gets the job it already has: it is redone into the same output name."""
+        output_dir = Path(os.path.abspath(output_dir))
+        for entry in self._entries.values():
+            if entry.job.input == source and entry.root == output_dir:
+                return entry.job
+        disk = _DiskNames()
+        folders = self._plan_folders(output_dir, [relative], disk)
+        return self._assign(source, folders[relative.parent] / relative.name, output_dir, disk)
+
     def again_into_siblings(self, jobs: list[Job], suffix: str) -> list[Job]:
         """Plan the photos of ``jobs`` again, each once, into a sibling of the output folder it
         was first added to, named ``<folder>-suffix`` (``shoot-cutouts`` -> ``shoot-cutouts-web``),

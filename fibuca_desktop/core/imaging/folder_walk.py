@@ -92,6 +92,14 @@ def walk_inputs(inputs: list[Path], output_dir: Path, extensions: frozenset[str]
     return walked
 
 
+def walk_watched(top: Path, output_dir: Path, extensions: frozenset[str]) -> Walked:
+    """The photos in a watched folder, by ``walk_inputs``' rules, except that an output folder
+    inside it is allowed (and left out): the watcher mirrors ``top`` into it."""
+    walked = Walked()
+    _walk_folder(Path(os.path.abspath(top)), output_dir.resolve(), extensions, walked)
+    return walked
+
+
 def _broken_link(link: Path) -> str:
     """Why a symlink leads nowhere: a loop of links, or a target that is missing."""
     try:

@@ -24,11 +24,14 @@ from PySide6.QtWidgets import (
 )
 
 from fibuca_desktop.core.errors import UsageError
+from fibuca_desktop.core.imaging.batch import default_output_folder
 from fibuca_desktop.core.imaging.presets import PRESETS
 from fibuca_desktop.core.imaging.thumbnails import THUMBNAIL_SIDE
 from fibuca_desktop.core.profiles.profiles import load_profiles
+from fibuca_desktop.ui.process.choosers import chosen_paths, photo_folder_dialog
 from fibuca_desktop.ui.process.elided_label import ElidedLabel, never_widening
 from fibuca_desktop.ui.process.preview import CutoutPreviewWidget
+from fibuca_desktop.ui.process.watch_switch import WatchSwitchWidget
 
 if TYPE_CHECKING:
     from fibuca_desktop.ui.process.process_panel import ProcessPanel
@@ -87,6 +90,7 @@ def build_process_panel(panel: ProcessPanel) -> None:
     panel.overwrite_box.setToolTip("Replace outputs that already exist instead of skipping them")
     panel.overwrite_box.setChecked(panel.settings.processing.overwrite)
     panel.overwrite_box.toggled.connect(panel._overwrite_changed)
+    panel.watch_switch = _watch_switch(panel)
     panel.output_label = ElidedLabel()
     panel.output_button = QPushButton("Output folder…")
     panel.output_button.clicked.connect(panel._choose_output)
@@ -104,6 +108,7 @@ def build_process_panel(panel: ProcessPanel) -> None:
     output_row.addWidget(QLabel("Export for:"))  # a profile decides the output's shape
     output_row.addWidget(panel.profile_combo)
     output_row.addWidget(panel.output_button)
+    output_row.addWidget(panel.watch_switch)
 
     panel.notice = never_widening(QLabel())
     panel.notice.hide()
@@ -195,3 +200,15 @@ def build_process_panel(panel: ProcessPanel) -> None:
     layout.addWidget(panel.details)
     layout.addLayout(progress_row)
     layout.addLayout(bottom)
+
+
+def _watch_switch(panel: ProcessPanel) -> WatchSwitchWidget:
+    """The folder comes from the usual folder dialog; outputs go where added photos' go."""
+
+    def choose() -> Path | None:
+        chosen = chosen_paths(photo_folder_dialog(panel, panel._last_input_folder))
+        return chosen[0] if chosen else None
+
+    return WatchSwitchWidget(
+        panel.add_paths, choose, lambda folder: panel.output_folder or default_output_folder(folder)
+    )

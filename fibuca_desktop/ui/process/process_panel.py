@@ -265,6 +265,7 @@ class ProcessPanel(QWidget):
     def shutdown(self) -> None:
         """Cancel, drop the queue, wait for running photos: nothing is left half-written."""
         self._cancel.set()
+        self.watch_switch.stop()
         self.touch_up.shutdown()
         self.service.shutdown()  # clear() drops the queued runnables, then it waits
 
