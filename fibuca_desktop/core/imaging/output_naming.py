@@ -84,3 +84,16 @@ class Headers:
             except (FibucaError, OSError):
                 self._read[photo] = None
         return self._read[photo]
+
+
+EXAMPLE_PHOTO = Path("IMG_0042.jpg")  # a phone photo, for previews of a template
+_EXAMPLE_HEADER = ImageHeader("JPEG", "RGB", 4032, 3024, 1)
+
+
+def example_name(template: NameTemplate | None, preset: Preset, profile: str = "") -> str:
+    """The output name ``template`` gives the example photo, the first of a queue, for
+    ``preset`` (None: the photo's own name). Raises UsageError as ``Naming.stem``."""
+    if template is None:
+        return EXAMPLE_PHOTO.stem + preset.extension
+    stem = Naming(template, preset, profile).stem(EXAMPLE_PHOTO, 1, _EXAMPLE_HEADER)
+    return stem + preset.extension
