@@ -165,3 +165,21 @@ def test_output_size_follows_exif_orientation_and_the_canvas(tmp_path):
     assert output_size(WEB.with_options(max_side=300), header) == (100, 300)
     assert output_size(TRANSPARENT, header) == (200, 600)
     assert output_size(SQUARE, header) == (1200, 1200)
+
+
+def test_a_long_rendered_name_is_cut_to_fit_and_clashes_still_number(tmp_path):
+    template = NameTemplate.parse("{stem}-" + "ß" * 200)  # 400 bytes in UTF-8
+    for name in ("a.jpg", "b.jpg"):
+        touch(tmp_path / "in" / name)
+    plan = plan_batch([tmp_path / "in"], tmp_path / "out", ".jpg", template, WEB)
+    outputs = names(plan.jobs)
+    assert all(len(name.encode()) <= 255 and name.endswith(".jpg") for name in outputs)
+    assert outputs[0].startswith("a-ßß") and outputs[1].startswith("b-ßß")
+    one = plan_batch(
+        [tmp_path / "in" / "a.jpg"], tmp_path / "o2", ".jpg", NameTemplate.parse("ß" * 200), WEB
+    )
+    plan2 = BatchPlan(".jpg", naming("ß" * 200))
+    first = plan2.add([tmp_path / "in" / "a.jpg"], tmp_path / "o3").jobs
+    second = plan2.add([tmp_path / "in" / "b.jpg"], tmp_path / "o3").jobs
+    assert names(first) == names(one.jobs)
+    assert second[0].output.name.endswith("-2.jpg") and len(second[0].output.name.encode()) <= 255

@@ -24,11 +24,15 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fibuca_desktop.core.atomic_write import NAME_MAX, shortened
 from fibuca_desktop.core.errors import UsageError
 from fibuca_desktop.core.imaging.folder_walk import Ignored, walk_inputs
 from fibuca_desktop.core.imaging.name_template import NameTemplate
-from fibuca_desktop.core.imaging.output_naming import Headers, Naming
+from fibuca_desktop.core.imaging.output_naming import (
+    Headers,
+    Naming,
+    candidate_names,
+    fitted_name,
+)
 from fibuca_desktop.core.imaging.output_records import name_key, read_records
 from fibuca_desktop.core.imaging.presets import Preset
 
@@ -119,7 +123,7 @@ class BatchPlan:
         done = {(e.job.input, e.root) for e in self._entries.values()}
         by_root: dict[Path, list[_Entry]] = {}
         for entry in (self._entries[_key(job.output)] for job in jobs):
-            root = entry.origin.with_name(_fitted(entry.origin.name, f"-{suffix}"))
+            root = entry.origin.with_name(fitted_name(entry.origin.name, f"-{suffix}"))
             if (entry.job.input, root) not in done:
                 done.add((entry.job.input, root))
                 by_root.setdefault(root, []).append(entry)
@@ -211,7 +215,7 @@ class BatchPlan:
         return mapped
 
     def _folder(self, root: Path, parent: Path, name: str, disk: _DiskNames) -> Path:
-        numbered = (_fitted(name, f"-{n}") for n in itertools.count(2))
+        numbered = (fitted_name(name, f"-{n}") for n in itertools.count(2))
         for candidate in itertools.chain([name], numbered):
             folder = root / parent / candidate
             key = _key(folder)
@@ -233,7 +237,7 @@ class BatchPlan:
         origin: Path | None = None,
         stem: str | None = None,
     ) -> Job:
-        for candidate in _candidate_names(relative, source, self.extension, stem):
+        for candidate in candidate_names(relative, source, self.extension, stem):
             output = root / candidate
             if _key(output) in self._entries or _key(output) in self._folders:
                 continue  # another photo's output, or a folder of this queue
@@ -272,7 +276,7 @@ def default_output_folder(first_input: Path) -> Path:
     folder = Path(os.path.abspath(folder))
     if folder.parent == folder:  # a filesystem root has no "beside"
         return folder / "fibuca-cutouts"
-    return folder.parent / _fitted(folder.name, "-cutouts")
+    return folder.parent / fitted_name(folder.name, "-cutouts")
 
 
 def _key(path: Path) -> str:
@@ -335,27 +339,3 @@ class _DiskNames:
 
 def _sources(entries: list[_Entry]) -> list[tuple[Path, Path]]:
     return [(entry.job.input, entry.relative) for entry in entries]
-
-
-def _candidate_names(relative: Path, source: Path, extension: str, wanted: str | None = None):
-    """Output names in order of preference, made lazily: almost every photo takes the first.
-    The first input keeps ``name.ext``; a clash adds the source extension (``name-jpeg.png``),
-    then a counter. A template's stem (``wanted``) goes straight on to the counter: the
-    template says what the name holds (``{ext}`` is there to tell item.jpg from item.png)."""
-    if wanted is not None:
-        yield relative.parent / _fitted(wanted, extension)
-        for number in itertools.count(2):
-            yield relative.parent / _fitted(wanted, f"-{number}{extension}")
-    stem = relative.with_suffix("")
-    yield stem.with_name(_fitted(stem.name, extension))
-    source_ext = source.suffix.lstrip(".").lower()
-    if source_ext:
-        yield stem.with_name(_fitted(stem.name, f"-{source_ext}{extension}"))
-    for number in itertools.count(2):
-        yield stem.with_name(_fitted(stem.name, f"-{number}{extension}"))
-
-
-def _fitted(stem: str, tail: str) -> str:
-    """``stem + tail`` within one file name's 255 bytes: a long stem (85 Chinese characters are
-    255 bytes) is cut, the tail (counter, extension) kept; clashes go on to the next candidate."""
-    return shortened(stem, NAME_MAX - len(os.fsencode(tail))) + tail

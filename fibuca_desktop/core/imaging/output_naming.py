@@ -1,16 +1,20 @@
 """What a name template's fields read for one photo of a batch: the preset, the profile, the
 output's pixel size (from the photo's header, as the pipeline will make it) and its number.
 
-``BatchPlan`` asks here for each output's stem; it still owns the names (clashes, the disk).
+``BatchPlan`` asks here for each output's stem and its candidate names in order; it still owns
+the names (which candidate is free, in the queue and on disk).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from fibuca_desktop.core.atomic_write import NAME_MAX, shortened
 from fibuca_desktop.core.errors import FibucaError, UsageError
 from fibuca_desktop.core.imaging.decode import ImageHeader, Limits, draft_scale, read_header
 from fibuca_desktop.core.imaging.name_template import SIZE_FIELDS, NameContext, NameTemplate
@@ -97,3 +101,27 @@ def example_name(template: NameTemplate | None, preset: Preset, profile: str = "
         return EXAMPLE_PHOTO.stem + preset.extension
     stem = Naming(template, preset, profile).stem(EXAMPLE_PHOTO, 1, _EXAMPLE_HEADER)
     return stem + preset.extension
+
+
+def candidate_names(relative: Path, source: Path, extension: str, wanted: str | None = None):
+    """Output names in order of preference, made lazily: almost every photo takes the first.
+    The first input keeps ``name.ext``; a clash adds the source extension (``name-jpeg.png``),
+    then a counter. A template's stem (``wanted``) goes straight on to the counter: the
+    template says what the name holds (``{ext}`` is there to tell item.jpg from item.png)."""
+    if wanted is not None:
+        yield relative.parent / fitted_name(wanted, extension)
+        for number in itertools.count(2):
+            yield relative.parent / fitted_name(wanted, f"-{number}{extension}")
+    stem = relative.with_suffix("")
+    yield stem.with_name(fitted_name(stem.name, extension))
+    source_ext = source.suffix.lstrip(".").lower()
+    if source_ext:
+        yield stem.with_name(fitted_name(stem.name, f"-{source_ext}{extension}"))
+    for number in itertools.count(2):
+        yield stem.with_name(fitted_name(stem.name, f"-{number}{extension}"))
+
+
+def fitted_name(stem: str, tail: str) -> str:
+    """``stem + tail`` within one file name's 255 bytes: a long stem (85 Chinese characters are
+    255 bytes) is cut, the tail (counter, extension) kept; clashes go on to the next candidate."""
+    return shortened(stem, NAME_MAX - len(os.fsencode(tail))) + tail
