@@ -22,6 +22,7 @@ from fibuca_desktop.core.imaging.decode import Limits
 from fibuca_desktop.core.imaging.engine import EngineProvider, SessionTuning
 from fibuca_desktop.core.imaging.framing import ANCHORS
 from fibuca_desktop.core.imaging.models import DEFAULT_MODEL, MODELS, ModelStore, spec_for
+from fibuca_desktop.core.imaging.name_template import NameTemplate
 from fibuca_desktop.core.imaging.optional_features import require_rembg
 from fibuca_desktop.core.imaging.output_records import clean_stale_parts
 from fibuca_desktop.core.imaging.photo_masks import EDITED, MODEL, STORED, all_stored
@@ -53,6 +54,13 @@ def add_parser(commands) -> None:
     add_photo_options(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument(
+        "--name",
+        metavar="TEMPLATE",
+        help="output file name without extension, from {stem} {ext} {preset} {profile} {width} "
+        '{height} {n} (e.g. "{stem}-{preset}-{width}x{height}", {n:03} pads); the extension '
+        "follows the format; a clash adds -2, -3 (default: the input's name)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -231,7 +239,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         profile = profile_from(args)
         preset = profile.preset if profile else preset_from(args)
-        plan = plan_batch(args.inputs, args.output, preset.extension)
+        template = NameTemplate.parse(args.name) if args.name is not None else None
+        naming = (template, preset, profile.name if profile else "")
+        plan = plan_batch(args.inputs, args.output, preset.extension, *naming)
         capacity = machine_capacity(
             args.workers,
             args.memory_budget_mb,

@@ -41,6 +41,7 @@ def custom_settings() -> Settings:
             },
             mask_cache_mb=512,
             profile="amazon",
+            name_template="{stem}-{preset}-{n:03}",
         ),
         recent_folders=["/photos/b", "/photos/a"],
     )
@@ -290,6 +291,11 @@ def test_save_writes_through_a_symlinked_file(tmp_path):
             "processing.options.web: these options do not fit the web preset: JPEG cannot store",
         ),
         ({"options": {"poster": PresetOptions()}}, "processing.options.poster: there is no preset"),
+        (
+            {"name_template": "{stem.__class__}"},
+            "processing.name_template: The name template '{stem.__class__}' reaches into",
+        ),
+        ({"name_template": "a/{n}"}, "processing.name_template: The name template 'a/{n}' holds"),
     ],
 )
 def test_validate_names_the_field(change, expected):

@@ -9,6 +9,9 @@ the CLI (one add) and the Process tab (many) use it alike. Rules:
   the other one is in the queue or already on disk: a file on disk is only ever "the same
   output" again when our record says it was made from the same input (``output_records``);
 - the extension follows the preset; ``retarget`` re-plans queued jobs when the preset changes;
+- a name template (``Naming``: ``--name``, the File name option) makes the first candidate's
+  stem; a clash goes on to ``-2``, ``-3``... ``{n}`` is the photo's place in plan order across
+  all adds, kept by its re-plans and re-runs;
 - what is left out is listed with a reason (not an image, hidden, our own output, a loop),
   never dropped silently.
 """
@@ -21,10 +24,17 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fibuca_desktop.core.atomic_write import NAME_MAX, shortened
 from fibuca_desktop.core.errors import UsageError
 from fibuca_desktop.core.imaging.folder_walk import Ignored, walk_inputs
+from fibuca_desktop.core.imaging.name_template import NameTemplate
+from fibuca_desktop.core.imaging.output_naming import (
+    Headers,
+    Naming,
+    candidate_names,
+    fitted_name,
+)
 from fibuca_desktop.core.imaging.output_records import name_key, read_records
+from fibuca_desktop.core.imaging.presets import Preset
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".mpo"}
@@ -44,6 +54,7 @@ class _Entry:
     root: Path  # the output folder it was planned into
     relative: Path  # the input's path under its input folder (mirrored under root)
     origin: Path  # the output folder of the add it came from (Run again: siblings of this one)
+    wanted: str | None  # the stem the naming asked for; None: the input's own (no template)
 
 
 @dataclass
@@ -57,9 +68,11 @@ class Added:
 class BatchPlan:
     """Every output name of one queue. Not thread-safe: use it from one thread (the GUI's)."""
 
-    def __init__(self, extension: str) -> None:
-        self.extension = extension
+    def __init__(self, extension: str, naming: Naming | None = None) -> None:
+        self.extension, self.naming = extension, naming
         self.ignored: list[Ignored] = []
+        self._numbers: dict[Path, int] = {}  # input -> its {n}: the order it was first planned
+        self._headers = Headers()
         self._entries: dict[str, _Entry] = {}  # _key(output) -> entry, in plan order
         self._folders: dict[str, Path] = {}  # _key(folder) -> the folder, for every mirrored one
 
@@ -92,10 +105,11 @@ class BatchPlan:
             if (source, output_dir) not in planned:  # the same file given twice (as a file and
                 planned.add((source, output_dir))  # inside a folder, or re-added): queued once
                 fresh.append((source, relative))
+        wanted = self._wanted(fresh, self.naming)  # raises before anything is planned
         folders = self._plan_folders(output_dir, [relative for _, relative in fresh], disk)
-        for source, relative in fresh:
+        for (source, relative), stem in zip(fresh, wanted, strict=True):
             relative = folders[relative.parent] / relative.name
-            added.jobs.append(self._assign(source, relative, output_dir, disk))
+            added.jobs.append(self._assign(source, relative, output_dir, disk, stem=stem))
         self.ignored.extend(added.ignored)
         return added
 
@@ -115,15 +129,18 @@ class BatchPlan:
         """Plan the photos of ``jobs`` again, each once, into a sibling of the output folder it
         was first added to, named ``<folder>-suffix`` (``shoot-cutouts`` -> ``shoot-cutouts-web``),
         with the current extension. A photo this queue already holds in that sibling (Run again
-        twice with one preset; a Run-again result among ``jobs``) is not planned a second time."""
+        twice with one preset; a Run-again result among ``jobs``) is not planned a second time.
+        Raises UsageError, planning nothing, when the naming makes no name for one of them."""
         disk = _DiskNames()
         done = {(e.job.input, e.root) for e in self._entries.values()}
         by_root: dict[Path, list[_Entry]] = {}
         for entry in (self._entries[_key(job.output)] for job in jobs):
-            root = entry.origin.with_name(_fitted(entry.origin.name, f"-{suffix}"))
+            root = entry.origin.with_name(fitted_name(entry.origin.name, f"-{suffix}"))
             if (entry.job.input, root) not in done:
                 done.add((entry.job.input, root))
                 by_root.setdefault(root, []).append(entry)
+        entries = [e for group in by_root.values() for e in group]
+        wanted = dict(zip(entries, self._wanted(_sources(entries), self.naming), strict=True))
         folders = {
             root: self._plan_folders(root, [e.relative for e in group], disk)
             for root, group in by_root.items()
@@ -135,23 +152,39 @@ class BatchPlan:
                 root,
                 disk,
                 e.origin,
+                wanted[e],
             )
             for root, group in by_root.items()
             for e in group
         ]
 
-    def retarget(self, jobs: list[Job], extension: str) -> dict[Job, Job]:
-        """Use ``extension`` from now on and re-plan those of ``jobs`` (about to run) whose output
-        has another one; returns old -> new for every job whose output changed. A job that was
-        not queued at an earlier change (failed, then retried) is re-planned when it is queued
-        again: it is the job's extension that counts, not the plan's last one."""
-        self.extension = extension
-        stale = [job for job in jobs if _fold(job.output.suffix) != _fold(extension)]
-        entries = [e for e in (self._entries.pop(_key(j.output), None) for j in stale) if e]
+    def retarget(
+        self, jobs: list[Job], extension: str, naming: Naming | None = None
+    ) -> dict[Job, Job]:
+        """Use ``extension`` and ``naming`` (None: the inputs' own names) from now on and re-plan
+        those of ``jobs`` (about to run) whose output has another extension, or another stem
+        than the naming now makes (a template with {preset}, {profile}, {width} or {height}
+        follows a preset change, any template a change of template); returns old -> new for
+        every job whose output changed. A job that was not queued at an earlier change (failed,
+        then retried) is re-planned when it is queued again: it is the job's own name that
+        counts, not the plan's last one. Raises UsageError, changing nothing, when the naming
+        makes no name for one of ``jobs``."""
+        known = [e for e in (self._entries.get(_key(j.output)) for j in jobs) if e]
+        wanted = self._wanted(_sources(known), naming)
+        self.extension, self.naming = extension, naming
+        stale = [
+            (entry, stem)
+            for entry, stem in zip(known, wanted, strict=True)
+            if _fold(entry.job.output.suffix) != _fold(extension) or stem != entry.wanted
+        ]
+        for entry, _ in stale:
+            self._entries.pop(_key(entry.job.output), None)
         disk = _DiskNames()
         changed = {}
-        for entry in entries:
-            new = self._assign(entry.job.input, entry.relative, entry.root, disk, entry.origin)
+        for entry, stem in stale:
+            new = self._assign(
+                entry.job.input, entry.relative, entry.root, disk, entry.origin, stem
+            )
             if new != entry.job:
                 changed[entry.job] = new
         return changed
@@ -160,6 +193,20 @@ class BatchPlan:
         """Forget jobs removed from the queue (their outputs on disk still count, by record)."""
         for job in jobs:
             self._entries.pop(_key(job.output), None)
+
+    def _wanted(self, sources: list[tuple[Path, Path]], naming: Naming | None) -> list[str | None]:
+        """The stem ``naming`` makes for each (input, relative path), in order; numbers new
+        inputs on from the last. Raises UsageError before any number is kept."""
+        if naming is None:
+            return [None] * len(sources)
+        numbers = dict(self._numbers)
+        stems = []
+        for source, relative in sources:
+            n = numbers.setdefault(source, len(numbers) + 1)
+            header = self._headers.of(source) if naming.reads_sizes else None
+            stems.append(naming.stem(relative, n, header))
+        self._numbers = numbers
+        return stems
 
     def _plan_folders(
         self, root: Path, relatives: list[Path], disk: _DiskNames
@@ -180,7 +227,7 @@ class BatchPlan:
         return mapped
 
     def _folder(self, root: Path, parent: Path, name: str, disk: _DiskNames) -> Path:
-        numbered = (_fitted(name, f"-{n}") for n in itertools.count(2))
+        numbered = (fitted_name(name, f"-{n}") for n in itertools.count(2))
         for candidate in itertools.chain([name], numbered):
             folder = root / parent / candidate
             key = _key(folder)
@@ -194,9 +241,15 @@ class BatchPlan:
         raise AssertionError("unreachable: the candidate names never run out")
 
     def _assign(
-        self, source: Path, relative: Path, root: Path, disk: _DiskNames, origin: Path | None = None
+        self,
+        source: Path,
+        relative: Path,
+        root: Path,
+        disk: _DiskNames,
+        origin: Path | None = None,
+        stem: str | None = None,
     ) -> Job:
-        for candidate in _candidate_names(relative, source, self.extension):
+        for candidate in candidate_names(relative, source, self.extension, stem):
             output = root / candidate
             if _key(output) in self._entries or _key(output) in self._folders:
                 continue  # another photo's output, or a folder of this queue
@@ -206,14 +259,24 @@ class BatchPlan:
                     continue  # another photo's cut-out, or not ours at all: never touch it
                 output = on_disk  # this photo's own earlier output: skipped or replaced later
             job = Job(source, output)
-            self._entries[_key(output)] = _Entry(job, root, relative, origin or root)
+            self._entries[_key(output)] = _Entry(job, root, relative, origin or root, stem)
             return job
         raise AssertionError("unreachable: the candidate names never run out")
 
 
-def plan_batch(inputs: list[Path], output_dir: Path, extension: str) -> BatchPlan:
-    """One add into a fresh plan (the CLI's run). Raises UsageError like ``BatchPlan.add``."""
-    plan = BatchPlan(extension)
+def plan_batch(
+    inputs: list[Path],
+    output_dir: Path,
+    extension: str,
+    template: NameTemplate | None = None,
+    preset: Preset | None = None,
+    profile: str = "",
+) -> BatchPlan:
+    """One add into a fresh plan (the CLI's run), named by ``template`` (rendered for ``preset``
+    and ``profile``; None: the inputs' own names). Raises UsageError like ``BatchPlan.add``."""
+    if template is not None and preset is None:
+        raise TypeError("a name template is rendered for a preset: give preset=")
+    plan = BatchPlan(extension, Naming(template, preset, profile) if template else None)
     plan.add(inputs, output_dir)
     return plan
 
@@ -225,7 +288,7 @@ def default_output_folder(first_input: Path) -> Path:
     folder = Path(os.path.abspath(folder))
     if folder.parent == folder:  # a filesystem root has no "beside"
         return folder / "fibuca-cutouts"
-    return folder.parent / _fitted(folder.name, "-cutouts")
+    return folder.parent / fitted_name(folder.name, "-cutouts")
 
 
 def _key(path: Path) -> str:
@@ -286,20 +349,5 @@ class _DiskNames:
         return self._records[folder].get(_fold(output.name))
 
 
-def _candidate_names(relative: Path, source: Path, extension: str):
-    """Output names in order of preference, made lazily: almost every photo takes the first.
-    The first input keeps ``name.ext``; a clash adds the source extension (``name-jpeg.png``),
-    then a counter."""
-    stem = relative.with_suffix("")
-    yield stem.with_name(_fitted(stem.name, extension))
-    source_ext = source.suffix.lstrip(".").lower()
-    if source_ext:
-        yield stem.with_name(_fitted(stem.name, f"-{source_ext}{extension}"))
-    for number in itertools.count(2):
-        yield stem.with_name(_fitted(stem.name, f"-{number}{extension}"))
-
-
-def _fitted(stem: str, tail: str) -> str:
-    """``stem + tail`` within one file name's 255 bytes: a long stem (85 Chinese characters are
-    255 bytes) is cut, the tail (counter, extension) kept; clashes go on to the next candidate."""
-    return shortened(stem, NAME_MAX - len(os.fsencode(tail))) + tail
+def _sources(entries: list[_Entry]) -> list[tuple[Path, Path]]:
+    return [(entry.job.input, entry.relative) for entry in entries]

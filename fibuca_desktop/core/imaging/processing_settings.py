@@ -11,6 +11,8 @@ from pathlib import Path
 
 from fibuca_desktop.core.errors import SettingsError, UsageError
 from fibuca_desktop.core.imaging.models import DEFAULT_MODEL, MODELS
+from fibuca_desktop.core.imaging.name_template import optional_template
+from fibuca_desktop.core.imaging.output_naming import Naming
 from fibuca_desktop.core.imaging.presets import DEFAULT_PRESET, PRESETS, WHITE, Preset
 from fibuca_desktop.core.profiles.profiles import PROFILE_NAME, Profile, get_profile
 from fibuca_desktop.core.settings_schema import show
@@ -58,6 +60,7 @@ class ProcessingSettings:
     options: dict[str, PresetOptions] = field(default_factory=dict)
     mask_cache_mb: int = 2048  # the mask store's cap (mask_store.py), least recently used out
     profile: str | None = None  # an export profile (core/profiles/): it brings its own preset
+    name_template: str = ""  # output names, as --name; "" = the input's own name ({stem})
 
     def output_folder(self) -> Path | None:
         """The chosen output folder (``~`` expanded); None: beside the first photos added."""
@@ -75,6 +78,21 @@ class ProcessingSettings:
             self.options.pop(name, None)
         else:
             self.options[name] = PresetOptions(**asdict(options))
+
+    def naming(self, preset: Preset) -> Naming | None:
+        """How outputs are named for ``preset``: None for the inputs' own names. Never raises:
+        a template set in code without ``check`` is left out (and logged)."""
+        try:
+            template = optional_template(self.name_template)
+        except UsageError as error:
+            log.warning("the name template is left out: %s", error)
+            return None
+        return Naming(template, preset, self.naming_profile) if template else None
+
+    @property
+    def naming_profile(self) -> str:
+        """{profile}: the chosen export profile's name, '' when none."""
+        return self.profile or ""
 
     def resolved_preset(self) -> Preset:
         """The chosen preset with its options. Never raises: loading, saving and the Options
@@ -129,6 +147,10 @@ class ProcessingSettings:
                 f"{where}.output_dir must be a full folder path such as /home/me/cut-outs, got "
                 f"{show(self.output_dir)}"
             )
+        try:
+            optional_template(self.name_template)
+        except UsageError as error:
+            raise SettingsError(f"{where}.name_template: {error}") from None
         for name, options in self.options.items():
             if name not in PRESETS:
                 raise SettingsError(f"{where}.options.{name}: there is no preset named {name!r}")

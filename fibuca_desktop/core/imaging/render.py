@@ -24,12 +24,19 @@ FORMAT_EXTENSIONS = {"PNG": (".png",), "JPEG": (".jpg", ".jpeg"), "WEBP": (".web
 
 def fit_within(image: Image.Image, side: int) -> Image.Image:
     """Scale down (never up) so neither side exceeds ``side``."""
-    width, height = image.size
-    if max(width, height) <= side:
+    size = fitted_size(image.size, side)
+    if size == image.size:
         return image
-    scale = side / max(width, height)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def fitted_size(size: tuple[int, int], side: int) -> tuple[int, int]:
+    """The size ``fit_within`` gives an image of ``size`` (name templates' {width}x{height})."""
+    width, height = size
+    if max(width, height) <= side:
+        return size
+    scale = side / max(width, height)
+    return (max(1, round(width * scale)), max(1, round(height * scale)))
 
 
 def combined_alpha(image: Image.Image, mask: Image.Image) -> Image.Image:

@@ -4,6 +4,8 @@ batches.
 Only the fields that change this preset's output are shown, each with the preset's own value as
 its default ("800 px (preset default)"). A combination that cannot be written is refused while it
 is typed: the reason is shown under the fields and OK is disabled, so none is ever stored.
+The File name template (every preset's, as ``--name``) is checked the same way, and the name it
+gives an example photo with these options is shown under it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from fibuca_desktop.core.errors import UsageError
+from fibuca_desktop.core.imaging.name_template import FIELDS, optional_template
+from fibuca_desktop.core.imaging.output_naming import EXAMPLE_PHOTO, example_name
 from fibuca_desktop.core.imaging.presets import DEFAULT_PRESET, EDGES, PRESETS, WHITE, Preset
 from fibuca_desktop.core.settings import PresetOptions, ProcessingSettings
 
@@ -105,6 +109,18 @@ class PresetOptionsDialog(QDialog):
         edges = stored.edges.strip().lower() if stored.edges else None  # as a file may spell it
         self.edges.setCurrentIndex(max(0, self.edges.findData(edges)))
         self.edges.setToolTip(EDGES_TIP)
+        self.name_template = QLineEdit(processing.name_template)
+        self.name_template.setObjectName("nameTemplate")
+        self.name_template.setPlaceholderText("{stem} (the photo's own name)")
+        self.name_template.setToolTip(
+            "For every preset. Fields: "
+            + " ".join(f"{{{name}}}" for name in FIELDS)
+            + "; {n:03} pads the number. The extension follows the format; a name taken "
+            "already gets -2, -3."
+        )
+        self.example = ""  # the example photo's output name, set by problem()
+        self.name_preview = QLabel()
+        self.name_preview.setObjectName("namePreview")
 
         self.form = QFormLayout()
         self.form.addRow("Canvas side" if preset.canvas else "Longest side", self.max_side)
@@ -113,6 +129,8 @@ class PresetOptionsDialog(QDialog):
         self.form.addRow("Background", self.background)
         self.form.addRow("Margin (of the side)", self.margin)
         self.form.addRow("Edges", self.edges)
+        self.form.addRow("File name", self.name_template)
+        self.form.addRow("", self.name_preview)
         self._fields = {
             "max_side": self.max_side,
             "format": self.format,
@@ -148,6 +166,7 @@ class PresetOptionsDialog(QDialog):
         for combo in (self.format, self.edges):
             combo.currentIndexChanged.connect(self._update)
         self.background.textChanged.connect(self._update)
+        self.name_template.textChanged.connect(self._update)
         self._update()
 
     def applicable(self) -> tuple[str, ...]:
@@ -171,13 +190,20 @@ class PresetOptionsDialog(QDialog):
     def problem(self) -> str | None:
         """Why these values cannot be written, in this dialog's words; None when they can."""
         try:
-            self.preset.with_options(**self.values())
+            preset = self.preset.with_options(**self.values())
         except UsageError as error:
             message = str(error)
             for pattern, words in _REWORDS:
                 message = pattern.sub(words, message)
             return message[:1].upper() + message[1:]
+        try:
+            self.example = example_name(self._template(), preset, self.processing.naming_profile)
+        except UsageError as error:
+            return str(error).removeprefix(f"{EXAMPLE_PHOTO}: ")
         return None
+
+    def _template(self):
+        return optional_template(self.name_template.text())
 
     def restore_defaults(self) -> None:
         self.max_side.setValue(_NO_SIDE)
@@ -192,6 +218,7 @@ class PresetOptionsDialog(QDialog):
         for name, widget in self._fields.items():
             self.form.setRowVisible(widget, name in shown)
         problem = self.problem()
+        self.name_preview.setText("" if problem else f"{EXAMPLE_PHOTO} -> {self.example}")
         self.error.setText(problem or "")
         self.error.setVisible(problem is not None)
         self.ok_button.setEnabled(problem is None)
@@ -202,4 +229,5 @@ class PresetOptionsDialog(QDialog):
         if self.problem() is not None:
             return  # OK is disabled; Enter in a field still lands here
         self.processing.set_options(self.preset.name, PresetOptions(**self.values()))
+        self.processing.name_template = self.name_template.text()
         super().accept()

@@ -108,7 +108,6 @@ class ProcessPanel(QWidget):
         preset = self._preset()
         if preset is None:
             return 0
-        self._retarget_queued(preset)
         try:
             plan = self.plan.add(paths, output)
         except UsageError as error:
@@ -141,11 +140,15 @@ class ProcessPanel(QWidget):
         preset = self._preset()
         if preset is None:
             return 0
-        self._retarget_queued(preset)
         finished = [item.job for item in self.model.with_status(DONE, SKIPPED)]
         added = 0
         by_root: dict[Path, list[Job]] = {}
-        for job in self.plan.again_into_siblings(finished, preset.name):
+        try:
+            again = self.plan.again_into_siblings(finished, preset.name)
+        except UsageError as error:  # the name template makes no name for one of them
+            self._show_notice(str(error))
+            return 0
+        for job in again:
             by_root.setdefault(self.plan.root_of(job), []).append(job)
         for root, jobs in by_root.items():
             added += len(self._queue(jobs, root))
@@ -157,21 +160,21 @@ class ProcessPanel(QWidget):
         return added
 
     def _preset(self) -> Preset | None:
-        """The chosen preset with its options (a profile's own preset when one is chosen), or
-        None after saying what is wrong with it."""
+        """The chosen preset with its options (a profile's own preset when one is chosen), the
+        queued photos re-planned for it and the name template (a name always tells what is
+        inside); None after saying what is wrong."""
         processing = self.settings.processing
         try:
             profile = processing.resolved_profile()
-            return profile.preset if profile else processing.resolved_preset()
+            preset = profile.preset if profile else processing.resolved_preset()
+            queued = [item.job for item in self.model.with_status(QUEUED)]
+            naming = processing.naming(preset)
+            self.model.replace_jobs(self.plan.retarget(queued, preset.extension, naming))
         except UsageError as error:
             chosen = f"{processing.profile} profile" if processing.profile else "preset"
             self._show_notice(f"The {chosen} cannot be used: {error}")
             return None
-
-    def _retarget_queued(self, preset: Preset) -> None:
-        """Queued photos take the preset's extension: a name always tells what is inside."""
-        queued = [item.job for item in self.model.with_status(QUEUED)]
-        self.model.replace_jobs(self.plan.retarget(queued, preset.extension))
+        return preset
 
     @Slot()
     def paste_from_clipboard(self) -> int:
@@ -195,7 +198,6 @@ class ProcessPanel(QWidget):
         preset = self._preset()
         if preset is None:
             return
-        self._retarget_queued(preset)
         try:
             profile = self.settings.processing.resolved_profile()
             self._scheduler = self.service.scheduler(self.settings, preset, profile)
@@ -428,9 +430,7 @@ class ProcessPanel(QWidget):
 
     def _preset_changed(self, name: str) -> None:
         self.settings.processing.preset = name
-        preset = self._preset()
-        if preset is not None:
-            self._retarget_queued(preset)
+        self._preset()  # re-plans the queue, or says why it cannot
         self._refresh()
 
     def _open_output(self) -> None:
