@@ -234,6 +234,20 @@ def _with_options(preset: Preset, args: argparse.Namespace) -> Preset:
     )
 
 
+def engines_for(args: argparse.Namespace, store: ModelStore, capacity) -> EngineProvider:
+    """The model sessions for ``capacity``, tuned as ``--tuning`` says (process and watch)."""
+    return EngineProvider(
+        store,
+        capacity.threads_per_inference,
+        SessionTuning.named(args.tuning),
+        capacity.inference_slots,
+    )
+
+
+def limits_from(args: argparse.Namespace) -> Limits:
+    return Limits(args.max_file_mb * 1024 * 1024, args.max_megapixels * 1_000_000)
+
+
 def run(args: argparse.Namespace) -> int:
     _printable_names()
     try:
@@ -262,13 +276,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {capacity.note}", file=sys.stderr)
     for stale in clean_stale_parts(job.output.parent for job in plan.jobs):
         print(f"note: removed {stale}, left by an interrupted run", file=sys.stderr)
-    engines = EngineProvider(
-        store,
-        capacity.threads_per_inference,
-        SessionTuning.named(args.tuning),
-        capacity.inference_slots,
-    )
-    limits = Limits(args.max_file_mb * 1024 * 1024, args.max_megapixels * 1_000_000)
+    engines, limits = engines_for(args, store, capacity), limits_from(args)
     pipeline = Pipeline(engines, preset, args.model, limits, args.overwrite, masks, profile=profile)
     scheduler = Scheduler(pipeline, capacity)
     if args.same_scale:

@@ -19,12 +19,12 @@ from fibuca_desktop.cli.parser import number_in
 from fibuca_desktop.cli.process_command import (
     add_photo_options,
     check_model,
+    engines_for,
+    limits_from,
     preset_from,
     profile_from,
 )
 from fibuca_desktop.core.errors import ModelUnavailable, UsageError
-from fibuca_desktop.core.imaging.decode import Limits
-from fibuca_desktop.core.imaging.engine import EngineProvider, SessionTuning
 from fibuca_desktop.core.imaging.models import ModelStore, spec_for
 from fibuca_desktop.core.imaging.pipeline import FAILED, PROCESSED, Pipeline
 from fibuca_desktop.core.imaging.scheduler import Scheduler, machine_capacity
@@ -99,13 +99,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     if capacity.note:
         print(f"note: {capacity.note}", file=sys.stderr)
-    engines = EngineProvider(
-        store,
-        capacity.threads_per_inference,
-        SessionTuning.named(args.tuning),
-        capacity.inference_slots,
-    )
-    limits = Limits(args.max_file_mb * 1024 * 1024, args.max_megapixels * 1_000_000)
+    engines, limits = engines_for(args, store, capacity), limits_from(args)
     # Replacing is safe: the pipeline only ever replaces an output our record says it made from
     # the same photo, which is what a changed photo needs.
     pipeline = Pipeline(engines, preset, args.model, limits, True, masks, profile=profile)
