@@ -280,10 +280,9 @@ class Pipeline:
 
         return dataclass_replace(rendered, write=lambda handle: handle.write(data)), check, held
 
-    def subject_side(self, job: Job) -> float:
+    def subject_side(self, job: Job, header: ImageHeader) -> float:
         """The longer side of the photo's subject box in full-size pixels (0: none found), from
         its working mask (which is stored, so the batch's real run does not predict it again)."""
-        header = self.header(job)
         decoded = decode(job.input, self.limits, self.preset.decode_side())
         image = decoded.image
         mask, _, _ = working_mask(

@@ -172,7 +172,7 @@ class Scheduler:
                 with self.budget.reserve(
                     self.pipeline.estimate_bytes(header), cancel, job.input.name
                 ):
-                    return self.pipeline.subject_side(job)
+                    return self.pipeline.subject_side(job, header)
             except Exception as error:  # reported by the run that follows
                 log.debug("could not measure %s: %s", job.input, error)
                 return 0.0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from fibuca_desktop.core.errors import UsageError
@@ -51,7 +51,6 @@ class Profile:
     rules: Rules
     sources: tuple[str, ...] = ()
     origin: str = "built-in"  # or the user file it came from
-    output: dict = field(default_factory=dict)  # the [NAME.output] table as written
 
     def with_preset(self, preset: Preset) -> Profile:
         """The same rules over a preset changed by command-line or settings options."""
@@ -138,7 +137,7 @@ def _profile(name: str, table, origin: str) -> Profile:
     rules = _rules(table.get("rules", {}))
     if rules.white_frame and preset.background != WHITE:
         raise _Problem('rules.white_frame needs output.background = "white"', "rules.white_frame")
-    return Profile(name, description, preset, rules, tuple(map(str, sources)), origin, output)
+    return Profile(name, description, preset, rules, tuple(map(str, sources)), origin)
 
 
 def _preset(name: str, description: str, output) -> Preset:
