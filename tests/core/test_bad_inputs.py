@@ -90,11 +90,10 @@ def test_animation_uses_the_first_frame_and_counts_frames(corpus_dir, entries):
     assert np.array_equal(np.asarray(decoded.image), reference)
 
 
-def test_only_an_rgb_colour_profile_is_carried_to_the_output(corpus_dir):
-    # A CMYK profile inside an RGB output is invalid and makes viewers misread the colours.
-    assert decode(corpus_dir / "cmyk.jpg", Limits()).icc_profile is None
-    kept = decode(corpus_dir / "srgb-profile.jpg", Limits()).icc_profile
-    assert kept == corpus.icc_profile(b"RGB ")
+def test_colours_are_decoded_in_srgb_through_the_embedded_profile(corpus_dir):
+    # The CMYK photo's colours come from its SWOP profile; an sRGB profile changes nothing.
+    assert decode(corpus_dir / "cmyk.jpg", Limits()).converted_from == "Artifex CMYK SWOP Profile"
+    assert decode(corpus_dir / "srgb-profile.jpg", Limits()).converted_from is None
 
 
 def test_bad_files_are_rejected_with_a_message_naming_the_file(corpus_dir, entries):

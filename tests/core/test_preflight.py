@@ -15,16 +15,7 @@ from fibuca_desktop.core.profiles.profiles import get_profile, load_profiles
 from tests.conftest import PHOTOS
 
 BUILT_IN = ("amazon", "shopify", "ebay", "etsy", "google")
-# animal-2 carries a camera profile ("c2") that outputs keep until every input is converted to
-# sRGB (issue 13, True colour, not landed yet): its colour_space check fails until then. Strict,
-# so the mark has to go the day the conversion lands.
-_NOT_SRGB_YET = pytest.mark.xfail(
-    reason="embedded non-sRGB profile carried to the output", strict=True
-)
-PHOTOS_USED = [
-    pytest.param(name, marks=_NOT_SRGB_YET) if name == "animal-2.jpg" else name
-    for name in sorted(path.name for path in PHOTOS.glob("*.jpg"))  # every fixture photo
-]
+PHOTOS_USED = sorted(path.name for path in PHOTOS.glob("*.jpg"))  # every fixture photo
 
 
 def process(engines, profile, photo: Path, out: Path, scale=None):

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageOps
 
 from fibuca_desktop.core.errors import UsageError
 from fibuca_desktop.core.imaging.batch import Job
+from fibuca_desktop.core.imaging.colour import srgb_icc
 from fibuca_desktop.core.imaging.decode import Limits, decode
 from fibuca_desktop.core.imaging.pipeline import PROCESSED, Pipeline
 from fibuca_desktop.core.imaging.presets import (
@@ -134,13 +135,18 @@ def test_overrides_format_quality_background(engines, tmp_path):
     assert (tmp_path / "low.jpg").stat().st_size < (tmp_path / "red.jpg").stat().st_size
 
 
-def test_icc_profile_is_kept(engines, tmp_path):
-    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+def test_every_colour_output_is_tagged_srgb_whatever_the_input_carried(engines, tmp_path):
+    adobe = (Path("/usr/share/color/icc/ghostscript") / "a98.icc").read_bytes()
     source = tmp_path / "tagged.jpg"
-    Image.open(PHOTOS / "girl-1.jpg").save(source, quality=90, icc_profile=profile)
-    for preset, name in (("transparent", "t.png"), ("web", "w.jpg")):
-        out = run(engines, get_preset(preset), source, tmp_path / name)
-        assert out.info.get("icc_profile") == profile
+    Image.open(PHOTOS / "girl-1.jpg").save(source, quality=90, icc_profile=adobe)
+    for preset, name in (("transparent", "t.png"), ("web", "w.jpg"), ("transparent", "t.webp")):
+        chosen = get_preset(preset)
+        if name.endswith(".webp"):
+            chosen = chosen.with_options(format="webp")
+        out = run(engines, chosen, source, tmp_path / name)
+        assert out.info.get("icc_profile") == srgb_icc(), name
+    mask = run(engines, get_preset("mask"), source, tmp_path / "m.png")
+    assert "icc_profile" not in mask.info  # a mask is data, not colours
 
 
 def test_jpeg_draft_decodes_only_what_the_output_needs(tmp_path):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from fibuca_desktop.core.atomic_write import write_atomically
 from fibuca_desktop.core.errors import OutputError, UsageError
 from fibuca_desktop.core.imaging.batch import Job
 from fibuca_desktop.core.imaging.pipeline import FAILED, PROCESSED, Pipeline
+from fibuca_desktop.core.imaging.png_stream import write_rgba_png
 from fibuca_desktop.core.imaging.presets import FORMATS, PRESETS, get_preset
 from fibuca_desktop.core.imaging.render import Rendered, render
 from tests import corpus
@@ -25,10 +27,14 @@ def car() -> Image.Image:
     return corpus.photo("car-1.jpg", 480)
 
 
-def _rendered(preset_name: str, car: Image.Image, icc: bytes | None = None) -> Rendered:
+def _alpha(car: Image.Image) -> Image.Image:
     alpha = Image.new("L", car.size, 0)
     alpha.paste(255, (40, 40, car.width - 40, car.height - 40))
-    return render(car, alpha, get_preset(preset_name), icc)
+    return alpha
+
+
+def _rendered(preset_name: str, car: Image.Image) -> Rendered:
+    return render(car, _alpha(car), get_preset(preset_name))
 
 
 def _webp(car: Image.Image) -> Rendered:
@@ -110,7 +116,8 @@ def test_a_profile_our_reader_refuses_is_never_written(tmp_path, car):
     # Behind the decoder's check, the read-back check is the last guard: Pillow refuses a PNG
     # whose profile decompresses to over 1 MB, so such a file must never be renamed into place.
     huge = corpus.with_private_tag(corpus.system_profile("srgb.icc"), 3 * _MB)
-    rendered = _rendered("transparent", car, huge)
+    write = partial(write_rgba_png, rgb=car, alpha=_alpha(car), icc_profile=huge)
+    rendered = Rendered(car.size, write, True, "PNG", "RGBA", huge)
     with pytest.raises(OutputError, match="would not read back"):
         write_atomically(tmp_path / "car.png", rendered.write, False, rendered.check)
     assert list(tmp_path.iterdir()) == []

@@ -1,18 +1,29 @@
-"""Colour data taken from an input: the embedded ICC profile is untrusted until checked here.
+"""Colour: every input's pixels in sRGB, every output tagged sRGB.
 
-Every output is 8-bit RGB(A) (or a grey mask). Two things follow from that:
+Browsers, marketplaces and shops show an image in sRGB; a photo from a camera in Adobe RGB, a
+Display P3 phone or a print job in CMYK shows wrong colours unless its pixels are converted
+through their embedded ICC profile. So, at decoding, before anything else sees the pixels:
 
-- A profile is carried into the output only if it is small enough for our own reader, sound in
-  structure, parsed by LittleCMS (ImageCms), an RGB input profile, and usable to build a
-  transform. Anything else is dropped with the reason logged (and returned as a note), and the
-  output carries no profile, which every viewer reads as sRGB.
-- A CMYK photo is converted to sRGB through its own profile, or, when it has none or an unusable
-  one, through a standard CMYK profile found on the system (``STANDARD_CMYK_PROFILES``: SWOP-like
-  profiles, the usual assumption for untagged CMYK). The converted output is sRGB and carries no
-  profile (untagged means sRGB; attaching one would add bytes and say nothing more). The
-  rendering intent is perceptual, the intent nearly every CMYK profile declares as its default
-  and the one made for photos. Only when no CMYK profile exists anywhere does Pillow's plain
-  formula remain, with a note saying the colours are approximate.
+- A profile is untrusted input. It is used only if it is small enough, sound in structure
+  (header, tag table), parsed by LittleCMS (Pillow's ImageCms) and describes the pixels' colour
+  space (RGB for RGB and palette images, GRAY for grey ones, CMYK). Anything else is ignored with
+  the reason logged (and returned as a note), and the pixels are read as sRGB, as every viewer
+  reads an image without a usable profile.
+- A sound profile converts the pixels to sRGB with the relative colorimetric intent (also
+  Photoshop's default): the colours the profile says the numbers mean keep their measured values
+  where sRGB can show them (a ColorChecker's patches within delta E 2:
+  tests/core/test_colour_conversion.py); only colours outside sRGB are clipped. Neither the
+  perceptual intent nor black point compensation: through Ghostscript's SWOP CMYK profile they
+  move the ColorChecker's dark and saturated patches by up to delta E 4 and 7. A profile that
+  already is sRGB (checked on a grid of colours, not by its name: there are dozens of sRGB
+  profiles, and the compact one phones and Facebook write is named "c2") leaves the pixels as
+  they are.
+- A CMYK photo without a usable profile of its own is converted through a standard CMYK profile
+  found on the system (``STANDARD_CMYK_PROFILES``: SWOP-like profiles, the usual assumption for
+  untagged CMYK). Only when no CMYK profile exists anywhere does Pillow's plain formula remain,
+  with a note saying the colours are approximate.
+- Every colour output carries ``srgb_icc()``: the 588-byte sRGB profile of LittleCMS, with fixed
+  dates so that two runs write the same bytes. An input's own profile is never copied out.
 """
 
 from __future__ import annotations
@@ -25,21 +36,29 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from PIL import Image, ImageCms, PngImagePlugin
+import numpy as np
+from PIL import Image, ImageCms
 
 log = logging.getLogger(__name__)
 
 _MB = 1024 * 1024
-# Pillow (our own reader, and so the read-back check) refuses a PNG whose iCCP decompresses to
-# more than MAX_TEXT_CHUNK (1 MB): a bigger profile would make an output we cannot open. Real RGB
-# profiles are a few KB (sRGB 3 KB, Adobe RGB 0.5 KB), the largest LUT-based ones some 100 KB.
-MAX_ATTACHED_PROFILE_BYTES = min(_MB, PngImagePlugin.MAX_TEXT_CHUNK)
-# A CMYK profile is only read, never copied: real press profiles reach ~3 MB (big LUTs).
-MAX_CONVERSION_PROFILE_BYTES = 8 * _MB
-INTENT = ImageCms.Intent.PERCEPTUAL
+# A profile is only read, never copied: real RGB profiles are a few KB (sRGB 3 KB, Adobe RGB
+# 0.5 KB), LUT-based ones some 100 KB, press CMYK profiles up to ~3 MB (big LUTs).
+MAX_PROFILE_BYTES = 8 * _MB
+INTENT = ImageCms.Intent.RELATIVE_COLORIMETRIC
+# cmsFLAGS_NOCACHE: a transform's one-pixel cache is not safe when worker threads share it (and
+# they do: transforms are cached per profile).
+_NO_CACHE = 0x0040
 _INPUT_CLASSES = {"scnr", "mntr", "prtr", "spac"}  # not device links, abstract or named colours
 _HEADER_BYTES = 128
+# Which profile colour space a decoded mode's pixels are in (other modes: 16-bit and float grey,
+# YCbCr, LAB, are read as they are).
+_SPACE_OF_MODE = {"RGB": "RGB", "RGBA": "RGB", "P": "RGB", "PA": "RGB", "L": "GRAY", "LA": "GRAY"}
+# A profile is sRGB when it maps every colour of this grid to itself within rounding.
+_PROBE_LEVELS = np.linspace(0, 255, 16).round().astype(np.uint8)
+_SRGB_TOLERANCE = 1
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+_FIXED_DATE = struct.pack(">6H", 2026, 1, 1, 0, 0, 0)  # the profile's creation date field
 STANDARD_CMYK_PROFILES = (
     Path("/usr/share/color/icc/ghostscript/default_cmyk.icc"),  # Debian/Ubuntu: libgs-common
     Path("/usr/share/ghostscript/iccprofiles/default_cmyk.icc"),  # Fedora: ghostscript
@@ -50,29 +69,44 @@ STANDARD_CMYK_PROFILES = (
 
 @dataclass
 class Colour:
-    """An input's pixels in the output's colour space, the profile to attach, and what was done."""
+    """An input's pixels in sRGB, and what was done to them."""
 
     image: Image.Image
-    icc_profile: bytes | None
-    notes: list[str] = field(default_factory=list)
+    converted_from: str | None = None  # the embedded profile's name, when its pixels changed
+    notes: list[str] = field(default_factory=list)  # a profile ignored, approximate colours
 
 
-def to_output_colours(image: Image.Image, icc: bytes | None, name: str) -> Colour:
-    """``image`` (loaded, any mode) with CMYK converted to sRGB and ``icc`` checked for the output.
+@lru_cache(maxsize=1)
+def srgb_icc() -> bytes:
+    """The sRGB profile every colour output carries (588 bytes), the same bytes on every run."""
+    data = bytearray(_SRGB.tobytes())
+    data[24:36] = _FIXED_DATE  # LittleCMS stamps the time of creation
+    return bytes(data)
 
-    Other modes are returned unchanged for the decoder's own normalisation.
+
+def to_srgb(image: Image.Image, icc: bytes | None, name: str) -> Colour:
+    """``image`` (loaded, any mode) with its pixels converted to sRGB through ``icc``.
+
+    The image may be converted in place (the decoder's own copy). CMYK becomes RGB, a grey image
+    with a grey profile other than sRGB's curve becomes RGB; other modes keep their mode, for the
+    decoder's own normalisation.
     """
     if image.mode == "CMYK":
         return _cmyk_to_srgb(image, icc, name)
-    if not icc:
-        return Colour(image, None)
-    problem = profile_problem(icc, "RGB", MAX_ATTACHED_PROFILE_BYTES)
+    space = _SPACE_OF_MODE.get(image.mode)
+    if not icc or space is None:
+        return Colour(image)
+    problem = profile_problem(icc, space)
     if problem:
-        return Colour(image, None, [_dropped(name, problem, "the output carries none (sRGB)")])
-    return Colour(image, icc)
+        return Colour(image, None, [_ignored(name, problem, "its colours are read as sRGB")])
+    if is_srgb(icc, space):
+        return Colour(image)
+    described = profile_name(icc)
+    log.info("%s: colours converted from %s to sRGB", name, described)
+    return Colour(_converted(image, icc, space), described)
 
 
-def profile_problem(icc: bytes, colour_space: str, max_bytes: int) -> str:
+def profile_problem(icc: bytes, colour_space: str, max_bytes: int = MAX_PROFILE_BYTES) -> str:
     """Why ``icc`` cannot serve as an input profile of ``colour_space`` data ('' if it can)."""
     if len(icc) > max_bytes:
         return f"it is {_size(len(icc))}, over the {_size(max_bytes)} a profile may have"
@@ -80,10 +114,35 @@ def profile_problem(icc: bytes, colour_space: str, max_bytes: int) -> str:
     if problem:
         return problem
     try:
-        _to_srgb(icc, colour_space)
+        _transform(icc, colour_space, _RGB_MODE[colour_space], "RGB")
     except _ProfileUnusable as error:
         return str(error)
     return ""
+
+
+@lru_cache(maxsize=16)
+def is_srgb(icc: bytes, colour_space: str = "RGB") -> bool:
+    """Whether ``icc`` (sound, for ``colour_space`` pixels) maps colours as sRGB does."""
+    if colour_space == "GRAY":
+        grey = np.arange(256, dtype=np.uint8)
+        probe, want = grey[None, :], np.repeat(grey[None, :, None], 3, axis=2)
+    else:
+        r, g, b = np.meshgrid(_PROBE_LEVELS, _PROBE_LEVELS, _PROBE_LEVELS, indexing="ij")
+        probe = want = np.stack([r, g, b], axis=-1).reshape(1, -1, 3)
+    image = Image.fromarray(probe, _RGB_MODE[colour_space])
+    got = ImageCms.applyTransform(image, _transform(icc, colour_space, image.mode, "RGB"))
+    difference = np.abs(np.asarray(got, np.int16) - want.astype(np.int16))
+    return int(difference.max()) <= _SRGB_TOLERANCE
+
+
+def profile_name(icc: bytes) -> str:
+    """The profile's own description ("Adobe RGB (1998)"), or a placeholder."""
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        described = ImageCms.getProfileDescription(profile).strip()
+    except (OSError, ImageCms.PyCMSError, ValueError, TypeError):
+        return "an unreadable profile"
+    return described or "an unnamed profile"
 
 
 def standard_cmyk_profile() -> tuple[Path, bytes] | None:
@@ -93,15 +152,35 @@ def standard_cmyk_profile() -> tuple[Path, bytes] | None:
             data = path.read_bytes()
         except OSError:
             continue
-        if not profile_problem(data, "CMYK", MAX_CONVERSION_PROFILE_BYTES):
+        if not profile_problem(data, "CMYK"):
             return path, data
     return None
 
 
+_RGB_MODE = {"RGB": "RGB", "GRAY": "L", "CMYK": "CMYK"}
+
+
+def _converted(image: Image.Image, icc: bytes, space: str) -> Image.Image:
+    if image.mode in ("P", "PA"):
+        image = image.convert(
+            "RGBA" if image.mode == "PA" or "transparency" in image.info else "RGB"
+        )
+    if image.mode in ("RGB", "RGBA"):  # LittleCMS copies the alpha channel through
+        transform = _transform(icc, space, image.mode, image.mode)
+        ImageCms.applyTransform(image, transform, inPlace=True)
+        return image
+    grey = image.getchannel("L") if image.mode == "LA" else image
+    rgb = ImageCms.applyTransform(grey, _transform(icc, space, "L", "RGB"))
+    if image.mode == "LA":
+        rgb.putalpha(image.getchannel("A"))
+    return rgb
+
+
 def _cmyk_to_srgb(image: Image.Image, icc: bytes | None, name: str) -> Colour:
-    problem = profile_problem(icc, "CMYK", MAX_CONVERSION_PROFILE_BYTES) if icc else ""
+    problem = profile_problem(icc, "CMYK") if icc else ""
     if icc and not problem:
-        return Colour(ImageCms.applyTransform(image, _to_srgb(icc, "CMYK")), None)
+        converted = ImageCms.applyTransform(image, _transform(icc, "CMYK", "CMYK", "RGB"))
+        return Colour(converted, profile_name(icc))
     standard = standard_cmyk_profile()
     if standard is None:
         instead = (
@@ -111,22 +190,23 @@ def _cmyk_to_srgb(image: Image.Image, icc: bytes | None, name: str) -> Colour:
     else:
         instead = f"converted to sRGB with the standard CMYK profile {standard[0]}"
     if problem:
-        note = _dropped(name, problem, instead)
+        note = _ignored(name, problem, instead)
     else:
         note = f"{name}: CMYK without an embedded colour profile; {instead}"
         log.log(logging.INFO if standard else logging.WARNING, "%s", note)
     if standard is None:
         return Colour(image.convert("RGB"), None, [note])
-    return Colour(ImageCms.applyTransform(image, _to_srgb(standard[1], "CMYK")), None, [note])
+    converted = ImageCms.applyTransform(image, _transform(standard[1], "CMYK", "CMYK", "RGB"))
+    return Colour(converted, profile_name(standard[1]), [note])
 
 
 class _ProfileUnusable(Exception):
     pass
 
 
-@lru_cache(maxsize=4)
-def _to_srgb(icc: bytes, colour_space: str) -> ImageCms.ImageCmsTransform:
-    """A cached transform from ``icc`` (for ``colour_space`` pixels) to sRGB; photos of one
+@lru_cache(maxsize=8)
+def _transform(icc: bytes, colour_space: str, in_mode: str, out_mode: str):
+    """A cached transform from ``icc`` (for ``colour_space`` pixels) to sRGB: photos of one
     camera or one print job share a profile, and building a CMYK transform takes ~30 ms."""
     try:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
@@ -141,7 +221,7 @@ def _to_srgb(icc: bytes, colour_space: str) -> ImageCms.ImageCmsTransform:
             f"it is a {device_class!r} profile, not a device or colour space one"
         )
     try:
-        return ImageCms.buildTransform(profile, _SRGB, colour_space, "RGB", INTENT)
+        return ImageCms.buildTransform(profile, _SRGB, in_mode, out_mode, INTENT, _NO_CACHE)
     except (ImageCms.PyCMSError, OSError, ValueError) as error:
         raise _ProfileUnusable(f"no colour transform can be built from it ({error})") from error
 
@@ -163,7 +243,7 @@ def _structure_problem(icc: bytes) -> str:
     return ""
 
 
-def _dropped(name: str, problem: str, consequence: str) -> str:
+def _ignored(name: str, problem: str, consequence: str) -> str:
     note = f"{name}: embedded colour profile ignored: {problem}; {consequence}"
     log.warning("%s", note)
     return note

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from fibuca_desktop.core.errors import ImageRejected
-from fibuca_desktop.core.imaging.colour import to_output_colours
+from fibuca_desktop.core.imaging.colour import to_srgb
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +75,9 @@ class ImageHeader:
 
 @dataclass
 class DecodedImage:
-    image: Image.Image  # 8-bit "RGB" or "RGBA", upright; CMYK converted to sRGB by its profile
+    image: Image.Image  # 8-bit "RGB" or "RGBA", upright, sRGB (colour.py converted it)
     header: ImageHeader
-    icc_profile: bytes | None  # checked by colour.py: safe to attach to an RGB output
+    converted_from: str | None = None  # the embedded profile the colours were converted from
     notes: list[str] = field(default_factory=list)  # what was done to the colours, for a person
 
 
@@ -251,7 +251,7 @@ def decode(path: Path, limits: Limits, max_side: int | None = None) -> DecodedIm
             image.seek(0)
             image.load()
             ImageOps.exif_transpose(image, in_place=True)  # no copy when already upright
-            colour = to_output_colours(image, image.info.get("icc_profile"), path.name)
+            colour = to_srgb(image, image.info.get("icc_profile"), path.name)
             if METADATA_DROPPED in image.info:
                 colour.notes.insert(0, image.info[METADATA_DROPPED])
                 log.warning("%s", colour.notes[0])
@@ -260,7 +260,7 @@ def decode(path: Path, limits: Limits, max_side: int | None = None) -> DecodedIm
             raise _damaged(path, error) from error
         except MemoryError as error:
             raise ImageRejected(f"Not enough memory to decode {path.name}.") from error
-    return DecodedImage(normalised, header, colour.icc_profile, colour.notes)
+    return DecodedImage(normalised, header, colour.converted_from, colour.notes)
 
 
 def _normalise(image: Image.Image) -> Image.Image:

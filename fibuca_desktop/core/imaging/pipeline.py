@@ -194,7 +194,7 @@ class Pipeline:
     def _run(self, job: Job, cancel, header: ImageHeader, replace: bool) -> JobResult:
         _check(cancel)
         decoded = decode(job.input, self.limits, self.preset.decode_side())
-        image, icc_profile = decoded.image, decoded.icc_profile
+        image = decoded.image
         colour_notes = list(decoded.notes)  # a CMYK conversion, a profile dropped: say so
         if self.preset.max_side and not self.preset.canvas:
             image = fit_within(image, self.preset.max_side)  # predict on the output size only
@@ -223,10 +223,10 @@ class Pipeline:
         scale = self.scale * header.width / image.width if self.scale else None
         preflight: dict | None = None
         if self.profile is None:
-            rendered = render(image, alpha, self.preset, icc_profile, scale)
+            rendered = render(image, alpha, self.preset, scale)
             check = rendered.check
         else:
-            rendered, check, preflight = self._preflighted(image, alpha, icc_profile, scale)
+            rendered, check, preflight = self._preflighted(image, alpha, scale)
         del image, alpha, decoded
         try:
             record_output(job.output, job.input)  # first: a record without its output is harmless
@@ -260,14 +260,14 @@ class Pipeline:
             result.preflight = preflight["report"]
         return result
 
-    def _preflighted(self, image, alpha, icc_profile, scale):
+    def _preflighted(self, image, alpha, scale):
         """Render to the profile's rules, fixing what can be fixed. Returns the render (writing
         the very bytes preflight saw), the write check, and a holder whose ``"report"`` the
         check replaces with the verdict on the written file, read back."""
         profile = self.profile
 
         def draw(preset):
-            return render(image, alpha, preset, icc_profile, scale, measure=True)
+            return render(image, alpha, preset, scale, measure=True)
 
         rendered, data, first = meet(draw, profile, self.scale is not None)
         held = {"report": first}

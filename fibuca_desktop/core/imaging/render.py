@@ -12,6 +12,7 @@ from typing import BinaryIO
 from PIL import Image, ImageChops
 
 from fibuca_desktop.core.errors import OutputError
+from fibuca_desktop.core.imaging.colour import srgb_icc
 from fibuca_desktop.core.imaging.framing import Box, frame, subject_box
 from fibuca_desktop.core.imaging.png_stream import compose_strip, write_rgba_png
 from fibuca_desktop.core.imaging.presets import Preset
@@ -111,13 +112,13 @@ def render(
     image: Image.Image,
     alpha: Image.Image,
     preset: Preset,
-    icc_profile: bytes | None = None,
     scale: float | None = None,
     measure: bool = False,
 ) -> Rendered:
     """Compose the preset's output from an upright photo and its alpha. On a canvas, a fixed
     ``scale`` (output pixels per pixel of ``image``) replaces the preset's fill; ``measure``
-    also finds the subject's box in an output without a canvas (for a profile's preflight)."""
+    also finds the subject's box in an output without a canvas (for a profile's preflight).
+    ``image`` is sRGB (decode converted it), and every colour output is tagged so."""
     rgb = image.convert("RGB") if image.mode != "RGB" else image
     subject_found, box, out_scale = True, None, 1.0
     if preset.canvas:
@@ -137,21 +138,21 @@ def render(
             f"This photo is {rgb.width}x{rgb.height}; {preset.too_large(max(rgb.size))}"
         )
     if preset.mask_only:
-        return _encoded_by_pillow(alpha, preset, None, subject_found, placed)
+        return _encoded_by_pillow(alpha, preset, subject_found, placed)
     if preset.background is None:
         if preset.format == "png":
-            write = partial(write_rgba_png, rgb=rgb, alpha=alpha, icc_profile=icc_profile)
-            profile = icc_profile or None
+            profile = srgb_icc()
+            write = partial(write_rgba_png, rgb=rgb, alpha=alpha, icc_profile=profile)
             return Rendered(rgb.size, write, subject_found, "PNG", "RGBA", profile, **placed)
         rgba = compose_strip(rgb, alpha, (0, 0, *rgb.size))
-        return _encoded_by_pillow(rgba, preset, icc_profile, subject_found, placed)
+        return _encoded_by_pillow(rgba, preset, subject_found, placed)
     canvas = Image.new("RGB", rgb.size, preset.background)
     canvas.paste(rgb, (0, 0), alpha)
-    return _encoded_by_pillow(canvas, preset, icc_profile, subject_found, placed)
+    return _encoded_by_pillow(canvas, preset, subject_found, placed)
 
 
-def _encoded_by_pillow(image, preset: Preset, icc_profile, subject_found: bool, placed) -> Rendered:
-    fmt, options = save_options(preset, icc_profile)
+def _encoded_by_pillow(image, preset: Preset, subject_found: bool, placed) -> Rendered:
+    fmt, options = save_options(preset)
     return Rendered(
         image.size,
         lambda handle: image.save(handle, fmt, **options),
@@ -163,8 +164,9 @@ def _encoded_by_pillow(image, preset: Preset, icc_profile, subject_found: bool, 
     )
 
 
-def save_options(preset: Preset, icc_profile: bytes | None) -> tuple[str, dict]:
-    """Pillow's format and options: the format is the preset's encoding, as its extension is."""
+def save_options(preset: Preset) -> tuple[str, dict]:
+    """Pillow's format and options: the format is the preset's encoding, as its extension is;
+    a colour output is tagged sRGB (a grey mask is data, not colours)."""
     fmt = preset.encoding.pillow
     if fmt == "PNG":
         options: dict = {"compress_level": PNG_COMPRESS_LEVEL}
@@ -172,6 +174,6 @@ def save_options(preset: Preset, icc_profile: bytes | None) -> tuple[str, dict]:
         options = {"quality": preset.quality, "optimize": True, "progressive": True}
     else:
         options = {"quality": preset.quality, "method": 4}
-    if icc_profile and not preset.mask_only:
-        options["icc_profile"] = icc_profile
+    if not preset.mask_only:
+        options["icc_profile"] = srgb_icc()
     return fmt, options

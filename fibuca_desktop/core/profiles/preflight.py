@@ -18,8 +18,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageCms
+from PIL import Image
 
+from fibuca_desktop.core.imaging.colour import is_srgb, profile_name, profile_problem
 from fibuca_desktop.core.imaging.presets import Preset
 from fibuca_desktop.core.imaging.render import Rendered
 from fibuca_desktop.core.profiles.profiles import Profile, Rules
@@ -205,14 +206,13 @@ def _share(rendered: Rendered) -> float | None:
 
 
 def _colour_space(icc: bytes | None) -> str:
+    """The output is "sRGB" when tagged with a profile that maps colours as sRGB does (whatever its
+    name) or untagged (which every browser reads as sRGB); otherwise the profile's name."""
     if not icc:
         return "untagged"
-    try:
-        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        description = ImageCms.getProfileDescription(profile).strip()
-    except (OSError, ImageCms.PyCMSError, ValueError):
+    if profile_problem(icc, "RGB"):
         return "unreadable profile"
-    return "sRGB" if "srgb" in description.lower() else description
+    return "sRGB" if is_srgb(icc) else profile_name(icc)
 
 
 def _shown(value: object) -> str:
