@@ -81,6 +81,7 @@ def main(out_dir: Path) -> int:
         render_editor(app, window, out_dir)
         panel.shutdown()
         window.monitor_panel.shutdown()
+        render_profile(app, handler, Path(tmp), out_dir)
     render_monitor(app, handler, out_dir)
     return 0
 
@@ -103,6 +104,32 @@ def render_editor(app: QApplication, window: MainWindow, out_dir: Path) -> None:
     print(out_dir / "editor.png")
     dialog.discard()
     dialog.close()
+
+
+def render_profile(app: QApplication, handler: QtLogHandler, tmp: Path, out_dir: Path) -> None:
+    """The queue exported for Amazon: every photo's preflight badge, one of them failing (a
+    product cut off at the photo's edge cannot have the white frame)."""
+    shoot = tmp / "for-amazon"
+    shoot.mkdir()
+    for name in ("car-2.jpg", "animal-1.jpg", "cloth-1.jpg", "plants-1.jpg"):
+        shutil.copy(PHOTOS / name, shoot / name)
+    settings = Settings()
+    settings.processing.profile = "amazon"
+    state = QSettings(str(tmp / "state-profile.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings, state, handler, ProcessService(settings), MonitorHub())
+    window.resize(1100, 700)
+    window.show()
+    panel = window.process_panel
+    panel.add_paths([shoot])
+    panel.start()
+    wait_until(app, lambda: not panel.busy)
+    panel.table.selectRow(0)
+    wait_until(app, lambda: panel.preview.state == LOADED)
+    app.processEvents()
+    window.grab().save(str(out_dir / "process-tab-amazon.png"))
+    print(out_dir / "process-tab-amazon.png")
+    panel.shutdown()
+    window.monitor_panel.shutdown()
 
 
 def render_monitor(app: QApplication, handler: QtLogHandler, out_dir: Path) -> None:

@@ -214,6 +214,7 @@ def test_an_adobe_rgb_photo_comes_out_in_srgb_through_the_pipeline(engines, tmp_
     out = tmp_path / "out.png"
     result = Pipeline(engines, preset, "u2netp").process(Job(source, out))
     assert result.status == PROCESSED, result.message
+    assert result.notes == ["colours converted to sRGB from Artifex Software A98 ICC Profile"]
     with Image.open(out) as image:
         assert image.info.get("icc_profile") == srgb_icc()
         pixels = np.asarray(image)

@@ -196,6 +196,8 @@ class Pipeline:
         decoded = decode(job.input, self.limits, self.preset.decode_side())
         image = decoded.image
         colour_notes = list(decoded.notes)  # a CMYK conversion, a profile dropped: say so
+        if decoded.converted_from and not colour_notes:
+            colour_notes.append(f"colours converted to sRGB from {decoded.converted_from}")
         if self.preset.max_side and not self.preset.canvas:
             image = fit_within(image, self.preset.max_side)  # predict on the output size only
         _check(cancel)
