@@ -34,6 +34,13 @@ def test_a_profile_picked_in_the_tab_checks_every_output(panel_factory, qtbot, t
     combo.setCurrentIndex(combo.findData("amazon"))
     assert panel.settings.processing.profile == "amazon"
     assert not panel.preset_combo.isEnabled() and not panel.options_button.isEnabled()
+    # the profile's own output replaces the preset: the combo would name the wrong one
+    assert not panel.preset_combo.isVisible() and panel.profile_preset_label.isVisible()
+    assert panel.profile_preset_label.text() == "set by amazon"
+    assert "Amazon" in panel.profile_preset_label.toolTip()
+    combo.setCurrentIndex(combo.findData(None))
+    assert panel.preset_combo.isVisible() and not panel.profile_preset_label.isVisible()
+    combo.setCurrentIndex(combo.findData("amazon"))
 
     _run(panel, qtbot, corpus.copy_photos(tmp_path / "in", "car-2.jpg", "animal-2.jpg"))
     for row, item in enumerate(panel.model.items):

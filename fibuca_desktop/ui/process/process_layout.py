@@ -72,6 +72,9 @@ def build_process_panel(panel: ProcessPanel) -> None:
         max(0, panel.profile_combo.findData(panel.settings.processing.profile))
     )
     panel.profile_combo.currentIndexChanged.connect(panel._profile_changed)
+    # In place of the preset combo while a profile decides the output (a greyed "transparent"
+    # there read as if the output were a transparent PNG).
+    panel.profile_preset_label = QLabel()
     panel.options_button = QPushButton("Options…")
     panel.options_button.setToolTip("Size, format, quality, background, margin and edges")
     panel.options_button.clicked.connect(panel.edit_preset_options)
@@ -98,6 +101,7 @@ def build_process_panel(panel: ProcessPanel) -> None:
     for widget in (panel.add_files_button, panel.add_folder_button, QLabel("Preset:")):
         top.addWidget(widget)
     top.addWidget(panel.preset_combo)
+    top.addWidget(panel.profile_preset_label)
     top.addWidget(panel.options_button)
     top.addWidget(QLabel("Workers:"))
     top.addWidget(panel.workers_combo)

@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QUrl, Signal, Slot
+from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import (
     QDesktopServices,
     QDragEnterEvent,
@@ -360,9 +360,15 @@ class ProcessPanel(QWidget):
         flagged, label = len(self.model.flagged()), "Needs a look first"
         self.flagged_first_box.setText(f"{label} ({flagged})" if flagged else label)
         self.rerun_button.setEnabled(not self.busy and bool(self.model.with_status(DONE, SKIPPED)))
-        own_preset = not self.settings.processing.profile  # else the profile's preset is used
-        self.preset_combo.setEnabled(not self.busy and own_preset)
-        self.options_button.setEnabled(not self.busy and own_preset)
+        profile = self.settings.processing.profile  # when set, its preset is used
+        self.preset_combo.setVisible(not profile)
+        self.profile_preset_label.setVisible(bool(profile))
+        if profile:
+            self.profile_preset_label.setText(f"set by {profile}")
+            tip = self.profile_combo.currentData(Qt.ItemDataRole.ToolTipRole)
+            self.profile_preset_label.setToolTip(tip or "")
+        self.preset_combo.setEnabled(not self.busy and not profile)
+        self.options_button.setEnabled(not self.busy and not profile)
         self.profile_combo.setEnabled(not self.busy)
         self._filter_rejected()
         self.overwrite_box.setEnabled(not self.busy)
