@@ -11,8 +11,10 @@ quadratic in a line's length. So this module, before handing anything over:
   possessive (no backtracking: linear in the line, a 200 kB junk line costs microseconds), with
   the format's number syntax in ASCII (Python's ``float`` also takes ``36_438_016`` and
   full-width digits; Prometheus does not). A line that fails is skipped and is not a sample;
-- passes on only the lines of the families the caller wants (a few of prom-client's ~50), in one
-  call; if that raises, each of those lines is parsed alone, so a bad line loses only itself.
+- passes on only the lines of the families the caller wants (a few of prom-client's ~50), at
+  most ``MAX_LINE`` characters each (the library's label loops are quadratic: 40,000 labels on
+  one valid line cost it seconds), in one call; if that raises, each of those lines is parsed
+  alone, so a bad line loses only itself.
 
 ``prometheus_client`` is imported on the first parse, not at start-up (it costs ~80 ms).
 """
@@ -24,7 +26,9 @@ from collections.abc import Callable, Iterator
 
 _NAME = r"[A-Za-z_:][A-Za-z0-9_:]*+"
 _LABEL = r'[A-Za-z_][A-Za-z0-9_]*+[ \t]*+=[ \t]*+"(?:[^"\\]++|\\.)*+"'
-_LABELS = rf"\{{[ \t]*+(?:{_LABEL}[ \t]*+(?:,[ \t]*+{_LABEL}[ \t]*+)*+(?:,[ \t]*+)?+)?+\}}"
+_LABELS = (
+    rf"\{{[ \t]*+(?:,[ \t]*+)?+(?:{_LABEL}[ \t]*+(?:,[ \t]*+{_LABEL}[ \t]*+)*+(?:,[ \t]*+)?+)?+\}}"
+)
 _REAL = r"[+-]?+(?:[0-9]++(?:\.[0-9]*+)?+|\.[0-9]++)(?:[eE][+-]?+[0-9]++)?+"
 _NUMBER = rf"(?:{_REAL}|[+-]?+(?i:inf(?:inity)?+|nan))"
 # A timestamp: integer milliseconds (text format) or seconds with a fraction (OpenMetrics).
@@ -40,6 +44,7 @@ COMMENT_LINE = re.compile(
     rf"\#[ \t]++(?P<kind>HELP|TYPE)[ \t]++(?P<name>{_NAME})(?:[ \t](?P<rest>.*+))?+"
 )
 EOF = "# EOF"
+MAX_LINE = 4096  # prom-client's longest lines are ~200 characters
 _PARSE_ERRORS = (ValueError, IndexError, KeyError)  # what prometheus_client raises on bad text
 
 
@@ -82,7 +87,7 @@ def select(text: str, wanted: Callable[[str], bool]) -> Selected:
     for line in lines(text):
         if line[0] == "#":
             match = COMMENT_LINE.fullmatch(line)
-            if match is None or not keep(match["name"]):
+            if match is None or len(line) > MAX_LINE or not keep(match["name"]):
                 continue  # any other comment, or a family we do not read
             rest = (match["rest"] or "").strip(" \t")
             if match["kind"] == "TYPE" and rest not in TYPES:
@@ -93,7 +98,7 @@ def select(text: str, wanted: Callable[[str], bool]) -> Selected:
         if match is None:
             continue
         selected.samples += 1
-        if keep(match["name"]):
+        if len(line) <= MAX_LINE and keep(match["name"]):
             timestamp = f" {match['timestamp']}" if match["timestamp"] else ""
             labels = match["labels"] or ""
             selected.lines.append((True, f"{match['name']}{labels} {match['value']}{timestamp}"))
