@@ -398,3 +398,20 @@ def test_openmetrics_is_recognised_by_content_type_or_eof():
     assert prom_text.is_openmetrics("a 1\n# EOF\n")
     assert prom_text.is_openmetrics("a 1\n# EOF")
     assert not prom_text.is_openmetrics("a 1\n", "text/plain; version=0.0.4")
+
+
+def test_prometheus_client_is_imported_on_the_first_parse_not_at_start_up():
+    """It costs ~80 ms (its exposition module pulls http.server, wsgiref, email): lazily."""
+    code = (
+        "import sys\n"
+        "import fibuca_desktop.cli.monitor_command, fibuca_desktop.core.monitor.targets\n"
+        "from fibuca_desktop.core.monitor.metrics_source import parse_prometheus\n"
+        "before = 'prometheus_client' in sys.modules\n"
+        "parse_prometheus('nodejs_heap_size_used_bytes 1\\n')\n"
+        "print(before, 'prometheus_client.parser' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
