@@ -282,6 +282,13 @@ def test_client_python_spacing_and_commas_are_read():
     assert heap(text) == pytest.approx(21 / MB)
 
 
+@pytest.mark.parametrize("openmetrics", ["", "# EOF\n"])
+def test_a_gauge_declared_a_counter_is_still_read(openmetrics):
+    # prometheus_client renames a counter's samples to ``<name>_total`` (or, in OpenMetrics,
+    # rejects them): the sample is the server's, whatever its TYPE line says.
+    assert heap(f"# TYPE {HEAP} counter\n{HEAP} 1048576\n{openmetrics}") == 1.0
+
+
 def test_duplicate_series_count_once():
     text = f'{HEAP}{{a="1"}} 1048576\n{HEAP}{{a="1"}} 1048576\n{HEAP}{{a="2"}} 1048576\n'
     assert heap(text) == 2.0

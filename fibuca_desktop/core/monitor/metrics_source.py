@@ -186,7 +186,7 @@ def histogram_quantile(q: float, buckets: dict[float, float]) -> float | None:
 
 
 def _float(text: str | None) -> float | None:
-    if text is None or not prom_text.SAMPLE_LINE.fullmatch(f"x {text}"):
+    if text is None or not prom_text.NUMBER.fullmatch(text):
         return None
     return float(text)
 

@@ -31,6 +31,7 @@ _LABELS = (
 )
 _REAL = r"[+-]?+(?:[0-9]++(?:\.[0-9]*+)?+|\.[0-9]++)(?:[eE][+-]?+[0-9]++)?+"
 _NUMBER = rf"(?:{_REAL}|[+-]?+(?i:inf(?:inity)?+|nan))"
+NUMBER = re.compile(_NUMBER)  # the format's numbers; also for ``le`` and ``quantile`` labels
 # A timestamp: integer milliseconds (text format) or seconds with a fraction (OpenMetrics).
 # An OpenMetrics exemplar (`` # {...} value``) after it is allowed and not passed on.
 SAMPLE_LINE = re.compile(
@@ -90,8 +91,8 @@ def select(text: str, wanted: Callable[[str], bool]) -> Selected:
             if match is None or len(line) > MAX_LINE or not keep(match["name"]):
                 continue  # any other comment, or a family we do not read
             rest = (match["rest"] or "").strip(" \t")
-            if match["kind"] == "TYPE" and rest not in TYPES:
-                continue
+            if match["kind"] == "TYPE" and (rest not in TYPES or rest == "counter"):
+                continue  # the text parser renames an untyped counter's samples to ``_total``
             selected.lines.append((False, f"# {match['kind']} {match['name']} {rest}".rstrip()))
             continue
         match = SAMPLE_LINE.fullmatch(line)
