@@ -12,6 +12,21 @@
 const fs = require("fs");
 const http = require("http");
 const https = require("https");
+const zlib = require("zlib");
+const { monitorEventLoopDelay, PerformanceObserver } = require("perf_hooks");
+
+// Real runtime figures for /metrics?runtime=1, measured as prom-client does.
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+const gcSeconds = {}; // kind -> seconds spent in GC
+const gcCounts = {}; // kind -> collections
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    const kind = { 1: "major", 2: "minor", 4: "incremental", 8: "weakcb" }[entry.detail?.kind] || "other";
+    gcSeconds[kind] = (gcSeconds[kind] || 0) + entry.duration / 1000;
+    gcCounts[kind] = (gcCounts[kind] || 0) + 1;
+  }
+}).observe({ entryTypes: ["gc"] });
 
 const MB = 1048576;
 const held = []; // memory kept alive by /allocate, dropped by /free
@@ -71,7 +86,37 @@ function metrics(res, params) {
   lines.push(`# TYPE ${p}nodejs_heap_space_size_used_bytes gauge`);
   lines.push(`${p}nodejs_heap_space_size_used_bytes{space="old"} 123456789`);
   last = { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external };
-  send(res, 200, "text/plain; version=0.0.4; charset=utf-8", lines.join("\n") + "\n");
+  // ?runtime=1: start time, loop lag p99 and GC time, as prom-client names them.
+  if (params.get("runtime") === "1") {
+    const start = Math.round(Date.now() / 1000 - process.uptime());
+    const lag = loopDelay.percentile(99) / 1e9;
+    lines.push(`# TYPE ${p}process_start_time_seconds gauge`, `${p}process_start_time_seconds ${start}`);
+    lines.push(`# TYPE ${p}nodejs_eventloop_lag_p99_seconds gauge`);
+    lines.push(`${p}nodejs_eventloop_lag_p99_seconds ${lag}`);
+    lines.push(`# TYPE ${p}nodejs_gc_duration_seconds histogram`);
+    for (const [kind, seconds] of Object.entries(gcSeconds)) {
+      const count = gcCounts[kind];
+      lines.push(`${p}nodejs_gc_duration_seconds_bucket{le="+Inf",kind="${kind}"} ${count}`);
+      lines.push(`${p}nodejs_gc_duration_seconds_sum{kind="${kind}"} ${seconds}`);
+      lines.push(`${p}nodejs_gc_duration_seconds_count{kind="${kind}"} ${count}`);
+    }
+    Object.assign(last, { start, lag, gcSeconds: Object.values(gcSeconds).reduce((a, b) => a + b, 0) });
+  }
+  let type = "text/plain; version=0.0.4; charset=utf-8";
+  let text = lines.join("\n") + "\n";
+  // ?om=1: OpenMetrics, with a fractional timestamp and a stray sample after its end.
+  if (params.get("om") === "1") {
+    type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    text = text.replace(/^([a-z_:]+ [0-9.e+]+)$/gm, `$1 ${Date.now() / 1000}`);
+    text += `# EOF\n${p}nodejs_heap_size_used_bytes 1\n`;
+  }
+  // ?gzip=header (Content-Encoding: gzip) or ?gzip=bare (no header): compressed unasked.
+  const gzip = params.get("gzip");
+  if (gzip) {
+    const headers = gzip === "header" ? { "Content-Encoding": "gzip" } : {};
+    return send(res, 200, type, zlib.gzipSync(text), headers);
+  }
+  send(res, 200, type, text);
 }
 
 function healthText() {
@@ -236,6 +281,10 @@ function handle(req, res) {
       return; // never answers; the client's timeout must fire
     case "/error":
       return send(res, 500, "text/plain", "boom");
+    case "/gzipbomb": // 100 MB of zeros in about 100 kB, Content-Encoding: gzip
+      return send(res, 200, "text/plain", zlib.gzipSync(Buffer.alloc(100 * MB), { level: 9 }), {
+        "Content-Encoding": "gzip",
+      });
     case "/garbage":
       return send(res, 200, "application/json", "<html><body>Not JSON at all</body></html>");
     case "/big": {

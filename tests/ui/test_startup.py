@@ -8,7 +8,17 @@ import re
 import subprocess
 import sys
 
-HEAVY = ("rembg", "numba", "scipy", "skimage", "onnxruntime", "onnx", "pyqtgraph", "keyring")
+HEAVY = (
+    "rembg",
+    "numba",
+    "scipy",
+    "skimage",
+    "onnxruntime",
+    "onnx",
+    "pyqtgraph",
+    "keyring",
+    "prometheus_client",  # ~80 ms: imported on the first /metrics parse (core/monitor/prom_text.py)
+)
 
 SCRIPT = f"""
 import json, sys

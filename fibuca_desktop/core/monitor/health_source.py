@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fibuca_desktop.core.monitor.http_fetch import HttpSource, SourceDown, mask_url, one_line
 
@@ -31,11 +31,14 @@ class HealthReading:
 
     ``backend_status`` is the backend's own verdict ("OK", "WARNING", ...), shown beside ours;
     ``timestamp`` is the backend's, as sent. Both are None when absent (always for /metrics).
+    ``runtime`` holds what /metrics also tells (``samples.RUNTIME_METRICS``: start time, loop
+    lag, GC time), apart from ``metrics`` so the history, CSV and JSON keep their columns.
     """
 
     metrics: dict[str, float | None]
     backend_status: str | None = None
     timestamp: str | None = None
+    runtime: dict[str, float | None] = field(default_factory=dict)
 
 
 def _number(value: object) -> float | None:

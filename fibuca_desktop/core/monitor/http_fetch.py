@@ -9,6 +9,10 @@ poller reports a poll past its deadline as DOWN whatever its thread is doing.
 Every failure becomes ``SourceDown`` with a short reason a person can read beside the target
 ("connection refused", "no complete answer within 2.0 s", "HTTP 500 Internal Server Error").
 Tokens and passwords never reach the logs: URLs are logged through ``mask_url``, headers never.
+
+We never ask for compression, yet some servers (a proxy, a framework's middleware) gzip anyway.
+Such a body (``Content-Encoding: gzip`` or gzip's magic bytes) is decompressed here, under the
+same size cap as the wire bytes, so a decompression bomb is refused like an oversized body.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import zlib
+from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from fibuca_desktop.core.errors import FibucaError
@@ -37,6 +43,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 1_000_000
 _CHUNK = 64 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 MAX_REASON = 160
@@ -255,6 +262,14 @@ class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
         return self.do_open(connection, req, context=self._context)
 
 
+@dataclass(frozen=True)
+class Body:
+    """A response body (decompressed when the server gzipped it) and its ``Content-Type``."""
+
+    data: bytes
+    content_type: str = ""
+
+
 def fetch(
     url: str, timeout_s: float, max_bytes: int = DEFAULT_MAX_BYTES, token: str | None = None
 ) -> bytes:
@@ -262,8 +277,15 @@ def fetch(
 
     HTTPS certificates are verified against the system store. ``timeout_s`` is a total deadline
     for the whole exchange, redirects included, whatever the peer does (see the module doc).
-    Bodies over ``max_bytes`` are refused unread.
+    Bodies over ``max_bytes`` are refused unread, before or after decompression.
     """
+    return fetch_body(url, timeout_s, max_bytes, token).data
+
+
+def fetch_body(
+    url: str, timeout_s: float, max_bytes: int = DEFAULT_MAX_BYTES, token: str | None = None
+) -> Body:
+    """``fetch``, also returning the ``Content-Type`` (a /metrics body may be OpenMetrics)."""
     request, host = _request(url, token)
     deadline = time.monotonic() + timeout_s
     # A proxy cannot reach this machine's loopback; elsewhere honour HTTP(S)_PROXY / NO_PROXY.
@@ -275,6 +297,8 @@ def fetch(
     log.debug("GET %s (timeout %.1f s)", mask_url(url), timeout_s)
     try:
         with opener.open(request, timeout=timeout_s) as response:
+            content_type = response.headers.get("Content-Type") or ""
+            encoding = (response.headers.get("Content-Encoding") or "").strip().lower()
             length = response.headers.get("Content-Length")
             if length and length.isdigit() and int(length) > max_bytes:
                 raise too_big
@@ -296,7 +320,37 @@ def fetch(
         raise down from None
     if size > max_bytes:
         raise too_big
-    return b"".join(chunks)
+    data = b"".join(chunks)
+    if encoding in ("gzip", "x-gzip") or data.startswith(_GZIP_MAGIC):
+        data = gunzip(data, max_bytes)
+    return Body(data, content_type)
+
+
+def gunzip(data: bytes, max_bytes: int) -> bytes:
+    """Decompress gzip ``data`` (every member), refusing more than ``max_bytes`` of output.
+
+    Output is produced at most ``max_bytes + 1`` bytes at a time, so a bomb (1 GB of zeros in
+    1 MB) costs no more memory than an honest body before it is refused."""
+    out: list[bytes] = []
+    size = 0
+    try:
+        while data:
+            inflater = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
+            while True:
+                chunk = inflater.decompress(data, max_bytes + 1 - size)
+                out.append(chunk)
+                size += len(chunk)
+                data = inflater.unconsumed_tail
+                if size > max_bytes or inflater.eof or not (chunk or data):
+                    break
+            if size > max_bytes:
+                raise SourceDown(f"response larger than {_human_size(max_bytes)} once unzipped")
+            if not inflater.eof:
+                raise SourceDown("unparsable body: gzip data cut short")
+            data = inflater.unused_data.lstrip(b"\0")  # members may follow; padding may not
+    except zlib.error as error:
+        raise SourceDown(f"unparsable body: broken gzip data ({error})") from None
+    return b"".join(out)
 
 
 def token_from(
@@ -337,4 +391,8 @@ class HttpSource:
 
     def _fetch(self) -> bytes:
         """One request, blocking, bounded by ``timeout_s``; raises ``SourceDown``."""
-        return fetch(self.url, self.timeout_s, self.max_bytes, self._token)
+        return self._fetch_body().data
+
+    def _fetch_body(self) -> Body:
+        """``_fetch`` with the ``Content-Type``."""
+        return fetch_body(self.url, self.timeout_s, self.max_bytes, self._token)

@@ -10,6 +10,12 @@ HEAP_USED_MB = "heapUsedMB"
 HEAP_TOTAL_MB = "heapTotalMB"
 EXTERNAL_MB = "externalMB"
 RSS_MB = "rssMB"
+# Runtime figures a /metrics target may also report (metrics_source.py). Not in REMOTE_METRICS:
+# they travel in ``HealthReading.runtime``, not in the samples, the history, the CSV or the JSON.
+PROCESS_START_TIME = "processStartTime"  # epoch seconds
+LAG_P99_MS = "lagP99Ms"  # event-loop lag, 99th percentile, milliseconds
+GC_SECONDS_TOTAL = "gcSecondsTotal"  # time spent in GC since the process started, seconds
+RUNTIME_METRICS = (PROCESS_START_TIME, LAG_P99_MS, GC_SECONDS_TOTAL)
 # Local targets (this computer) add:
 SYSTEM_AVAILABLE_MB = "systemAvailableMB"
 SYSTEM_USED_PERCENT = "systemUsedPercent"
