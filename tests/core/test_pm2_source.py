@@ -160,7 +160,7 @@ def _wait(condition: Callable[[], object], seconds: float = WAIT_S) -> object:
 
 
 def _listing(pm2: Pm2, **kwargs) -> Pm2Listing:
-    return Pm2Listing(pm2.pm2, environ=pm2.environ, max_age_s=0.0, **kwargs)
+    return Pm2Listing(pm2.pm2, pm2_home=pm2.home, max_age_s=0.0, **kwargs)
 
 
 def _app(pm2: Pm2) -> Pm2App:
@@ -218,7 +218,7 @@ def test_the_apps_secrets_appear_nowhere(pm2, caplog, tmp_path):
     cut.write_text(f'#!/bin/sh\n"{pm2.pm2}" jlist | head -c {raw.index(SECRET) + 40}\n')
     cut.chmod(0o755)
     errors = []
-    for broken in (Pm2Listing(str(cut), pm2.environ), _listing(pm2, max_output=200)):
+    for broken in (Pm2Listing(str(cut), pm2.home), _listing(pm2, max_output=200)):
         with pytest.raises(Pm2Unavailable) as caught:
             broken.apps()
         errors.append(caught.value)
@@ -276,18 +276,30 @@ def test_an_app_that_keeps_crashing_is_a_crash_loop_through_pm2s_count(pm2, tmp_
     assert all("PM2 restart count" in e.reason for e in events if isinstance(e, Restart))
 
 
+def test_targets_on_one_listing_share_one_pm2_jlist(pm2, tmp_path):
+    runs = tmp_path / "runs"
+    counting = tmp_path / "pm2-counting"
+    counting.write_text(f'#!/bin/sh\necho run >> "{runs}"\nexec "{pm2.pm2}" "$@"\n')
+    counting.chmod(0o755)
+    listing = Pm2Listing(str(counting), pm2.home, max_age_s=60.0)
+    samples = [Pm2Source(listing, name=APP).poll() for _ in range(3)]
+    samples.append(Pm2Source(listing, pm_id=_app(pm2).pm_id).poll())
+    assert all(not sample.is_down for sample in samples)
+    assert runs.read_text().count("run") == 1
+
+
 def test_a_pm2_that_does_not_answer_in_time_is_stopped_at_the_deadline(pm2, tmp_path):
     slow = tmp_path / "pm2-slow"
     slow.write_text("#!/bin/sh\nexec sleep 60\n")
     slow.chmod(0o755)
     with pytest.raises(Pm2Unavailable, match=r"no complete answer within 0\.5 s"):
-        Pm2Listing(str(slow), pm2.environ, timeout_s=0.5).apps()
+        Pm2Listing(str(slow), pm2.home, timeout_s=0.5).apps()
 
 
 def test_no_daemon_is_started_where_pm2_is_not_running(pm2_bin, tmp_path):
     home = tmp_path / "pm2-empty-home"
     home.mkdir()
-    listing = Pm2Listing(pm2_bin, {**os.environ, "PM2_HOME": str(home)})
+    listing = Pm2Listing(pm2_bin, pm2_home=home)
     with pytest.raises(Pm2Unavailable, match="PM2 is not running"):
         listing.apps()
     assert list(home.iterdir()) == []  # `pm2 jlist` would have spawned a daemon here

@@ -124,30 +124,30 @@ def find_pm2(executable: str | None = None) -> str | None:
     return shutil.which("pm2")
 
 
-def pm2_home(environ: dict[str, str] | None = None) -> Path:
+def pm2_home() -> Path:
     """Where PM2 keeps its daemon's sockets: $PM2_HOME, else ~/.pm2 (as PM2 itself decides)."""
-    environ = os.environ if environ is None else environ
-    home = environ.get("PM2_HOME")
+    home = os.environ.get("PM2_HOME")
     return Path(home) if home else Path.home() / ".pm2"
 
 
 class Pm2Listing:
     """``pm2 jlist``, run at most once per ``max_age_s`` however many targets ask; thread-safe.
 
-    ``environ`` is the environment PM2 runs with (default this process's; PM2_HOME picks the
-    daemon). A daemon that is not running is not started: ``pm2 jlist`` would spawn one.
+    ``pm2_home`` picks the daemon (default: $PM2_HOME, else ~/.pm2, as PM2 does). A daemon that
+    is not running is not started: ``pm2 jlist`` would spawn one. PM2 runs with this process's
+    environment, read at each run and never kept here.
     """
 
     def __init__(
         self,
         pm2: str | None = None,
-        environ: dict[str, str] | None = None,
+        pm2_home: str | Path | None = None,
         timeout_s: float = TIMEOUT_S,
         max_output: int = MAX_OUTPUT,
         max_age_s: float = 0.5,
     ) -> None:
         self.pm2 = pm2
-        self.environ = dict(os.environ if environ is None else environ)
+        self.pm2_home = None if pm2_home is None else Path(pm2_home)
         self.timeout_s = timeout_s
         self.max_output = max_output
         self.max_age_s = max_age_s
@@ -170,17 +170,20 @@ class Pm2Listing:
         if pm2 is None:
             where = self.pm2 or "pm2 on PATH"
             raise Pm2Unavailable(f"PM2 is not installed here ({where} not found)")
-        home = pm2_home(self.environ)
+        environ = None if self.pm2_home is None else {**os.environ, "PM2_HOME": str(self.pm2_home)}
+        home = self.pm2_home or pm2_home()
         if sys.platform != "win32" and not (home / "rpc.sock").exists():
             raise Pm2Unavailable(f"PM2 is not running (no PM2 daemon in {home}); start it first")
-        output = _run_bounded([pm2, "jlist"], self.environ, self.timeout_s, self.max_output)
+        output = _run_bounded([pm2, "jlist"], environ, self.timeout_s, self.max_output)
         apps = parse_jlist(output)
         del output  # the apps' environments: not one reference longer than needed
         log.debug("pm2 jlist: %d app(s): %s", len(apps), ", ".join(a.name for a in apps))
         return apps
 
 
-def _run_bounded(argv: list[str], environ: dict[str, str], timeout_s: float, limit: int) -> bytes:
+def _run_bounded(
+    argv: list[str], environ: dict[str, str] | None, timeout_s: float, limit: int
+) -> bytes:
     """stdout of ``argv`` (no shell, no stdin, stderr dropped) within ``timeout_s`` in all, at
     most ``limit`` bytes; raises ``Pm2Unavailable``, killing the process on either bound."""
     try:
