@@ -1,6 +1,7 @@
 // A real Node.js backend for the monitor tests: plain `http`, no npm packages.
 // Run with `node --expose-gc tests/monitor_server.js`; prints its port as the first stdout line.
-// With TLS_CERT and TLS_KEY (PEM file paths) in the environment it serves HTTPS instead.
+// With TLS_CERT and TLS_KEY (PEM file paths) in the environment it serves HTTPS instead; with PORT
+// it listens on that port (a test restarting the server at the same address).
 // /health and /metrics report this process's real process.memoryUsage(); /last returns what the
 // previous /health or /metrics response said, so a test can compare a parse with what was sent.
 // /trickle/body, /trickle/headers and /trickle/chunked send a valid /health answer one byte every
@@ -30,6 +31,7 @@ new PerformanceObserver((list) => {
 
 const MB = 1048576;
 const held = []; // memory kept alive by /allocate, dropped by /free
+const START_TIME_S = Math.round(Date.now() / 1000 - process.uptime()); // as prom-client does
 let last = null;
 
 function round2(x) {
@@ -59,6 +61,7 @@ function health(res) {
       rssMB: round2(m.rss / MB),
     },
     timestamp: new Date().toISOString(),
+    uptime: process.uptime(), // seconds, for restart detection
     uptimeSeconds: process.uptime(), // an extra field the client must ignore
   };
   last = body;
@@ -82,6 +85,9 @@ function metrics(res, params) {
   for (const [name, help, value] of gauges) {
     lines.push(`# HELP ${p}${name} ${help}`, `# TYPE ${p}${name} gauge`, `${p}${name}${lab} ${value}`);
   }
+  // prom-client's process start time: whole epoch seconds, fixed for the process's life.
+  lines.push(`# TYPE ${p}process_start_time_seconds gauge`);
+  lines.push(`${p}process_start_time_seconds${lab} ${START_TIME_S}`);
   // A decoy prom-client also exports: its name must not be taken for the heap totals.
   lines.push(`# TYPE ${p}nodejs_heap_space_size_used_bytes gauge`);
   lines.push(`${p}nodejs_heap_space_size_used_bytes{space="old"} 123456789`);
@@ -315,6 +321,7 @@ const server = tls
     )
   : http.createServer(handle);
 
-server.listen(0, "127.0.0.1", () => {
+// PORT (optional) lets a test start the server again where it was, as a restart does.
+server.listen(Number(process.env.PORT || 0), "127.0.0.1", () => {
   process.stdout.write(`${server.address().port}\n`);
 });

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,8 +20,13 @@ SERVER_JS = Path(__file__).parent / "monitor_server.js"
 class NodeServer:
     """A running tests/monitor_server.js: its base URL and process."""
 
-    def __init__(self, env: dict[str, str] | None = None, scheme: str = "http") -> None:
+    def __init__(
+        self, env: dict[str, str] | None = None, scheme: str = "http", port: int = 0
+    ) -> None:
+        """``port`` 0 picks a free one; another (a stopped server's) starts it there again."""
         node = shutil.which("node")
+        if port:
+            env = {**(os.environ if env is None else env), "PORT": str(port)}
         if node is None:
             pytest.fail("Node.js is required for the monitor tests (CI installs it)")
         self.process = subprocess.Popen(

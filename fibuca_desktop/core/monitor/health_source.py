@@ -1,11 +1,13 @@
 """Remote ``GET /health``: the backend's own memory report, read tolerantly.
 
 The expected body is ``{"status": "OK", "memory": {"heapUsedMB": 245, "heapTotalMB": 256,
-"externalMB": 12, "rssMB": 300}, "timestamp": "..."}``. Extra fields are ignored; a missing or
-malformed number becomes a gap (None) rather than failing the whole reading, so one odd field
-never hides the others: huge integers (any number of digits), NaN, Infinity, negative or
-implausible sizes, strings, objects, arrays. Only a body that is not a JSON object (or nests
-too deep to read) makes the target DOWN; nothing a server sends raises anything else.
+"externalMB": 12, "rssMB": 300}, "timestamp": "...", "uptime": 3512.4}``. ``uptime`` (seconds
+since the backend started, optional) is kept apart from the metrics, for restart detection.
+Extra fields are ignored; a missing or malformed number becomes a gap (None) rather than failing
+the whole reading, so one odd field never hides the others: huge integers (any number of
+digits), NaN, Infinity, negative or implausible sizes, strings, objects, arrays. Only a body
+that is not a JSON object (or nests too deep to read) makes the target DOWN; nothing a server
+sends raises anything else.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ METRIC_NAMES = ("heapUsedMB", "heapTotalMB", "externalMB", "rssMB")
 """The remote metrics, in MB (1 MB = 1024 * 1024 bytes), as JSON output names them."""
 MAX_MB = float(2**44)  # 16 EiB, the 64-bit address space: anything above is not a memory size
 MAX_TEXT = 40  # the backend's status and timestamp, as shown beside ours
+MAX_UPTIME_S = 100 * 366 * 86_400.0  # a century: anything longer is not an uptime
 
 
 @dataclass(frozen=True)
@@ -33,12 +36,16 @@ class HealthReading:
     ``timestamp`` is the backend's, as sent. Both are None when absent (always for /metrics).
     ``runtime`` holds what /metrics also tells (``samples.RUNTIME_METRICS``: start time, loop
     lag, GC time), apart from ``metrics`` so the history, CSV and JSON keep their columns.
+    ``uptime_s`` is the backend's ``uptime`` in seconds (finite, >= 0) or None: not a metric,
+    so it never reaches the graph, the CSV or the JSON lines; the poller puts it in the
+    sample's ``identity`` for restart detection.
     """
 
     metrics: dict[str, float | None]
     backend_status: str | None = None
     timestamp: str | None = None
     runtime: dict[str, float | None] = field(default_factory=dict)
+    uptime_s: float | None = None
 
 
 def _number(value: object) -> float | None:
@@ -59,6 +66,17 @@ def _number(value: object) -> float | None:
     except OverflowError:  # an integer too large for a float
         return None
     return number if math.isfinite(number) and 0 <= number <= MAX_MB else None
+
+
+def _uptime(value: object) -> float | None:
+    """Seconds since the backend started, from a JSON number; else None (no signal)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) and 0 <= seconds <= MAX_UPTIME_S else None
 
 
 def _json_int(text: str) -> int | float:
@@ -98,6 +116,7 @@ def parse_health(body: bytes) -> HealthReading:
         metrics=metrics,
         backend_status=_text(data.get("status")),
         timestamp=_text(data.get("timestamp")),
+        uptime_s=_uptime(data.get("uptime")),
     )
 
 

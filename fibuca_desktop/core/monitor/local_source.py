@@ -16,6 +16,7 @@ from .samples import (
     SYSTEM_AVAILABLE_MB,
     SYSTEM_TOTAL_MB,
     SYSTEM_USED_PERCENT,
+    ProcessIdentity,
     Sample,
 )
 
@@ -31,7 +32,8 @@ class LocalSource:
 
     Default: this app's own process. ``include_children`` adds every descendant's RSS (each
     process counted once). A process that has exited, or none matching the name, gives a DOWN
-    sample; the system metrics are still filled in.
+    sample; the system metrics are still filled in. With one process watched, the sample's
+    ``identity`` has its PID and create time (a new one under the same name is a restart).
     """
 
     def __init__(
@@ -69,7 +71,7 @@ class LocalSource:
             metrics[RSS_MB] = self._rss_bytes(roots) / MB
         except _Down as down:
             return Sample(now, metrics, down_reason=str(down))
-        return Sample(now, metrics)
+        return Sample(now, metrics, identity=_identity(roots))
 
     def _roots(self) -> list[psutil.Process]:
         if self.process_name:
@@ -137,6 +139,17 @@ class LocalSource:
         if denied:
             log.debug("%s: %d process(es) could not be read (access denied)", self.label, denied)
         return total
+
+
+def _identity(roots: list[psutil.Process]) -> ProcessIdentity | None:
+    """PID and create time of the one process watched, for restart detection; None when
+    several processes match a name (no single one to follow) or it cannot be read."""
+    if len(roots) != 1:
+        return None
+    try:
+        return ProcessIdentity(start_time=roots[0].create_time(), pid=roots[0].pid)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
 
 
 def _is_zombie(process: psutil.Process) -> bool:

@@ -28,7 +28,14 @@ from .health_source import HealthReading
 from .history import DAY_AT_1_S, TargetHistory
 from .http_fetch import SourceDown, one_line
 from .poll_threads import PollThreads
-from .samples import LOCAL_METRICS, REMOTE_METRICS, SYSTEM_TOTAL_MB, Sample
+from .samples import (
+    LOCAL_METRICS,
+    PROCESS_START_TIME,
+    REMOTE_METRICS,
+    SYSTEM_TOTAL_MB,
+    ProcessIdentity,
+    Sample,
+)
 from .thresholds import State, StateChange, StateMachine, Thresholds, Trend, trend
 
 log = logging.getLogger(__name__)
@@ -228,7 +235,13 @@ class TargetPoller:
             return Sample(now, {name: None for name in self.metric_names}, down_reason=reason)
         if isinstance(result, Sample):
             return result
-        return Sample(now, dict(result.metrics), backend_status=result.backend_status)
+        identity = ProcessIdentity(  # which run answered: /health's uptime, /metrics' start
+            start_time=result.runtime.get(PROCESS_START_TIME), uptime_s=result.uptime_s
+        )
+        identity = None if identity.empty else identity
+        return Sample(
+            now, dict(result.metrics), backend_status=result.backend_status, identity=identity
+        )
 
 
 def to_json(outcome: PollOutcome, stale: bool = False) -> dict:

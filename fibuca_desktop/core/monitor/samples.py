@@ -28,17 +28,41 @@ MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
+class ProcessIdentity:
+    """Which run of a process answered one poll: what restart detection compares between polls.
+
+    Every field is optional, since each source knows only some: ``start_time`` (epoch seconds:
+    /metrics' ``process_start_time_seconds`` or psutil's create time), ``uptime_s`` (/health's
+    ``uptime``), ``pid`` (local processes, PM2) and ``restart_count`` (PM2's own count). Kept
+    apart from ``Sample.metrics`` on purpose: none of these is a series to plot, log or export.
+    """
+
+    start_time: float | None = None
+    uptime_s: float | None = None
+    pid: int | None = None
+    restart_count: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        return all(
+            v is None for v in (self.start_time, self.uptime_s, self.pid, self.restart_count)
+        )
+
+
+@dataclass(frozen=True)
 class Sample:
     """Metrics of one target at ``time`` (epoch seconds); a missing or unknown value is None.
 
     ``down_reason`` set means the target was DOWN for this sample (unreachable, exited, denied);
-    the metrics it could still read (e.g. system memory) may be present.
+    the metrics it could still read (e.g. system memory) may be present. ``identity`` (None when
+    the source has none) feeds restart detection and is never a metric.
     """
 
     time: float
     metrics: dict[str, float | None] = field(default_factory=dict)
     backend_status: str | None = None
     down_reason: str | None = None
+    identity: ProcessIdentity | None = None
 
     @property
     def is_down(self) -> bool:
