@@ -5,8 +5,9 @@ so a least-squares line over a few minutes of samples mostly measures where in t
 window starts and ends, and says nothing about how sure it is. Here the series is reduced to its
 **floor** (the minimum of each sawtooth cycle, cycles found from the series' own large drops), a
 robust Theil–Sen slope is fitted to the floor with Sen's confidence interval, and the slope is
-tested with a one-sided Mann–Kendall test. A leak is suspected only when the test is significant
-at ``ALPHA``, the slope's lower bound is above zero, the rate is at least
+tested with a one-sided Mann–Kendall test, on the fit window and, failing that, on its recent
+half (a leak that began inside the window). A leak is suspected only when a test is significant
+(``ALPHA`` in all, Bonferroni), the slope's lower bound is above zero, the rate is at least
 ``MIN_LEAK_MB_PER_MINUTE`` and the growth shows in every part of the fit window (a model loaded
 once is a step, not a leak). Pure numpy; the caller passes one series since its start or its
 last restart and keeps whatever state it needs (e.g. "notified once").
@@ -25,9 +26,9 @@ from statistics import NormalDist
 import numpy as np
 
 DEFAULT_LEAK_MIN_SPAN_S = 600.0  # setting monitor.leak_min_span_s, CLI --leak-min-span
-ALPHA = 0.01  # one-sided false-alarm rate of the Mann–Kendall test, per verdict
+ALPHA = 0.01  # one-sided false-alarm rate per verdict (two Mann–Kendall tests at ALPHA / 2)
 MIN_LEAK_MB_PER_MINUTE = 0.5  # slower floors are not called leaks (days to fill 500 MB)
-MIN_FLOOR_POINTS = 5  # sawtooth cycles (floor points) needed in the fit window
+MIN_FLOOR_POINTS = 6  # cycles (floor points) in the fit window; exact MK p >= 1/n! below 6
 MAX_FLOOR_POINTS = 240  # more cycles are merged into groups (Theil–Sen is O(n^2))
 MIN_FIT_S = 300.0  # fit window: 10 periods, >= this, <= max(min span, this), >= 6 periods
 FIT_PERIODS = 10
@@ -124,19 +125,26 @@ def detect_leak(
     cycles = int(ft.size)
     if span < min_span_s or cycles < MIN_FLOOR_POINTS:
         return LeakVerdict(COLLECTING, None, None, span, min_span_s, cycles, period)
-    minutes = (ft - ft[-1]) / 60.0  # 0 at the latest floor point
-    slope, low, high, p = _theil_sen_mann_kendall(minutes, fv, alpha)
-    floor_now = float(np.median(fv - slope * minutes)) + slope * float(times[-1] - ft[-1]) / 60.0
-    leak = (
-        p < alpha
-        and low > 0
-        and slope >= min_rate_mb_per_minute
-        and _grows_in_every_part(minutes, fv, slope)
-    )
+    # The whole fit window, then its recent half (a leak that began inside the window): each
+    # at alpha / 2, so the verdict's false-alarm rate stays at most alpha (Bonferroni).
+    fit = _judge(ft, fv, alpha / 2, min_rate_mb_per_minute)
+    half = ft > ft[-1] - (ft[-1] - ft[0]) / 2
+    if not fit[0] and int(half.sum()) >= MIN_FLOOR_POINTS:
+        recent = _judge(ft[half], fv[half], alpha / 2, min_rate_mb_per_minute)
+        fit = recent if recent[0] else fit
+    leak, slope, low, high, p, floor_last, spread = fit
     seconds = None
     if leak:
-        left = max(critical_mb - floor_now, 0.0)
-        seconds = (60.0 * left / high, 60.0 * left / low)  # low > 0 here
+        # The floor now, as a band: the cycles' own scatter around the line (z * robust sigma),
+        # and below, one typical sample-to-sample rise (the first sample after a collection is
+        # up to one interval late, so a measured floor sits above the true one).
+        floor_now = floor_last + slope * float(times[-1] - ft[-1]) / 60.0
+        steps = np.diff(values[first:])
+        rise = float(np.median(steps[steps > 0])) if (steps > 0).any() else 0.0
+        z = NormalDist().inv_cdf(1 - alpha)
+        top = max(critical_mb - (floor_now - z * spread - rise), 0.0)
+        bottom = max(critical_mb - (floor_now + z * spread), 0.0)
+        seconds = (60.0 * bottom / high, 60.0 * top / low)  # low > 0 here
     return LeakVerdict(
         LEAK if leak else NO_LEAK,
         slope,
@@ -148,6 +156,17 @@ def detect_leak(
         slope_ci_mb_per_minute=(low, high),
         p_value=p,
     )
+
+
+def _judge(ft: np.ndarray, fv: np.ndarray, alpha: float, min_rate: float):
+    """(leak?, slope, low, high, p, floor at the last point, robust sigma of the residuals)."""
+    minutes = (ft - ft[-1]) / 60.0  # 0 at the latest floor point
+    slope, low, high, p = _theil_sen_mann_kendall(minutes, fv, alpha)
+    leak = p < alpha and low > 0 and slope >= min_rate and _grows_in_every_part(minutes, fv, slope)
+    residual = fv - slope * minutes
+    level = float(np.median(residual))
+    spread = 1.4826 * float(np.median(np.abs(residual - level)))
+    return leak, slope, low, high, p, level, spread
 
 
 def sawtooth_period(times: np.ndarray, values: np.ndarray) -> float | None:
