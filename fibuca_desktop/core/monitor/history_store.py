@@ -1,0 +1,374 @@
+"""Each target's monitor history on disk: 24 h of raw samples, then 30 days of minute bands.
+
+The RAM ring buffers (``history.py``) hold the live 24 h and are gone when the app closes; this
+store keeps what the 7 d and 30 d windows need and what a restarted app shows as yesterday. Past
+24 h, samples become one row per minute and metric with min, max, mean and count, so both the
+GC floor (the leak detector's minima) and the peaks survive downsampling. Older than 30 days is
+deleted. Both happen a bounded chunk at a time on the writer thread, never as a rewrite.
+
+The poller's thread only puts ``(target key, Sample)`` in a bounded queue (``append``): one
+writer thread batches them into transactions (every ``batch_size`` samples or
+``commit_interval_s``), in WAL mode, with its own connection; readers (``load``) get one
+connection per thread and read a consistent snapshot. A disk too slow for the queue loses the
+oldest queued samples, counted and warned about, and never blocks the poller. A broken or
+locked file is set aside by ``history_file.prepare`` and the store starts fresh.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from . import history_file
+from .history_bands import (
+    MINUTE,
+    MINUTE_FIELDS,
+    RAW_FIELDS,
+    StoredHistory,
+    pivot_minutes,
+    pivot_raw,
+)
+from .history_export import csv_rows, write_csv
+from .samples import Sample
+from .targets import LOCAL, MonitorTarget
+
+log = logging.getLogger(__name__)
+
+RAW_SPAN_S = 86_400  # raw samples are kept this long, then downsampled to minutes
+RETENTION_S = 30 * 86_400
+CHUNK_S = 3600  # downsample at most this much of one target per step: short write locks
+AUTO = "auto"  # raw points where they are kept, minutes before
+RESOLUTIONS = (AUTO, MINUTE)
+_GAP = 9e999  # SQLite reads this literal as +inf: NULL (a gap) fetched as a float, then NaN
+
+_AGGREGATE = """
+INSERT INTO minute (target, minute, metric, low, high, mean, n)
+SELECT target, t / 60000 * 60, metric, min(value), max(value), avg(value), count(value)
+FROM raw WHERE target = ? AND t < ? GROUP BY 1, 2, 3
+ON CONFLICT (target, minute, metric) DO UPDATE SET
+    low = CASE WHEN low IS NULL THEN excluded.low
+               WHEN excluded.low IS NULL THEN low ELSE min(low, excluded.low) END,
+    high = CASE WHEN high IS NULL THEN excluded.high
+                WHEN excluded.high IS NULL THEN high ELSE max(high, excluded.high) END,
+    mean = (ifnull(mean * n, 0) + ifnull(excluded.mean * excluded.n, 0))
+           / nullif(n + excluded.n, 0),
+    n = n + excluded.n
+"""
+_DELETE_RAW = "DELETE FROM raw WHERE target = ? AND t < ?"
+_PRUNE = "DELETE FROM minute WHERE target = ? AND minute < ?"
+# A minute can meet a second aggregation only when the wall clock stepped back past a
+# downsampled minute; the merge keeps min, max, mean and count exact even then.
+
+
+class HistoryStore:
+    """The history file of all targets; ``append`` from any thread, ``close`` once."""
+
+    def __init__(
+        self,
+        path: Path,
+        clock: Callable[[], float] = time.time,
+        batch_size: int = 500,
+        commit_interval_s: float = 2.0,
+        queue_size: int = 50_000,
+        busy_timeout_s: float = 1.0,
+    ) -> None:
+        """Open (or create, or set aside and recreate) ``path``; never raises for a bad file.
+
+        ``problem`` is then a one-line message for the person (None when all was well), and
+        ``usable`` False means appends are dropped and loads are empty this session.
+        ``clock`` (epoch seconds) decides what is older than 24 h and 30 days.
+        """
+        self.path = Path(path)
+        self.clock = clock
+        self.batch_size = batch_size
+        self.commit_interval_s = commit_interval_s
+        self.busy_timeout_s = busy_timeout_s
+        opened = history_file.prepare(self.path, busy_timeout_s)
+        self.usable, self.problem, self.kept_as = opened.usable, opened.problem, opened.kept_as
+        self.dropped = 0  # samples lost: queue overflow (disk too slow) or a failed write
+        self.written = 0  # samples committed
+        self._queue: collections.deque[tuple[str, Sample]] = collections.deque(maxlen=queue_size)
+        self._cond = threading.Condition()
+        self._seq = 0  # samples ever appended (or dropped)
+        self._done_seq = -1  # every sample up to this one is committed or dropped
+        self._caught_up = False  # no downsampling or pruning left to do
+        self._closing = False
+        self._flush_asked = 0  # flush() calls so far; the writer serves them in order
+        self._flush_served = 0
+        self._readers: list = []
+        self._local = threading.local()
+        self._writer = None
+        if self.usable:
+            self._writer = threading.Thread(target=self._run, name="history-writer", daemon=True)
+            self._writer.start()
+
+    @classmethod
+    def open(cls, path: Path | None = None, **options) -> HistoryStore:
+        """The store at ``path``, by default ``history_file.default_history_path()``."""
+        return cls(path or history_file.default_history_path(), **options)
+
+    # The caller's side: cheap, never blocks on the disk.
+
+    def append(self, target_key: str, sample: Sample) -> None:
+        """Queue one sample of ``target_key`` (see ``target_key``); the oldest is dropped
+        (counted, warned) when the writer is that far behind."""
+        if not self.usable or self._closing:
+            return
+        with self._cond:
+            if len(self._queue) == self._queue.maxlen:
+                self.dropped += 1
+                if self.dropped & (self.dropped - 1) == 0:  # 1, 2, 4, 8...: warned, not flooded
+                    log.warning(
+                        "monitor history: the disk is too slow, %d samples dropped so far",
+                        self.dropped,
+                    )
+            self._queue.append((target_key, sample))
+            self._seq += 1
+            if len(self._queue) >= self.batch_size:
+                self._cond.notify_all()
+
+    def flush(self, timeout_s: float = 30.0, catch_up: bool = False) -> bool:
+        """Wait until every sample appended so far is committed (and, with ``catch_up``, all
+        downsampling and pruning is done); False on timeout or an unusable store."""
+        if self._writer is None or not self._writer.is_alive():
+            return False
+        with self._cond:
+            target = self._seq
+            self._flush_asked += 1
+            self._cond.notify_all()
+            return self._cond.wait_for(
+                lambda: self._done_seq >= target and (self._caught_up or not catch_up),
+                timeout_s,
+            )
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Commit what is queued, stop the writer and close every connection; loads are then
+        empty."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._writer is not None:
+            self._writer.join(timeout_s)
+            if self._writer.is_alive():
+                log.warning("monitor history: the writer did not finish within %.0f s", timeout_s)
+        for conn in self._readers:
+            conn.close()
+        self._readers.clear()
+
+    # Reading: any thread, its own connection.
+
+    def load(
+        self, target_key: str, since: float, until: float | None = None, resolution: str = AUTO
+    ) -> StoredHistory:
+        """The target's points with ``since < time <= until`` (epoch seconds, ``until``
+        default: no end). ``AUTO``: raw points where kept (the last 24 h) and minute bands
+        before; ``MINUTE``: minute bands over the whole window (the raw part aggregated on
+        the fly), for a 7 d or 30 d graph that draws one band."""
+        if resolution not in RESOLUTIONS:
+            raise ValueError(f"resolution must be one of {', '.join(RESOLUTIONS)}")
+        if not self.usable or self._closing:
+            return StoredHistory.empty()
+        conn = self._reader()
+        since_ms = round(since * 1000)
+        until_ms = 2**62 if until is None else round(until * 1000)
+        conn.execute("BEGIN")  # one snapshot: the writer may downsample between the queries
+        try:
+            row = conn.execute("SELECT id FROM targets WHERE key = ?", (target_key,)).fetchone()
+            if row is None:
+                return StoredHistory.empty()
+            target = row[0]
+            names = dict(conn.execute("SELECT id, name FROM metrics"))
+            first = conn.execute(
+                "SELECT min(t) FROM raw WHERE target = ? AND t > ? AND t <= ?",
+                (target, since_ms, until_ms),
+            ).fetchone()[0]
+            raw_start_ms = until_ms if first is None else first
+            minutes = _fetch(
+                conn,
+                "SELECT minute, metric, ifnull(low, ?), ifnull(high, ?), ifnull(mean, ?), n"
+                " FROM minute WHERE target = ? AND minute > ? AND minute < ?"
+                " ORDER BY minute, metric",
+                (_GAP, _GAP, _GAP, target, since - 60, raw_start_ms / 1000),
+                MINUTE_FIELDS,
+            )
+            raw_sql = (
+                "SELECT t, metric, ifnull(value, ?) FROM raw"
+                " WHERE target = ? AND t > ? AND t <= ? ORDER BY t, metric"
+            )
+            if resolution == MINUTE:
+                raw_sql = (
+                    "SELECT t / 60000 * 60, metric, ifnull(min(value), ?), ifnull(max(value), ?),"
+                    " ifnull(avg(value), ?), count(value) FROM raw"
+                    " WHERE target = ? AND t > ? AND t <= ? GROUP BY 1, 2 ORDER BY 1, 2"
+                )
+                params = (_GAP, _GAP, _GAP, target, since_ms, until_ms)
+                fresh = _fetch(conn, raw_sql, params, MINUTE_FIELDS)
+                both = np.concatenate([minutes, fresh])
+                return StoredHistory(pivot_minutes(both, names), pivot_raw(_no_raw(), names))
+            raw = _fetch(conn, raw_sql, (_GAP, target, since_ms, until_ms), RAW_FIELDS)
+        finally:
+            conn.execute("COMMIT")
+        return StoredHistory(pivot_minutes(minutes, names), pivot_raw(raw, names))
+
+    def export_rows(
+        self, target_key: str, since: float, until: float | None = None
+    ) -> Iterator[list[str]]:
+        """CSV rows (header first) of the window; format in ``history_export``."""
+        return csv_rows(self.load(target_key, since, until))
+
+    def export_csv(
+        self, target_key: str, path: str | Path, since: float, until: float | None = None
+    ) -> int:
+        """Write the window's CSV atomically; the row count. Raises ``OutputError``."""
+        return write_csv(self.load(target_key, since, until), path)
+
+    def target_keys(self) -> list[str]:
+        """Every target with history, for a settings page or a cleanup."""
+        if not self.usable or self._closing:
+            return []
+        return [key for (key,) in self._reader().execute("SELECT key FROM targets ORDER BY key")]
+
+    def _reader(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = history_file.connect(self.path, self.busy_timeout_s)
+            conn.execute("PRAGMA query_only = ON")
+            self._local.conn = conn
+            self._readers.append(conn)
+        return conn
+
+    # The writer thread.
+
+    def _run(self) -> None:
+        try:
+            conn = history_file.connect(self.path, self.busy_timeout_s)
+        except Exception as error:  # the file vanished or the disk went away since prepare
+            log.warning("monitor history: cannot open %s for writing: %s", self.path, error)
+            self.usable = False
+            return
+        targets: dict[str, int] = {}
+        metrics: dict[str, int] = {}
+        more = True
+        try:
+            while True:
+                with self._cond:
+                    self._cond.wait_for(
+                        lambda: (
+                            len(self._queue) >= self.batch_size
+                            or self._closing
+                            or self._flush_asked > self._flush_served
+                        ),
+                        0 if more and not self._closing else self.commit_interval_s,
+                    )
+                    batch = list(self._queue)
+                    self._queue.clear()
+                    seq, closing = self._seq, self._closing
+                    self._flush_served = self._flush_asked
+                if batch:
+                    self._write(conn, batch, targets, metrics)
+                more = False if closing else self._maintain(conn, targets)
+                with self._cond:
+                    self._done_seq = seq
+                    self._caught_up = not more
+                    self._cond.notify_all()
+                    if closing and not self._queue:
+                        return
+        finally:
+            conn.close()
+
+    def _write(self, conn, batch: list[tuple[str, Sample]], targets, metrics) -> None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            rows = []
+            for key, sample in batch:
+                target = targets.get(key) or _id(conn, "targets", "key", key, targets)
+                t_ms = round(sample.time * 1000)
+                for name in sample.metrics:
+                    metric = metrics.get(name) or _id(conn, "metrics", "name", name, metrics)
+                    rows.append((target, t_ms, metric, sample.value(name)))
+            conn.executemany("INSERT OR REPLACE INTO raw VALUES (?, ?, ?, ?)", rows)
+            conn.execute("COMMIT")
+            self.written += len(batch)
+        except Exception as error:  # disk full, file deleted, I/O error: lose this batch only
+            if conn.in_transaction:
+                conn.rollback()
+            targets.clear()  # ids created in the rolled-back transaction are gone
+            metrics.clear()
+            self.dropped += len(batch)
+            log.warning("monitor history: %d samples not written: %s", len(batch), error)
+
+    def _maintain(self, conn, targets: dict[str, int]) -> bool:
+        """One chunk of downsampling or pruning per target; True while work remains."""
+        now = self.clock()
+        cutoff_ms = int((now - RAW_SPAN_S) // 60 * 60 * 1000)  # a minute boundary
+        oldest_minute = now - RETENTION_S
+        more = False
+        try:
+            for (target,) in conn.execute("SELECT id FROM targets").fetchall():
+                first = conn.execute("SELECT min(t) FROM raw WHERE target = ?", (target,))
+                first_ms = first.fetchone()[0]
+                conn.execute("BEGIN IMMEDIATE")
+                if first_ms is not None and first_ms < cutoff_ms:
+                    stop_ms = min(cutoff_ms, (first_ms // 60_000 * 60 + CHUNK_S) * 1000)
+                    conn.execute(_AGGREGATE, (target, stop_ms))
+                    conn.execute(_DELETE_RAW, (target, stop_ms))
+                    more = more or stop_ms < cutoff_ms
+                conn.execute(_PRUNE, (target, oldest_minute))
+                conn.execute("COMMIT")
+        except Exception as error:
+            if conn.in_transaction:
+                conn.rollback()
+            log.warning("monitor history: downsampling postponed: %s", error)
+            return False
+        return more
+
+
+def _id(conn, table: str, column: str, value: str, cache: dict[str, int]) -> int:
+    """The id of ``value`` in a name table, created on first use (inside the open transaction)."""
+    conn.execute(f"INSERT OR IGNORE INTO {table} ({column}) VALUES (?)", (value,))
+    (found,) = conn.execute(f"SELECT id FROM {table} WHERE {column} = ?", (value,)).fetchone()
+    cache[value] = found
+    return found
+
+
+def _fetch(conn, sql: str, params: tuple, dtype) -> np.ndarray:
+    return np.fromiter(conn.execute(sql, params), dtype=dtype)
+
+
+def _no_raw() -> np.ndarray:
+    return np.empty(0, dtype=RAW_FIELDS)
+
+
+def target_key(target: MonitorTarget) -> str:
+    """A stable key for ``target``'s history, from what it watches, never its name (a rename
+    keeps the history) and never a secret: the URL loses its user and password, and a query
+    string (which may carry an API key) is kept only as a hash.
+
+    ``health:http://127.0.0.1:3000/health``, ``local:name:node+children``, ``local:this-app``.
+    """
+    children = "+children" if target.include_children else ""
+    if target.kind == LOCAL:
+        if target.process_name:
+            return f"local:name:{target.process_name.strip()}{children}"
+        if target.pid is not None:
+            return f"local:pid:{target.pid}{children}"
+        return "local:this-app"
+    parts = urlsplit((target.url or "").strip())
+    host = (parts.hostname or "").lower()
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        port = ""
+    query = ""
+    if parts.query:
+        query = "?sha256=" + hashlib.sha256(parts.query.encode()).hexdigest()[:16]
+    return f"{target.kind}:{parts.scheme.lower()}://{host}{port}{parts.path or '/'}{query}"
