@@ -26,20 +26,21 @@ APPLICATION_ID = 0x46494255  # "FIBU": tells our file from any other SQLite data
 SCHEMA_VERSION = 1
 SIDE_FILES = ("-wal", "-shm", "-journal")
 
-# Times are integer milliseconds (6 bytes a row instead of a REAL's 8) and minutes are epoch
-# seconds of the minute's start. WITHOUT ROWID clusters each table on its key, so one target's
-# window is one contiguous range to read, downsample or delete.
+# Times are integer milliseconds and minutes epoch seconds of the minute's start. WITHOUT ROWID
+# clusters each table on its key, so one target's window is one contiguous range to read,
+# downsample or delete. A row packs all metrics of a sample or a minute (``history_rows``).
 SCHEMA = """
 CREATE TABLE targets (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
 CREATE TABLE metrics (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE layouts (id INTEGER PRIMARY KEY, metrics TEXT NOT NULL UNIQUE);
 CREATE TABLE raw (
-    target INTEGER NOT NULL, t INTEGER NOT NULL, metric INTEGER NOT NULL, value REAL,
-    PRIMARY KEY (target, t, metric)
+    target INTEGER NOT NULL, t INTEGER NOT NULL, layout INTEGER NOT NULL, vals BLOB NOT NULL,
+    PRIMARY KEY (target, t)
 ) WITHOUT ROWID;
 CREATE TABLE minute (
-    target INTEGER NOT NULL, minute INTEGER NOT NULL, metric INTEGER NOT NULL,
-    low REAL, high REAL, mean REAL, n INTEGER NOT NULL,
-    PRIMARY KEY (target, minute, metric)
+    target INTEGER NOT NULL, minute INTEGER NOT NULL, layout INTEGER NOT NULL,
+    stats BLOB NOT NULL,
+    PRIMARY KEY (target, minute)
 ) WITHOUT ROWID;
 """
 
@@ -160,6 +161,7 @@ def _check(conn: sqlite3.Connection) -> str | None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     tables = conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
     if app_id == 0 and tables == 0:  # new or empty: make it ours
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # freed pages can be returned
         conn.execute("PRAGMA journal_mode = WAL")
         conn.executescript(  # one transaction: a half-made schema never stays behind
             f"BEGIN IMMEDIATE;{SCHEMA}PRAGMA application_id = {APPLICATION_ID};"

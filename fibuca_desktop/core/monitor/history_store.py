@@ -12,6 +12,10 @@ writer thread batches them into transactions (every ``batch_size`` samples or
 connection per thread and read a consistent snapshot. A disk too slow for the queue loses the
 oldest queued samples, counted and warned about, and never blocks the poller. A broken or
 locked file is set aside by ``history_file.prepare`` and the store starts fresh.
+
+Wiring: one ``HistoryStore.open()`` for the app (show ``problem`` when set); every
+``PollOutcome.sample`` a ``TargetPoller`` records goes to ``append(target_key(target), sample)``;
+a graph opened on 7 d / 30 d asks ``load(key, now - window)``; ``close()`` after the polls stop.
 """
 
 from __future__ import annotations
@@ -28,15 +32,17 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from . import history_file
-from .history_bands import (
-    MINUTE,
-    MINUTE_FIELDS,
-    RAW_FIELDS,
-    StoredHistory,
-    pivot_minutes,
-    pivot_raw,
-)
+from .history_bands import MINUTE, RawPoints, StoredHistory, pivot_minutes, pivot_raw
 from .history_export import csv_rows, write_csv
+from .history_rows import (
+    aggregate,
+    layout_text,
+    minute_long,
+    minute_rows,
+    pack_values,
+    parse_layouts,
+    raw_long,
+)
 from .samples import Sample
 from .targets import LOCAL, MonitorTarget
 
@@ -47,25 +53,10 @@ RETENTION_S = 30 * 86_400
 CHUNK_S = 3600  # downsample at most this much of one target per step: short write locks
 AUTO = "auto"  # raw points where they are kept, minutes before
 RESOLUTIONS = (AUTO, MINUTE)
-_GAP = 9e999  # SQLite reads this literal as +inf: NULL (a gap) fetched as a float, then NaN
-
-_AGGREGATE = """
-INSERT INTO minute (target, minute, metric, low, high, mean, n)
-SELECT target, t / 60000 * 60, metric, min(value), max(value), avg(value), count(value)
-FROM raw WHERE target = ? AND t < ? GROUP BY 1, 2, 3
-ON CONFLICT (target, minute, metric) DO UPDATE SET
-    low = CASE WHEN low IS NULL THEN excluded.low
-               WHEN excluded.low IS NULL THEN low ELSE min(low, excluded.low) END,
-    high = CASE WHEN high IS NULL THEN excluded.high
-                WHEN excluded.high IS NULL THEN high ELSE max(high, excluded.high) END,
-    mean = (ifnull(mean * n, 0) + ifnull(excluded.mean * excluded.n, 0))
-           / nullif(n + excluded.n, 0),
-    n = n + excluded.n
-"""
+FREE_PAGES_KEPT = 2048  # past this many free pages (8 MB), return some to the disk
+VACUUM_STEP = 512  # pages per step: a short write lock, never a whole-file VACUUM
 _DELETE_RAW = "DELETE FROM raw WHERE target = ? AND t < ?"
 _PRUNE = "DELETE FROM minute WHERE target = ? AND minute < ?"
-# A minute can meet a second aggregation only when the wall clock stepped back past a
-# downsampled minute; the merge keeps min, max, mean and count exact even then.
 
 
 class HistoryStore:
@@ -186,36 +177,27 @@ class HistoryStore:
                 return StoredHistory.empty()
             target = row[0]
             names = dict(conn.execute("SELECT id, name FROM metrics"))
+            layouts = parse_layouts(conn.execute("SELECT id, metrics FROM layouts"))
             first = conn.execute(
                 "SELECT min(t) FROM raw WHERE target = ? AND t > ? AND t <= ?",
                 (target, since_ms, until_ms),
             ).fetchone()[0]
-            raw_start_ms = until_ms if first is None else first
-            minutes = _fetch(
-                conn,
-                "SELECT minute, metric, ifnull(low, ?), ifnull(high, ?), ifnull(mean, ?), n"
-                " FROM minute WHERE target = ? AND minute > ? AND minute < ?"
-                " ORDER BY minute, metric",
-                (_GAP, _GAP, _GAP, target, since - 60, raw_start_ms / 1000),
-                MINUTE_FIELDS,
-            )
-            raw_sql = (
-                "SELECT t, metric, ifnull(value, ?) FROM raw"
-                " WHERE target = ? AND t > ? AND t <= ? ORDER BY t, metric"
-            )
-            if resolution == MINUTE:
-                raw_sql = (
-                    "SELECT t / 60000 * 60, metric, ifnull(min(value), ?), ifnull(max(value), ?),"
-                    " ifnull(avg(value), ?), count(value) FROM raw"
-                    " WHERE target = ? AND t > ? AND t <= ? GROUP BY 1, 2 ORDER BY 1, 2"
-                )
-                params = (_GAP, _GAP, _GAP, target, since_ms, until_ms)
-                fresh = _fetch(conn, raw_sql, params, MINUTE_FIELDS)
-                both = np.concatenate([minutes, fresh])
-                return StoredHistory(pivot_minutes(both, names), pivot_raw(_no_raw(), names))
-            raw = _fetch(conn, raw_sql, (_GAP, target, since_ms, until_ms), RAW_FIELDS)
+            raw_start_s = (until_ms if first is None else first) / 1000
+            minute_part = conn.execute(
+                "SELECT minute, layout, stats FROM minute"
+                " WHERE target = ? AND minute > ? AND minute < ? ORDER BY minute",
+                (target, since - 60, raw_start_s),
+            ).fetchall()
+            raw_part = conn.execute(
+                "SELECT t, layout, vals FROM raw WHERE target = ? AND t > ? AND t <= ? ORDER BY t",
+                (target, since_ms, until_ms),
+            ).fetchall()
         finally:
             conn.execute("COMMIT")
+        minutes, raw = minute_long(minute_part, layouts), raw_long(raw_part, layouts)
+        if resolution == MINUTE:
+            both = np.concatenate([minutes, aggregate(raw)])
+            return StoredHistory(pivot_minutes(both, names), RawPoints())
         return StoredHistory(pivot_minutes(minutes, names), pivot_raw(raw, names))
 
     def export_rows(
@@ -254,8 +236,7 @@ class HistoryStore:
             log.warning("monitor history: cannot open %s for writing: %s", self.path, error)
             self.usable = False
             return
-        targets: dict[str, int] = {}
-        metrics: dict[str, int] = {}
+        ids = _Ids()
         more = True
         try:
             while True:
@@ -273,8 +254,8 @@ class HistoryStore:
                     seq, closing = self._seq, self._closing
                     self._flush_served = self._flush_asked
                 if batch:
-                    self._write(conn, batch, targets, metrics)
-                more = False if closing else self._maintain(conn, targets)
+                    self._write(conn, batch, ids)
+                more = False if closing else self._maintain(conn, ids)
                 with self._cond:
                     self._done_seq = seq
                     self._caught_up = not more
@@ -284,29 +265,34 @@ class HistoryStore:
         finally:
             conn.close()
 
-    def _write(self, conn, batch: list[tuple[str, Sample]], targets, metrics) -> None:
+    def _write(self, conn, batch: list[tuple[str, Sample]], ids: _Ids) -> None:
         try:
             conn.execute("BEGIN IMMEDIATE")
             rows = []
             for key, sample in batch:
-                target = targets.get(key) or _id(conn, "targets", "key", key, targets)
-                t_ms = round(sample.time * 1000)
-                for name in sample.metrics:
-                    metric = metrics.get(name) or _id(conn, "metrics", "name", name, metrics)
-                    rows.append((target, t_ms, metric, sample.value(name)))
+                names = tuple(sample.metrics)
+                rows.append(
+                    (
+                        ids.target(conn, key),
+                        round(sample.time * 1000),
+                        ids.layout_of(conn, names),
+                        pack_values([sample.value(name) for name in names]),
+                    )
+                )
             conn.executemany("INSERT OR REPLACE INTO raw VALUES (?, ?, ?, ?)", rows)
             conn.execute("COMMIT")
             self.written += len(batch)
         except Exception as error:  # disk full, file deleted, I/O error: lose this batch only
             if conn.in_transaction:
                 conn.rollback()
-            targets.clear()  # ids created in the rolled-back transaction are gone
-            metrics.clear()
-            self.dropped += len(batch)
+            ids.clear()  # ids created in the rolled-back transaction are gone
+            with self._cond:  # append counts overflow under the same lock
+                self.dropped += len(batch)
             log.warning("monitor history: %d samples not written: %s", len(batch), error)
 
-    def _maintain(self, conn, targets: dict[str, int]) -> bool:
-        """One chunk of downsampling or pruning per target; True while work remains."""
+    def _maintain(self, conn, ids: _Ids) -> bool:
+        """One chunk of downsampling and pruning per target, one step of returning free pages;
+        True while work remains."""
         now = self.clock()
         cutoff_ms = int((now - RAW_SPAN_S) // 60 * 60 * 1000)  # a minute boundary
         oldest_minute = now - RETENTION_S
@@ -318,17 +304,75 @@ class HistoryStore:
                 conn.execute("BEGIN IMMEDIATE")
                 if first_ms is not None and first_ms < cutoff_ms:
                     stop_ms = min(cutoff_ms, (first_ms // 60_000 * 60 + CHUNK_S) * 1000)
-                    conn.execute(_AGGREGATE, (target, stop_ms))
-                    conn.execute(_DELETE_RAW, (target, stop_ms))
+                    self._downsample(conn, ids, target, first_ms, stop_ms)
                     more = more or stop_ms < cutoff_ms
                 conn.execute(_PRUNE, (target, oldest_minute))
                 conn.execute("COMMIT")
+            if conn.execute("PRAGMA freelist_count").fetchone()[0] > FREE_PAGES_KEPT:
+                conn.execute(f"PRAGMA incremental_vacuum({VACUUM_STEP})").fetchall()
+                more = True
         except Exception as error:
             if conn.in_transaction:
                 conn.rollback()
+            ids.clear()
             log.warning("monitor history: downsampling postponed: %s", error)
             return False
         return more
+
+    @staticmethod
+    def _downsample(conn, ids: _Ids, target: int, first_ms: int, stop_ms: int) -> None:
+        """Raw rows before ``stop_ms`` become minute rows, merged with any already there."""
+        layouts = parse_layouts(conn.execute("SELECT id, metrics FROM layouts"))
+        raw = conn.execute(
+            "SELECT t, layout, vals FROM raw WHERE target = ? AND t < ? ORDER BY t",
+            (target, stop_ms),
+        ).fetchall()
+        old = conn.execute(  # only after the wall clock stepped back past a downsampled minute
+            "SELECT minute, layout, stats FROM minute"
+            " WHERE target = ? AND minute >= ? AND minute < ? ORDER BY minute",
+            (target, first_ms // 60_000 * 60, stop_ms // 1000),
+        ).fetchall()
+        bands = aggregate(raw_long(raw, layouts), minute_long(old, layouts))
+        rows = minute_rows(bands, lambda metrics: ids.layout(conn, metrics))
+        conn.executemany(
+            "INSERT OR REPLACE INTO minute VALUES (?, ?, ?, ?)", [(target, *r) for r in rows]
+        )
+        conn.execute(_DELETE_RAW, (target, stop_ms))
+
+
+class _Ids:
+    """The writer's cache of target, metric and layout ids, created on first use inside the
+    open transaction (and forgotten when that transaction is rolled back)."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.targets: dict[str, int] = {}
+        self.metrics: dict[str, int] = {}
+        self.layouts: dict[tuple[int, ...], int] = {}
+        self.by_names: dict[tuple[str, ...], int] = {}
+
+    def target(self, conn, key: str) -> int:
+        found = self.targets.get(key)
+        return found if found is not None else _id(conn, "targets", "key", key, self.targets)
+
+    def layout(self, conn, metrics: tuple[int, ...]) -> int:
+        found = self.layouts.get(metrics)
+        if found is None:
+            cache: dict[str, int] = {}
+            found = _id(conn, "layouts", "metrics", layout_text(metrics), cache)
+            self.layouts[metrics] = found
+        return found
+
+    def layout_of(self, conn, names: tuple[str, ...]) -> int:
+        found = self.by_names.get(names)
+        if found is None:
+            metrics = tuple(
+                self.metrics.get(n) or _id(conn, "metrics", "name", n, self.metrics) for n in names
+            )
+            found = self.by_names[names] = self.layout(conn, metrics)
+        return found
 
 
 def _id(conn, table: str, column: str, value: str, cache: dict[str, int]) -> int:
@@ -337,14 +381,6 @@ def _id(conn, table: str, column: str, value: str, cache: dict[str, int]) -> int
     (found,) = conn.execute(f"SELECT id FROM {table} WHERE {column} = ?", (value,)).fetchone()
     cache[value] = found
     return found
-
-
-def _fetch(conn, sql: str, params: tuple, dtype) -> np.ndarray:
-    return np.fromiter(conn.execute(sql, params), dtype=dtype)
-
-
-def _no_raw() -> np.ndarray:
-    return np.empty(0, dtype=RAW_FIELDS)
 
 
 def target_key(target: MonitorTarget) -> str:
