@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fibuca_desktop.core.monitor import history_store
 from fibuca_desktop.core.monitor.history import TargetHistory
 from fibuca_desktop.core.monitor.history_file import APPLICATION_ID
 from fibuca_desktop.core.monitor.history_store import (
@@ -444,3 +445,23 @@ def test_the_csv_of_a_day_matches_the_ram_history_and_longer_ones_add_bands(
     assert float(first["heapUsedMB min"]) == 100.0 and float(first["heapUsedMB max"]) == 112.25
     last = dict(zip(header, rows[-1], strict=True))
     assert last["rssMB"] == "" and last["interval_s"] == "" and last["heapUsedMB min"] == ""
+
+
+def test_pages_freed_by_downsampling_are_handed_back_step_by_step(store_path, monkeypatch):
+    """Two days written while the app's clock stood still (a backlog), then downsampled."""
+    monkeypatch.setattr(history_store, "FREE_PAGES_KEPT", 64)
+    clock = Clock()
+    store = HistoryStore(store_path, clock=clock)
+    i = np.arange(2 * DAY)
+    fill(store, Clock(), KEY, START + i, {name: 0.1 + i for name in REMOTE_METRICS})
+    with sqlite3.connect(store_path) as conn:
+        pages_before = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.close()
+    clock.now = START + 2 * DAY - 1
+    assert store.flush(120, catch_up=True)
+    with sqlite3.connect(store_path) as conn:
+        assert conn.execute("PRAGMA freelist_count").fetchone()[0] <= 64
+        pages_after = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.close()
+    store.close()
+    assert pages_after < pages_before * 0.75

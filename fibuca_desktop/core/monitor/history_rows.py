@@ -19,7 +19,7 @@ from functools import cache
 
 import numpy as np
 
-from .history_bands import MINUTE_FIELDS, RAW_FIELDS
+from .history_bands import MINUTE_FIELDS, RAW_FIELDS, VALUE_DTYPE, RawPoints
 
 STATS = 4  # low, high, mean, count
 
@@ -46,14 +46,17 @@ def parse_layouts(rows) -> dict[int, tuple[int, ...]]:
 def _grouped(rows: list, layouts: dict[int, tuple[int, ...]], width: int):
     """For each layout in ``rows`` (key, layout, blob): the rows' positions, their keys, their
     metric ids and their values as an array (rows x metrics x width)."""
-    keys = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-    kinds = np.fromiter((r[1] for r in rows), np.int64, len(rows))
-    for layout in np.unique(kinds).tolist():
+    if not rows:
+        return
+    keys, kinds, blobs = zip(*rows, strict=True)
+    keys, kinds = np.array(keys, np.int64), np.array(kinds, np.int64)
+    single = bool((kinds == kinds[0]).all())
+    for layout in [int(kinds[0])] if single else np.unique(kinds).tolist():
         metrics = layouts[layout]
         if len(metrics) == 0:
             continue
-        where = np.flatnonzero(kinds == layout)
-        blob = b"".join([rows[i][2] for i in where.tolist()])
+        where = np.arange(len(rows)) if single else np.flatnonzero(kinds == layout)
+        blob = b"".join(blobs if single else [blobs[i] for i in where.tolist()])
         values = np.frombuffer(blob, "<f8").reshape(len(where), len(metrics), width)
         yield where, keys[where], np.asarray(metrics, np.int64), values
 
@@ -74,6 +77,22 @@ def raw_long(rows: list, layouts: dict[int, tuple[int, ...]]) -> np.ndarray:
         return parts[0]
     merged = np.concatenate(parts)
     return merged[np.argsort(np.concatenate(order), kind="stable")]
+
+
+def raw_points(rows: list, layouts: dict[int, tuple[int, ...]], names: dict[int, str]):
+    """Raw rows (t, layout, vals) ordered by t as ``RawPoints``: aligned float32 columns."""
+    if not rows:
+        return RawPoints()
+    times = np.empty(len(rows), np.float64)
+    columns: dict[int, np.ndarray] = {}
+    for where, keys, metrics, values in _grouped(rows, layouts, 1):
+        times[where] = keys / 1000.0
+        for index, metric in enumerate(metrics.tolist()):
+            if metric not in columns:
+                columns[metric] = np.full(len(rows), np.nan, VALUE_DTYPE)
+            columns[metric][where] = values[:, index, 0]
+    ordered = {names.get(m, f"metric{m}"): columns[m] for m in sorted(columns)}
+    return RawPoints(times, ordered)
 
 
 def minute_long(rows: list, layouts: dict[int, tuple[int, ...]]) -> np.ndarray:

@@ -21,19 +21,18 @@ a graph opened on 7 d / 30 d asks ``load(key, now - window)``; ``close()`` after
 from __future__ import annotations
 
 import collections
-import hashlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import numpy as np
 
 from . import history_file
-from .history_bands import MINUTE, RawPoints, StoredHistory, pivot_minutes, pivot_raw
+from .history_bands import MINUTE, RawPoints, StoredHistory, pivot_minutes
 from .history_export import csv_rows, write_csv
+from .history_key import target_key
 from .history_rows import (
     aggregate,
     layout_text,
@@ -42,11 +41,13 @@ from .history_rows import (
     pack_values,
     parse_layouts,
     raw_long,
+    raw_points,
 )
 from .samples import Sample
-from .targets import LOCAL, MonitorTarget
 
 log = logging.getLogger(__name__)
+
+__all__ = ["MINUTE", "HistoryStore", "StoredHistory", "target_key"]
 
 RAW_SPAN_S = 86_400  # raw samples are kept this long, then downsampled to minutes
 RETENTION_S = 30 * 86_400
@@ -88,12 +89,11 @@ class HistoryStore:
         self.written = 0  # samples committed
         self._queue: collections.deque[tuple[str, Sample]] = collections.deque(maxlen=queue_size)
         self._cond = threading.Condition()
-        self._seq = 0  # samples ever appended (or dropped)
-        self._done_seq = -1  # every sample up to this one is committed or dropped
         self._caught_up = False  # no downsampling or pruning left to do
         self._closing = False
         self._flush_asked = 0  # flush() calls so far; the writer serves them in order
-        self._flush_served = 0
+        self._flush_served = 0  # taken up by the writer's current pass
+        self._flush_done = 0  # passes finished: samples committed, one maintenance step run
         self._readers: list = []
         self._local = threading.local()
         self._writer = None
@@ -122,7 +122,6 @@ class HistoryStore:
                         self.dropped,
                     )
             self._queue.append((target_key, sample))
-            self._seq += 1
             if len(self._queue) >= self.batch_size:
                 self._cond.notify_all()
 
@@ -132,11 +131,11 @@ class HistoryStore:
         if self._writer is None or not self._writer.is_alive():
             return False
         with self._cond:
-            target = self._seq
             self._flush_asked += 1
+            ticket = self._flush_asked  # served by a pass that starts after this call
             self._cond.notify_all()
             return self._cond.wait_for(
-                lambda: self._done_seq >= target and (self._caught_up or not catch_up),
+                lambda: self._flush_done >= ticket and (self._caught_up or not catch_up),
                 timeout_s,
             )
 
@@ -194,11 +193,11 @@ class HistoryStore:
             ).fetchall()
         finally:
             conn.execute("COMMIT")
-        minutes, raw = minute_long(minute_part, layouts), raw_long(raw_part, layouts)
+        minutes = minute_long(minute_part, layouts)
         if resolution == MINUTE:
-            both = np.concatenate([minutes, aggregate(raw)])
+            both = np.concatenate([minutes, aggregate(raw_long(raw_part, layouts))])
             return StoredHistory(pivot_minutes(both, names), RawPoints())
-        return StoredHistory(pivot_minutes(minutes, names), pivot_raw(raw, names))
+        return StoredHistory(pivot_minutes(minutes, names), raw_points(raw_part, layouts, names))
 
     def export_rows(
         self, target_key: str, since: float, until: float | None = None
@@ -251,13 +250,13 @@ class HistoryStore:
                     )
                     batch = list(self._queue)
                     self._queue.clear()
-                    seq, closing = self._seq, self._closing
-                    self._flush_served = self._flush_asked
+                    closing = self._closing
+                    served = self._flush_served = self._flush_asked
                 if batch:
                     self._write(conn, batch, ids)
                 more = False if closing else self._maintain(conn, ids)
                 with self._cond:
-                    self._done_seq = seq
+                    self._flush_done = served
                     self._caught_up = not more
                     self._cond.notify_all()
                     if closing and not self._queue:
@@ -381,30 +380,3 @@ def _id(conn, table: str, column: str, value: str, cache: dict[str, int]) -> int
     (found,) = conn.execute(f"SELECT id FROM {table} WHERE {column} = ?", (value,)).fetchone()
     cache[value] = found
     return found
-
-
-def target_key(target: MonitorTarget) -> str:
-    """A stable key for ``target``'s history, from what it watches, never its name (a rename
-    keeps the history) and never a secret: the URL loses its user and password, and a query
-    string (which may carry an API key) is kept only as a hash.
-
-    ``health:http://127.0.0.1:3000/health``, ``local:name:node+children``, ``local:this-app``.
-    """
-    children = "+children" if target.include_children else ""
-    if target.kind == LOCAL:
-        if target.process_name:
-            return f"local:name:{target.process_name.strip()}{children}"
-        if target.pid is not None:
-            return f"local:pid:{target.pid}{children}"
-        return "local:this-app"
-    parts = urlsplit((target.url or "").strip())
-    host = (parts.hostname or "").lower()
-    host = f"[{host}]" if ":" in host else host
-    try:
-        port = f":{parts.port}" if parts.port is not None else ""
-    except ValueError:
-        port = ""
-    query = ""
-    if parts.query:
-        query = "?sha256=" + hashlib.sha256(parts.query.encode()).hexdigest()[:16]
-    return f"{target.kind}:{parts.scheme.lower()}://{host}{port}{parts.path or '/'}{query}"
