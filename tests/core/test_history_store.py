@@ -55,9 +55,9 @@ def heap(i: np.ndarray) -> np.ndarray:
     return 100.0 + (i % 97) + rng.integers(0, 64, size=len(i)) / 8
 
 
-def fill(store, clock, key, times, columns, chunk=20_000):
+def fill(store, clock, key, times, columns, chunk=10_000):
     """Append one sample per time, in chunks the writer commits before the next (the poller
-    never bursts 20,000 samples at once; the queue would drop the oldest)."""
+    never bursts 10,000 samples at once; the queue would drop the oldest)."""
     for start in range(0, len(times), chunk):
         for row in range(start, min(start + chunk, len(times))):
             metrics = {name: column[row] for name, column in columns.items()}
@@ -177,7 +177,7 @@ def test_thirty_days_of_1_s_samples_keep_30_days_and_prune_older(store_path, clo
     store = HistoryStore(store_path, clock=clock)
     seconds = 31 * DAY
     i = np.arange(seconds)
-    fill(store, clock, KEY, START + i, {"heapUsedMB": 100.0 + (i % 60)}, chunk=50_000 - 1)
+    fill(store, clock, KEY, START + i, {"heapUsedMB": 100.0 + (i % 60)}, chunk=19_999)
     assert store.flush(300, catch_up=True)
     assert store.dropped == 0 and store.written == seconds
     history = store.load(KEY, START - 1)
@@ -420,7 +420,7 @@ def test_the_csv_of_a_day_matches_the_ram_history_and_longer_ones_add_bands(
         sample = Sample(START + row, {name: values[name][row] for name in REMOTE_METRICS})
         ram.append(sample)
         store.append(KEY, sample)
-        if row % 20_000 == 0:
+        if row % 10_000 == 0:
             clock.now = START + row
             store.flush()
     clock.now = START + len(i) - 1
