@@ -21,7 +21,7 @@ import pytest
 
 from fibuca_desktop.core.monitor import history_store
 from fibuca_desktop.core.monitor.history import TargetHistory
-from fibuca_desktop.core.monitor.history_file import APPLICATION_ID
+from fibuca_desktop.core.monitor.history_file import APPLICATION_ID, default_history_path
 from fibuca_desktop.core.monitor.history_store import (
     MINUTE,
     RAW_SPAN_S,
@@ -324,7 +324,29 @@ def test_a_broken_file_is_set_aside_and_a_fresh_one_started(store_path, clock, m
     assert store.flush()
     assert store.load(KEY, START - 1).raw.values["rssMB"].tolist() == [5.0]
     store.close()
-    assert HistoryStore(store_path, clock=clock).problem is None
+    again = HistoryStore(store_path, clock=clock)
+    again.close()
+    assert again.problem is None
+
+
+def test_a_file_damaged_while_open_gives_an_empty_load_and_a_message(store_path, clock):
+    store = HistoryStore(store_path, clock=clock)
+    fill(store, clock, KEY, START + np.arange(20_000), {"rssMB": np.arange(20_000) + 0.5})
+    with sqlite3.connect(store_path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    with store_path.open("r+b") as handle:  # every page but the first (the schema) overwritten
+        handle.seek(4096)
+        handle.write(np.random.default_rng(3).bytes(store_path.stat().st_size - 4096))
+    history = store.load(KEY, START - 1)
+    assert history.raw.times.size == 0
+    assert "could not be read" in store.problem and "\n" not in store.problem
+    store.append(KEY, Sample(START + 30_000, {"rssMB": 1.0}))
+    store.flush()  # the writer meets the damage too: it logs and drops, it does not stop
+    store.close()
+    again = HistoryStore(store_path, clock=clock)
+    again.close()
+    assert again.kept_as is not None and again.usable  # set aside at the next start
 
 
 @pytest.mark.parametrize("wal", [False, True], ids=["rollback-journal", "wal"])
@@ -465,3 +487,15 @@ def test_pages_freed_by_downsampling_are_handed_back_step_by_step(store_path, mo
     conn.close()
     store.close()
     assert pages_after < pages_before * 0.75
+
+
+def test_the_file_lives_in_the_per_user_data_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("FIBUCA_HISTORY_FILE", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    if sys.platform.startswith("linux"):
+        expected = tmp_path / "data" / "fibuca-desktop" / "history.sqlite3"
+        assert default_history_path() == expected
+    monkeypatch.setenv("FIBUCA_HISTORY_FILE", str(tmp_path / "elsewhere.sqlite3"))
+    store = HistoryStore.open()
+    store.close()
+    assert store.path == tmp_path / "elsewhere.sqlite3" and store.path.exists()

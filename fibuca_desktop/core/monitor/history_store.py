@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -166,6 +167,19 @@ class HistoryStore:
             raise ValueError(f"resolution must be one of {', '.join(RESOLUTIONS)}")
         if not self.usable or self._closing:
             return StoredHistory.empty()
+        try:
+            return self._load(target_key, since, until, resolution)
+        except sqlite3.Error as error:  # damaged since it was opened, disk gone: no crash
+            self.problem = (
+                f"The monitor history {self.path} could not be read ({error}); "
+                "the graph shows what this session recorded."
+            )
+            log.warning("%s", self.problem)
+            return StoredHistory.empty()
+
+    def _load(
+        self, target_key: str, since: float, until: float | None, resolution: str
+    ) -> StoredHistory:
         conn = self._reader()
         since_ms = round(since * 1000)
         until_ms = 2**62 if until is None else round(until * 1000)
@@ -192,7 +206,8 @@ class HistoryStore:
                 (target, since_ms, until_ms),
             ).fetchall()
         finally:
-            conn.execute("COMMIT")
+            if conn.in_transaction:
+                conn.rollback()  # a read-only snapshot: nothing to commit
         minutes = minute_long(minute_part, layouts)
         if resolution == MINUTE:
             both = np.concatenate([minutes, aggregate(raw_long(raw_part, layouts))])
