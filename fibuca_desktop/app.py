@@ -60,7 +60,8 @@ def run_gui(
             str(store.path.with_name("window-state.ini")), QSettings.Format.IniFormat
         )
         process_service = ProcessService(loaded.settings)  # pools are created once, here
-        monitor_hub = MonitorHub(loaded.settings.monitor.interval_s)
+        monitor = loaded.settings.monitor
+        monitor_hub = MonitorHub(monitor.interval_s, leak_min_span_s=monitor.leak_min_span_s)
         window = MainWindow(
             loaded.settings, window_state, log_handler, process_service, monitor_hub
         )

@@ -96,6 +96,7 @@ function metrics(res, params) {
   if (params.get("runtime") === "1") {
     const start = Math.round(Date.now() / 1000 - process.uptime());
     const lag = loopDelay.percentile(99) / 1e9;
+    loopDelay.reset(); // prom-client reports each scrape's own interval
     lines.push(`# TYPE ${p}process_start_time_seconds gauge`, `${p}process_start_time_seconds ${start}`);
     lines.push(`# TYPE ${p}nodejs_eventloop_lag_p99_seconds gauge`);
     lines.push(`${p}nodejs_eventloop_lag_p99_seconds ${lag}`);
@@ -285,6 +286,15 @@ function handle(req, res) {
       return raw(req, url.searchParams);
     case "/hang":
       return; // never answers; the client's timeout must fire
+    case "/slow/health": // a valid /health answer after ?ms= milliseconds: a slow server
+      return setTimeout(() => health(res), Number(url.searchParams.get("ms") || 1500));
+    case "/block": {
+      // Busy for ?ms= milliseconds on the event loop, then answers: the loop lag prom-client
+      // reports (monitorEventLoopDelay) rises as in a server doing CPU work on requests.
+      const until = Date.now() + Number(url.searchParams.get("ms") || 500);
+      while (Date.now() < until) {}
+      return send(res, 200, "text/plain", "blocked");
+    }
     case "/error":
       return send(res, 500, "text/plain", "boom");
     case "/gzipbomb": // 100 MB of zeros in about 100 kB, Content-Encoding: gzip

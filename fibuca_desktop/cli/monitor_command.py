@@ -25,6 +25,7 @@ from fibuca_desktop.cli.terminal import discard_stdout
 from fibuca_desktop.core.errors import OutputError
 from fibuca_desktop.core.monitor.health_source import HealthSource
 from fibuca_desktop.core.monitor.http_fetch import mask_url, token_from
+from fibuca_desktop.core.monitor.leak import DEFAULT_LEAK_MIN_SPAN_S
 from fibuca_desktop.core.monitor.local_source import LocalSource
 from fibuca_desktop.core.monitor.metrics_source import MetricsSource
 from fibuca_desktop.core.monitor.poller import (
@@ -60,8 +61,9 @@ def add_parser(commands) -> None:
         "monitor",
         help="watch backends' or a process's memory (one line per target per sample)",
         description="Poll targets every INTERVAL seconds and print each one's state "
-        "(OK, WARNING, CRITICAL, DOWN), key metrics and trend. Repeat --health and --metrics "
-        "to watch several backends at once. Stops after --duration, Ctrl-C or SIGTERM.",
+        "(OK, WARNING, DEGRADED, CRITICAL, DOWN), key metrics, trend and leak verdict. "
+        "Repeat --health and --metrics to watch several backends at once. Stops after "
+        "--duration, Ctrl-C or SIGTERM.",
     )
     parser.add_argument(
         "--health", metavar="URL", action="append", default=[], help="a backend's /health URL"
@@ -93,6 +95,14 @@ def add_parser(commands) -> None:
         metavar="FILE",
         help="append every sample to FILE as it arrives (its folder must exist; an existing "
         "FILE with the same columns is continued, never truncated)",
+    )
+    parser.add_argument(
+        "--leak-min-span",
+        type=_positive_float,
+        default=DEFAULT_LEAK_MIN_SPAN_S,
+        metavar="S",
+        help="seconds of samples (since the start or a restart) before a leak can be called "
+        f"(default {DEFAULT_LEAK_MIN_SPAN_S:g})",
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument(
@@ -131,7 +141,11 @@ def run(args: argparse.Namespace) -> int:
     schedule = MonitorSchedule(args.interval)
     for target in targets:
         poller = TargetPoller(
-            pool=schedule.threads, interval_s=args.interval, history_capacity=capacity, **target
+            pool=schedule.threads,
+            interval_s=args.interval,
+            history_capacity=capacity,
+            leak_min_span_s=args.leak_min_span,
+            **target,
         )
         schedule.add(poller.target, poller)
     sample_log = None
@@ -290,6 +304,12 @@ def _print(outcome: PollOutcome, as_json: bool) -> None:
     line += f"  trend {trend['mbPerMinute']:+.1f} MB/min"
     if trend["secondsToCritical"] is not None:
         line += f" (critical in {trend['secondsToCritical'] / 60:.0f} min)"
+    if outcome.leak_text:
+        line += f"  {outcome.leak_text}"
+    if data["restarts"]:
+        line += f"  restarts {data['restarts']}"
     if data["reason"]:
         line += f"  [{data['reason']}]"
+    for event in outcome.events:  # "restarted: uptime 3512 s -> 2 s", a crash loop
+        line += f"  [{event.reason}]"
     print(line, flush=True)

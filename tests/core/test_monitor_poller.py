@@ -21,6 +21,8 @@ from fibuca_desktop.core.monitor.samples import RSS_MB, Sample
 from fibuca_desktop.core.monitor.thresholds import State, Thresholds
 
 JSON_KEYS = {"time", "target", "state", "reason", "metrics", "trend", "stale"}
+# issue 14 adds, keeping the others
+JSON_KEYS |= {"leak", "restarts", "latencyMs", "lagP99Ms"}
 WAIT_S = 10.0  # generous upper bound for a poll that is ready at once
 
 

@@ -218,6 +218,11 @@ BAD_ENTRIES = {
         "monitor.interval_s must be a number, got NaN",
         expect(_set("monitor.interval_s", 1.0)),
     ),
+    "leak evidence span too short": (
+        spoil("monitor.leak_min_span_s", 5),
+        "monitor.leak_min_span_s must be between 60 and 86400 seconds",
+        expect(_set("monitor.leak_min_span_s", 600.0)),
+    ),
     "database min_calls as text": (
         spoil("database.min_calls", "many"),
         'database.min_calls must be a whole number, got "many"',

@@ -16,9 +16,10 @@ import pytest
 from tests.node_server import MB, NodeServer
 
 KEYS = {"time", "target", "state", "reason", "metrics", "trend", "stale"}
+KEYS |= {"leak", "restarts", "latencyMs", "lagP99Ms"}  # issue 14, keeping the others
 REMOTE = {"heapUsedMB", "heapTotalMB", "externalMB", "rssMB"}
 LOCAL = {"rssMB", "systemAvailableMB", "systemUsedPercent"}
-STATES = {"OK", "WARNING", "CRITICAL", "DOWN"}
+STATES = {"OK", "WARNING", "DEGRADED", "CRITICAL", "DOWN"}
 COMMAND = [sys.executable, "-m", "fibuca_desktop", "monitor"]
 
 
@@ -42,6 +43,36 @@ def json_lines(result: subprocess.CompletedProcess) -> list[dict]:
         assert set(line["trend"]) == {"mbPerMinute", "secondsToCritical"}
         assert isinstance(line["time"], float) and abs(line["time"] - time.time()) < 60
     return lines
+
+
+def test_lines_carry_the_leak_evidence_restarts_and_response_times(server):
+    url = server.base + "/metrics?runtime=1"
+    args = ("--metrics", url, "--interval", "0.2", "--duration", "1.5", "--leak-min-span", "60")
+    lines = json_lines(monitor(*args, "--json"))
+    assert len(lines) >= 3
+    for line in lines:
+        leak = line["leak"]
+        assert set(leak) == {
+            "suspected",
+            "floorMbPerMinute",
+            "secondsToCritical",
+            "evidenceSeconds",
+            "metric",
+        }
+        assert leak["suspected"] is False and leak["floorMbPerMinute"] is None
+        assert leak["metric"] == "heapUsedMB" and 0 <= leak["evidenceSeconds"] < 5
+        assert line["restarts"] == 0
+        assert 0 < line["latencyMs"] < 2000
+        assert line["lagP99Ms"] is not None and line["lagP99Ms"] >= 0
+    text = monitor(*args)
+    assert text.returncode == 0, text.stderr
+    assert "collecting evidence (0 of 1 min)" in text.stdout.splitlines()[-1]
+
+
+def test_a_bad_leak_min_span_is_a_usage_error(server):
+    result = monitor("--health", server.base + "/health", "--leak-min-span", "-3")
+    assert result.returncode == 2
+    assert "--leak-min-span: -3 must be a positive number" in result.stderr
 
 
 def test_health_lines_match_what_the_server_sent(server):

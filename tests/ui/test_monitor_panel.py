@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QSystemTrayIcon
 
-from fibuca_desktop.core.monitor.samples import HEAP_USED_MB, RSS_MB, Sample
+from fibuca_desktop.core.monitor.samples import HEAP_USED_MB, RSS_MB, ProcessIdentity, Sample
 from fibuca_desktop.core.monitor.targets import HEALTH, KEYRING_SERVICE, METRICS, MonitorTarget
 from fibuca_desktop.core.monitor.thresholds import State, Trend
 from fibuca_desktop.core.settings import Settings, SettingsStore
@@ -368,15 +368,56 @@ def test_trend_says_how_fast_and_how_long_until_critical(rate, seconds, text):
     assert trend_text(Trend(rate, seconds)) == text
 
 
-def test_a_leak_shows_its_trend_in_the_table(qtbot, make_panel):
+def test_a_leak_shows_its_verdict_in_the_table(qtbot, make_panel):
     settings = Settings()
     settings.monitor.targets = [MonitorTarget("leaky", HEALTH, url="http://127.0.0.1:9/health")]
-    hub = MonitorHub(60.0)
+    hub = MonitorHub(60.0, leak_min_span_s=120.0)
     poller = hub.add(settings.monitor.targets[0])
-    start = time.time() - 122
-    for i in range(122):  # +6 MB per minute from 300 MB: 450 MB in 23 min
-        outcome = poller.record(Sample(start + i, {HEAP_USED_MB: 300 + i / 10}))
+    start = time.time() - 400
     panel = make_panel(settings, hub=hub)
+    for i in range(400):  # +6 MB per minute from 300 MB, no sawtooth: 450 MB in 18 min
+        outcome = poller.record(Sample(start + i, {HEAP_USED_MB: 300 + i / 10}))
+        if i == 60:
+            panel.model.update("leaky", outcome)
+            assert panel.model.index(0, 4).data() == "collecting evidence (1 of 2 min)"
     panel.model.update("leaky", outcome)
-    # The DOWN poll at start may land first: a gap, which the trend skips.
-    assert panel.model.index(0, 4).data() == "+6.0 MB/min · critical in 23 min"
+    text = panel.model.index(0, 4).data()
+    assert text.startswith("leak +6.0 MB/min · critical in "), text
+    low, high = (int(n) for n in text.split("critical in ")[1].removesuffix(" min").split("–"))
+    assert low <= 18 <= high
+    tip = panel.model.index(0, 4).data(Qt.ItemDataRole.ToolTipRole)
+    assert "heapUsedMB floor +6.0 MB/min" in tip and "no sawtooth" in tip
+
+
+def test_restarts_a_crash_loop_and_a_leak_are_listed_notified_and_drawn(qtbot, make_panel):
+    settings = Settings()
+    settings.monitor.targets = [MonitorTarget("api", HEALTH, url="http://127.0.0.1:9/health")]
+    hub = MonitorHub(60.0, leak_min_span_s=120.0)
+    poller = hub.add(settings.monitor.targets[0])
+    panel = make_panel(settings, hub=hub)
+    shown = []
+    panel.notifier.shown.connect(lambda title, text, channel: shown.append((title, text)))
+    start = time.time() - 700
+    uptime = 0.0
+    for i in range(700):
+        uptime = 1.0 if i in (300, 320, 340) else uptime + 1  # three restarts within a minute
+        heap = 300 + (i - 340) / 10 if i > 340 else 300.0  # +6 MB/min after the last one
+        identity = ProcessIdentity(uptime_s=uptime)
+        outcome = poller.record(Sample(start + i, {HEAP_USED_MB: heap}, identity=identity))
+        if outcome.events or outcome.leak_alert:
+            hub.incident.emit("api", outcome)  # as the hub delivers it
+    events = [panel.events.item(i).text() for i in range(panel.events.count())]
+    restarts = [e for e in events if "restarted: uptime" in e]
+    assert len(restarts) == 3 and all("api" in e for e in restarts)
+    assert sum("crash loop" in e for e in events) == 1
+    assert sum("leak suspected: heap leak +6.0 MB/min" in e for e in events) == 1
+    titles = [title for title, _ in shown]
+    assert titles == ["api is in a crash loop", "api: leak suspected"]  # restarts: listed only
+    box = panel.view.window_box
+    box.setCurrentIndex(box.findData(3600))  # the restarts were 6-7 minutes ago
+    panel.view.redraw()
+    lines = [line for line in panel.view.graph.restart_lines if line.isVisible()]
+    assert sorted(line.value() for line in lines) == pytest.approx(
+        [start + 300, start + 320, start + 340]
+    )
+    assert lines[0].label.format == "api restarted"

@@ -67,7 +67,8 @@ class LeakVerdict:
         if self.status == COLLECTING:
             if self.evidence_seconds < self.needed_seconds:
                 have = int(self.evidence_seconds // 60)
-                return f"collecting evidence ({have} of {self.needed_seconds / 60:g} min)"
+                need = f"{self.needed_seconds / 60:.1f}".removesuffix(".0")  # 10, 3.3
+                return f"collecting evidence ({have} of {need} min)"
             return f"collecting evidence ({self.cycles} of {self.needed_cycles} cycles)"
         if self.status == NO_LEAK:
             return "sawtooth, no leak" if self.period_s is not None else "no leak"

@@ -21,17 +21,24 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from dataclasses import replace as dataclass_replace
 from typing import Protocol
 
 from .health_source import HealthReading
 from .history import DAY_AT_1_S, TargetHistory
 from .http_fetch import SourceDown, one_line
+from .leak import DEFAULT_LEAK_MIN_SPAN_S, LeakVerdict, detect_leak
 from .poll_threads import PollThreads
+from .restarts import CrashLoop, Restart, RestartTracker
 from .samples import (
+    EXTERNAL_MB,
+    HEAP_USED_MB,
+    LAG_P99_MS,
     LOCAL_METRICS,
     PROCESS_START_TIME,
     REMOTE_METRICS,
+    RSS_MB,
     SYSTEM_TOTAL_MB,
     ProcessIdentity,
     Sample,
@@ -46,6 +53,12 @@ MAX_TIMEOUT_S = 5.0
 
 LOCAL_JSON_METRICS = tuple(name for name in LOCAL_METRICS if name != SYSTEM_TOTAL_MB)
 """The local metrics in per-sample JSON: rssMB, systemAvailableMB, systemUsedPercent."""
+# Series the leak detector judges, where a target reports them: a JavaScript leak grows the
+# heap; a Buffer or native one grows external memory or RSS and not the heap.
+LEAK_METRICS = (HEAP_USED_MB, EXTERNAL_MB, RSS_MB)
+LEAK_LABELS = {HEAP_USED_MB: "heap", EXTERNAL_MB: "external", RSS_MB: "RSS"}
+LEAK_EVERY_S = 10.0  # the verdict is judged again after this long (evidence moves slowly)
+DEGRADED_SHARE_OF_DEADLINE = 0.75  # a response-time level above this would be DOWN first
 
 
 class Source(Protocol):
@@ -76,6 +89,23 @@ class PollOutcome:
     change: StateChange | None
     trend: Trend
     metric_names: tuple[str, ...]
+    leak: LeakVerdict | None = None  # the series to show: the first leaking, else the main one
+    leak_metric: str | None = None  # which series ``leak`` is about
+    leak_alert: str | None = None  # set once when a leak becomes suspected: notify it
+    events: tuple[Restart | CrashLoop, ...] = ()  # restarts and crash loops seen at this poll
+    restarts: int = 0  # since monitoring began
+    suspects: tuple[str, ...] = field(default=())  # every series with a leak suspected
+    main_metric: str | None = None  # the threshold metric
+
+    @property
+    def leak_text(self) -> str:
+        """The Trend column: the verdict's text, naming the series when it is not the main one
+        ("external leak +8.0 MB/min", a Buffer leak the heap does not show)."""
+        if self.leak is None:
+            return ""
+        if self.leak.suspected and self.leak_metric != self.main_metric:
+            return f"{LEAK_LABELS.get(self.leak_metric or '', self.leak_metric)} {self.leak.text}"
+        return self.leak.text
 
 
 class TargetPoller:
@@ -95,6 +125,8 @@ class TargetPoller:
         clock: Callable[[], float] = time.time,
         deadline_s: float | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        leak_min_span_s: float = DEFAULT_LEAK_MIN_SPAN_S,
+        restarts: RestartTracker | None = None,
     ) -> None:
         """``deadline_s`` defaults to the source's own ``timeout_s`` (HTTP sources), else to
         ``MAX_TIMEOUT_S``: a local read (a process scan on a busy machine) may take longer than
@@ -108,6 +140,16 @@ class TargetPoller:
         self.target = target
         self.interval_s = interval_s
         self.machine = StateMachine(thresholds)
+        levels = self.machine.thresholds
+        latest = DEGRADED_SHARE_OF_DEADLINE * deadline_s * 1000.0
+        if levels.degraded_latency_ms > latest:  # a 1 s level under a 0.8 s deadline: DOWN first
+            self.machine.thresholds = dataclass_replace(levels, degraded_latency_ms=latest)
+        self.leak_min_span_s = leak_min_span_s
+        self.restarts = restarts or RestartTracker()
+        self._evidence_from: float | None = None  # the latest restart: leak evidence starts there
+        self._leaks: dict[str, LeakVerdict] = {}
+        self._judged_at: float | None = None
+        self._alerted: set[str] = set()  # series whose leak was notified (since the restart)
         self.history = TargetHistory(history_capacity)
         self.metric_names = metric_names
         self.trend_window_s = trend_window_s
@@ -209,9 +251,61 @@ class TargetPoller:
         if state is None:  # no reading of the threshold metric yet: nothing to alarm about
             state = State.OK
             reason = reason or f"no {self.machine.thresholds.metric} reported yet"
+        events = tuple(self.restarts.observe(sample))
+        restarted = [event for event in events if isinstance(event, Restart)]
+        if restarted:  # a new process: its memory starts over, so does the evidence
+            self._evidence_from = restarted[-1].time
+            self._judged_at, self._alerted = None, set()
+        leaks = self.leaks(sample.time)
+        main = self.machine.thresholds.metric
+        suspects = tuple(name for name, verdict in leaks.items() if verdict.suspected)
+        shown = suspects[0] if suspects and main not in suspects else main
+        if shown not in leaks:
+            shown = next(iter(leaks), None)
+        alert = None
+        fresh = [name for name in suspects if name not in self._alerted]
+        if fresh:
+            self._alerted.update(fresh)
+            alert = "; ".join(f"{LEAK_LABELS.get(n, n)} {leaks[n].text}" for n in fresh)
         return PollOutcome(
-            self.target, sample, state, reason, change, self.trend(), self.metric_names
+            self.target,
+            sample,
+            state,
+            reason,
+            change,
+            self.trend(),
+            self.metric_names,
+            leak=leaks.get(shown) if shown else None,
+            leak_metric=shown,
+            leak_alert=alert,
+            events=events,
+            restarts=self.restarts.total,
+            suspects=suspects,
+            main_metric=main,
         )
+
+    def leaks(self, now: float) -> dict[str, LeakVerdict]:
+        """The leak verdict of each watched series, judged on the samples since the start or the
+        latest restart, again at most every ``LEAK_EVERY_S`` (about 1.3 ms per series of 24 h)."""
+        if self._judged_at is not None and now - self._judged_at < LEAK_EVERY_S:
+            return self._leaks
+        self._judged_at = now
+        names = [name for name in LEAK_METRICS if name in self.history.series]
+        if not names:
+            self._leaks = {}
+            return self._leaks
+        since = self._evidence_from
+        span = self.history.capacity * self.interval_s if since is None else now - since + 1e-6
+        times, columns = self.history.window(span, now)
+        if since is not None:
+            keep = times >= since
+            times, columns = times[keep], {name: c[keep] for name, c in columns.items()}
+        critical = self.machine.thresholds.critical_mb
+        self._leaks = {
+            name: detect_leak(times, columns[name], critical, self.leak_min_span_s)
+            for name in names
+        }
+        return self._leaks
 
     def trend(self) -> Trend:
         """Growth of the threshold metric over the trend window, and time to critical."""
@@ -223,6 +317,7 @@ class TargetPoller:
 
     def _read(self, now: float) -> Sample:
         """Runs on the pool; never raises, so a failure is always a DOWN sample."""
+        started = self._monotonic()
         try:
             result = self.source.poll()
         except SourceDown as down:
@@ -240,7 +335,12 @@ class TargetPoller:
         )
         identity = None if identity.empty else identity
         return Sample(
-            now, dict(result.metrics), backend_status=result.backend_status, identity=identity
+            now,
+            dict(result.metrics),
+            backend_status=result.backend_status,
+            identity=identity,
+            runtime=dict(result.runtime),
+            latency_ms=(self._monotonic() - started) * 1000.0,
         )
 
 
@@ -254,6 +354,11 @@ def to_json(outcome: PollOutcome, stale: bool = False) -> dict:
         for name in outcome.metric_names
     }
     seconds = outcome.trend.seconds_to_critical
+    sample = outcome.sample
+    lag = sample.runtime.get(LAG_P99_MS)
+    leak = None
+    if outcome.leak is not None:
+        leak = outcome.leak.to_json() | {"metric": outcome.leak_metric}
     return {
         "time": round(outcome.sample.time, 3),
         "target": outcome.target,
@@ -265,4 +370,8 @@ def to_json(outcome: PollOutcome, stale: bool = False) -> dict:
             "secondsToCritical": None if seconds is None else round(seconds, 1),
         },
         "stale": stale,
+        "leak": leak,
+        "restarts": outcome.restarts,
+        "latencyMs": None if sample.latency_ms is None else round(sample.latency_ms, 1),
+        "lagP99Ms": None if lag is None or not math.isfinite(lag) else round(lag, 1),
     }

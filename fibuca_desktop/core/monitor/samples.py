@@ -55,7 +55,10 @@ class Sample:
 
     ``down_reason`` set means the target was DOWN for this sample (unreachable, exited, denied);
     the metrics it could still read (e.g. system memory) may be present. ``identity`` (None when
-    the source has none) feeds restart detection and is never a metric.
+    the source has none) feeds restart detection and is never a metric. ``runtime`` holds a
+    /metrics target's ``RUNTIME_METRICS`` (loop lag, GC time), ``latency_ms`` our own measured
+    response time of the poll (remote targets): both for the DEGRADED state and the JSON, and
+    neither a series of the history.
     """
 
     time: float
@@ -63,6 +66,8 @@ class Sample:
     backend_status: str | None = None
     down_reason: str | None = None
     identity: ProcessIdentity | None = None
+    runtime: dict[str, float | None] = field(default_factory=dict)
+    latency_ms: float | None = None
 
     @property
     def is_down(self) -> bool:

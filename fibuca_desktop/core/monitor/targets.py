@@ -16,6 +16,7 @@ from fibuca_desktop.core.errors import SettingsError
 from .health_source import HealthSource
 from .history import DAY_AT_1_S
 from .http_fetch import mask_url, token_from
+from .leak import DEFAULT_LEAK_MIN_SPAN_S
 from .local_source import LocalSource
 from .metrics_source import MetricsSource
 from .poll_threads import PollThreads
@@ -29,6 +30,7 @@ KEYRING_SERVICE = "fibuca-desktop-monitor"
 THIS_COMPUTER = "This computer"
 WINDOWS_S = (300, 3600, 86_400)  # the graph's 5 min, 1 h and 24 h
 MIN_INTERVAL_S, MAX_INTERVAL_S = 0.5, 60.0
+MIN_LEAK_SPAN_S, MAX_LEAK_SPAN_S = 60.0, 86_400.0  # a minute .. the 24 h the RAM history holds
 MAX_NAME = 80
 
 
@@ -174,8 +176,14 @@ class MonitorSettings:
     window_s: int = WINDOWS_S[0]
     notify: bool = True
     plotted: list[str] = field(default_factory=lambda: [HEAP_USED_MB, RSS_MB])
+    leak_min_span_s: float = DEFAULT_LEAK_MIN_SPAN_S  # evidence before a leak can be called
 
     def check(self, where: str) -> None:
+        if not MIN_LEAK_SPAN_S <= self.leak_min_span_s <= MAX_LEAK_SPAN_S:
+            raise SettingsError(
+                f"{where}.leak_min_span_s must be between {MIN_LEAK_SPAN_S:g} and "
+                f"{MAX_LEAK_SPAN_S:g} seconds"
+            )
         if not MIN_INTERVAL_S <= self.interval_s <= MAX_INTERVAL_S:
             raise SettingsError(
                 f"{where}.interval_s must be between {MIN_INTERVAL_S:g} and {MAX_INTERVAL_S:g}"
@@ -203,6 +211,7 @@ def make_poller(
     interval_s: float,
     token: str | None = None,
     history_s: float = DAY_AT_1_S,
+    leak_min_span_s: float = DEFAULT_LEAK_MIN_SPAN_S,
 ) -> TargetPoller:
     """A poller for ``target`` keeping ``history_s`` of samples at ``interval_s``.
 
@@ -223,6 +232,7 @@ def make_poller(
         thresholds=target.thresholds(),
         metric_names=target.metric_names,
         history_capacity=max(2, round(history_s / interval_s)),
+        leak_min_span_s=leak_min_span_s,
     )
 
 

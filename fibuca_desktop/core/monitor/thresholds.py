@@ -1,7 +1,13 @@
-"""Per-target state (OK / WARNING / CRITICAL / DOWN) with hysteresis and debounce, and the trend.
+"""Per-target state (OK / WARNING / DEGRADED / CRITICAL / DOWN) with hysteresis and debounce,
+and the least-squares trend (kept for the JSON's ``trend``; leaks are judged by leak.py).
 
 Thresholds apply to an absolute size in MB (default heap used, Fibuca's 350 / 450 MB), never to
 heapUsed / heapTotal: V8 keeps the heap nearly full, so that ratio reads ~96% on a healthy server.
+
+DEGRADED: the server answers, but slowly: our own measured response time of the poll over
+``degraded_latency_ms`` (default 1 s) or the event-loop lag's p99 from prom-client over
+``degraded_lag_ms`` (200 ms), for ``min_samples`` polls in a row like every change. It ranks
+above WARNING (users feel it now; a warning is about later) and below CRITICAL and DOWN.
 """
 
 from __future__ import annotations
@@ -12,12 +18,13 @@ from enum import StrEnum
 
 import numpy as np
 
-from .samples import HEAP_USED_MB, Sample
+from .samples import HEAP_USED_MB, LAG_P99_MS, Sample
 
 
 class State(StrEnum):
     OK = "OK"
     WARNING = "WARNING"
+    DEGRADED = "DEGRADED"
     CRITICAL = "CRITICAL"
     DOWN = "DOWN"
 
@@ -31,8 +38,12 @@ class Thresholds:
     metric: str = HEAP_USED_MB
     hysteresis_mb: float = 10.0
     min_samples: int = 3
+    degraded_latency_ms: float = 1000.0
+    degraded_lag_ms: float = 200.0
 
     def __post_init__(self) -> None:
+        if not (self.degraded_latency_ms > 0 and self.degraded_lag_ms > 0):
+            raise ValueError("the DEGRADED levels must be positive")
         if not 0 < self.warning_mb < self.critical_mb:
             raise ValueError("warning_mb must be positive and below critical_mb")
         if not 0 <= self.hysteresis_mb < self.warning_mb:
@@ -78,6 +89,26 @@ class StateMachine:
         """
         if sample.down_reason is not None:
             return State.DOWN, sample.down_reason
+        memory = self._memory(sample)
+        slow = self._slowness(sample)
+        if slow and (memory is None or memory[0] in (State.OK, State.WARNING)):
+            if memory is not None and memory[0] == State.WARNING:
+                slow = f"{slow}; {memory[1]}"
+            return State.DEGRADED, slow
+        return memory
+
+    def _slowness(self, sample: Sample) -> str | None:
+        """Why the sample says the server is slow, or None."""
+        t = self.thresholds
+        latency = sample.latency_ms
+        if latency is not None and latency > t.degraded_latency_ms:
+            return f"response {latency / 1000:.1f} s > {t.degraded_latency_ms / 1000:g} s"
+        lag = sample.runtime.get(LAG_P99_MS)
+        if lag is not None and math.isfinite(lag) and lag > t.degraded_lag_ms:
+            return f"event-loop lag p99 {lag:.0f} ms > {t.degraded_lag_ms:g} ms"
+        return None
+
+    def _memory(self, sample: Sample) -> tuple[State, str] | None:
         t = self.thresholds
         value = sample.value(t.metric)
         if value is None:

@@ -38,6 +38,7 @@ from fibuca_desktop.core.monitor.targets import WINDOWS_S, MonitorSettings, Moni
 from fibuca_desktop.ui.monitor.monitor_hub import MonitorHub
 
 REDRAW_MS = 250
+MAX_RESTARTS_KEPT = 500  # restart markers remembered (all targets)
 WINDOW_LABELS = {300: "5 min", 3600: "1 h", 86_400: "24 h"}
 SERIES_LABELS = {
     HEAP_USED_MB: "Heap used",
@@ -68,6 +69,7 @@ class GraphViewWidget(QWidget):
         self._show_message = show_message
         self.graph = None  # MemoryGraphWidget, created on first show
         self.paused_at: float | None = None
+        self.restarts: list[tuple[float, str]] = []  # (time, target) of each restart seen
         self._dirty = True
         self._build()
         self._timer = QTimer(self)
@@ -151,9 +153,16 @@ class GraphViewWidget(QWidget):
     def mark_dirty(self) -> None:
         self._dirty = True
 
+    def mark_restart(self, name: str, time: float) -> None:
+        """Draw a restart of target ``name`` at ``time`` (epoch seconds) from now on."""
+        self.restarts.append((time, name))
+        del self.restarts[:-MAX_RESTARTS_KEPT]
+        self.mark_dirty()
+
     def forget_target(self, name: str) -> None:
         if self.graph is not None:
             self.graph.forget_target(name)
+        self.restarts = [(t, n) for t, n in self.restarts if n != name]
         self.mark_dirty()
 
     def _maybe_redraw(self) -> None:
@@ -178,6 +187,7 @@ class GraphViewWidget(QWidget):
         target = self._selected_target()
         levels = None if target is None else (target.warning_mb, target.critical_mb)
         self.graph.show_window(end - seconds, end, series, levels)
+        self.graph.show_restarts(self.restarts)
         self.redrawn.emit()
 
     def ask_export_csv(self) -> None:

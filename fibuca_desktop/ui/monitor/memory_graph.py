@@ -43,6 +43,8 @@ _STYLES = {
 _TARGET_COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
 WARNING_COLOUR, CRITICAL_COLOUR = "#d98c00", "#d62728"
 NEAR_LEVELS = 0.6  # show the level lines once the data reaches 60% of the warning level
+RESTART_COLOUR = "#455a64"
+MAX_RESTART_LINES = 50  # a crash loop of hundreds draws the latest ones
 
 Series = tuple[np.ndarray, np.ndarray]  # epoch seconds, MB (NaN = gap)
 
@@ -68,6 +70,7 @@ class MemoryGraphWidget(QWidget):
         self.warning_line = self._threshold_line(WARNING_COLOUR)
         self.critical_line = self._threshold_line(CRITICAL_COLOUR)
         self.x_range: tuple[float, float] = (0.0, 1.0)
+        self.restart_lines: list[pg.InfiniteLine] = []  # reused; the extra ones hidden
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
@@ -156,6 +159,31 @@ class MemoryGraphWidget(QWidget):
         self.x_range = (start, end)
         self.plot.setXRange(start, end, padding=0)
         self.plot.setYRange(0, top, padding=0)
+
+    def show_restarts(self, restarts: list[tuple[float, str]]) -> None:
+        """A dotted vertical line with the target's name at each restart (time, target) in
+        view: the memory after it belongs to a new process."""
+        start, end = self.x_range
+        shown = [(t, name) for t, name in restarts if start <= t <= end][-MAX_RESTART_LINES:]
+        while len(self.restart_lines) < len(shown):
+            line = pg.InfiniteLine(
+                angle=90,
+                movable=False,
+                pen=pg.mkPen(RESTART_COLOUR, width=1, style=Qt.PenStyle.DotLine),
+                label="",
+                labelOpts={"position": 0.95, "color": RESTART_COLOUR, "rotateAxis": (1, 0)},
+            )
+            line.setZValue(-5)
+            self.plot.addItem(line, ignoreBounds=True)
+            self.restart_lines.append(line)
+        for index, line in enumerate(self.restart_lines):
+            if index < len(shown):
+                time, name = shown[index]
+                line.setValue(time)
+                line.label.setFormat(f"{name} restarted")
+                line.show()
+            else:
+                line.hide()
 
     def _show(self, curve: pg.PlotDataItem, visible: bool) -> None:
         listed = any(sample.item is curve for sample, _ in self.legend.items)

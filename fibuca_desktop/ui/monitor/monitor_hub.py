@@ -13,6 +13,7 @@ import logging
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from fibuca_desktop.core.monitor.leak import DEFAULT_LEAK_MIN_SPAN_S
 from fibuca_desktop.core.monitor.poll_threads import SHUTDOWN_WAIT_S
 from fibuca_desktop.core.monitor.poller import PollOutcome, TargetPoller
 from fibuca_desktop.core.monitor.schedule import MonitorSchedule
@@ -33,12 +34,20 @@ class MonitorHub(QObject):
 
     outcome = Signal(str, object)  # target name, PollOutcome
     state_changed = Signal(str, object)  # target name, PollOutcome with .change set
+    # target name, PollOutcome with .leak_alert or .events (restarts, a crash loop) set
+    incident = Signal(str, object)
     stale_changed = Signal(object)  # set of target names
     targets_changed = Signal()
 
-    def __init__(self, interval_s: float = 1.0, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        interval_s: float = 1.0,
+        parent: QObject | None = None,
+        leak_min_span_s: float = DEFAULT_LEAK_MIN_SPAN_S,
+    ) -> None:
         super().__init__(parent)
         self.interval_s = interval_s
+        self.leak_min_span_s = leak_min_span_s
         self.schedule = MonitorSchedule(interval_s)
         self.pollers: dict[str, TargetPoller] = self.schedule.pollers
         self.targets: dict[str, MonitorTarget] = {}
@@ -62,7 +71,13 @@ class MonitorHub(QObject):
         """Start watching ``target``; ``token`` is a session-only token (not from settings)."""
         if target.name in self.pollers:
             raise ValueError(f"a target named {target.name!r} is already watched")
-        poller = make_poller(target, self.schedule.threads, self.interval_s, token)
+        poller = make_poller(
+            target,
+            self.schedule.threads,
+            self.interval_s,
+            token,
+            leak_min_span_s=self.leak_min_span_s,
+        )
         self.restore(target, poller)
         return poller
 
@@ -103,6 +118,8 @@ class MonitorHub(QObject):
         self.outcome.emit(name, outcome)
         if outcome.change is not None:
             self.state_changed.emit(name, outcome)
+        if outcome.leak_alert or outcome.events:
+            self.incident.emit(name, outcome)
 
     def shutdown(self, wait_s: float = SHUTDOWN_WAIT_S) -> bool:
         """Stop ticking and wait up to ``wait_s`` for the polls in flight; True if all ended.

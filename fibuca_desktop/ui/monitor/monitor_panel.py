@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from fibuca_desktop.core.monitor.poller import PollOutcome
+from fibuca_desktop.core.monitor.restarts import CrashLoop
 from fibuca_desktop.core.monitor.targets import KEYRING_SERVICE, MonitorTarget
 from fibuca_desktop.core.monitor.thresholds import State
 from fibuca_desktop.core.secrets import SecretStoreUnavailable, delete_secret, save_secret
@@ -64,6 +65,7 @@ class MonitorPanel(QWidget):
         self._build()
         hub.outcome.connect(self._on_outcome)
         hub.state_changed.connect(self._on_state_changed)
+        hub.incident.connect(self._on_incident)
         hub.stale_changed.connect(self.model.set_stale)
         for target in list(self.settings.monitor.targets):
             if target.name in hub.pollers:  # the app started watching it already
@@ -251,14 +253,35 @@ class MonitorPanel(QWidget):
         if change.old is None and change.new == State.OK:
             return  # a target starting healthy is not news
         old = "new" if change.old is None else str(change.old)
-        clock = datetime.fromtimestamp(change.time).strftime("%H:%M:%S")
         text = f"{old} → {change.new}: {change.reason}"
-        self.events.insertItem(0, f"{clock}  {name}  {text}")
-        self.events.item(0).setForeground(_colour(change.new))
-        while self.events.count() > MAX_EVENTS:
-            self.events.takeItem(self.events.count() - 1)
+        self._list_event(change.time, name, text, change.new)
         if self.settings.monitor.notify:
             self.notifier.notify(f"{name} is {change.new}", text, change.new)
+
+    def _on_incident(self, name: str, outcome: PollOutcome) -> None:
+        """A restart, a crash loop (CRITICAL) or a leak newly suspected: listed, and notified
+        once each (a leak before WARNING is reached, which is the point of calling it)."""
+        notify = self.settings.monitor.notify
+        for event in outcome.events:
+            loop = isinstance(event, CrashLoop)
+            state = State.CRITICAL if loop else State.WARNING
+            self._list_event(event.time, name, event.reason, state)
+            if not loop:
+                self.view.mark_restart(name, event.time)
+            if notify and loop:
+                self.notifier.notify(f"{name} is in a crash loop", event.reason, State.CRITICAL)
+        if outcome.leak_alert:
+            text = f"leak suspected: {outcome.leak_alert}"
+            self._list_event(outcome.sample.time, name, text, State.WARNING)
+            if notify:
+                self.notifier.notify(f"{name}: leak suspected", outcome.leak_alert, State.WARNING)
+
+    def _list_event(self, time: float, name: str, text: str, state: State) -> None:
+        clock = datetime.fromtimestamp(time).strftime("%H:%M:%S")
+        self.events.insertItem(0, f"{clock}  {name}  {text}")
+        self.events.item(0).setForeground(_colour(state))
+        while self.events.count() > MAX_EVENTS:
+            self.events.takeItem(self.events.count() - 1)
 
     def shutdown(self) -> None:
         self._forget_removed()

@@ -23,6 +23,7 @@ SHOW_MS = 10_000
 _ICONS = {
     State.OK: QSystemTrayIcon.MessageIcon.Information,
     State.WARNING: QSystemTrayIcon.MessageIcon.Warning,
+    State.DEGRADED: QSystemTrayIcon.MessageIcon.Warning,
     State.CRITICAL: QSystemTrayIcon.MessageIcon.Critical,
     State.DOWN: QSystemTrayIcon.MessageIcon.Critical,
 }

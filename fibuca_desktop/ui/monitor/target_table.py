@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 from fibuca_desktop.core.monitor.poller import PollOutcome
 from fibuca_desktop.core.monitor.samples import (
     HEAP_USED_MB,
+    LAG_P99_MS,
     RSS_MB,
     SYSTEM_AVAILABLE_MB,
     SYSTEM_USED_PERCENT,
@@ -28,6 +29,7 @@ from fibuca_desktop.core.monitor.thresholds import State, Trend
 STATE_COLOURS = {
     State.OK: "#2e7d32",
     State.WARNING: "#d98c00",
+    State.DEGRADED: "#7b1fa2",  # answers, but slowly
     State.CRITICAL: "#c62828",
     State.DOWN: "#616161",
 }
@@ -66,6 +68,29 @@ def trend_text(trend: Trend) -> str:
             text += f" · critical in {_duration(seconds)}"
         return text
     return "falling" if rate <= -GROWTH_SHOWN_FROM else "steady"
+
+
+def _health_lines(outcome: PollOutcome) -> list[str]:
+    """The leak evidence, restarts and response times behind the row, for its tooltip."""
+    lines = []
+    leak = outcome.leak
+    if leak is not None and leak.slope_ci_mb_per_minute is not None:
+        low, high = leak.slope_ci_mb_per_minute
+        period = "no sawtooth" if leak.period_s is None else f"sawtooth every {leak.period_s:.0f} s"
+        lines.append(
+            f"{outcome.leak_metric} floor {leak.floor_mb_per_minute:+.1f} MB/min "
+            f"({low:+.1f} to {high:+.1f}), {leak.cycles} cycles, {period}, "
+            f"{leak.evidence_seconds / 60:.0f} min of evidence"
+        )
+    if outcome.restarts:
+        lines.append(f"restarts since monitoring began: {outcome.restarts}")
+    sample = outcome.sample
+    if sample.latency_ms is not None:
+        lines.append(f"response {sample.latency_ms:.0f} ms")
+    lag = sample.runtime.get(LAG_P99_MS)
+    if lag is not None:
+        lines.append(f"event-loop lag p99 {lag:.0f} ms")
+    return lines
 
 
 def _duration(seconds: float) -> str:
@@ -169,7 +194,7 @@ class TargetTableModel(QAbstractTableModel):
             return memory_text(target, outcome)
         if column == BACKEND:
             return outcome.sample.backend_status or "–"
-        return trend_text(outcome.trend)
+        return outcome.leak_text or trend_text(outcome.trend)
 
     def _tooltip(self, target: MonitorTarget, outcome: PollOutcome | None) -> str:
         lines = [
@@ -186,6 +211,7 @@ class TargetTableModel(QAbstractTableModel):
                 lines.append(f"this computer: {_mb(available)} available")
             if outcome.reason:
                 lines.append(outcome.reason)
+            lines.extend(_health_lines(outcome))
         return "\n".join(lines)
 
 

@@ -1,0 +1,229 @@
+"""Issue 14 wired into the poller: DEGRADED from the response time and the event-loop lag, the
+leak verdict on every outcome (notified once), and restarts splitting the leak evidence.
+
+Real Node servers throughout (tests/monitor_server.js; tests/benchmarks/leak_server.js, whose
+heap saws with real garbage collection, at 20x time); a restart is fed to the poller's own
+``record`` as the sources report it (a new uptime), since only its effect on the evidence is
+under test here (test_restarts.py restarts real servers).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fibuca_desktop.core.monitor.health_source import HealthSource
+from fibuca_desktop.core.monitor.http_fetch import fetch
+from fibuca_desktop.core.monitor.leak import COLLECTING, LEAK, NO_LEAK
+from fibuca_desktop.core.monitor.metrics_source import MetricsSource
+from fibuca_desktop.core.monitor.poll_threads import PollThreads
+from fibuca_desktop.core.monitor.poller import TargetPoller, to_json
+from fibuca_desktop.core.monitor.restarts import Restart
+from fibuca_desktop.core.monitor.samples import HEAP_USED_MB, ProcessIdentity, Sample
+from fibuca_desktop.core.monitor.thresholds import State, StateMachine, Thresholds
+from tests.node_server import NodeServer
+
+LEAK_SERVER = Path(__file__).parents[1] / "benchmarks" / "leak_server.js"
+SPEED = 20.0
+
+
+@pytest.fixture
+def pool() -> Iterator[PollThreads]:
+    threads = PollThreads()
+    yield threads
+    threads.shutdown(5.0)
+
+
+@pytest.fixture
+def server() -> Iterator[NodeServer]:
+    node = NodeServer()
+    yield node
+    node.stop()
+
+
+def poll_until(poller: TargetPoller, count: int, clock=time.time) -> list:
+    outcomes = []
+    deadline = time.monotonic() + 60
+    while len(outcomes) < count and time.monotonic() < deadline:
+        outcome = poller.tick(clock())
+        if outcome is None:
+            outcome = poller.wait(10.0)
+        if outcome is not None:
+            outcomes.append(outcome)
+    assert len(outcomes) == count, "the server stopped answering"
+    return outcomes
+
+
+# --- DEGRADED ---------------------------------------------------------------------------------
+
+
+def sample(latency_ms=None, lag_ms=None, heap=100.0) -> Sample:
+    return Sample(
+        time.time(), {HEAP_USED_MB: heap}, runtime={"lagP99Ms": lag_ms}, latency_ms=latency_ms
+    )
+
+
+def test_degraded_needs_the_level_held_and_ranks_between_warning_and_critical():
+    machine = StateMachine(Thresholds(350, 450, degraded_latency_ms=500, degraded_lag_ms=100))
+    assert machine.classify(sample(latency_ms=499)) == (
+        State.OK,
+        "heapUsedMB 100.0 MB < warning 350 MB",
+    )
+    machine.update(sample(latency_ms=20))
+    assert [machine.update(sample(latency_ms=900)) for _ in range(2)] == [None, None]
+    change = machine.update(sample(latency_ms=900))  # the third in a row: it stays slow
+    assert (change.old, change.new) == (State.OK, State.DEGRADED)
+    assert change.reason == "response 0.9 s > 0.5 s"
+    state, reason = machine.classify(sample(lag_ms=250, heap=360))
+    assert state == State.DEGRADED
+    assert reason == "event-loop lag p99 250 ms > 100 ms; heapUsedMB 360.0 MB >= warning 350 MB"
+    assert machine.classify(sample(latency_ms=900, heap=460))[0] == State.CRITICAL
+    assert machine.classify(sample(lag_ms=float("nan")))[0] == State.OK
+
+
+def test_a_slow_real_server_is_degraded_and_recovers(pool, server):
+    thresholds = Thresholds(350, 450, degraded_latency_ms=300, min_samples=2)
+    slow = HealthSource(server.base + "/slow/health?ms=600", 3.0)
+    poller = TargetPoller(slow, "slow", pool, 1.0, thresholds=thresholds, deadline_s=3.0)
+    outcomes = poll_until(poller, 2)
+    assert [o.state for o in outcomes] == [State.DEGRADED, State.DEGRADED]
+    assert outcomes[0].sample.latency_ms >= 600
+    data = to_json(outcomes[-1])
+    assert data["state"] == "DEGRADED" and data["latencyMs"] >= 600
+    assert data["reason"].startswith("response 0.") and data["reason"].endswith("> 0.3 s")
+    poller.source = HealthSource(server.base + "/health", 3.0)
+    assert [o.state for o in poll_until(poller, 2)] == [State.DEGRADED, State.OK]
+
+
+def test_a_blocked_event_loop_is_degraded_by_its_lag(pool, server):
+    # prom-client's nodejs_eventloop_lag_p99_seconds, measured by the real server itself
+    source = MetricsSource(server.base + "/metrics?runtime=1", 5.0)
+    poller = TargetPoller(source, "busy", pool, 1.0, deadline_s=5.0)
+    assert poll_until(poller, 1)[0].state == State.OK
+    for _ in range(3):
+        for _ in range(4):  # 4 x 300 ms of blocking between scrapes: the p99 reads ~300 ms
+            fetch(server.base + "/block?ms=300", 5.0)
+        outcome = poll_until(poller, 1)[0]
+    assert outcome.state == State.DEGRADED
+    assert outcome.reason.startswith("event-loop lag p99 ")
+    assert to_json(outcome)["lagP99Ms"] > 200
+
+
+def test_a_response_level_above_the_deadline_is_lowered_below_it(pool, server):
+    # At 1 s polling the deadline is 0.8 s: a 1 s level could never be reached before DOWN.
+    poller = TargetPoller(HealthSource(server.base + "/health", 0.8), "fast", pool, 1.0)
+    assert poller.machine.thresholds.degraded_latency_ms == pytest.approx(600.0)
+
+
+# --- leaks on a real heap -----------------------------------------------------------------------
+
+
+def leak_server(leak_mb_per_min: float, seed: int) -> tuple[subprocess.Popen, str]:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("Node.js is required for the monitor tests (CI installs it)")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "SEED": str(seed),
+        "SPEED": str(SPEED),
+        "BASE_MB": "30",
+        "AMP_MB": "30",
+        "PERIOD_S": "20",
+        "LEAK_MB_PER_MIN": str(leak_mb_per_min),
+    }
+    process = subprocess.Popen(
+        [node, "--expose-gc", str(LEAK_SERVER)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    return process, f"http://127.0.0.1:{int(process.stdout.readline())}"
+
+
+def run_poller(leak_mb_per_min: float, seed: int, virtual_s: float = 300.0) -> list:
+    """Poll a leak server as the app does, its samples stamped with the server's virtual time
+    (20x), leak evidence from 200 virtual seconds."""
+    process, base = leak_server(leak_mb_per_min, seed)
+    threads = PollThreads()
+    try:
+        started = time.monotonic()
+
+        def virtual() -> float:
+            return (time.monotonic() - started) * SPEED
+
+        source = HealthSource(base + "/health", 2.0)
+        poller = TargetPoller(
+            source, "leaky", threads, 1.0, deadline_s=2.0, leak_min_span_s=200.0, clock=virtual
+        )
+        outcomes = []
+        while virtual() < virtual_s:
+            outcomes.extend(poll_until(poller, 1, virtual))
+            time.sleep(1.0 / SPEED)
+        floors = json.loads(fetch(base + "/floors", 5.0))
+    finally:
+        threads.shutdown(5.0)
+        process.kill()
+        process.communicate(timeout=10)
+    return outcomes, floors
+
+
+def test_the_poller_calls_a_real_leak_once_and_never_the_sawtooth():
+    healthy, _ = run_poller(0.0, 1)
+    assert all(o.leak_alert is None for o in healthy)
+    assert healthy[0].leak.status == COLLECTING
+    assert healthy[0].leak_text == "collecting evidence (0 of 3.3 min)"
+    assert healthy[-1].leak.status == NO_LEAK
+    assert healthy[-1].leak_text == "sawtooth, no leak"
+
+    leaking, floors = run_poller(40.0, 2)
+    alerts = [o for o in leaking if o.leak_alert]
+    assert len(alerts) == 1, [o.leak_alert for o in alerts]  # notified once
+    assert alerts[0].leak_alert.startswith("heap leak +")
+    last = leaking[-1]
+    assert last.leak.status == LEAK and last.leak_metric == HEAP_USED_MB
+    assert last.leak_text.startswith("leak +") and "critical in" in last.leak_text
+    f = np.array(floors)
+    true_rate = np.polyfit(f[:, 0], f[:, 1], 1)[0] * 60
+    data = to_json(last)
+    assert data["leak"]["suspected"] is True and data["leak"]["metric"] == HEAP_USED_MB
+    assert data["leak"]["floorMbPerMinute"] == pytest.approx(true_rate, rel=0.2)
+    low, high = data["leak"]["secondsToCritical"]
+    assert 0 < low <= high
+    assert data["restarts"] == 0
+
+
+# --- restarts split the evidence ----------------------------------------------------------------
+
+
+class _Nothing:
+    def poll(self):  # never polled: samples are recorded directly
+        raise AssertionError
+
+
+def test_a_restart_starts_the_leak_evidence_over_and_is_counted(pool):
+    poller = TargetPoller(_Nothing(), "node", pool, 1.0, leak_min_span_s=120.0)
+    rng = np.random.default_rng(3)
+    uptime = 0.0
+    start = 1_000_000.0
+    outcomes = []
+    for second in range(400):  # a leak of 30 MB/min under a 20 s sawtooth
+        t = start + second
+        uptime += 1
+        heap = 60 + 30 * second / 60 + 25 * ((second % 20) / 20) + rng.normal(0, 0.3)
+        outcomes.append(
+            poller.record(
+                Sample(t, {HEAP_USED_MB: heap}, identity=ProcessIdentity(uptime_s=uptime))
+            )
+        )
+    assert outcomes[-1].leak.status == LEAK
+    t = start + 400
+    restarted = poller.record(Sample(t, {HEAP_USED_MB: 60.0}, identity=ProcessIdentity(uptime_s=1)))
+    (event,) = restarted.events
+    assert isinstance(event, Restart) and event.reason == "restarted: uptime 400 s -> 1 s"
+    assert restarted.restarts == 1 and to_json(restarted)["restarts"] == 1
+    assert restarted.leak.status == COLLECTING and restarted.leak.evidence_seconds == 0
+    assert restarted.leak_text == "collecting evidence (0 of 2 min)"
