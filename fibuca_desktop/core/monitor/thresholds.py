@@ -90,7 +90,8 @@ class StateMachine:
         if sample.down_reason is not None:
             return State.DOWN, sample.down_reason
         memory = self._memory(sample)
-        slow = self._slowness(sample)
+        # Not from the first poll alone: its connection and the first parse are the slowest.
+        slow = self._slowness(sample) if self.state is not None else None
         if slow and (memory is None or memory[0] in (State.OK, State.WARNING)):
             if memory is not None and memory[0] == State.WARNING:
                 slow = f"{slow}; {memory[1]}"
@@ -102,7 +103,7 @@ class StateMachine:
         t = self.thresholds
         latency = sample.latency_ms
         if latency is not None and latency > t.degraded_latency_ms:
-            return f"response {latency / 1000:.1f} s > {t.degraded_latency_ms / 1000:g} s"
+            return f"response {_ms(latency)} > {_ms(t.degraded_latency_ms)}"
         lag = sample.runtime.get(LAG_P99_MS)
         if lag is not None and math.isfinite(lag) and lag > t.degraded_lag_ms:
             return f"event-loop lag p99 {lag:.0f} ms > {t.degraded_lag_ms:g} ms"
@@ -152,6 +153,13 @@ class StateMachine:
         self.state, self._reason = new, reason
         self._pending, self._pending_count = None, 0
         return change
+
+
+def _ms(milliseconds: float) -> str:
+    """'320 ms' below a second, else '1.4 s'."""
+    if milliseconds < 1000:
+        return f"{milliseconds:.0f} ms"
+    return f"{milliseconds / 1000:.1f} s"
 
 
 @dataclass(frozen=True)

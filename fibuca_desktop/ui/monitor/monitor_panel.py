@@ -104,6 +104,7 @@ class MonitorPanel(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
+        self.table.setWordWrap(False)  # one line per target; the tooltip has it all
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self.view.mark_dirty())
         self.table.doubleClicked.connect(lambda _: self.ask_edit_levels())
         self.events = QListWidget()
@@ -117,9 +118,9 @@ class MonitorPanel(QWidget):
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(self.table)
         top.addWidget(_titled("State changes", self.events))
-        top.setStretchFactor(0, 3)
-        top.setStretchFactor(1, 2)
-        top.setSizes([640, 420])
+        top.setStretchFactor(0, 2)
+        top.setStretchFactor(1, 1)
+        top.setSizes([730, 330])  # the Trend column's "collecting evidence (4 of 10 min)"
         self.view = GraphViewWidget(
             self.hub, self.settings.monitor, self.selected_target, self.show_message
         )

@@ -72,7 +72,7 @@ def trend_text(trend: Trend) -> str:
 
 def _health_lines(outcome: PollOutcome) -> list[str]:
     """The leak evidence, restarts and response times behind the row, for its tooltip."""
-    lines = []
+    lines = [outcome.leak_text] if outcome.leak_text else []
     leak = outcome.leak
     if leak is not None and leak.slope_ci_mb_per_minute is not None:
         low, high = leak.slope_ci_mb_per_minute
