@@ -54,3 +54,31 @@ class NodeServer:
     def heap(self, mb: float) -> float:
         """Make the server's heap about ``mb`` MB (grows or frees); the heapUsedMB reached."""
         return self.json(f"/heap?mb={mb}")["heapUsedMB"]
+
+
+LEAK_SERVER_JS = Path(__file__).parent / "benchmarks" / "leak_server.js"
+
+
+def start_leak_server(
+    leak_mb_per_min: float, seed: int, speed: float
+) -> tuple[subprocess.Popen, str]:
+    """tests/benchmarks/leak_server.js with a 30 MB heap sawing 30 MB every ~20 virtual s (real
+    garbage collection), leaking ``leak_mb_per_min``, time running ``speed``x: its process and
+    base URL (the caller kills it)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("Node.js is required for the monitor tests (CI installs it)")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "SEED": str(seed),
+        "SPEED": str(speed),
+        "BASE_MB": "30",
+        "AMP_MB": "30",
+        "PERIOD_S": "20",
+        "LEAK_MB_PER_MIN": str(leak_mb_per_min),
+    }
+    process = subprocess.Popen(
+        [node, "--expose-gc", str(LEAK_SERVER_JS)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert process.stdout is not None
+    return process, f"http://127.0.0.1:{int(process.stdout.readline())}"

@@ -9,42 +9,24 @@ duration: a loaded machine only samples less evenly.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fibuca_desktop.core.monitor.http_fetch import fetch
 from fibuca_desktop.core.monitor.leak import LEAK, NO_LEAK, detect_leak
+from tests.node_server import start_leak_server
 
-SERVER_JS = Path(__file__).parents[1] / "benchmarks" / "leak_server.js"
 SPEED = 20.0
 DURATION_S = 300.0  # virtual
 
 
 def sample(leak_mb_per_min: float, seed: int) -> tuple[np.ndarray, np.ndarray, list]:
     """(virtual seconds, heapUsed MB, the server's post-collection floors) of one run."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("Node.js is required for the monitor tests (CI installs it)")
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "SEED": str(seed),
-        "SPEED": str(SPEED),
-        "BASE_MB": "30",
-        "AMP_MB": "30",
-        "PERIOD_S": "20",
-        "LEAK_MB_PER_MIN": str(leak_mb_per_min),
-    }
-    server = subprocess.Popen(
-        [node, "--expose-gc", str(SERVER_JS)], stdout=subprocess.PIPE, text=True, env=env
-    )
+    server, base = start_leak_server(leak_mb_per_min, seed, SPEED)
     try:
-        base = f"http://127.0.0.1:{int(server.stdout.readline())}"
         times, heap = [], []
         while not times or times[-1] < DURATION_S:
             doc = json.loads(fetch(base + "/health", 5.0))

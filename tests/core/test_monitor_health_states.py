@@ -10,11 +10,8 @@ under test here (test_restarts.py restarts real servers).
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,9 +25,8 @@ from fibuca_desktop.core.monitor.poller import TargetPoller, to_json
 from fibuca_desktop.core.monitor.restarts import Restart
 from fibuca_desktop.core.monitor.samples import HEAP_USED_MB, ProcessIdentity, Sample
 from fibuca_desktop.core.monitor.thresholds import State, StateMachine, Thresholds
-from tests.node_server import NodeServer
+from tests.node_server import NodeServer, start_leak_server
 
-LEAK_SERVER = Path(__file__).parents[1] / "benchmarks" / "leak_server.js"
 SPEED = 20.0
 
 
@@ -127,29 +123,10 @@ def test_a_response_level_above_the_deadline_is_lowered_below_it(pool, server):
 # --- leaks on a real heap -----------------------------------------------------------------------
 
 
-def leak_server(leak_mb_per_min: float, seed: int) -> tuple[subprocess.Popen, str]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("Node.js is required for the monitor tests (CI installs it)")
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "SEED": str(seed),
-        "SPEED": str(SPEED),
-        "BASE_MB": "30",
-        "AMP_MB": "30",
-        "PERIOD_S": "20",
-        "LEAK_MB_PER_MIN": str(leak_mb_per_min),
-    }
-    process = subprocess.Popen(
-        [node, "--expose-gc", str(LEAK_SERVER)], stdout=subprocess.PIPE, text=True, env=env
-    )
-    return process, f"http://127.0.0.1:{int(process.stdout.readline())}"
-
-
 def run_poller(leak_mb_per_min: float, seed: int, virtual_s: float = 300.0) -> list:
     """Poll a leak server as the app does, its samples stamped with the server's virtual time
     (20x), leak evidence from 200 virtual seconds."""
-    process, base = leak_server(leak_mb_per_min, seed)
+    process, base = start_leak_server(leak_mb_per_min, seed, SPEED)
     threads = PollThreads()
     try:
         started = time.monotonic()
