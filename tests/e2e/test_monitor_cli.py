@@ -64,6 +64,7 @@ def test_lines_carry_the_leak_evidence_restarts_and_response_times(server):
         assert line["restarts"] == 0
         assert 0 < line["latencyMs"] < 2000
         assert line["lagP99Ms"] is not None and line["lagP99Ms"] >= 0
+    assert lines[-1]["leak"]["evidenceSeconds"] > lines[0]["leak"]["evidenceSeconds"]
     text = monitor(*args)
     assert text.returncode == 0, text.stderr
     assert "collecting evidence (0 of 1 min)" in text.stdout.splitlines()[-1]

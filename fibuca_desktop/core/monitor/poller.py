@@ -288,7 +288,11 @@ class TargetPoller:
         """The leak verdict of each watched series, judged on the samples since the start or the
         latest restart, again at most every ``LEAK_EVERY_S`` (about 1.3 ms per series of 24 h)."""
         if self._judged_at is not None and now - self._judged_at < LEAK_EVERY_S:
-            return self._leaks
+            later = now - self._judged_at  # the evidence grew meanwhile, whatever the verdict
+            return {
+                name: dataclass_replace(verdict, evidence_seconds=verdict.evidence_seconds + later)
+                for name, verdict in self._leaks.items()
+            }
         self._judged_at = now
         names = [name for name in LEAK_METRICS if name in self.history.series]
         if not names:
