@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from dataclasses import replace as dataclass_replace
 from typing import Protocol
 
@@ -94,7 +94,6 @@ class PollOutcome:
     leak_alert: str | None = None  # set once when a leak becomes suspected: notify it
     events: tuple[Restart | CrashLoop, ...] = ()  # restarts and crash loops seen at this poll
     restarts: int = 0  # since monitoring began
-    suspects: tuple[str, ...] = field(default=())  # every series with a leak suspected
     main_metric: str | None = None  # the threshold metric
 
     @property
@@ -104,8 +103,13 @@ class PollOutcome:
         if self.leak is None:
             return ""
         if self.leak.suspected and self.leak_metric != self.main_metric:
-            return f"{LEAK_LABELS.get(self.leak_metric or '', self.leak_metric)} {self.leak.text}"
+            return labelled(self.leak_metric or "", self.leak)
         return self.leak.text
+
+
+def labelled(metric: str, verdict: LeakVerdict) -> str:
+    """The verdict's text after its series' name: "heap leak +12 MB/min · critical in ..."."""
+    return f"{LEAK_LABELS.get(metric, metric)} {verdict.text}"
 
 
 class TargetPoller:
@@ -266,7 +270,7 @@ class TargetPoller:
         fresh = [name for name in suspects if name not in self._alerted]
         if fresh:
             self._alerted.update(fresh)
-            alert = "; ".join(f"{LEAK_LABELS.get(n, n)} {leaks[n].text}" for n in fresh)
+            alert = "; ".join(labelled(name, leaks[name]) for name in fresh)
         return PollOutcome(
             self.target,
             sample,
@@ -280,7 +284,6 @@ class TargetPoller:
             leak_alert=alert,
             events=events,
             restarts=self.restarts.total,
-            suspects=suspects,
             main_metric=main,
         )
 

@@ -106,7 +106,7 @@ class StateMachine:
             return f"response {_ms(latency)} > {_ms(t.degraded_latency_ms)}"
         lag = sample.runtime.get(LAG_P99_MS)
         if lag is not None and math.isfinite(lag) and lag > t.degraded_lag_ms:
-            return f"event-loop lag p99 {lag:.0f} ms > {t.degraded_lag_ms:g} ms"
+            return f"event-loop lag p99 {_ms(lag)} > {_ms(t.degraded_lag_ms)}"
         return None
 
     def _memory(self, sample: Sample) -> tuple[State, str] | None:
