@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass, field
 
 from fibuca_desktop.core.monitor.http_fetch import HttpSource, SourceDown, mask_url, one_line
+from fibuca_desktop.core.monitor.samples import plausible_number
 
 log = logging.getLogger(__name__)
 
@@ -50,33 +51,12 @@ class HealthReading:
 
 def _number(value: object) -> float | None:
     """A plausible size in MB from an int, float or numeric string; else None (a gap)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        if len(value) > 100:
-            return None
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return None
-    if not isinstance(value, int | float):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:  # an integer too large for a float
-        return None
-    return number if math.isfinite(number) and 0 <= number <= MAX_MB else None
+    return plausible_number(value, MAX_MB)
 
 
 def _uptime(value: object) -> float | None:
     """Seconds since the backend started, from a JSON number; else None (no signal)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        seconds = float(value)
-    except OverflowError:
-        return None
-    return seconds if math.isfinite(seconds) and 0 <= seconds <= MAX_UPTIME_S else None
+    return plausible_number(value, MAX_UPTIME_S, max_text=0)
 
 
 def _json_int(text: str) -> int | float:

@@ -42,7 +42,15 @@ from pathlib import Path
 from fibuca_desktop.core.errors import FibucaError
 
 from .http_fetch import SourceDown, one_line
-from .samples import HEAP_TOTAL_MB, HEAP_USED_MB, MB, RSS_MB, ProcessIdentity, Sample
+from .samples import (
+    HEAP_TOTAL_MB,
+    HEAP_USED_MB,
+    MB,
+    RSS_MB,
+    ProcessIdentity,
+    Sample,
+    plausible_number,
+)
 
 log = logging.getLogger(__name__)
 
@@ -311,20 +319,7 @@ def _axm(monitor: object) -> dict[str, float | None]:
 
 def _number(value: object) -> float | None:
     """A finite, non-negative number from a JSON number or numeric string ("6.49"); else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str) and len(value) <= 40:
-        try:
-            value = float(value)
-        except ValueError:
-            return None
-    if not isinstance(value, int | float):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) and 0 <= number <= MAX_VALUE else None
+    return plausible_number(value, MAX_VALUE, max_text=40)
 
 
 def _int(value: object) -> int | None:

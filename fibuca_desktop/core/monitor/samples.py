@@ -80,3 +80,24 @@ class Sample:
             return None
         value = float(value)
         return value if math.isfinite(value) else None
+
+
+def plausible_number(value: object, upper: float, max_text: int = 100) -> float | None:
+    """A finite number in 0..``upper`` from a JSON number or a numeric string of at most
+    ``max_text`` characters ("6.49"; 0: no strings); else None (a gap, never an error)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        if len(value) > max_text:
+            return None
+        try:
+            value = float(value)  # also strips surrounding whitespace
+        except ValueError:
+            return None
+    if not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        return None
+    return number if math.isfinite(number) and 0 <= number <= upper else None
