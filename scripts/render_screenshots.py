@@ -42,6 +42,21 @@ def wait_until(app: QApplication, condition) -> None:
         app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
 
 
+def process_shoot(
+    app: QApplication, handler: QtLogHandler, settings: Settings, state_file: Path, shoot: Path
+) -> MainWindow:
+    """The real main window, 1100 x 700, once it has processed every photo of ``shoot``."""
+    state = QSettings(str(state_file), QSettings.Format.IniFormat)
+    window = MainWindow(settings, state, handler, ProcessService(settings), MonitorHub())
+    window.resize(1100, 700)
+    window.show()
+    panel = window.process_panel
+    panel.add_paths([shoot])
+    panel.start()
+    wait_until(app, lambda: not panel.busy)
+    return window
+
+
 def main(out_dir: Path) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     app = QApplication(sys.argv[:1])
@@ -55,15 +70,8 @@ def main(out_dir: Path) -> int:
             shutil.copy(PHOTOS / name, shoot / name)
         (shoot / "notes.txt").write_text("not a photo")
         (shoot / "copying.jpg").write_bytes((PHOTOS / "car-2.jpg").read_bytes()[:3000])
-        settings = Settings()
-        state = QSettings(str(Path(tmp) / "state.ini"), QSettings.Format.IniFormat)
-        window = MainWindow(settings, state, handler, ProcessService(settings), MonitorHub())
-        window.resize(1100, 700)
-        window.show()
+        window = process_shoot(app, handler, Settings(), Path(tmp) / "state.ini", shoot)
         panel = window.process_panel
-        panel.add_paths([shoot])
-        panel.start()
-        wait_until(app, lambda: not panel.busy)
         wait_until(
             app,
             lambda: all(i.thumbnail is not None for i in panel.model.items if i.status == "done"),
@@ -115,14 +123,8 @@ def render_profile(app: QApplication, handler: QtLogHandler, tmp: Path, out_dir:
         shutil.copy(PHOTOS / name, shoot / name)
     settings = Settings()
     settings.processing.profile = "amazon"
-    state = QSettings(str(tmp / "state-profile.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(settings, state, handler, ProcessService(settings), MonitorHub())
-    window.resize(1100, 700)
-    window.show()
+    window = process_shoot(app, handler, settings, tmp / "state-profile.ini", shoot)
     panel = window.process_panel
-    panel.add_paths([shoot])
-    panel.start()
-    wait_until(app, lambda: not panel.busy)
     panel.table.selectRow(0)
     wait_until(app, lambda: panel.preview.state == LOADED)
     app.processEvents()
