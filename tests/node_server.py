@@ -60,11 +60,17 @@ LEAK_SERVER_JS = Path(__file__).parent / "benchmarks" / "leak_server.js"
 
 
 def start_leak_server(
-    leak_mb_per_min: float, seed: int, speed: float
+    leak_mb_per_min: float,
+    seed: int,
+    speed: float,
+    *,
+    leak_start_s: float = 0.0,
+    kind: str = "heap",
 ) -> tuple[subprocess.Popen, str]:
     """tests/benchmarks/leak_server.js with a 30 MB heap sawing 30 MB every ~20 virtual s (real
-    garbage collection), leaking ``leak_mb_per_min``, time running ``speed``x: its process and
-    base URL (the caller kills it)."""
+    garbage collection), leaking ``leak_mb_per_min`` from virtual second ``leak_start_s`` on the
+    heap or in Buffers (``kind`` "buffer": external memory and RSS), time running ``speed``x: its
+    process and base URL (the caller kills it)."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("Node.js is required for the monitor tests (CI installs it)")
@@ -76,6 +82,8 @@ def start_leak_server(
         "AMP_MB": "30",
         "PERIOD_S": "20",
         "LEAK_MB_PER_MIN": str(leak_mb_per_min),
+        "LEAK_START_S": str(leak_start_s),
+        "LEAK_KIND": kind,
     }
     process = subprocess.Popen(
         [node, "--expose-gc", str(LEAK_SERVER_JS)], stdout=subprocess.PIPE, text=True, env=env

@@ -8,6 +8,8 @@
 //   PERIOD_S        mean cycle length in virtual seconds, each cycle jittered +-30% (default 60)
 //   LEAK_MB_PER_MIN retained per virtual minute once the leak starts (default 0: healthy)
 //   LEAK_START_S    virtual second the leak starts at (default 0)
+//   LEAK_KIND       heap (default: arrays on the V8 heap) or buffer (Buffers: external memory
+//                   and RSS grow, the heap does not, as a native or Buffer leak does)
 // Garbage is allocated steadily over each cycle (0.25 MB arrays of doubles, live until the
 // cycle ends), then dropped and collected with global.gc(): the real V8 collector frees it, the
 // explicit call only fixes *when*, so the sawtooth's height and period are the seeded ones.
@@ -33,6 +35,8 @@ const AMP_MB = env("AMP_MB", 25);
 const PERIOD_S = env("PERIOD_S", 60);
 const LEAK = env("LEAK_MB_PER_MIN", 0);
 const LEAK_START_S = env("LEAK_START_S", 0);
+const LEAK_KIND = process.env.LEAK_KIND || "heap";
+if (LEAK_KIND !== "heap" && LEAK_KIND !== "buffer") throw new Error("LEAK_KIND: heap or buffer");
 
 let state = env("SEED", 1) >>> 0;
 function random() {
@@ -46,6 +50,11 @@ function random() {
 
 function chunk() {
   return new Array(CHUNK).fill(Math.random());
+}
+
+function leaked() {
+  // a Buffer's bytes live outside the V8 heap; filled, so its pages are really resident
+  return LEAK_KIND === "buffer" ? Buffer.alloc(CHUNK_MB * MB, Math.random() * 255) : chunk();
 }
 
 const start = Date.now();
@@ -74,7 +83,7 @@ function tick() {
   const phase = Math.min((now - cycleStart) / cycleLength, 1);
   while (garbage.length * CHUNK_MB < AMP_MB * phase) garbage.push(chunk());
   const owed = LEAK > 0 ? (LEAK * Math.max(now - LEAK_START_S, 0)) / 60 : 0;
-  while (retained.length * CHUNK_MB < owed) retained.push(chunk());
+  while (retained.length * CHUNK_MB < owed) retained.push(leaked());
 }
 
 global.gc();

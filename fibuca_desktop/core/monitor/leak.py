@@ -7,10 +7,11 @@ window starts and ends, and says nothing about how sure it is. Here the series i
 robust Theil–Sen slope is fitted to the floor with Sen's confidence interval, and the slope is
 tested with a one-sided Mann–Kendall test, on the fit window and, failing that, on its recent
 half (a leak that began inside the window). A leak is suspected only when a test is significant
-(``ALPHA`` in all, Bonferroni), the slope's lower bound is above zero, the rate is at least
-``MIN_LEAK_MB_PER_MINUTE`` and the growth shows in every part of the fit window (a model loaded
-once is a step, not a leak). Pure numpy; the caller passes one series since its start or its
-last restart and keeps whatever state it needs (e.g. "notified once").
+(``ALPHA`` in all, Bonferroni), the slope's lower confidence bound is at least
+``MIN_LEAK_MB_PER_MINUTE`` (sure that it grows materially, not only that it grows: a young
+process's RSS creeping up a few MB is not a leak) and the growth shows in every part of the fit
+window (a model loaded once is a step, not a leak). Pure numpy; the caller passes one series
+since its start or its last restart and keeps whatever state it needs (e.g. "notified once").
 
 Cost: only the last ``PERIOD_LOOKBACK_S`` (period) and the fit window (slope) are read, found by
 binary search, so a 24 h history at 1 s costs about as much as an hour; the fit sees at most
@@ -27,7 +28,7 @@ import numpy as np
 
 DEFAULT_LEAK_MIN_SPAN_S = 600.0  # setting monitor.leak_min_span_s, CLI --leak-min-span
 ALPHA = 0.01  # one-sided false-alarm rate per verdict (two Mann–Kendall tests at ALPHA / 2)
-MIN_LEAK_MB_PER_MINUTE = 0.5  # slower floors are not called leaks (days to fill 500 MB)
+MIN_LEAK_MB_PER_MINUTE = 0.5  # the slope's lower bound; slower is days to fill 500 MB
 MIN_FLOOR_POINTS = 6  # cycles (floor points) in the fit window; exact MK p >= 1/n! below 6
 MAX_FLOOR_POINTS = 240  # more cycles are merged into groups (Theil–Sen is O(n^2))
 MIN_FIT_S = 300.0  # fit window: 10 periods, >= this, <= max(min span, this), >= 6 periods
@@ -163,7 +164,7 @@ def _judge(ft: np.ndarray, fv: np.ndarray, alpha: float, min_rate: float):
     """(leak?, slope, low, high, p, floor at the last point, robust sigma of the residuals)."""
     minutes = (ft - ft[-1]) / 60.0  # 0 at the latest floor point
     slope, low, high, p = _theil_sen_mann_kendall(minutes, fv, alpha)
-    leak = p < alpha and low > 0 and slope >= min_rate and _grows_in_every_part(minutes, fv, slope)
+    leak = p < alpha and low >= min_rate and _grows_in_every_part(minutes, fv, slope)
     residual = fv - slope * minutes
     level = float(np.median(residual))
     spread = 1.4826 * float(np.median(np.abs(residual - level)))
