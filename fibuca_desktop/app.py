@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QApplication
 
 from fibuca_desktop.core.imaging.optional_features import model_problem
 from fibuca_desktop.core.log_file import open_log_file
+from fibuca_desktop.core.monitor.history_store import HistoryStore
 from fibuca_desktop.core.process_clock import seconds_since_start
 from fibuca_desktop.core.settings import SettingsStore
 from fibuca_desktop.ui.crash_handler import CrashHandler
@@ -33,12 +34,15 @@ def run_gui(
     quit_after_ms: int | None = None,
     crash_dialog: bool = True,
     quit_deadline_s: float | None = None,
+    history_file: Path | None = None,
 ) -> int:
     """Open the main window and run the event loop; returns the exit status.
 
     ``quit_deadline_s`` (the real start, ``fibuca-desktop``): once the window starts closing,
     the process ends within that many seconds whatever a thread or a peer does; a stuck thread's
     traceback goes to the log file. Tests that call this in their own process leave it None.
+    ``history_file``: the monitor's history (default: the data folder's, or
+    $FIBUCA_HISTORY_FILE).
     """
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Fibuca Desktop")
@@ -69,6 +73,11 @@ def run_gui(
         window.log_path = Path(log_file.baseFilename) if log_file is not None else None
         autosave = SettingsAutosave(store, window.settings, enabled=not loaded.read_only)
         autosave.failed.connect(window.show_notice)
+        # The monitor's history on disk opens on a thread; a file set aside says so.
+        monitor_hub.history_opened.connect(
+            lambda history: history.problem and window.show_notice(history.problem)
+        )
+        monitor_hub.open_history(lambda: HistoryStore.open(history_file))
         if quit_deadline_s is not None:
             window.closing.connect(lambda: _end_within(quit_deadline_s, log_file))
         window.show()
@@ -143,7 +152,10 @@ def open_and_close_main_window() -> dict:
     try:
         with tempfile.TemporaryDirectory(prefix="fibuca-self-test-window-") as tmp:
             status = run_gui(
-                Path(tmp) / "settings.json", SELF_TEST_QUIT_AFTER_MS, crash_dialog=False
+                Path(tmp) / "settings.json",
+                SELF_TEST_QUIT_AFTER_MS,
+                crash_dialog=False,
+                history_file=Path(tmp) / "history.sqlite3",
             )
     finally:
         app_log.removeHandler(capture)

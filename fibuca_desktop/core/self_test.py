@@ -79,6 +79,7 @@ def run_self_test(window_check: WindowCheck | None = None) -> dict:
     result["model"] = _check_model(report)
     if result["model"].get("md5_verified"):
         _check_cutout(report, Path(result["model"]["path"]), result)
+    _check_history(report)
     if window_check is not None:
         window_started = time.perf_counter()
         try:
@@ -97,6 +98,29 @@ def run_self_test(window_check: WindowCheck | None = None) -> dict:
     result["checks"] = [asdict(check) for check in report.checks]
     result["ok"] = bool(report.checks) and all(check.passed for check in report.checks)
     return result
+
+
+def _check_history(report: _Report) -> None:
+    """The monitor's history file: SQLite is in the bundle, a sample goes in and comes back."""
+    from fibuca_desktop.core.monitor.history_store import HistoryStore
+    from fibuca_desktop.core.monitor.samples import HEAP_USED_MB, Sample
+
+    started = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory(prefix="fibuca-self-test-history-") as tmp:
+            store = HistoryStore.open(Path(tmp) / "history.sqlite3")
+            try:
+                now = time.time()
+                store.append("self-test", Sample(now, {HEAP_USED_MB: 42.0}))
+                store.flush(timeout_s=10.0)
+                back = store.load("self-test", now - 60).raw.values.get(HEAP_USED_MB)
+            finally:
+                store.close()
+        passed = back is not None and back.tolist() == [42.0]
+        report.check("monitor history stores and reads back", passed, f"read back {back}")
+    except Exception as error:  # no sqlite3 in the bundle, an unwritable temp folder
+        report.check("monitor history stores and reads back", False, repr(error))
+    report.timed("history", started)
 
 
 def _versions() -> dict:

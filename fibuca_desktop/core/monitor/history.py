@@ -64,6 +64,12 @@ class SeriesHistory:
         index = (self._next - 1) % self.capacity
         return float(self._times[index]), float(self._values[index])
 
+    def first_time(self) -> float | None:
+        """The oldest point's time (where the RAM history begins); None when empty."""
+        if self._count == 0:
+            return None
+        return float(self._times[self._next if self._count == self.capacity else 0])
+
     def _segments(self) -> list[slice]:
         """Slices of the buffers, oldest first."""
         if self._count < self.capacity:
@@ -114,6 +120,11 @@ class TargetHistory:
     def latest_time(self) -> float | None:
         times = [point[0] for s in self.series.values() if (point := s.latest()) is not None]
         return max(times) if times else None
+
+    def first_time(self) -> float | None:
+        """The oldest sample's time: before it, only the history on disk knows."""
+        times = [t for s in self.series.values() if (t := s.first_time()) is not None]
+        return min(times) if times else None
 
     def window(
         self, seconds: float, now: float | None = None

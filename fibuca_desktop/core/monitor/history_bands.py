@@ -45,6 +45,31 @@ class MinuteBands:
     count: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+def reduce_bands(bands: MinuteBands, max_points: int) -> MinuteBands:
+    """At most about ``max_points`` bands: consecutive minutes merged into equal time buckets,
+    each keeping the lowest low, the highest high and the count-weighted mean, so a graph a
+    thousand pixels wide draws 30 days in milliseconds and still shows the floor and the peaks.
+    Bands with fewer points come back as they are."""
+    n = len(bands.times)
+    if n <= max_points or n == 0:
+        return bands
+    width = 60.0 * np.ceil((bands.times[-1] - bands.times[0] + 60.0) / 60.0 / max_points)
+    bucket = ((bands.times - bands.times[0]) // width).astype(np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], np.diff(bucket) > 0)))
+    low, high, mean, count = {}, {}, {}, {}
+    for name in bands.mean:
+        n_ = bands.count[name].astype(np.float64)
+        weighted = np.where(np.isnan(bands.mean[name]), 0.0, bands.mean[name] * n_)
+        total = np.add.reduceat(n_, starts)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean[name] = np.where(total > 0, np.add.reduceat(weighted, starts) / total, np.nan)
+        low[name] = np.fmin.reduceat(bands.low[name], starts)
+        high[name] = np.fmax.reduceat(bands.high[name], starts)
+        count[name] = total.astype(np.int32)
+    times = bands.times[0] + bucket[starts] * width
+    return MinuteBands(times, low, high, mean, count)
+
+
 @dataclass(frozen=True)
 class StoredHistory:
     """A window of one target: ``minutes`` (older) then ``raw`` (newer); they never overlap."""

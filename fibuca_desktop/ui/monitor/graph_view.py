@@ -3,12 +3,19 @@
 Redraws happen at most every ``REDRAW_MS``, only when new samples arrived (``mark_dirty``), and
 only while visible and not paused. pyqtgraph is imported the first time the view is shown, so
 start-up does not pay it.
+
+The live part of a window comes from the RAM history; what lies before this session's first
+sample (7 d, 30 d, or yesterday after the app restarted) from the history on disk, as minute
+bands read on a thread of their own (30 days take about a third of a second) and kept for
+``STORED_REFRESH_S``: a window of days gains one band per minute.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -27,6 +34,8 @@ from PySide6.QtWidgets import (
 )
 
 from fibuca_desktop.core.errors import OutputError
+from fibuca_desktop.core.monitor.history_bands import MINUTE, MinuteBands, reduce_bands
+from fibuca_desktop.core.monitor.history_key import target_key
 from fibuca_desktop.core.monitor.samples import (
     EXTERNAL_MB,
     HEAP_TOTAL_MB,
@@ -37,9 +46,14 @@ from fibuca_desktop.core.monitor.samples import (
 from fibuca_desktop.core.monitor.targets import WINDOWS_S, MonitorSettings, MonitorTarget
 from fibuca_desktop.ui.monitor.monitor_hub import MonitorHub
 
+log = logging.getLogger(__name__)
+
 REDRAW_MS = 250
 MAX_RESTARTS_KEPT = 500  # restart markers remembered (all targets)
-WINDOW_LABELS = {300: "5 min", 3600: "1 h", 86_400: "24 h"}
+WINDOW_LABELS = {300: "5 min", 3600: "1 h", 86_400: "24 h", 604_800: "7 d", 2_592_000: "30 d"}
+STORED_REFRESH_S = 30.0  # stored bands are read again after this long (live windows move)
+MIN_STORED_S = 120.0  # a stored part shorter than this (two minute bands) is not read
+MAX_BAND_POINTS = 2000  # stored bands per series drawn: 30 days become 22-minute bands
 SERIES_LABELS = {
     HEAP_USED_MB: "Heap used",
     HEAP_TOTAL_MB: "Heap total",
@@ -71,6 +85,12 @@ class GraphViewWidget(QWidget):
         self.paused_at: float | None = None
         self.restarts: list[tuple[float, str]] = []  # (time, target) of each restart seen
         self._dirty = True
+        # Stored minute bands per target name, for the request they answer, read on _reader.
+        self.stored: dict[str, MinuteBands] = {}
+        self._stored_request: tuple | None = None
+        self._stored_at = -float("inf")
+        self._loading: Future | None = None
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="history-read")
         self._build()
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
@@ -103,10 +123,14 @@ class GraphViewWidget(QWidget):
         self.pause_button.toggled.connect(self.set_paused)
         self.export_button = QPushButton("Export CSV…")
         self.export_button.clicked.connect(self.ask_export_csv)
+        self.history_label = QLabel("")
+        self.history_label.setObjectName("historyLabel")
+        self.history_label.setStyleSheet("color: #666;")
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Show"))
         controls.addWidget(self.window_box)
         controls.addWidget(self.series_button)
+        controls.addWidget(self.history_label)
         controls.addStretch(1)
         controls.addWidget(self.pause_button)
         controls.addWidget(self.export_button)
@@ -166,6 +190,8 @@ class GraphViewWidget(QWidget):
         self.mark_dirty()
 
     def _maybe_redraw(self) -> None:
+        if self._loading is not None and self._loading.done():
+            self._take_stored()
         if self._dirty and self.paused_at is None and self.isVisible():
             self.redraw()
 
@@ -179,16 +205,80 @@ class GraphViewWidget(QWidget):
         self._dirty = False
         end, seconds = self.shown_end(), self.window_s
         series = {}
+        live_from: dict[str, float] = {}  # per target: its first RAM sample in the window
         for name, poller in self.hub.pollers.items():
             for metric in self.monitor.plotted:
                 history = poller.history.series.get(metric)
                 if history is not None and len(history):
-                    series[(name, metric)] = history.window(seconds, end)
+                    times, values = history.window(seconds, end)
+                    series[(name, metric)] = times, values
+                    if times.size:
+                        live_from[name] = min(live_from.get(name, end), float(times[0]))
+        self._ask_stored(end, seconds, live_from)
+        bands = {}
+        for name, minutes in self.stored.items():
+            cut = live_from.get(name, end)
+            keep = minutes.times <= cut - 60.0  # the view clips the left edge itself
+            for metric in self.monitor.plotted:
+                if metric in minutes.mean and keep.any():
+                    bands[(name, metric)] = tuple(
+                        column[keep]
+                        for column in (
+                            minutes.times,
+                            minutes.low[metric],
+                            minutes.high[metric],
+                            minutes.mean[metric],
+                        )
+                    )
         target = self._selected_target()
         levels = None if target is None else (target.warning_mb, target.critical_mb)
-        self.graph.show_window(end - seconds, end, series, levels)
+        self.graph.show_window(end - seconds, end, series, levels, bands)
         self.graph.show_restarts(self.restarts)
         self.redrawn.emit()
+
+    # The history on disk: what the window shows before this session's samples.
+
+    def _ask_stored(self, end: float, seconds: float, live_from: dict[str, float]) -> None:
+        """Start reading the stored bands this window needs, unless they are fresh or on the
+        way; the result is taken by ``_maybe_redraw`` and drawn at the next redraw."""
+        store = self.hub.history
+        if store is None or not store.usable:
+            return
+        wanted = {}
+        for name, target in self.hub.targets.items():
+            until = live_from.get(name, end)
+            if until - (end - seconds) >= MIN_STORED_S:
+                wanted[name] = (target_key(target), end - seconds, until)
+        request = (seconds, self.paused_at, tuple(sorted((n, w[0]) for n, w in wanted.items())))
+        fresh = time.monotonic() - self._stored_at < STORED_REFRESH_S
+        if self._loading is not None or (request == self._stored_request and fresh):
+            return
+        if not wanted:
+            self.stored, self._stored_request = {}, request
+            return
+        self._stored_request, self._stored_at = request, time.monotonic()
+        self.history_label.setText(f"reading {WINDOW_LABELS.get(seconds, '')} of history…")
+
+        def read() -> dict[str, MinuteBands]:
+            return {
+                name: reduce_bands(
+                    store.load(key, since, until, resolution=MINUTE).minutes, MAX_BAND_POINTS
+                )
+                for name, (key, since, until) in wanted.items()
+            }
+
+        self._loading = self._reader.submit(read)
+
+    def _take_stored(self) -> None:
+        loading, self._loading = self._loading, None
+        self.history_label.setText("")
+        try:
+            self.stored = loading.result()
+        except Exception as error:  # load() never raises for a bad file; anything else is a bug
+            log.warning("monitor history: could not be read: %s", error)
+            log.debug("monitor history: read failed", exc_info=True)
+            self.stored = {}
+        self.mark_dirty()
 
     def ask_export_csv(self) -> None:
         target = self._selected_target()
@@ -207,8 +297,17 @@ class GraphViewWidget(QWidget):
         if target is None:
             return None
         history = self.hub.pollers[target.name].history
+        end, seconds = self.shown_end(), self.window_s
+        store = self.hub.history
+        first = history.first_time()
         try:
-            rows = history.to_csv(path, self.window_s, now=self.shown_end())
+            if store is not None and store.usable and (first is None or first > end - seconds):
+                # The window reaches past this session: the file has it all, minute bands
+                # (with their min and max) before 24 h ago, raw samples after.
+                store.flush(timeout_s=5.0)
+                rows = store.export_csv(target_key(target), path, end - seconds, end)
+            else:
+                rows = history.to_csv(path, seconds, now=end)
         except OutputError as error:
             self._show_message(str(error))
             return None
@@ -217,3 +316,4 @@ class GraphViewWidget(QWidget):
 
     def stop(self) -> None:
         self._timer.stop()
+        self._reader.shutdown(wait=False, cancel_futures=True)

@@ -3,6 +3,10 @@
 Cheap by construction (STYLE.md): 1-px pens, no antialiasing, no OpenGL, peak downsampling and
 clip-to-view, so 24 h of 1 s samples per curve redraw in milliseconds. Gaps (DOWN, a metric the
 target does not report) are NaN and show as breaks in the line.
+
+Older than this session's samples (the 7 d and 30 d windows, or yesterday after a restart of the
+app), the history on disk is drawn as minute **bands**: the minute's mean as the series' own
+line, its min-max as a translucent band, so the GC floor and the peaks both stay visible.
 """
 
 from __future__ import annotations
@@ -46,7 +50,43 @@ NEAR_LEVELS = 0.6  # show the level lines once the data reaches 60% of the warni
 RESTART_COLOUR = "#455a64"
 MAX_RESTART_LINES = 50  # a crash loop of hundreds draws the latest ones
 
+BAND_ALPHA = 60  # of 255: the min-max band behind the mean line
+GAP_S = 120.0  # minutes further apart than this (the app was closed) break the band
+
 Series = tuple[np.ndarray, np.ndarray]  # epoch seconds, MB (NaN = gap)
+Band = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # minute starts, low, high, mean
+
+
+class _BandItems:
+    """One series' band: the mean line, two invisible edge curves and the fill between them."""
+
+    def __init__(self, plot: pg.PlotWidget, pen: QColor, style: Qt.PenStyle) -> None:
+        self.mean = pg.PlotCurveItem(pen=pg.mkPen(pen, width=1, style=style), connect="finite")
+        self.low = pg.PlotCurveItem(pen=pg.mkPen(None), connect="finite")
+        self.high = pg.PlotCurveItem(pen=pg.mkPen(None), connect="finite")
+        fill = QColor(pen)
+        fill.setAlpha(BAND_ALPHA)
+        self.fill = pg.FillBetweenItem(self.low, self.high, brush=pg.mkBrush(fill))
+        for item in (self.fill, self.low, self.high, self.mean):
+            plot.addItem(item)  # PlotCurveItems are not listed in the legend
+        self.fill.setZValue(-2)
+
+    def set(self, band: Band | None) -> None:
+        if band is None:
+            empty = np.zeros(0)
+            for curve in (self.low, self.high, self.mean):
+                curve.setData(empty, empty)
+            self.fill.setVisible(False)
+            return
+        times, low, high, mean = _with_gaps(*band)
+        self.low.setData(times, low)
+        self.high.setData(times, high)
+        self.mean.setData(times, mean)
+        self.fill.setVisible(True)
+
+    def remove(self, plot: pg.PlotWidget) -> None:
+        for item in (self.fill, self.low, self.high, self.mean):
+            plot.removeItem(item)
 
 
 class MemoryGraphWidget(QWidget):
@@ -66,6 +106,7 @@ class MemoryGraphWidget(QWidget):
             offset=(8, 8), labelTextColor="#333", brush=pg.mkBrush(255, 255, 255, 210)
         )
         self.curves: dict[tuple[str, str], pg.PlotDataItem] = {}
+        self.bands: dict[tuple[str, str], _BandItems] = {}
         self._colours: dict[str, str] = {}
         self.warning_line = self._threshold_line(WARNING_COLOUR)
         self.critical_line = self._threshold_line(CRITICAL_COLOUR)
@@ -115,6 +156,8 @@ class MemoryGraphWidget(QWidget):
             curve = self.curves.pop(key)
             self.legend.removeItem(curve)
             self.plot.removeItem(curve)
+        for key in [key for key in self.bands if key[0] == target]:
+            self.bands.pop(key).remove(self.plot)
         self._colours.pop(target, None)
 
     def show_window(
@@ -123,13 +166,15 @@ class MemoryGraphWidget(QWidget):
         end: float,
         series: Mapping[tuple[str, str], Series],
         thresholds: tuple[float, float] | None,
+        bands: Mapping[tuple[str, str], Band] | None = None,
     ) -> None:
         """Show ``series`` between epoch seconds ``start`` and ``end``; hide the other curves.
 
-        The y axis starts at 0 (memory is read against zero). ``thresholds`` (warning, critical)
-        are the selected target's levels.
+        ``bands`` are the stored minute bands of the same (target, metric) keys, drawn before
+        the live series begin. The y axis starts at 0 (memory is read against zero).
+        ``thresholds`` (warning, critical) are the selected target's levels.
         """
-        top = 0.0
+        top = self._show_bands(bands or {})
         shown = set()
         for key, (times, values) in series.items():
             if not values.size or np.isnan(values).all():
@@ -159,6 +204,22 @@ class MemoryGraphWidget(QWidget):
         self.x_range = (start, end)
         self.plot.setXRange(start, end, padding=0)
         self.plot.setYRange(0, top, padding=0)
+
+    def _show_bands(self, bands: Mapping[tuple[str, str], Band]) -> float:
+        """Set the bands' data, hide the others; the highest value shown (for the y axis)."""
+        top = 0.0
+        for key, band in bands.items():
+            if not band[0].size or np.isnan(band[2]).all():
+                continue
+            if key not in self.bands:
+                pen = QColor(self.colour_for(key[0]))
+                self.bands[key] = _BandItems(self.plot, pen, _STYLES[key[1]])
+            self.bands[key].set(band)
+            top = max(top, float(np.nanmax(band[2])))
+        for key, items in self.bands.items():
+            if key not in bands or not bands[key][0].size:
+                items.set(None)
+        return top
 
     def show_restarts(self, restarts: list[tuple[float, str]]) -> None:
         """A dotted vertical line with the target's name at each restart (time, target) in
@@ -196,6 +257,20 @@ class MemoryGraphWidget(QWidget):
     def set_interactive(self, interactive: bool) -> None:
         """Pan and zoom with the mouse only while paused; live, the window scrolls itself."""
         self.plot.setMouseEnabled(x=interactive, y=interactive)
+
+
+def _with_gaps(times: np.ndarray, *columns: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Insert a NaN row where bands are more than ``GAP_S`` (or 2.5 bands) apart, so lines and
+    the band break where the app was closed instead of bridging the hours."""
+    steps = np.diff(times)
+    if not steps.size:
+        return (times, *columns)
+    step = float(np.median(steps))  # 60 s, or wider where the bands were merged for drawing
+    gaps = np.flatnonzero(steps > max(GAP_S, 2.5 * step)) + 1
+    if not gaps.size:
+        return (times, *columns)
+    times = np.insert(times.astype(np.float64), gaps, times[gaps - 1] + step)
+    return (times, *(np.insert(c.astype(np.float64), gaps, np.nan) for c in columns))
 
 
 def _nice_top(value: float) -> float:

@@ -5,14 +5,24 @@ are scheduled by the core's ``MonitorSchedule``, the same as ``fibuca-desktop mo
 heartbeat on the GUI thread only checks futures (never blocking) and starts the next poll when a
 target's interval has passed, so a hanging server costs the UI nothing, a poll past its deadline
 shows DOWN within a quarter of a second, and a finished poll shows as fast.
+
+Every outcome's sample also goes to the history on disk (``HistoryStore``: 24 h raw, then 30
+days of minute bands), opened on a thread of its own (a locked file waits up to its busy
+timeout, never on the UI thread) and closed after the last poll; until it is open, and when it
+cannot be used, the live RAM history is all there is.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from fibuca_desktop.core.monitor.history_key import target_key
+from fibuca_desktop.core.monitor.history_store import HistoryStore
 from fibuca_desktop.core.monitor.leak import DEFAULT_LEAK_MIN_SPAN_S
 from fibuca_desktop.core.monitor.poll_threads import SHUTDOWN_WAIT_S
 from fibuca_desktop.core.monitor.poller import PollOutcome, TargetPoller
@@ -38,6 +48,7 @@ class MonitorHub(QObject):
     incident = Signal(str, object)
     stale_changed = Signal(object)  # set of target names
     targets_changed = Signal()
+    history_opened = Signal(object)  # the HistoryStore, once open (its .problem may be set)
 
     def __init__(
         self,
@@ -56,6 +67,37 @@ class MonitorHub(QObject):
         self._timer.setInterval(HEARTBEAT_MS)
         self._timer.timeout.connect(self.heartbeat)
         self._closed = False
+        self.history: HistoryStore | None = None  # set once open_history's store is open
+        self._opening: Future | None = None
+
+    def open_history(self, opener: Callable[[], HistoryStore] = HistoryStore.open) -> None:
+        """Open the history on disk off the UI thread; ``history_opened`` says when it is."""
+        if self._opening is not None or self._closed:
+            return
+        opening: Future = Future()
+
+        def run() -> None:
+            try:
+                opening.set_result(opener())
+            except BaseException as error:  # delivered to the heartbeat, which logs it
+                opening.set_exception(error)
+
+        self._opening = opening
+        threading.Thread(target=run, name="history-open", daemon=True).start()
+
+    def _check_history(self) -> None:
+        if self.history is not None or self._opening is None or not self._opening.done():
+            return
+        try:
+            self.history = self._opening.result()
+        except Exception as error:  # a store never raises for a bad file; anything else is a bug
+            log.warning("monitor history: could not be opened: %s", error)
+            log.debug("monitor history: open failed", exc_info=True)
+            self._opening = None
+            return
+        if self.history.problem:
+            log.warning("%s", self.history.problem)
+        self.history_opened.emit(self.history)
 
     @property
     def threads(self):
@@ -101,6 +143,7 @@ class MonitorHub(QObject):
         """Deliver finished polls and start the ones that are due; never blocks."""
         if self._closed:
             return
+        self._check_history()
         for name, outcome in self.schedule.heartbeat():
             self._deliver(name, outcome)
         self.check_stale()
@@ -115,6 +158,8 @@ class MonitorHub(QObject):
     def _deliver(self, name: str, outcome: PollOutcome) -> None:
         if self.pollers.get(name) is None:
             return
+        if self.history is not None:
+            self.history.append(target_key(self.targets[name]), outcome.sample)
         self.outcome.emit(name, outcome)
         if outcome.change is not None:
             self.state_changed.emit(name, outcome)
@@ -129,4 +174,9 @@ class MonitorHub(QObject):
         """
         self._closed = True
         self._timer.stop()
-        return self.schedule.shutdown(wait_s)
+        ended = self.schedule.shutdown(wait_s)
+        if self._opening is not None and self.history is None and self._opening.done():
+            self._check_history()  # opened meanwhile: close it too
+        if self.history is not None:
+            self.history.close(wait_s)  # commits what is queued (a batch: milliseconds)
+        return ended
