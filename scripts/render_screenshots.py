@@ -22,7 +22,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QEventLoop, QSettings
 from PySide6.QtWidgets import QApplication
 
-from fibuca_desktop.core.monitor.samples import HEAP_USED_MB, RSS_MB
+from fibuca_desktop.core.monitor.samples import HEAP_USED_MB, LAG_P99_MS, RESPONSE_MS, RSS_MB
 from fibuca_desktop.core.monitor.targets import HEALTH, METRICS, MonitorTarget
 from fibuca_desktop.core.settings import Settings
 from fibuca_desktop.ui.log_pane import QtLogHandler
@@ -147,13 +147,13 @@ def render_monitor(app: QApplication, handler: QtLogHandler, out_dir: Path) -> N
             settings = Settings()
             settings.monitor.targets += [
                 MonitorTarget("backend", HEALTH, url=base + "/health"),
-                MonitorTarget("backend metrics", METRICS, url=base + "/metrics"),
+                MonitorTarget("backend metrics", METRICS, url=base + "/metrics?runtime=1"),
                 MonitorTarget("staging", HEALTH, url="http://127.0.0.1:9/health"),
             ]
-            settings.monitor.plotted = [HEAP_USED_MB, RSS_MB]
+            settings.monitor.plotted = [HEAP_USED_MB, RSS_MB, RESPONSE_MS, LAG_P99_MS]
             state = QSettings(str(Path(tmp) / "state.ini"), QSettings.Format.IniFormat)
             window = MainWindow(settings, state, handler, ProcessService(settings), MonitorHub(0.5))
-            window.resize(1100, 700)
+            window.resize(1100, 800)
             window.show()
             window.tabs.setCurrentWidget(window.monitor_panel)
             window.monitor_panel.select("backend")

@@ -11,7 +11,15 @@ import pytest
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QSystemTrayIcon
 
-from fibuca_desktop.core.monitor.samples import HEAP_USED_MB, RSS_MB, ProcessIdentity, Sample
+from fibuca_desktop.core.monitor.samples import (
+    GC_MS_PER_S,
+    HEAP_USED_MB,
+    LAG_P99_MS,
+    RESPONSE_MS,
+    RSS_MB,
+    ProcessIdentity,
+    Sample,
+)
 from fibuca_desktop.core.monitor.targets import HEALTH, KEYRING_SERVICE, METRICS, MonitorTarget
 from fibuca_desktop.core.monitor.thresholds import State, Trend
 from fibuca_desktop.core.settings import Settings, SettingsStore
@@ -421,3 +429,49 @@ def test_restarts_a_crash_loop_and_a_leak_are_listed_notified_and_drawn(qtbot, m
         [start + 300, start + 320, start + 340]
     )
     assert lines[0].label.format == "api restarted"
+
+
+def test_response_time_loop_lag_and_gc_time_have_their_own_plot(
+    qtbot, make_panel, server, tmp_path
+):
+    """A /metrics target with prom-client's runtime figures: our response time, the loop lag p99
+    and GC ms per second are drawn in the ms plot below the memory one, kept in the history and
+    exported; unticking them hides the plot."""
+    settings = Settings()
+    settings.monitor.targets = [
+        MonitorTarget("api", METRICS, url=server.base + "/metrics?runtime=1")
+    ]
+    panel = make_panel(settings)
+    history = lambda: panel.hub.pollers["api"].history.series  # noqa: E731
+    for _ in range(6):  # real collections between polls: the GC total grows
+        server.heap(40)
+        server.json("/free")
+        qtbot.wait(300)
+    qtbot.waitUntil(
+        lambda: GC_MS_PER_S in history() and len(history()[GC_MS_PER_S]) >= 3, timeout=WAIT_MS
+    )
+    with qtbot.waitSignal(panel.view.redrawn, timeout=WAIT_MS):
+        pass
+    panel.view.redraw()
+    graph = panel.view.graph
+    assert graph.timing_plot.isVisible() and graph.plot.isVisible()
+    times, values = graph.curve("api", RESPONSE_MS).getData()
+    assert len(times) >= 3 and values[-1] == pytest.approx(history()[RESPONSE_MS].latest()[1])
+    assert 0 < np.nanmax(values) < 800  # a loopback poll, under the 0.8 s deadline
+    assert graph.curve("api", RESPONSE_MS).getViewBox() is graph.timing_plot.getViewBox()
+    _, lag = graph.curve("api", LAG_P99_MS).getData()
+    assert np.isfinite(lag).any() and np.nanmin(lag) >= 0
+    gc = history()[GC_MS_PER_S].window(3600)[1]
+    assert (gc >= 0).all() and gc.max() > 0  # forced full collections take real time
+    rows = panel.view.export_csv(tmp_path / "api.csv")
+    with open(tmp_path / "api.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert rows and {RESPONSE_MS, LAG_P99_MS, HEAP_USED_MB} <= set(table[0])
+
+    for metric in (RESPONSE_MS, LAG_P99_MS):
+        panel.view.series_actions[metric].trigger()  # untick: GC is not plotted by default
+    assert RESPONSE_MS not in settings.monitor.plotted
+    with qtbot.waitSignal(panel.view.redrawn, timeout=WAIT_MS):
+        pass
+    panel.view.redraw()
+    assert not graph.timing_plot.isVisible() and graph.plot.isVisible()

@@ -33,11 +33,14 @@ from .poll_threads import PollThreads
 from .restarts import CrashLoop, Restart, RestartTracker
 from .samples import (
     EXTERNAL_MB,
+    GC_MS_PER_S,
+    GC_SECONDS_TOTAL,
     HEAP_USED_MB,
     LAG_P99_MS,
     LOCAL_METRICS,
     PROCESS_START_TIME,
     REMOTE_METRICS,
+    RESPONSE_MS,
     RSS_MB,
     SYSTEM_TOTAL_MB,
     ProcessIdentity,
@@ -154,6 +157,7 @@ class TargetPoller:
         self._leaks: dict[str, LeakVerdict] = {}
         self._judged_at: float | None = None
         self._alerted: set[str] = set()  # series whose leak was notified (since the restart)
+        self._gc_last: tuple[float, float] | None = None  # (time, GC seconds total) last seen
         self.history = TargetHistory(history_capacity)
         self.metric_names = metric_names
         self.trend_window_s = trend_window_s
@@ -240,6 +244,7 @@ class TargetPoller:
 
     def record(self, sample: Sample) -> PollOutcome:
         """Put one sample in the history and the state machine, and update the back-off."""
+        sample = self._with_timing(sample)
         if sample.is_down:
             self.consecutive_failures += 1
             self._backoff_left = min(2 ** (self.consecutive_failures - 1), self.max_backoff_ticks)
@@ -286,6 +291,25 @@ class TargetPoller:
             restarts=self.restarts.total,
             main_metric=main,
         )
+
+    def _with_timing(self, sample: Sample) -> Sample:
+        """The sample with its ``TIMING_SERIES`` among the metrics (those it has): response
+        time, loop lag, and GC ms per second from the growth of the GC total since the last
+        sample that had one (none across a restart, where the total starts over)."""
+        timing = {}
+        if sample.latency_ms is not None and math.isfinite(sample.latency_ms):
+            timing[RESPONSE_MS] = sample.latency_ms
+        lag = sample.runtime.get(LAG_P99_MS)
+        if lag is not None and math.isfinite(lag):
+            timing[LAG_P99_MS] = lag
+        gc = sample.runtime.get(GC_SECONDS_TOTAL)
+        if gc is not None and math.isfinite(gc):
+            last, self._gc_last = self._gc_last, (sample.time, gc)
+            if last is not None and sample.time > last[0] and gc >= last[1]:
+                timing[GC_MS_PER_S] = 1000.0 * (gc - last[1]) / (sample.time - last[0])
+        if not timing:
+            return sample
+        return dataclass_replace(sample, metrics=sample.metrics | timing)
 
     def leaks(self, now: float) -> dict[str, LeakVerdict]:
         """The leak verdict of each watched series, judged on the samples since the start or the

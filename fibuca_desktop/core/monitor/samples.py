@@ -11,11 +11,18 @@ HEAP_TOTAL_MB = "heapTotalMB"
 EXTERNAL_MB = "externalMB"
 RSS_MB = "rssMB"
 # Runtime figures a /metrics target may also report (metrics_source.py). Not in REMOTE_METRICS:
-# they travel in ``HealthReading.runtime``, not in the samples, the history, the CSV or the JSON.
+# they travel in ``HealthReading.runtime`` / ``Sample.runtime``; the poller derives the timing
+# series below from them.
 PROCESS_START_TIME = "processStartTime"  # epoch seconds
 LAG_P99_MS = "lagP99Ms"  # event-loop lag, 99th percentile, milliseconds
 GC_SECONDS_TOTAL = "gcSecondsTotal"  # time spent in GC since the process started, seconds
 RUNTIME_METRICS = (PROCESS_START_TIME, LAG_P99_MS, GC_SECONDS_TOTAL)
+# Timing series, in ms, that the poller adds to a sample's metrics for the graph, the history and
+# the CSV (never the JSON's "metrics", which keeps its keys): our measured response time of the
+# poll, the event-loop lag p99, and GC time per second of wall time (ms/s: 50 is a 5% share).
+RESPONSE_MS = "responseMs"
+GC_MS_PER_S = "gcMsPerS"
+TIMING_SERIES = (RESPONSE_MS, LAG_P99_MS, GC_MS_PER_S)
 # Local targets (this computer) add:
 SYSTEM_AVAILABLE_MB = "systemAvailableMB"
 SYSTEM_USED_PERCENT = "systemUsedPercent"

@@ -21,7 +21,7 @@ from .local_source import LocalSource
 from .metrics_source import MetricsSource
 from .poll_threads import PollThreads
 from .poller import LOCAL_JSON_METRICS, TargetPoller, http_timeout_for
-from .samples import HEAP_USED_MB, REMOTE_METRICS, RSS_MB
+from .samples import HEAP_USED_MB, LAG_P99_MS, REMOTE_METRICS, RESPONSE_MS, RSS_MB
 from .thresholds import Thresholds
 
 LOCAL, HEALTH, METRICS = "local", "health", "metrics"
@@ -175,7 +175,9 @@ class MonitorSettings:
     interval_s: float = 1.0
     window_s: int = WINDOWS_S[0]
     notify: bool = True
-    plotted: list[str] = field(default_factory=lambda: [HEAP_USED_MB, RSS_MB])
+    plotted: list[str] = field(
+        default_factory=lambda: [HEAP_USED_MB, RSS_MB, RESPONSE_MS, LAG_P99_MS]
+    )
     leak_min_span_s: float = DEFAULT_LEAK_MIN_SPAN_S  # evidence before a leak can be called
 
     def check(self, where: str) -> None:

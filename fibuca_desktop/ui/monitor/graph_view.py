@@ -38,10 +38,14 @@ from fibuca_desktop.core.monitor.history_bands import MINUTE, MinuteBands, reduc
 from fibuca_desktop.core.monitor.history_key import target_key
 from fibuca_desktop.core.monitor.samples import (
     EXTERNAL_MB,
+    GC_MS_PER_S,
     HEAP_TOTAL_MB,
     HEAP_USED_MB,
+    LAG_P99_MS,
+    RESPONSE_MS,
     RSS_MB,
     SYSTEM_AVAILABLE_MB,
+    TIMING_SERIES,
 )
 from fibuca_desktop.core.monitor.targets import WINDOWS_S, MonitorSettings, MonitorTarget
 from fibuca_desktop.ui.monitor.monitor_hub import MonitorHub
@@ -60,6 +64,9 @@ SERIES_LABELS = {
     EXTERNAL_MB: "External",
     RSS_MB: "RSS",
     SYSTEM_AVAILABLE_MB: "System available",
+    RESPONSE_MS: "Response time (ms)",
+    LAG_P99_MS: "Event-loop lag p99 (ms)",
+    GC_MS_PER_S: "GC time (ms per s)",
 }
 
 
@@ -112,6 +119,8 @@ class GraphViewWidget(QWidget):
         menu = QMenu(self.series_button)
         self.series_actions: dict[str, QAction] = {}
         for metric, label in SERIES_LABELS.items():
+            if metric == TIMING_SERIES[0]:
+                menu.addSeparator()  # below: the timing plot, in ms
             action = menu.addAction(label)
             action.setCheckable(True)
             action.setChecked(metric in self.monitor.plotted)

@@ -22,10 +22,14 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from fibuca_desktop.core.monitor.samples import (
     EXTERNAL_MB,
+    GC_MS_PER_S,
     HEAP_TOTAL_MB,
     HEAP_USED_MB,
+    LAG_P99_MS,
+    RESPONSE_MS,
     RSS_MB,
     SYSTEM_AVAILABLE_MB,
+    TIMING_SERIES,
 )
 
 PLOTTABLE = {
@@ -37,15 +41,28 @@ PLOTTABLE = {
 }
 """The MB metrics the graph can show, with their legend names (percent is not MB)."""
 
+TIMING = {
+    RESPONSE_MS: "response",
+    LAG_P99_MS: "loop lag p99",
+    GC_MS_PER_S: "GC ms/s",
+}
+"""The timing series (ms), drawn in a smaller plot below the memory one, same time axis."""
+
 _STYLES = {
     HEAP_USED_MB: Qt.PenStyle.SolidLine,
     RSS_MB: Qt.PenStyle.DashLine,
     HEAP_TOTAL_MB: Qt.PenStyle.DotLine,
     EXTERNAL_MB: Qt.PenStyle.DashDotLine,
     SYSTEM_AVAILABLE_MB: Qt.PenStyle.DashDotDotLine,
+    RESPONSE_MS: Qt.PenStyle.SolidLine,
+    LAG_P99_MS: Qt.PenStyle.DashLine,
+    GC_MS_PER_S: Qt.PenStyle.DotLine,
 }
 _TARGET_COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
 WARNING_COLOUR, CRITICAL_COLOUR = "#d98c00", "#d62728"
+LEFT_AXIS_PX = 56
+LABEL_PX = 18  # a level line's label, above the line
+TIMING_MIN_PX = 120  # its legend (two columns) and a readable curve
 NEAR_LEVELS = 0.6  # show the level lines once the data reaches 60% of the warning level
 RESTART_COLOUR = "#455a64"
 MAX_RESTART_LINES = 50  # a crash loop of hundreds draws the latest ones
@@ -95,16 +112,11 @@ class MemoryGraphWidget(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         pg.setConfigOptions(antialias=False, useOpenGL=False)
-        self.plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()}, background="w")
-        self.plot.setObjectName("memoryPlot")
-        item = self.plot.getPlotItem()
-        item.showGrid(x=True, y=True, alpha=0.15)
-        item.setLabel("left", "MB")
-        item.setMenuEnabled(False)
-        item.hideButtons()
-        self.legend = item.addLegend(
-            offset=(8, 8), labelTextColor="#333", brush=pg.mkBrush(255, 255, 255, 210)
-        )
+        self.plot, self.legend = _plot("memoryPlot", "MB")
+        # Response time, loop lag and GC time: their own axis in ms, shown while plotted.
+        self.timing_plot, self.timing_legend = _plot("timingPlot", "ms", columns=2)
+        self.timing_plot.setXLink(self.plot)
+        self.timing_plot.hide()
         self.curves: dict[tuple[str, str], pg.PlotDataItem] = {}
         self.bands: dict[tuple[str, str], _BandItems] = {}
         self._colours: dict[str, str] = {}
@@ -114,7 +126,10 @@ class MemoryGraphWidget(QWidget):
         self.restart_lines: list[pg.InfiniteLine] = []  # reused; the extra ones hidden
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plot)
+        layout.setSpacing(2)
+        self.timing_plot.setMinimumHeight(TIMING_MIN_PX)
+        layout.addWidget(self.plot, 2)
+        layout.addWidget(self.timing_plot, 1)
 
     def _threshold_line(self, colour: str) -> pg.InfiniteLine:
         line = pg.InfiniteLine(
@@ -141,23 +156,31 @@ class MemoryGraphWidget(QWidget):
         key = (target, metric)
         if key not in self.curves:
             pen = pg.mkPen(QColor(self.colour_for(target)), width=1, style=_STYLES[metric])
-            curve = pg.PlotDataItem(pen=pen, name=f"{target} · {PLOTTABLE[metric]}")
+            label = PLOTTABLE.get(metric) or TIMING[metric]
+            curve = pg.PlotDataItem(pen=pen, name=f"{target} · {label}")
             curve.setDownsampling(auto=True, method="peak")
             curve.setClipToView(True)
-            self.plot.addItem(curve)  # also lists it in the legend
+            plot, legend = self._plot_for(metric)
+            plot.addItem(curve)  # also lists it in the legend
             curve.setVisible(False)
-            self.legend.removeItem(curve)  # _show lists it while it has data
+            legend.removeItem(curve)  # _show lists it while it has data
             self.curves[key] = curve
         return self.curves[key]
+
+    def _plot_for(self, metric: str) -> tuple[pg.PlotWidget, pg.LegendItem]:
+        if metric in TIMING_SERIES:
+            return self.timing_plot, self.timing_legend
+        return self.plot, self.legend
 
     def forget_target(self, target: str) -> None:
         """Remove a target's curves and legend entries (it was removed from the monitor)."""
         for key in [key for key in self.curves if key[0] == target]:
             curve = self.curves.pop(key)
-            self.legend.removeItem(curve)
-            self.plot.removeItem(curve)
+            plot, legend = self._plot_for(key[1])
+            legend.removeItem(curve)
+            plot.removeItem(curve)
         for key in [key for key in self.bands if key[0] == target]:
-            self.bands.pop(key).remove(self.plot)
+            self.bands.pop(key).remove(self._plot_for(key[1])[0])
         self._colours.pop(target, None)
 
     def show_window(
@@ -174,7 +197,7 @@ class MemoryGraphWidget(QWidget):
         the live series begin. The y axis starts at 0 (memory is read against zero).
         ``thresholds`` (warning, critical) are the selected target's levels.
         """
-        top = self._show_bands(bands or {})
+        tops = self._show_bands(bands or {})
         shown = set()
         for key, (times, values) in series.items():
             if not values.size or np.isnan(values).all():
@@ -183,7 +206,16 @@ class MemoryGraphWidget(QWidget):
             curve.setData(times, values)
             self._show(curve, True)
             shown.add(key)
-            top = max(top, float(np.nanmax(values)))
+            timing = key[1] in TIMING_SERIES
+            tops[timing] = max(tops[timing], float(np.nanmax(values)))
+        top = tops[False]
+        timed = any(key[1] in TIMING_SERIES for key in shown) or tops[True] > 0
+        self.timing_plot.setVisible(timed)
+        # One time scale under both plots: the memory plot's labels go while the timing plot
+        # (x-linked, the same axis width) shows them; its grid lines stay.
+        self.plot.getPlotItem().getAxis("bottom").setStyle(showValues=not timed)
+        if timed:
+            self.timing_plot.setYRange(0, _nice_top(max(tops[True], 1.0) * 1.08), padding=0)
         for key, curve in self.curves.items():
             if key not in shown:
                 curve.setData([], [])
@@ -196,7 +228,9 @@ class MemoryGraphWidget(QWidget):
                 line.setValue(level)
                 line.label.setFormat(f"{name} {level:g} MB")
                 line.show()
-            top = max(top, thresholds[1])
+            # room above the critical line for its label, however short the plot is
+            room = LABEL_PX / max(60, self.plot.getPlotItem().vb.height())
+            top = max(top, thresholds[1] * (1 + room) / 1.08)
         else:
             for line in lines:
                 line.hide()
@@ -205,21 +239,24 @@ class MemoryGraphWidget(QWidget):
         self.plot.setXRange(start, end, padding=0)
         self.plot.setYRange(0, top, padding=0)
 
-    def _show_bands(self, bands: Mapping[tuple[str, str], Band]) -> float:
-        """Set the bands' data, hide the others; the highest value shown (for the y axis)."""
-        top = 0.0
+    def _show_bands(self, bands: Mapping[tuple[str, str], Band]) -> dict[bool, float]:
+        """Set the bands' data, hide the others; the highest value shown in the memory plot
+        (key False) and in the timing plot (True), for their y axes."""
+        tops = {False: 0.0, True: 0.0}
         for key, band in bands.items():
             if not band[0].size or np.isnan(band[2]).all():
                 continue
             if key not in self.bands:
                 pen = QColor(self.colour_for(key[0]))
-                self.bands[key] = _BandItems(self.plot, pen, _STYLES[key[1]])
+                plot = self._plot_for(key[1])[0]
+                self.bands[key] = _BandItems(plot, pen, _STYLES[key[1]])
             self.bands[key].set(band)
-            top = max(top, float(np.nanmax(band[2])))
+            timing = key[1] in TIMING_SERIES
+            tops[timing] = max(tops[timing], float(np.nanmax(band[2])))
         for key, items in self.bands.items():
             if key not in bands or not bands[key][0].size:
                 items.set(None)
-        return top
+        return tops
 
     def show_restarts(self, restarts: list[tuple[float, str]]) -> None:
         """A dotted vertical line with the target's name at each restart (time, target) in
@@ -247,16 +284,41 @@ class MemoryGraphWidget(QWidget):
                 line.hide()
 
     def _show(self, curve: pg.PlotDataItem, visible: bool) -> None:
-        listed = any(sample.item is curve for sample, _ in self.legend.items)
+        legend = self.timing_legend if curve.getViewBox() is self._timing_box() else self.legend
+        listed = any(sample.item is curve for sample, _ in legend.items)
         if visible and not listed:
-            self.legend.addItem(curve, curve.name())
+            legend.addItem(curve, curve.name())
         elif not visible and listed:
-            self.legend.removeItem(curve)
+            legend.removeItem(curve)
         curve.setVisible(visible)
+
+    def _timing_box(self) -> pg.ViewBox:
+        return self.timing_plot.getPlotItem().getViewBox()
 
     def set_interactive(self, interactive: bool) -> None:
         """Pan and zoom with the mouse only while paused; live, the window scrolls itself."""
         self.plot.setMouseEnabled(x=interactive, y=interactive)
+        self.timing_plot.setMouseEnabled(x=interactive, y=interactive)
+
+
+def _plot(name: str, unit: str, columns: int = 1) -> tuple[pg.PlotWidget, pg.LegendItem]:
+    """A white time-axis plot with a light grid and a legend (in ``columns``), no menu or
+    buttons."""
+    plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()}, background="w")
+    plot.setObjectName(name)
+    item = plot.getPlotItem()
+    item.showGrid(x=True, y=True, alpha=0.15)
+    item.setLabel("left", unit)
+    item.getAxis("left").setWidth(LEFT_AXIS_PX)  # the same in both plots, so times line up
+    item.setMenuEnabled(False)
+    item.hideButtons()
+    legend = item.addLegend(
+        offset=(8, 8),
+        labelTextColor="#333",
+        brush=pg.mkBrush(255, 255, 255, 210),
+        colCount=columns,
+    )
+    return plot, legend
 
 
 def _with_gaps(times: np.ndarray, *columns: np.ndarray) -> tuple[np.ndarray, ...]:
