@@ -1,6 +1,7 @@
 """``fibuca-desktop monitor``: watch targets' memory headless, one line per target per sample.
 
-Several targets at once (repeat ``--health`` / ``--metrics``) are polled by the Monitor tab's own
+Several targets at once (repeat ``--health`` / ``--metrics`` / ``--pm2``) are polled by the Monitor
+tab's own
 scheduling (``MonitorSchedule``): each on its own interval, each poll with a total deadline, so
 one slow target never delays the others. ``--csv`` rows are appended and flushed as they come.
 
@@ -28,6 +29,7 @@ from fibuca_desktop.core.monitor.http_fetch import mask_url, token_from
 from fibuca_desktop.core.monitor.leak import DEFAULT_LEAK_MIN_SPAN_S
 from fibuca_desktop.core.monitor.local_source import LocalSource
 from fibuca_desktop.core.monitor.metrics_source import MetricsSource
+from fibuca_desktop.core.monitor.pm2_source import PM2_METRICS, Pm2Listing, Pm2Source, find_pm2
 from fibuca_desktop.core.monitor.poller import (
     LOCAL_JSON_METRICS,
     PollOutcome,
@@ -38,6 +40,7 @@ from fibuca_desktop.core.monitor.poller import (
 from fibuca_desktop.core.monitor.sample_log import SampleLog
 from fibuca_desktop.core.monitor.samples import HEAP_USED_MB, REMOTE_METRICS, RSS_MB
 from fibuca_desktop.core.monitor.schedule import MonitorSchedule
+from fibuca_desktop.core.monitor.targets import PM2_LISTING_AGE_S, PM2_MIN_INTERVAL_S
 from fibuca_desktop.core.monitor.thresholds import Thresholds
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -62,7 +65,7 @@ def add_parser(commands) -> None:
         help="watch backends' or a process's memory (one line per target per sample)",
         description="Poll targets every INTERVAL seconds and print each one's state "
         "(OK, WARNING, DEGRADED, CRITICAL, DOWN), key metrics, trend and leak verdict. "
-        "Repeat --health and --metrics to watch several backends at once. Stops after "
+        "Repeat --health, --metrics and --pm2 to watch several at once. Stops after "
         "--duration, Ctrl-C or SIGTERM.",
     )
     parser.add_argument(
@@ -70,6 +73,14 @@ def add_parser(commands) -> None:
     )
     parser.add_argument(
         "--metrics", metavar="URL", action="append", default=[], help="a Prometheus /metrics URL"
+    )
+    parser.add_argument(
+        "--pm2",
+        metavar="APP",
+        action="append",
+        default=[],
+        help=f"an app PM2 runs here, by its name in `pm2 list` (RSS, CPU, restarts; asked at "
+        f"most every {PM2_MIN_INTERVAL_S:g} s)",
     )
     parser.add_argument("--local", action="store_true", help="a process on this computer")
     local = parser.add_argument_group("local target (with --local; default this process)")
@@ -142,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     for target in targets:
         poller = TargetPoller(
             pool=schedule.threads,
-            interval_s=args.interval,
+            interval_s=target.pop("interval_s", args.interval),
             history_capacity=capacity,
             leak_min_span_s=args.leak_min_span,
             **target,
@@ -207,10 +218,10 @@ def _targets(args: argparse.Namespace) -> list[dict]:
     urls = [(HealthSource, url) for url in args.health] + [
         (MetricsSource, url) for url in args.metrics
     ]
-    if not urls and not args.local:
-        raise _Usage("one of the arguments --health --metrics --local is required")
-    if urls and args.local:
-        raise _Usage("argument --local: not allowed with --health or --metrics")
+    if not urls and not args.pm2 and not args.local:
+        raise _Usage("one of the arguments --health --metrics --pm2 --local is required")
+    if (urls or args.pm2) and args.local:
+        raise _Usage("argument --local: not allowed with --health, --metrics or --pm2")
     if not args.local and (args.pid is not None or args.process):
         raise _Usage("--pid and --process go with --local")
     if args.warn >= args.critical:
@@ -230,12 +241,16 @@ def _targets(args: argparse.Namespace) -> list[dict]:
                 "metric": RSS_MB,
             }
         ]
+    targets = _pm2_targets(args.pm2, args.interval)
+    if not urls:
+        if args.token_env:
+            raise _Usage("--token-env goes with --health or --metrics")
+        return targets
     token = None
     if args.token_env:
         token = token_from(args.token_env, None)
         if token is None:
             raise _Usage(f"environment variable {args.token_env} is not set or empty")
-    targets = []
     for kind, url in urls:
         try:
             parts = urlsplit(url)
@@ -252,6 +267,31 @@ def _targets(args: argparse.Namespace) -> list[dict]:
                 "target": mask_url(url),
                 "metric_names": REMOTE_METRICS,
                 "metric": HEAP_USED_MB,
+            }
+        )
+    return targets
+
+
+def _pm2_targets(apps: list[str], interval_s: float) -> list[dict]:
+    """One target per PM2 app, all on one listing (one `pm2 jlist` per round); raises _Usage."""
+    if not apps:
+        return []
+    if find_pm2() is None:
+        raise _Usage("--pm2: PM2 is not installed here (pm2 not found on PATH)")
+    listing = Pm2Listing(max_age_s=PM2_LISTING_AGE_S)
+    targets = []
+    for app in apps:
+        if not app.strip() or not app.isprintable():
+            raise _Usage(f"--pm2 {app!r}: give an app's name as `pm2 list` shows it")
+        if any(t["source"].name == app for t in targets):
+            raise _Usage(f"--pm2 {app} is given twice")
+        targets.append(
+            {
+                "source": Pm2Source(listing, name=app),
+                "target": f"PM2 {app}",
+                "metric_names": PM2_METRICS,
+                "metric": RSS_MB,
+                "interval_s": max(interval_s, PM2_MIN_INTERVAL_S),
             }
         )
     return targets

@@ -118,3 +118,20 @@ def test_shutdown_ends_polls_blocked_on_trickling_peers_at_once(server):
     assert all(future.exception() is not None for future in futures)
     with pytest.raises(RuntimeError):
         threads.submit(sources[0].poll)
+
+
+def test_a_poller_with_a_longer_interval_is_asked_at_its_own_pace():
+    """A PM2 target (every 2 s) beside others at the schedule's 0.5 s, on a stepped clock."""
+    clock = [0.0]
+    schedule = MonitorSchedule(0.5, monotonic=lambda: clock[0])
+    fast, slow = GatedSource(), GatedSource()
+    for name, source, interval in (("fast", fast, 0.5), ("slow", slow, 2.0)):
+        poller = TargetPoller(source, name, schedule.threads, interval, deadline_s=5.0)
+        schedule.add(name, poller)
+    for step in range(16):  # 8 s of heartbeats, 0.5 s apart
+        clock[0] = step * 0.5
+        schedule.heartbeat()
+        for poller in schedule.pollers.values():
+            poller.wait(WAIT_S)
+    assert (fast.calls, slow.calls) == (16, 4)
+    assert schedule.shutdown(WAIT_S)

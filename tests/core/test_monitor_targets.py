@@ -9,9 +9,11 @@ import pytest
 
 from fibuca_desktop.core.errors import SettingsError
 from fibuca_desktop.core.monitor.health_source import HealthSource
+from fibuca_desktop.core.monitor.history_key import target_key
 from fibuca_desktop.core.monitor.http_fetch import mask_url
 from fibuca_desktop.core.monitor.local_source import LocalSource
 from fibuca_desktop.core.monitor.metrics_source import MetricsSource
+from fibuca_desktop.core.monitor.pm2_source import PM2_METRICS, Pm2Listing, Pm2Source
 from fibuca_desktop.core.monitor.poll_threads import PollThreads
 from fibuca_desktop.core.monitor.samples import HEAP_USED_MB, RSS_MB
 from fibuca_desktop.core.monitor.targets import (
@@ -19,6 +21,8 @@ from fibuca_desktop.core.monitor.targets import (
     KEYRING_SERVICE,
     LOCAL,
     METRICS,
+    PM2,
+    PM2_MIN_INTERVAL_S,
     MonitorTarget,
     make_poller,
     suggest_name,
@@ -64,6 +68,7 @@ def test_targets_round_trip_through_the_settings_file(tmp_path):
     settings.monitor.targets.append(
         MonitorTarget("node", LOCAL, process_name="node", include_children=True)
     )
+    settings.monitor.targets.append(MonitorTarget("worker", PM2, pm2_app="worker"))
     settings.monitor.window_s = 3600
     settings.monitor.plotted = [HEAP_USED_MB]
     store.save(settings)
@@ -81,7 +86,12 @@ def test_an_old_file_without_a_monitor_section_gets_the_defaults(tmp_path):
 @pytest.mark.parametrize(
     ("change", "words"),
     [
-        ({"kind": "ftp"}, "kind must be one of local, health, metrics"),
+        ({"kind": "ftp"}, "kind must be one of local, health, metrics, pm2"),
+        ({"kind": PM2}, "pm2_app must be a PM2 app's name"),
+        ({"kind": PM2, "pm2_app": "a\x1b[31m"}, "pm2_app must be a PM2 app's name"),
+        ({"kind": PM2, "pm2_app": "api", "pid": 3}, "a pm2 target names its app only"),
+        ({"kind": PM2, "pm2_app": "api", "include_children": True}, "no children or token"),
+        ({"pm2_app": "api"}, "pm2_app is only for pm2 targets"),
         ({"kind": HEALTH, "url": "ftp://x/health"}, "is not an http:// or https:// address"),
         ({"kind": HEALTH, "url": "https://u:pw@x/health"}, "put the password in a token"),
         ({"kind": HEALTH, "url": None}, "is not an http:// or https:// address"),
@@ -137,6 +147,34 @@ def test_pollers_get_the_right_source_metric_and_history(pool):
     assert metrics.history.capacity == 120
     assert health.machine.thresholds.metric == HEAP_USED_MB
     assert local.machine.thresholds.metric == RSS_MB
+
+
+def test_pm2_targets_share_one_listing_watch_rss_and_ask_at_most_every_2_s(pool):
+    listing = Pm2Listing()
+    api = MonitorTarget("api", PM2, pm2_app="api")
+    pollers = [
+        make_poller(api, pool, 1.0, pm2=listing),
+        make_poller(MonitorTarget("jobs", PM2, pm2_app="jobs"), pool, 1.0, pm2=listing),
+    ]
+    assert all(isinstance(p.source, Pm2Source) for p in pollers)
+    assert pollers[0].source.listing is pollers[1].source.listing is listing
+    assert [p.source.name for p in pollers] == ["api", "jobs"]
+    assert all(p.interval_s == PM2_MIN_INTERVAL_S for p in pollers)
+    assert pollers[0].history.capacity == 43_200  # 24 h at 2 s
+    assert pollers[0].machine.thresholds.metric == RSS_MB  # the heap needs PM2's agent
+    assert pollers[0].metric_names == PM2_METRICS
+    assert make_poller(api, pool, 5.0).interval_s == 5.0  # a longer interval stays
+    assert token_for(api) is None and api.address == "PM2 app api"
+
+
+def test_pm2_targets_are_named_and_keyed_by_their_app():
+    draft = MonitorTarget("", PM2, pm2_app="api")
+    assert suggest_name(draft, set()) == "api"
+    assert suggest_name(draft, {"api"}) == "api (PM2)"
+    assert suggest_name(draft, {"api", "api (PM2)"}) == "api (PM2) (2)"
+    assert suggest_name(MonitorTarget("", PM2, pm2_app=" "), set()) == ""
+    assert target_key(MonitorTarget("renamed", PM2, pm2_app="api")) == "pm2:api"
+    assert target_key(draft) != target_key(MonitorTarget("api", LOCAL, process_name="api"))
 
 
 def test_a_session_token_wins_and_settings_never_hold_it(pool, monkeypatch, tmp_path):

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.node_server import MB, NodeServer
+from tests.pm2_daemon import APP, SECRET, SECRET_ARG
 
 KEYS = {"time", "target", "state", "reason", "metrics", "trend", "stale"}
 KEYS |= {"leak", "restarts", "latencyMs", "lagP99Ms"}  # issue 14, keeping the others
@@ -236,3 +237,28 @@ def test_usage_errors_exit_2(args, words):
     assert result.returncode == 2, result.stdout + result.stderr
     assert words in result.stderr
     assert result.stdout == ""
+
+
+def test_pm2_apps_are_watched_by_name_beside_a_backend(server, pm2_here):
+    args = ("--pm2", APP, "--pm2", "no-such-app", "--metrics", server.base + "/metrics")
+    result = monitor(*args, "--interval", "0.5", "--duration", "4.5", "--json")
+    lines = json_lines(result)
+    by_target: dict[str, list[dict]] = {}
+    for line in lines:
+        by_target.setdefault(line["target"], []).append(line)
+    app, gone = by_target[f"PM2 {APP}"], by_target["PM2 no-such-app"]
+    assert 2 <= len(app) <= 3 < len(by_target[f"{server.base}/metrics"])  # every 2 s at most
+    assert all(line["state"] == "OK" for line in app)
+    assert set(app[0]["metrics"]) >= {"rssMB", "cpuPercent", "heapUsedMB", "loopLatencyP95Ms"}
+    assert app[0]["metrics"]["rssMB"] > 0 and app[0]["restarts"] == 0
+    assert gone[0]["state"] == "DOWN" and "no app 'no-such-app'" in gone[0]["reason"]
+    assert SECRET not in result.stdout + result.stderr
+    assert SECRET_ARG not in result.stdout + result.stderr
+
+
+def test_pm2_not_on_path_is_a_usage_error_that_says_so(tmp_path):
+    env = {**os.environ, "PATH": str(tmp_path)}
+    result = monitor("--pm2", "api", "--duration", "1", env=env)
+    assert result.returncode == 2
+    assert "PM2 is not installed here (pm2 not found on PATH)" in result.stderr
+    assert "Traceback" not in result.stderr

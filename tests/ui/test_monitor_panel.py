@@ -284,6 +284,8 @@ def test_down_targets_never_freeze_the_ui(qtbot, make_panel, server):
     assert "HTTP 500" in reasons["error"]
     assert "not JSON" in reasons["garbage"] or "unparsable" in reasons["garbage"]
     assert reasons["killed"] == "connection refused"
+    trends = {panel.model.index(row, 4).data() for row in range(panel.model.rowCount())}
+    assert trends == {"–"}  # no answer: no evidence being collected, whatever it says
     assert max(gaps) < 1.0, f"the UI stalled for {max(gaps):.2f} s"
     assert panel.hub.pollers["hang"].skipped_ticks + panel.hub.pollers["hang"].backed_off_ticks
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import urlsplit
 
-from .targets import LOCAL, MonitorTarget
+from .targets import LOCAL, PM2, MonitorTarget
 
 
 def target_key(target: MonitorTarget) -> str:
@@ -17,8 +17,11 @@ def target_key(target: MonitorTarget) -> str:
     keeps the history) and never a secret: the URL loses its user and password, and a query
     string (which may carry an API key) is kept only as a hash.
 
-    ``health:http://127.0.0.1:3000/health``, ``local:name:node+children``, ``local:this-app``.
+    ``health:http://127.0.0.1:3000/health``, ``local:name:node+children``, ``local:this-app``,
+    ``pm2:api``.
     """
+    if target.kind == PM2:
+        return f"pm2:{(target.pm2_app or '').strip()}"
     children = "+children" if target.include_children else ""
     if target.kind == LOCAL:
         if target.process_name:

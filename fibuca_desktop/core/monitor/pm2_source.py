@@ -43,8 +43,11 @@ from fibuca_desktop.core.errors import FibucaError
 
 from .http_fetch import SourceDown, one_line
 from .samples import (
+    CPU_PERCENT,
     HEAP_TOTAL_MB,
     HEAP_USED_MB,
+    LOOP_LATENCY_MS,
+    LOOP_LATENCY_P95_MS,
     MB,
     RSS_MB,
     ProcessIdentity,
@@ -54,9 +57,6 @@ from .samples import (
 
 log = logging.getLogger(__name__)
 
-CPU_PERCENT = "cpuPercent"
-LOOP_LATENCY_MS = "loopLatencyMs"
-LOOP_LATENCY_P95_MS = "loopLatencyP95Ms"
 PM2_METRICS = (
     RSS_MB,
     CPU_PERCENT,
@@ -66,6 +66,7 @@ PM2_METRICS = (
     LOOP_LATENCY_P95_MS,
 )
 """A PM2 target's metrics, as the per-sample JSON names them."""
+__all__ = ["CPU_PERCENT", "LOOP_LATENCY_MS", "LOOP_LATENCY_P95_MS", "PM2_METRICS"]
 
 ONLINE = "online"
 TIMEOUT_S = 5.0  # `pm2 jlist` starts a Node process: slower than an HTTP poll

@@ -22,7 +22,12 @@ RUNTIME_METRICS = (PROCESS_START_TIME, LAG_P99_MS, GC_SECONDS_TOTAL)
 # poll, the event-loop lag p99, and GC time per second of wall time (ms/s: 50 is a 5% share).
 RESPONSE_MS = "responseMs"
 GC_MS_PER_S = "gcMsPerS"
-TIMING_SERIES = (RESPONSE_MS, LAG_P99_MS, GC_MS_PER_S)
+# PM2 targets (pm2_source.py) report CPU and, through PM2's agent, event-loop latency
+# percentiles (not prom-client's lag p99: another measure, kept apart).
+CPU_PERCENT = "cpuPercent"
+LOOP_LATENCY_MS = "loopLatencyMs"
+LOOP_LATENCY_P95_MS = "loopLatencyP95Ms"
+TIMING_SERIES = (RESPONSE_MS, LAG_P99_MS, GC_MS_PER_S, LOOP_LATENCY_P95_MS)
 # Local targets (this computer) add:
 SYSTEM_AVAILABLE_MB = "systemAvailableMB"
 SYSTEM_USED_PERCENT = "systemUsedPercent"

@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 
 class MonitorSchedule:
-    """Pollers by name, each ticked once per ``interval_s`` on the monotonic clock."""
+    """Pollers by name, each ticked once per ``interval_s`` (or its own longer interval) on the
+    monotonic clock."""
 
     def __init__(
         self,
@@ -58,8 +59,10 @@ class MonitorSchedule:
                 outcome = poller.tick()
                 if outcome is not None:
                     outcomes.append((name, outcome))
-                # Keep the cadence, but after a stall do not burst.
-                self._due[name] = max(self._due.get(name, 0.0) + self.interval_s, now)
+                # Keep the cadence, but after a stall do not burst. A poller may ask less often
+                # than the schedule ticks (PM2 targets), never more often.
+                every = max(self.interval_s, poller.interval_s)
+                self._due[name] = max(self._due.get(name, 0.0) + every, now)
         return outcomes
 
     def seconds_to_next(self) -> float:

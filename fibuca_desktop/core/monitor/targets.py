@@ -2,7 +2,8 @@
 
 A ``MonitorTarget`` is plain JSON-friendly data kept in the settings file. Its bearer token is
 never part of it: only where the token comes from (an environment variable's name, or "in the OS
-keyring under this URL") is saved.
+keyring under this URL") is saved. A PM2 target keeps only the app's name: PM2's listing holds
+the app's environment, which is never read into a target.
 """
 
 from __future__ import annotations
@@ -19,19 +20,31 @@ from .http_fetch import mask_url, token_from
 from .leak import DEFAULT_LEAK_MIN_SPAN_S
 from .local_source import LocalSource
 from .metrics_source import MetricsSource
+from .pm2_source import PM2_METRICS, Pm2Listing, Pm2Source
 from .poll_threads import PollThreads
 from .poller import LOCAL_JSON_METRICS, TargetPoller, http_timeout_for
-from .samples import HEAP_USED_MB, LAG_P99_MS, REMOTE_METRICS, RESPONSE_MS, RSS_MB
+from .samples import (
+    HEAP_USED_MB,
+    LAG_P99_MS,
+    LOOP_LATENCY_P95_MS,
+    REMOTE_METRICS,
+    RESPONSE_MS,
+    RSS_MB,
+)
 from .thresholds import Thresholds
 
-LOCAL, HEALTH, METRICS = "local", "health", "metrics"
-KINDS = (LOCAL, HEALTH, METRICS)
+LOCAL, HEALTH, METRICS, PM2 = "local", "health", "metrics", "pm2"
+KINDS = (LOCAL, HEALTH, METRICS, PM2)
+REMOTE_KINDS = (HEALTH, METRICS)  # polled over HTTP: an address, maybe a token
 KEYRING_SERVICE = "fibuca-desktop-monitor"
 THIS_COMPUTER = "This computer"
 WINDOWS_S = (300, 3600, 86_400, 7 * 86_400, 30 * 86_400)  # 5 min, 1 h, 24 h, 7 d, 30 d
 MIN_INTERVAL_S, MAX_INTERVAL_S = 0.5, 60.0
 MIN_LEAK_SPAN_S, MAX_LEAK_SPAN_S = 60.0, 86_400.0  # a minute .. the 24 h the RAM history holds
 MAX_NAME = 80
+# `pm2 jlist` starts a Node process (0.15 s of CPU here): PM2 targets are asked at most this often.
+PM2_MIN_INTERVAL_S = 2.0
+PM2_LISTING_AGE_S = 0.75 * PM2_MIN_INTERVAL_S  # PM2 targets added at other times share a listing
 
 
 @dataclass
@@ -48,19 +61,25 @@ class MonitorTarget:
     critical_mb: float = 450.0
     token_env: str | None = None  # the environment variable holding a bearer token
     token_in_keyring: bool = False  # the token is in the OS keyring under this target's URL
+    pm2_app: str | None = None  # pm2: the app's name, as `pm2 list` shows it
 
     @property
     def metric(self) -> str:
-        """The metric the thresholds watch."""
-        return RSS_MB if self.kind == LOCAL else HEAP_USED_MB
+        """The metric the thresholds watch: RSS for a process here (PM2's heap needs its agent),
+        heap used for a backend."""
+        return HEAP_USED_MB if self.kind in REMOTE_KINDS else RSS_MB
 
     @property
     def metric_names(self) -> tuple[str, ...]:
+        if self.kind == PM2:
+            return PM2_METRICS
         return LOCAL_JSON_METRICS if self.kind == LOCAL else REMOTE_METRICS
 
     @property
     def address(self) -> str:
-        """Where the target is, for a tooltip: a masked URL, a PID or a process name."""
+        """Where the target is, for a tooltip: a masked URL, a PID, a process or PM2 app name."""
+        if self.kind == PM2:
+            return f"PM2 app {self.pm2_app}"
         if self.kind != LOCAL:
             return mask_url(self.url or "")
         if self.process_name:
@@ -82,7 +101,19 @@ class MonitorTarget:
             raise SettingsError(f"{where}.name must be 1 to {MAX_NAME} characters")
         if self.kind not in KINDS:
             raise SettingsError(f"{where}.kind must be one of {', '.join(KINDS)}, not {self.kind}")
-        if self.kind == LOCAL:
+        if self.kind != PM2 and self.pm2_app is not None:
+            raise SettingsError(f"{where}.pm2_app is only for pm2 targets")
+        if self.kind == PM2:
+            app = self.pm2_app or ""
+            if not app.strip() or len(app) > MAX_NAME or not app.isprintable():
+                raise SettingsError(
+                    f"{where}.pm2_app must be a PM2 app's name (1 to {MAX_NAME} characters)"
+                )
+            if self.url is not None or self.pid is not None or self.process_name:
+                raise SettingsError(f"{where}: a pm2 target names its app only (pm2_app)")
+            if self.include_children or self.token_env or self.token_in_keyring:
+                raise SettingsError(f"{where}: a pm2 target has no children or token settings")
+        elif self.kind == LOCAL:
             if self.url is not None:
                 raise SettingsError(f"{where}.url is only for health and metrics targets")
             if self.pid is not None and self.process_name:
@@ -121,7 +152,10 @@ def suggest_name(target: MonitorTarget, taken: set[str]) -> str:
     """A name for ``target`` that no watched target has: the host, then host:port, then
     host:port/path, then a number ("127.0.0.1:3000 (2)"); a process's name or PID for local
     ones. Empty when there is nothing to name it after yet (no host typed)."""
-    if target.kind == LOCAL:
+    if target.kind == PM2:
+        app = (target.pm2_app or "").strip()
+        bases = [app, f"{app} (PM2)"] if app else []
+    elif target.kind == LOCAL:
         if target.process_name:
             bases = [target.process_name.strip()]
         elif target.pid is not None:
@@ -146,6 +180,8 @@ def suggest_name(target: MonitorTarget, taken: set[str]) -> str:
         if path:
             bases.append(f"{bases[-1]}/{path}")
     bases = [base[:MAX_NAME] for base in bases if base]
+    if not bases:
+        return ""
     for base in bases:
         if base not in taken:
             return base
@@ -176,7 +212,13 @@ class MonitorSettings:
     window_s: int = WINDOWS_S[0]
     notify: bool = True
     plotted: list[str] = field(
-        default_factory=lambda: [HEAP_USED_MB, RSS_MB, RESPONSE_MS, LAG_P99_MS]
+        default_factory=lambda: [
+            HEAP_USED_MB,
+            RSS_MB,
+            RESPONSE_MS,
+            LAG_P99_MS,
+            LOOP_LATENCY_P95_MS,
+        ]
     )
     leak_min_span_s: float = DEFAULT_LEAK_MIN_SPAN_S  # evidence before a leak can be called
 
@@ -201,7 +243,7 @@ class MonitorSettings:
 
 def token_for(target: MonitorTarget) -> str | None:
     """The bearer token from the target's environment variable, else the keyring, else None."""
-    if target.kind == LOCAL:
+    if target.kind not in REMOTE_KINDS:
         return None
     service = KEYRING_SERVICE if target.token_in_keyring else None
     return token_from(target.token_env, service, keyring_user=target.url or "")
@@ -214,13 +256,19 @@ def make_poller(
     token: str | None = None,
     history_s: float = DAY_AT_1_S,
     leak_min_span_s: float = DEFAULT_LEAK_MIN_SPAN_S,
+    pm2: Pm2Listing | None = None,
 ) -> TargetPoller:
     """A poller for ``target`` keeping ``history_s`` of samples at ``interval_s``.
 
     ``token`` overrides where the settings say the token is (a token typed in for this session
-    only, when no keyring can keep it).
+    only, when no keyring can keep it). ``pm2`` is the listing PM2 targets share (one `pm2 jlist`
+    for all of them); without one, a PM2 target gets its own. PM2 targets are polled every
+    ``PM2_MIN_INTERVAL_S`` at the most often.
     """
-    if target.kind == LOCAL:
+    if target.kind == PM2:
+        source = Pm2Source(pm2 or Pm2Listing(), name=target.pm2_app)
+        interval_s = max(interval_s, PM2_MIN_INTERVAL_S)
+    elif target.kind == LOCAL:
         source = LocalSource(target.pid, target.process_name, target.include_children)
     else:
         kind = HealthSource if target.kind == HEALTH else MetricsSource

@@ -42,6 +42,7 @@ from fibuca_desktop.core.monitor.samples import (
     HEAP_TOTAL_MB,
     HEAP_USED_MB,
     LAG_P99_MS,
+    LOOP_LATENCY_P95_MS,
     RESPONSE_MS,
     RSS_MB,
     SYSTEM_AVAILABLE_MB,
@@ -67,6 +68,7 @@ SERIES_LABELS = {
     RESPONSE_MS: "Response time (ms)",
     LAG_P99_MS: "Event-loop lag p99 (ms)",
     GC_MS_PER_S: "GC time (ms per s)",
+    LOOP_LATENCY_P95_MS: "Event-loop latency p95, PM2 (ms)",
 }
 
 

@@ -26,6 +26,7 @@ from fibuca_desktop.core.monitor.samples import (
     HEAP_TOTAL_MB,
     HEAP_USED_MB,
     LAG_P99_MS,
+    LOOP_LATENCY_P95_MS,
     RESPONSE_MS,
     RSS_MB,
     SYSTEM_AVAILABLE_MB,
@@ -45,6 +46,7 @@ TIMING = {
     RESPONSE_MS: "response",
     LAG_P99_MS: "loop lag p99",
     GC_MS_PER_S: "GC ms/s",
+    LOOP_LATENCY_P95_MS: "loop latency p95",
 }
 """The timing series (ms), drawn in a smaller plot below the memory one, same time axis."""
 
@@ -57,6 +59,7 @@ _STYLES = {
     RESPONSE_MS: Qt.PenStyle.SolidLine,
     LAG_P99_MS: Qt.PenStyle.DashLine,
     GC_MS_PER_S: Qt.PenStyle.DotLine,
+    LOOP_LATENCY_P95_MS: Qt.PenStyle.DashDotLine,
 }
 _TARGET_COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
 WARNING_COLOUR, CRITICAL_COLOUR = "#d98c00", "#d62728"

@@ -24,10 +24,11 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from fibuca_desktop.core.monitor.history_key import target_key
 from fibuca_desktop.core.monitor.history_store import HistoryStore
 from fibuca_desktop.core.monitor.leak import DEFAULT_LEAK_MIN_SPAN_S
+from fibuca_desktop.core.monitor.pm2_source import Pm2Listing
 from fibuca_desktop.core.monitor.poll_threads import SHUTDOWN_WAIT_S
 from fibuca_desktop.core.monitor.poller import PollOutcome, TargetPoller
 from fibuca_desktop.core.monitor.schedule import MonitorSchedule
-from fibuca_desktop.core.monitor.targets import MonitorTarget, make_poller
+from fibuca_desktop.core.monitor.targets import PM2_LISTING_AGE_S, MonitorTarget, make_poller
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ class MonitorHub(QObject):
         self._timer.setInterval(HEARTBEAT_MS)
         self._timer.timeout.connect(self.heartbeat)
         self._closed = False
+        # One `pm2 jlist` per round however many PM2 targets, whenever each was added.
+        self.pm2 = Pm2Listing(max_age_s=PM2_LISTING_AGE_S)
         self.history: HistoryStore | None = None  # set once open_history's store is open
         self._opening: Future | None = None
 
@@ -119,6 +122,7 @@ class MonitorHub(QObject):
             self.interval_s,
             token,
             leak_min_span_s=self.leak_min_span_s,
+            pm2=self.pm2,
         )
         self.restore(target, poller)
         return poller

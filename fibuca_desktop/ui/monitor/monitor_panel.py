@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QListWidget,
+    QMenu,
     QPushButton,
     QSplitter,
     QTableView,
@@ -24,15 +25,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fibuca_desktop.core.monitor.pm2_source import find_pm2
 from fibuca_desktop.core.monitor.poller import PollOutcome
 from fibuca_desktop.core.monitor.restarts import CrashLoop
-from fibuca_desktop.core.monitor.targets import KEYRING_SERVICE, MonitorTarget
+from fibuca_desktop.core.monitor.targets import KEYRING_SERVICE, PM2, MonitorTarget
 from fibuca_desktop.core.monitor.thresholds import State
 from fibuca_desktop.core.secrets import SecretStoreUnavailable, delete_secret, save_secret
 from fibuca_desktop.core.settings import Settings
 from fibuca_desktop.ui.monitor.graph_view import GraphViewWidget
 from fibuca_desktop.ui.monitor.monitor_hub import MonitorHub
 from fibuca_desktop.ui.monitor.notifier import StateNotifier
+from fibuca_desktop.ui.monitor.pm2_picker import NOT_INSTALLED_TIP, Pm2PickerDialog
 from fibuca_desktop.ui.monitor.target_dialog import AddTargetDialog
 from fibuca_desktop.ui.monitor.target_table import (
     NAME,
@@ -79,7 +82,15 @@ class MonitorPanel(QWidget):
     # --- layout ------------------------------------------------------------------------
     def _build(self) -> None:
         self.add_button = QPushButton("Add target…")
-        self.add_button.clicked.connect(self.ask_add_target)
+        self.add_menu = QMenu(self.add_button)
+        self.add_menu.setToolTipsVisible(True)
+        self.add_address_action = self.add_menu.addAction(
+            "Address or process…", self.ask_add_target
+        )
+        self.add_pm2_action = self.add_menu.addAction("PM2 processes…", self.ask_add_pm2)
+        self.add_menu.aboutToShow.connect(self._update_add_menu)
+        self.add_button.setMenu(self.add_menu)
+        self._update_add_menu()
         self.edit_button = QPushButton("Levels…")
         self.edit_button.setToolTip("Change the selected target's warning and critical levels")
         self.edit_button.clicked.connect(self.ask_edit_levels)
@@ -140,6 +151,19 @@ class MonitorPanel(QWidget):
         dialog = AddTargetDialog(set(self.hub.pollers), self)
         if dialog.exec() == AddTargetDialog.DialogCode.Accepted:
             self.add_target(dialog.target(), dialog.token)
+
+    def _update_add_menu(self) -> None:
+        """PM2's entry works only where `pm2` is on PATH; the tooltip says why not."""
+        installed = find_pm2() is not None
+        self.add_pm2_action.setEnabled(installed)
+        self.add_pm2_action.setToolTip("" if installed else NOT_INSTALLED_TIP)
+
+    def ask_add_pm2(self) -> None:
+        watched = {t.pm2_app for t in self.hub.targets.values() if t.kind == PM2 and t.pm2_app}
+        dialog = Pm2PickerDialog(self.hub.pm2, set(self.hub.pollers), watched, self)
+        if dialog.exec() == Pm2PickerDialog.DialogCode.Accepted:
+            for target in dialog.targets():
+                self.add_target(target)
 
     def add_target(self, target: MonitorTarget, token: str | None = None) -> None:
         """Watch a new target; a typed ``token`` goes to the keyring, or is kept for the session."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -19,6 +21,8 @@ from fibuca_desktop.core.monitor.targets import (
     HEALTH,
     LOCAL,
     METRICS,
+    PM2,
+    REMOTE_KINDS,
     MonitorTarget,
     suggest_name,
     url_problem,
@@ -54,6 +58,7 @@ class AddTargetDialog(QDialog):
         self.setWindowTitle("Add a target to monitor")
         self.setMinimumWidth(460)
         self._taken = taken_names
+        self._editing: MonitorTarget | None = None
         self.kind = QComboBox()
         for kind, label in KIND_LABELS.items():
             self.kind.addItem(label, kind)
@@ -119,12 +124,16 @@ class AddTargetDialog(QDialog):
     def _show_for_editing(self, target: MonitorTarget) -> None:
         """Only the levels of a watched target change; the rest is shown for reference."""
         self.setWindowTitle(f"Levels for {target.name}")
+        self._editing = target
         self._taken = self._taken - {target.name}
+        if target.kind == PM2:  # added from the PM2 list, not here: shown, not offered
+            self.kind.addItem("A PM2 app", PM2)
         self._name_was_suggested = False  # its own name stays, whatever the address says
         self.kind.setCurrentIndex(self.kind.findData(target.kind))
         self.name.setText(target.name)
         self.url.setText(target.url or "")
         process = target.process_name or ("" if target.pid is None else str(target.pid))
+        process = target.pm2_app or process
         self.process.setText(process)
         self.children.setChecked(target.include_children)
         self.token_env.setText(target.token_env or "")
@@ -151,7 +160,7 @@ class AddTargetDialog(QDialog):
     def _kind_changed(self) -> None:
         self._suggest_name()
         kind = self.kind.currentData()
-        remote = kind != LOCAL
+        remote = kind in REMOTE_KINDS
         for widget in (self.url, self.token_field, self.token_env):
             self.form.setRowVisible(widget, remote)
         for widget in (self.process, self.children):
@@ -174,7 +183,11 @@ class AddTargetDialog(QDialog):
         self.name.setText(suggest_name(self._draft(), self._taken))
 
     def _draft(self) -> MonitorTarget:
-        """The fields as a target, unchecked."""
+        """The fields as a target, unchecked; for a watched one, only its levels change."""
+        if self._editing is not None:
+            return replace(
+                self._editing, warning_mb=self.warning.value(), critical_mb=self.critical.value()
+            )
         kind = self.kind.currentData()
         pid, process_name = None, None
         if kind == LOCAL:
@@ -200,7 +213,7 @@ class AddTargetDialog(QDialog):
         target = self._draft()
         kind = target.kind
         # The address first: a broken one cannot suggest a name, and is what to fix.
-        problem = url_problem(target.url or "") if kind != LOCAL else None
+        problem = url_problem(target.url or "") if kind in REMOTE_KINDS else None
         if problem and (target.url or "").strip():
             raise SettingsError(f"Address: {problem}.")
         if not target.name:

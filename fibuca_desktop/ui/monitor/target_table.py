@@ -17,13 +17,15 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from fibuca_desktop.core.monitor.poller import PollOutcome
 from fibuca_desktop.core.monitor.samples import (
+    CPU_PERCENT,
     HEAP_USED_MB,
     LAG_P99_MS,
+    LOOP_LATENCY_P95_MS,
     RSS_MB,
     SYSTEM_AVAILABLE_MB,
     SYSTEM_USED_PERCENT,
 )
-from fibuca_desktop.core.monitor.targets import LOCAL, MonitorTarget
+from fibuca_desktop.core.monitor.targets import LOCAL, PM2, MonitorTarget
 from fibuca_desktop.core.monitor.thresholds import State, Trend
 
 STATE_COLOURS = {
@@ -50,6 +52,11 @@ def _mb(value: float | None) -> str:
 def memory_text(target: MonitorTarget, outcome: PollOutcome) -> str:
     """The few numbers that matter for this kind of target, gaps as a dash."""
     sample = outcome.sample
+    if target.kind == PM2:  # RSS and CPU always; the heap once PM2's agent reports it
+        cpu = sample.value(CPU_PERCENT)
+        text = f"RSS {_mb(sample.value(RSS_MB))} · CPU {'–' if cpu is None else f'{cpu:.0f}%'}"
+        heap = sample.value(HEAP_USED_MB)
+        return text if heap is None else f"{text} · heap {_mb(heap)}"
     if target.kind != LOCAL:
         return f"heap {_mb(sample.value(HEAP_USED_MB))} · RSS {_mb(sample.value(RSS_MB))}"
     used = sample.value(SYSTEM_USED_PERCENT)
@@ -90,6 +97,9 @@ def _health_lines(outcome: PollOutcome) -> list[str]:
     lag = sample.runtime.get(LAG_P99_MS)
     if lag is not None:
         lines.append(f"event-loop lag p99 {lag:.0f} ms")
+    latency = sample.value(LOOP_LATENCY_P95_MS)
+    if latency is not None:
+        lines.append(f"event-loop latency p95 {latency:.1f} ms (PM2)")
     return lines
 
 
@@ -194,6 +204,8 @@ class TargetTableModel(QAbstractTableModel):
             return memory_text(target, outcome)
         if column == BACKEND:
             return outcome.sample.backend_status or "–"
+        if outcome.state == State.DOWN and not (outcome.leak and outcome.leak.suspected):
+            return "–"  # no answer: no evidence is being collected (a leak seen stays shown)
         return outcome.leak_text or trend_text(outcome.trend)
 
     def _tooltip(self, target: MonitorTarget, outcome: PollOutcome | None) -> str:
