@@ -43,26 +43,6 @@ def server() -> Iterator[NodeServer]:
     node.stop()
 
 
-@pytest.fixture
-def make_panel(qtbot):
-    panels: list[MonitorPanel] = []
-
-    def make(settings: Settings | None = None, interval_s: float = 0.25, hub=None):
-        settings = settings or Settings()
-        hub = hub or MonitorHub(interval_s)
-        panel = MonitorPanel(hub, settings, StateNotifier())
-        qtbot.addWidget(panel)
-        panel.resize(1000, 600)
-        panel.show()
-        qtbot.waitExposed(panel)
-        panels.append(panel)
-        return panel
-
-    yield make
-    for panel in panels:
-        panel.shutdown()
-
-
 def health(server: NodeServer, name: str = "api", path: str = "/health", **levels):
     return MonitorTarget(name, HEALTH, url=server.base + path, **levels)
 

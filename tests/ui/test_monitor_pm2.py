@@ -16,9 +16,7 @@ from fibuca_desktop.core.monitor.samples import RSS_MB
 from fibuca_desktop.core.monitor.targets import PM2, PM2_MIN_INTERVAL_S, MonitorTarget
 from fibuca_desktop.core.monitor.thresholds import State
 from fibuca_desktop.core.settings import Settings, SettingsStore
-from fibuca_desktop.ui.monitor.monitor_hub import MonitorHub
 from fibuca_desktop.ui.monitor.monitor_panel import MonitorPanel
-from fibuca_desktop.ui.monitor.notifier import StateNotifier
 from fibuca_desktop.ui.monitor.pm2_picker import (
     APP as APP_COLUMN,
 )
@@ -32,24 +30,6 @@ from fibuca_desktop.ui.monitor.target_dialog import AddTargetDialog
 from tests.pm2_daemon import APP, SECRET, SECRET_ARG, Pm2, wait
 
 WAIT_MS = 30_000
-
-
-@pytest.fixture
-def make_panel(qtbot):
-    panels: list[MonitorPanel] = []
-
-    def make(settings: Settings) -> MonitorPanel:
-        panel = MonitorPanel(MonitorHub(0.5), settings, StateNotifier())
-        qtbot.addWidget(panel)
-        panel.resize(1000, 600)
-        panel.show()
-        qtbot.waitExposed(panel)
-        panels.append(panel)
-        return panel
-
-    yield make
-    for panel in panels:
-        panel.shutdown()
 
 
 def _rows(dialog: Pm2PickerDialog) -> dict[str, object]:
@@ -69,7 +49,7 @@ def test_a_pm2_app_picked_from_the_list_is_watched_restarted_and_seen_down(
     assert app_online, "the PM2 test app never came online"
     settings = Settings()
     settings.monitor.targets = []
-    panel = make_panel(settings)
+    panel = make_panel(settings, interval_s=0.5)
     panel.add_menu.aboutToShow.emit()
     assert panel.add_pm2_action.isEnabled()
     seen: dict[str, object] = {}
@@ -194,7 +174,7 @@ def test_without_pm2_on_path_the_entry_is_disabled_and_says_why(
     monkeypatch.setenv("PATH", str(tmp_path))
     settings = Settings()
     settings.monitor.targets = []
-    panel = make_panel(settings)
+    panel = make_panel(settings, interval_s=0.5)
     panel.add_menu.aboutToShow.emit()
     assert not panel.add_pm2_action.isEnabled()
     assert panel.add_pm2_action.toolTip() == NOT_INSTALLED_TIP

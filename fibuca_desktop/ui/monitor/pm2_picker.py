@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import (
 from fibuca_desktop.core.monitor.pm2_source import CPU_PERCENT, Pm2App, Pm2Listing
 from fibuca_desktop.core.monitor.samples import RSS_MB
 from fibuca_desktop.core.monitor.targets import PM2, MonitorTarget, suggest_name
+from fibuca_desktop.ui.monitor.target_dialog import mb_box
 
 COLUMNS = ("App", "State", "PID", "Restarts", "Memory", "CPU")
 APP, STATE, PID, RESTARTS, MEMORY, CPU = range(len(COLUMNS))
@@ -72,8 +72,8 @@ class Pm2PickerDialog(QDialog):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(STATE, QHeaderView.ResizeMode.Stretch)
         self.tree.itemChanged.connect(lambda *_: self._update_ok())
-        self.warning = self._mb_box(350)
-        self.critical = self._mb_box(450)
+        self.warning = mb_box(350)
+        self.critical = mb_box(450)
         self.warning.valueChanged.connect(self._update_ok)
         self.critical.valueChanged.connect(self._update_ok)
         levels = QFormLayout()
@@ -101,15 +101,6 @@ class Pm2PickerDialog(QDialog):
         self._timer.setInterval(CHECK_MS)
         self._timer.timeout.connect(self._check_answer)
         self.refresh()
-
-    @staticmethod
-    def _mb_box(value: float) -> QDoubleSpinBox:
-        box = QDoubleSpinBox()
-        box.setRange(1, 1_000_000)
-        box.setDecimals(0)
-        box.setSuffix(" MB")
-        box.setValue(value)
-        return box
 
     @property
     def busy(self) -> bool:

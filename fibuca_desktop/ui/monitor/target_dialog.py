@@ -68,8 +68,8 @@ class AddTargetDialog(QDialog):
         self.process = QLineEdit()
         self.process.setPlaceholderText("PID or process name; empty: this app")
         self.children = QCheckBox("Include child processes")
-        self.warning = self._mb_box(350)
-        self.critical = self._mb_box(450)
+        self.warning = mb_box(350)
+        self.critical = mb_box(450)
         self.token_field = QLineEdit()
         self.token_field.setEchoMode(QLineEdit.EchoMode.Password)
         self.token_field.setPlaceholderText("optional; kept in the OS keyring, never in a file")
@@ -143,15 +143,6 @@ class AddTargetDialog(QDialog):
             widget.setEnabled(False)
         for widget in (self.token_field, self.token_env):
             self.form.setRowVisible(widget, False)
-
-    @staticmethod
-    def _mb_box(value: float) -> QDoubleSpinBox:
-        box = QDoubleSpinBox()
-        box.setRange(1, 1_000_000)
-        box.setDecimals(0)
-        box.setSuffix(" MB")
-        box.setValue(value)
-        return box
 
     @property
     def token(self) -> str | None:
@@ -238,3 +229,13 @@ class AddTargetDialog(QDialog):
             return
         self.error.setText("")
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(True)
+
+
+def mb_box(value: float) -> QDoubleSpinBox:
+    """A level in whole MB (1 MB to 1 TB), as every target dialog asks for it."""
+    box = QDoubleSpinBox()
+    box.setRange(1, 1_000_000)
+    box.setDecimals(0)
+    box.setSuffix(" MB")
+    box.setValue(value)
+    return box
