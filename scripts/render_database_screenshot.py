@@ -2,7 +2,8 @@
 
 Starts the test suite's cluster (tests/pg_cluster.py: PostgreSQL 15 binaries, hypopg), loads the
 Prisma-style shop and its workload, connects the real ``DatabasePanel`` offscreen, runs the
-advisor and grabs it. Separate from render_screenshots.py because it needs a PostgreSQL server.
+advisor and grabs it (and the Over-fetching page before it). Separate from render_screenshots.py
+because it needs a PostgreSQL server.
 Usage: .venv/bin/python scripts/render_database_screenshot.py [OUTPUT_FOLDER]
 """
 
@@ -55,7 +56,13 @@ def main(out_dir: Path) -> int:
         wait_until(app, lambda: panel.connected)
         panel.slow.min_mean.setValue(0)
         panel.slow.min_calls.setValue(30)
-        panel.tabs.setCurrentIndex(3)
+        panel.tabs.setCurrentWidget(panel.overfetch)  # reads its ranking when first shown
+        wait_until(app, lambda: panel.overfetch.loaded)
+        app.processEvents()
+        target = out_dir / "database-overfetch.png"
+        panel.grab().save(str(target))
+        print(target)
+        panel.tabs.setCurrentWidget(panel.advisor_page)
         panel.advise()
         wait_until(app, lambda: not panel.bridge.pending())
         panel.advisor.table.selectRow(0)

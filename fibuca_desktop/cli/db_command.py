@@ -1,9 +1,10 @@
 """``fibuca-desktop db``: the Database panel's inspections and index builds, headless.
 
-``overview``, ``slow``, ``advise`` and ``indexes`` only read, in read-only transactions. ``apply``
-builds one index with ``CREATE INDEX CONCURRENTLY`` after showing the exact SQL; without a terminal
-to confirm on it needs ``--yes``. The URL defaults to ``$DATABASE_URL`` (Prisma's variable), which
-keeps the password out of the process list; passwords are never printed.
+``overview``, ``slow``, ``advise``, ``indexes`` and ``overfetch`` only read, in read-only
+transactions. ``apply`` builds one index with ``CREATE INDEX CONCURRENTLY`` after showing the
+exact SQL; without a terminal to confirm on it needs ``--yes``. The URL defaults to
+``$DATABASE_URL`` (Prisma's variable), which keeps the password out of the process list;
+passwords are never printed.
 
 Exit status: 0 on success, 1 on failure (with the reason on stderr), 2 on usage errors.
 """
@@ -84,6 +85,23 @@ def add_parser(commands) -> None:
         "--migration", type=Path, metavar="FILE", help="also write the suggestions as SQL"
     )
     actions.add_parser("indexes", parents=[common], help="duplicate, unused, INVALID indexes")
+    over = actions.add_parser(
+        "overfetch",
+        parents=[common],
+        help="queries returning wide columns (Prisma without select): bytes per call",
+    )
+    over.add_argument(
+        "--all",
+        action="store_true",
+        help="list every statement's reads, not only those returning wide columns",
+    )
+    over.add_argument(
+        "--limit",
+        type=number_in(int, 1, 10_000),
+        default=100,
+        metavar="N",
+        help="look at the N statements that returned the most rows (default 100)",
+    )
     apply = actions.add_parser("apply", parents=[common], help="CREATE INDEX CONCURRENTLY")
     apply.add_argument("--table", required=True, help="table name exactly (case-sensitive)")
     apply.add_argument("--columns", required=True, help="A[,B...] exactly (case-sensitive)")
@@ -255,6 +273,29 @@ def _indexes(session: DatabaseSession, args) -> int:
     return _emit(args, health.to_json(), "\n".join(lines) or "no problem found")
 
 
+def _overfetch(session: DatabaseSession, args) -> int:
+    from fibuca_desktop.core.byte_size import human_bytes
+    from fibuca_desktop.core.database.overfetch import overfetch
+
+    report = overfetch(session, args.limit, include_all=args.all)
+    if report.message:
+        _print(f"note: {report.message}", file=sys.stderr)
+    lines = []
+    for q in report.queries:
+        what = "ALL COLUMNS" if q.all_columns else f"{len(q.returned)} columns"
+        wide = f" (wide: {', '.join(q.wide_columns)})" if q.wide_columns else ""
+        lines += [
+            f"{human_bytes(q.bytes_per_call):>9}/call  x{q.calls} = "
+            f"{human_bytes(q.total_bytes)}  {q.table}  {what}{wide}  "
+            f"{q.rows_per_call:g} rows/call",
+            f"  fix: {q.fix}",
+            f"  {_one_line(q.query, 110)}",
+        ]
+    if not lines:
+        lines = ["no query returns wide columns" if not args.all else "no query reads a table"]
+    return _emit(args, report.to_json(), "\n".join(lines))
+
+
 def _apply(session: DatabaseSession, args, retried: bool = False) -> int:
     from fibuca_desktop.core.database.index_build import IndexBuilder
 
@@ -315,5 +356,6 @@ ACTIONS = {
     "slow": _slow,
     "advise": _advise,
     "indexes": _indexes,
+    "overfetch": _overfetch,
     "apply": _apply,
 }

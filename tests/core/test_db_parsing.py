@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from fibuca_desktop.core.database.plan_columns import ScanColumns, comparison, conjuncts, scans
-from fibuca_desktop.core.database.statement_check import single_statement
+from fibuca_desktop.core.database.statement_check import select_list_length, single_statement
 from fibuca_desktop.core.errors import UsageError
 
 
@@ -125,3 +125,23 @@ def test_build_progress_fraction_follows_the_phases_and_their_counts():
     assert at("waiting for old snapshots", blocks=(9, 3)) == 1.0  # counts never overshoot
     assert at("a phase of a newer PostgreSQL") == 0.0
     assert len(PHASES) == 10
+
+
+@pytest.mark.parametrize(
+    ("query", "count"),
+    [
+        ('SELECT "t"."a", "t"."b" FROM "t" ORDER BY "t"."c" DESC', 2),  # c rides along, unseen
+        ("SELECT DISTINCT ON (a, b) a, f(b, c) FROM t", 2),
+        ('select "x", "from" , \'a,b\' from t', 3),  # quoted commas and names are no FROM
+        ("SELECT count(*) FROM t", 1),
+        ("SELECT (SELECT max(x) FROM u), a FROM t /* , b */", 2),
+        ("SELECT a AS fromage FROM t", 1),
+        ("SELECT * FROM t", None),
+        ("SELECT t.*, 1 FROM t", None),
+        ("SELECT 1", None),  # no FROM: nothing to tell it by
+        ("UPDATE t SET a = 1", None),
+        ("SELECT 'unclosed FROM t", None),
+    ],
+)
+def test_the_select_list_is_counted_at_the_top_level(query, count):
+    assert select_list_length(query) == count

@@ -15,6 +15,7 @@ import pytest
 
 from tests.core.test_db_advisor import EXPECTED
 from tests.pg_cluster import PASSWORD
+from tests.shop_schema import PAGE_TITLES, PAGES_FIND_MANY, normalised
 
 COMMAND = [sys.executable, "-m", "fibuca_desktop", "db"]
 LOW = ["--min-mean-ms", "0", "--min-calls", "30"]
@@ -187,3 +188,33 @@ def test_debug_logging_never_shows_the_password(shop_url):
     assert "INFO fibuca_desktop.core.database.connection: engine for" in result.stderr
     assert "fibuca:***@" in result.stderr
     assert PASSWORD not in result.stdout + result.stderr
+
+
+OVERFETCH_KEYS = {"queryid", "query", "table", "allColumns", "rowsPerCall", "bytesPerCall"}
+OVERFETCH_KEYS |= {"totalBytes", "wideColumns", "fix", "schema", "flagged", "savedBytesPerCall"}
+OVERFETCH_KEYS |= {"prisma"}
+
+
+def test_overfetch_json_ranks_the_find_many_without_select(shop_url):
+    data = ok_json(db("overfetch", "--url", shop_url, "--json"))
+    assert set(data) == {"queries", "available", "message", "skipped"}
+    [first] = data["queries"]  # the one statement that returns wide columns
+    assert set(first) == OVERFETCH_KEYS
+    assert first["query"] == normalised(PAGES_FIND_MANY) and first["allColumns"]
+    assert first["wideColumns"] == ["description", "specs"] and first["flagged"]
+    assert first["totalBytes"] == pytest.approx(first["bytesPerCall"] * 30, rel=1e-3)
+    every = ok_json(db("overfetch", "--url", shop_url, "--json", "--all"))["queries"]
+    totals = [q["totalBytes"] for q in every]
+    assert totals == sorted(totals, reverse=True) and len(every) > 5
+    [titles] = [q for q in every if q["query"] == normalised(PAGE_TITLES)]
+    assert not titles["flagged"] and titles["bytesPerCall"] < first["bytesPerCall"] / 50
+
+
+def test_overfetch_text_says_the_fix(shop_url):
+    result = db("overfetch", "--url", shop_url)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "ProductPage  ALL COLUMNS (wide: description, specs)  20 rows/call" in lines[0]
+    assert lines[1].startswith("  fix: prisma.productPage.findMany({ omit: { description: true")
+    bad = db("overfetch", "--url", shop_url, "--limit", "0")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

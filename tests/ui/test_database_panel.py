@@ -27,11 +27,20 @@ from fibuca_desktop.ui.database.advisor_widget import READ_ONLY_TIP, VERIFIED
 from fibuca_desktop.ui.database.apply_dialog import ApplyIndexDialog
 from fibuca_desktop.ui.database.database_panel import DatabasePanel
 from fibuca_desktop.ui.database.index_build_widget import BAR_MAX, DROP_AND_RETRY, DROP_ONLY
+from fibuca_desktop.ui.database.overfetch_widget import PRISMA, TABLE, WIDE
 from fibuca_desktop.ui.database.overview_widget import FLAG
 from fibuca_desktop.ui.database.plan_tree_widget import SEQ_SCAN_HIGHLIGHT
 from fibuca_desktop.ui.database.slow_queries_widget import CALLS, MEAN, SOURCE
 from tests.pg_cluster import PASSWORD
-from tests.shop_schema import ORDERS_OF_USER, USER_BY_ID, normalised, open_writer, run_workload
+from tests.shop_schema import (
+    ORDERS_OF_USER,
+    PAGE_TITLES,
+    PAGES_FIND_MANY,
+    USER_BY_ID,
+    normalised,
+    open_writer,
+    run_workload,
+)
 
 WAIT_MS = 60_000
 EXPECTED = {
@@ -154,7 +163,7 @@ def make_writable(qtbot, panel: DatabasePanel) -> None:
 
 def run_advisor(qtbot, panel: DatabasePanel) -> None:
     set_thresholds(panel, 0, 30)  # the workload ran each query 30 times, a few ms each
-    panel.tabs.setCurrentIndex(3)
+    panel.tabs.setCurrentWidget(panel.advisor_page)
     panel.advisor.advise_button.click()
     qtbot.waitUntil(lambda: not panel.bridge.pending("advice"), timeout=WAIT_MS)
     assert panel.advisor.suggestions, panel.advisor.notes.text()
@@ -287,6 +296,35 @@ def test_slow_queries_are_listed_and_sortable(qtbot, make_panel, panel_url):
     table.sortByColumn(MEAN, Qt.SortOrder.AscendingOrder)
     assert column(MEAN) == sorted(column(MEAN)) and len(set(column(MEAN))) > 1
     assert panel.settings.database.min_calls == 30  # remembered for the next run
+
+
+def test_over_fetching_page_ranks_the_find_many_without_select_and_says_the_fix(
+    qtbot, make_panel, panel_url
+):
+    panel = make_panel()
+    connect(qtbot, panel, panel_url)
+    page = panel.overfetch
+    assert not page.loaded
+    panel.tabs.setCurrentWidget(page)  # the first showing reads it
+    qtbot.waitUntil(lambda: page.loaded, timeout=WAIT_MS)
+    table = page.table
+    assert table.rowCount() == 1  # the one statement returning wide columns
+    assert table.item(0, TABLE).text() == "ProductPage"
+    assert table.item(0, WIDE).text() == "all columns · description, specs"
+    assert table.item(0, PRISMA).text() == "prisma.productPage.findMany"
+    assert table.item(0, TABLE).background().color() == FLAG
+    assert page.fix.toPlainText().startswith(
+        "prisma.productPage.findMany({ omit: { description: true, specs: true } })"
+    )
+    assert "1 statement(s) return every column" in page.summary.text()
+    page.include_all.setChecked(True)  # asks again, with every statement
+    qtbot.waitUntil(lambda: table.rowCount() > 5, timeout=WAIT_MS)
+    queries = [table.item(r, TABLE).toolTip() for r in range(table.rowCount())]
+    assert normalised(PAGE_TITLES) in queries and normalised(PAGES_FIND_MANY) in queries
+    flagged = [
+        r for r in range(table.rowCount()) if table.item(r, TABLE).background().color() == FLAG
+    ]
+    assert [queries[r] for r in flagged] == [normalised(PAGES_FIND_MANY)]
 
 
 def test_missing_pg_stat_statements_says_how_and_samples_activity(qtbot, make_panel, pg_cluster):

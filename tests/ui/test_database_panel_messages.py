@@ -198,7 +198,7 @@ def test_an_advice_that_fails_on_a_lock_says_so_on_the_advisor_page(qtbot, make_
     try:
         with locker.cursor() as cur:
             cur.execute('LOCK TABLE "Order" IN ACCESS EXCLUSIVE MODE')
-        panel.tabs.setCurrentIndex(3)
+        panel.tabs.setCurrentWidget(panel.advisor_page)
         panel.advisor.advise_button.click()
         qtbot.waitUntil(lambda: not panel.bridge.pending("advice"), timeout=WAIT_MS)
     finally:

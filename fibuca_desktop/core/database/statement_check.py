@@ -86,3 +86,59 @@ def single_statement(text: str) -> tuple[str, str]:
             f"Only SELECT, UPDATE and DELETE statements can be explained, not {kind or 'this'!s}."
         )
     return stripped, kind
+
+
+_SELECT_HEAD = re.compile(r"\s*SELECT\s+(?:ALL\s+|DISTINCT\s+(?:ON\s*(?=\())?)?", re.IGNORECASE)
+_FROM = re.compile(r"FROM\b", re.IGNORECASE)
+
+
+def select_list_length(text: str) -> int | None:
+    """How many columns a plain SELECT hands back, counted in its select list at the top level.
+
+    EXPLAIN VERBOSE's top ``Output`` also lists the sort keys that are not selected (resjunk
+    columns, dropped before the client sees the rows): this says where the real ones end. None
+    when it cannot be told for certain: not a SELECT, a ``*`` in the list, no FROM.
+    """
+    try:
+        code = _code_only(text)
+    except UsageError:
+        return None
+    head = _SELECT_HEAD.match(code)
+    if head is None:
+        return None
+    i, depth, items = head.end(), 0, 1
+    if code[i : i + 1] == "(" and head.group(0).rstrip().upper().endswith("ON"):
+        i = _after_parentheses(code, i)  # DISTINCT ON (...) is not part of the list
+        if i < 0:
+            return None
+    listed = []
+    while i < len(code):
+        ch = code[i]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0 and ch == ",":
+            items += 1
+        elif depth == 0 and _FROM.match(code, i) and not code[i - 1 : i].isalnum():
+            break
+        if depth == 0:
+            listed.append(ch)
+        i += 1
+    else:
+        return None
+    if "*" in "".join(listed).replace("**", ""):
+        return None
+    return items
+
+
+def _after_parentheses(code: str, start: int) -> int:
+    depth = 0
+    for i in range(start, len(code)):
+        if code[i] == "(":
+            depth += 1
+        elif code[i] == ")":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return -1

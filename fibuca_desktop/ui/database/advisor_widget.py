@@ -16,7 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fibuca_desktop.ui.database.overview_widget import fill_row, human_bytes, table
+from fibuca_desktop.core.byte_size import human_bytes
+from fibuca_desktop.ui.database.overview_widget import fill_row, table
 
 if TYPE_CHECKING:
     from fibuca_desktop.core.database.index_suggestion import IndexSuggestion

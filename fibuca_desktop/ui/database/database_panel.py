@@ -35,6 +35,7 @@ from fibuca_desktop.ui.database.apply_dialog import ApplyIndexDialog
 from fibuca_desktop.ui.database.connect_bar import ConnectBarWidget
 from fibuca_desktop.ui.database.filling_page import scrolled
 from fibuca_desktop.ui.database.index_build_widget import IndexBuildWidget
+from fibuca_desktop.ui.database.overfetch_widget import OverfetchWidget
 from fibuca_desktop.ui.database.overview_widget import OverviewWidget
 from fibuca_desktop.ui.database.plan_tree_widget import PlanTreeWidget
 from fibuca_desktop.ui.database.slow_queries_widget import SlowQueriesWidget
@@ -88,6 +89,8 @@ class DatabasePanel(QWidget):
         self.slow.refresh_requested.connect(self.refresh_slow_queries)
         self.slow.explain_requested.connect(self.explain)
         self.plan = PlanTreeWidget()
+        self.overfetch = OverfetchWidget()
+        self.overfetch.refresh_requested.connect(self.refresh_overfetch)
         self.advisor = AdvisorWidget()
         self.advisor.advise_requested.connect(self.advise)
         self.advisor.apply_requested.connect(self.apply)
@@ -103,8 +106,11 @@ class DatabasePanel(QWidget):
         self.tabs.addTab(scrolled(self.overview), "Overview")
         self.tabs.addTab(self.slow, "Slow queries")
         self.tabs.addTab(self.plan, "Explain")
-        self.tabs.addTab(scrolled(advisor_page), "Index advisor")
+        self.tabs.addTab(self.overfetch, "Over-fetching")
+        self.advisor_page = scrolled(advisor_page)
+        self.tabs.addTab(self.advisor_page, "Index advisor")
         self.tabs.setEnabled(False)
+        self.tabs.currentChanged.connect(self._page_shown)
         layout = QVBoxLayout(self)
         layout.addWidget(self.connect_bar)
         layout.addWidget(self.tabs, 1)
@@ -158,6 +164,7 @@ class DatabasePanel(QWidget):
 
     def _close_session(self) -> None:
         self.bridge.forget()  # whatever the old session still delivers is ignored
+        self.overfetch.loaded = False
         self.pool_timer.stop()
         self.connected = False
         self.tabs.setEnabled(False)
@@ -213,6 +220,27 @@ class DatabasePanel(QWidget):
     def refresh_slow_queries(self, min_mean_ms: float, min_calls: int) -> None:
         thresholds = self._thresholds(min_mean_ms, min_calls)
         self._request("slow", _work().slow_queries, thresholds, on_result=self.slow.show_report)
+
+    def _page_shown(self, _index: int) -> None:
+        """The Over-fetching page reads its ranking the first time it is shown (it plans up to
+        100 statements: not worth doing at every connect)."""
+        shown = self.tabs.currentWidget() is self.overfetch
+        if shown and self.connected and not self.overfetch.loaded:
+            self.overfetch.request_refresh()
+
+    def refresh_overfetch(self, include_all: bool) -> None:
+        def failed(error: BaseException) -> None:  # never left saying "Reading…"
+            self.overfetch.show_error(str(error))
+            self._failed(error)
+
+        self._request(
+            "overfetch",
+            _work().find_overfetch,
+            _work().OVERFETCH_LIMIT,
+            include_all,
+            on_result=self.overfetch.show_report,
+            on_error=failed,
+        )
 
     def _thresholds(self, min_mean_ms: float, min_calls: int):
         """The thresholds as the Slow queries tab shows them, remembered in the settings."""

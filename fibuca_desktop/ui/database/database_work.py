@@ -13,11 +13,14 @@ from fibuca_desktop.core.database.connection import PoolSettings
 from fibuca_desktop.core.database.explain import PlanNode, generic_plan, plan_tree
 from fibuca_desktop.core.database.index_build import IndexBuilder
 from fibuca_desktop.core.database.index_health import IndexHealth, index_health
+from fibuca_desktop.core.database.overfetch import DEFAULT_LIMIT as OVERFETCH_LIMIT
+from fibuca_desktop.core.database.overfetch import find_overfetch
 from fibuca_desktop.core.database.overview import overview
 from fibuca_desktop.core.database.session import DatabaseSession
 from fibuca_desktop.core.database.slow_queries import SlowQueryThresholds, slow_queries
 
 __all__ = [
+    "OVERFETCH_LIMIT",
     "AdviceWithHealth",
     "DatabaseSession",
     "IndexBuilder",
@@ -26,6 +29,7 @@ __all__ = [
     "advice_work",
     "default_session",
     "explain_work",
+    "find_overfetch",
     "overview",
     "slow_queries",
 ]

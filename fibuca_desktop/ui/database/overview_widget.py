@@ -19,19 +19,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fibuca_desktop.core.byte_size import human_bytes
+
 if TYPE_CHECKING:
     from fibuca_desktop.core.database.overview import Overview
 
 FLAG = QColor("#ffe0b2")  # a client over Fibuca's connection limit, a stuck session
-
-
-def human_bytes(count: int) -> str:
-    size = float(count)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TB"  # pragma: no cover
 
 
 def counts_text(counts: dict[str, int]) -> str:
