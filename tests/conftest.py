@@ -19,6 +19,11 @@ os.environ.setdefault("FIBUCA_CACHE_DIR", tempfile.mkdtemp(prefix="fibuca-test-c
 # Stored masks too; each test then gets its own folder (mask_store_folder), but a fixture of a
 # wider scope (one ProcessService for a module) is made before that and keeps this one.
 os.environ.setdefault("FIBUCA_MASKS_DIR", tempfile.mkdtemp(prefix="fibuca-test-masks-"))
+# Index snapshots (every index build keeps one) never land in the user's data folder either.
+os.environ.setdefault(
+    "FIBUCA_INDEX_SNAPSHOTS",
+    str(Path(tempfile.mkdtemp(prefix="fibuca-test-snapshots-")) / "index-snapshots.json"),
+)
 # The monitor's history file (app-level tests open it) never lands in the user's data folder.
 os.environ.setdefault(
     "FIBUCA_HISTORY_FILE",

@@ -1,8 +1,9 @@
 """``fibuca-desktop db``: the Database panel's inspections and index builds, headless.
 
-``overview``, ``slow``, ``advise``, ``indexes`` and ``overfetch`` only read, in read-only
-transactions. ``apply`` builds one index with ``CREATE INDEX CONCURRENTLY`` after showing the
-exact SQL; without a terminal to confirm on it needs ``--yes``. The URL defaults to
+``overview``, ``slow``, ``advise``, ``indexes``, ``overfetch`` and ``measure`` only read, in
+read-only transactions. ``apply`` builds one index with ``CREATE INDEX CONCURRENTLY`` after
+showing the exact SQL (and keeps the statements' counters, for ``measure``); without a terminal
+to confirm on it needs ``--yes``. The URL defaults to
 ``$DATABASE_URL`` (Prisma's variable), which keeps the password out of the process list;
 passwords are never printed.
 
@@ -102,6 +103,12 @@ def add_parser(commands) -> None:
         metavar="N",
         help="look at the N statements that returned the most rows (default 100)",
     )
+    measure = actions.add_parser(
+        "measure",
+        parents=[common],
+        help="what an index built by Fibuca really did: statements' time and blocks per call",
+    )
+    measure.add_argument("index", metavar="INDEX", help="the index's name exactly")
     apply = actions.add_parser("apply", parents=[common], help="CREATE INDEX CONCURRENTLY")
     apply.add_argument("--table", required=True, help="table name exactly (case-sensitive)")
     apply.add_argument("--columns", required=True, help="A[,B...] exactly (case-sensitive)")
@@ -296,6 +303,22 @@ def _overfetch(session: DatabaseSession, args) -> int:
     return _emit(args, report.to_json(), "\n".join(lines))
 
 
+def _measure(session: DatabaseSession, args) -> int:
+    from fibuca_desktop.core.database.index_effect import measure
+
+    effect = measure(session, args.index)
+    if effect.note:
+        _print(f"note: {effect.note}", file=sys.stderr)
+    lines = [effect.summary]
+    for s in effect.statements:
+        change = f"  {s.change}" if s.change and s.calls_after else ""
+        lines.append(
+            f"  {s.verdict:12}  {s.calls_before} calls before, {s.calls_after} since{change}  "
+            f"{_one_line(s.query, 80)}"
+        )
+    return _emit(args, effect.to_json(), "\n".join(lines))
+
+
 def _apply(session: DatabaseSession, args, retried: bool = False) -> int:
     from fibuca_desktop.core.database.index_build import IndexBuilder
 
@@ -357,5 +380,6 @@ ACTIONS = {
     "advise": _advise,
     "indexes": _indexes,
     "overfetch": _overfetch,
+    "measure": _measure,
     "apply": _apply,
 }

@@ -15,7 +15,13 @@ import pytest
 
 from tests.core.test_db_advisor import EXPECTED
 from tests.pg_cluster import PASSWORD
-from tests.shop_schema import PAGE_TITLES, PAGES_FIND_MANY, normalised
+from tests.shop_schema import (
+    ORDERS_OF_USER,
+    PAGE_TITLES,
+    PAGES_FIND_MANY,
+    normalised,
+    run_workload,
+)
 
 COMMAND = [sys.executable, "-m", "fibuca_desktop", "db"]
 LOW = ["--min-mean-ms", "0", "--min-calls", "30"]
@@ -218,3 +224,27 @@ def test_overfetch_text_says_the_fix(shop_url):
     assert lines[1].startswith("  fix: prisma.productPage.findMany({ omit: { description: true")
     bad = db("overfetch", "--url", shop_url, "--limit", "0")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_measure_after_apply_and_the_workload_says_helped(pg_cluster, tmp_path):
+    url = pg_cluster.clone("shop_cli_measure")
+    with contextlib.closing(psycopg2.connect(url)) as connection:
+        connection.autocommit = True
+        run_workload(connection)
+    env = {"FIBUCA_INDEX_SNAPSHOTS": str(tmp_path / "snapshots.json")}
+    apply = ("apply", "--url", url, "--table", "Order", "--columns", "userId,createdAt", "--yes")
+    assert db(*apply, env=env).returncode == 0
+    early = ok_json(db("measure", "Order_userId_createdAt_idx", "--url", url, "--json", env=env))
+    assert early["verdict"] == "no calls yet" and early["indexScans"] == 0
+    with contextlib.closing(psycopg2.connect(url)) as connection:
+        connection.autocommit = True
+        run_workload(connection)
+    data = ok_json(db("measure", "Order_userId_createdAt_idx", "--url", url, "--json", env=env))
+    assert data["verdict"] == "helped" and data["indexScans"] >= 30
+    by_query = {s["query"]: s for s in data["statements"]}
+    orders = by_query[normalised(ORDERS_OF_USER)]  # found by the table and its first column
+    assert orders["callsAfter"] == 30 and orders["meanMsAfter"] < orders["meanMsBefore"]
+    text = db("measure", "Order_userId_createdAt_idx", "--url", url, env=env)
+    assert text.stdout.startswith("Order_userId_createdAt_idx: helped: mean ")
+    unknown = db("measure", "Order_pkey", "--url", url, env=env)
+    assert unknown.returncode == 1 and "No snapshot of Order_pkey" in unknown.stderr

@@ -464,6 +464,18 @@ def test_apply_confirms_the_exact_sql_shows_progress_and_builds_a_valid_index(
         ),
         timeout=WAIT_MS,
     )
+    # Measure now: nothing ran since; then the shop's pages again, and the drop is measured.
+    effect = panel.build.effect_label
+    assert panel.build.measure_button.isVisible()
+    panel.build.measure_button.click()
+    qtbot.waitUntil(lambda: "no calls yet" in effect.text(), timeout=WAIT_MS)
+    with contextlib.closing(psycopg2.connect(panel_url)) as connection:
+        connection.autocommit = True
+        run_workload(connection, rounds=10)
+    panel.build.measure_button.click()
+    qtbot.waitUntil(lambda: "helped: mean" in effect.text(), timeout=WAIT_MS)
+    assert effect.text().startswith("OrderItem_productId_idx: helped: mean ")
+    assert "· helped (10 calls since): mean " in effect.text()
 
 
 def test_a_failing_build_offers_to_drop_the_invalid_index_and_retry(

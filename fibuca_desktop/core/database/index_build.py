@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from fibuca_desktop.core.database import catalog
 from fibuca_desktop.core.database.connection import translate
 from fibuca_desktop.core.database.explain import PlanNotPermitted, generic_plan
+from fibuca_desktop.core.database.index_effect import SnapshotStore, take_snapshot
 from fibuca_desktop.core.database.index_naming import free_name, relation_named, taken_message
 from fibuca_desktop.core.database.index_progress import PHASES, BuildProgress, read_progress
 from fibuca_desktop.core.database.index_suggestion import (
@@ -35,7 +36,12 @@ from fibuca_desktop.core.database.index_suggestion import (
     quote,
 )
 from fibuca_desktop.core.database.locks import holders_text, lock_holders, old_transactions
-from fibuca_desktop.core.errors import DatabaseUnavailable, IndexBuildFailed, UsageError
+from fibuca_desktop.core.errors import (
+    DatabaseUnavailable,
+    FibucaError,
+    IndexBuildFailed,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from fibuca_desktop.core.database.session import DatabaseSession
@@ -79,9 +85,14 @@ class IndexBuilder:
     """Plans, runs, cancels and cleans up concurrent index builds for one ``DatabaseSession``."""
 
     def __init__(
-        self, session: DatabaseSession, lock_timeout_s: float = 10.0, poll_s: float = 0.2
+        self,
+        session: DatabaseSession,
+        lock_timeout_s: float = 10.0,
+        poll_s: float = 0.2,
+        snapshots: SnapshotStore | None = None,
     ) -> None:
         self._session = session
+        self._snapshots = snapshots  # None: the default file, opened at the first build
         self._lock_timeout_s = lock_timeout_s
         self._poll_s = poll_s
         self._pid: int | None = None
@@ -129,6 +140,7 @@ class IndexBuilder:
                 )
             raise UsageError(taken_message(plan, taken))
         before = self._cost(plan.queries)
+        self._snapshot(plan)
         self._cancelled.clear()
         started = time.monotonic()
         try:
@@ -255,6 +267,25 @@ class IndexBuilder:
             cur.execute(statement)
         log.info("dropped invalid index %s", name)
         return statement
+
+    def _snapshot(self, plan: IndexPlan) -> None:
+        """Keep the statements' counters of now, for measuring the index later (index_effect).
+        A snapshot that cannot be taken or kept never stops the build: it is logged."""
+        try:
+            snapshot = self._session.run(
+                take_snapshot,
+                self._session.target.server,
+                plan.schema,
+                plan.name,
+                plan.table,
+                plan.columns,
+                plan.queries,
+            )
+            (self._snapshots or SnapshotStore()).save(snapshot)
+        except FibucaError as error:
+            log.warning("%s: no measurement later: %s", plan.name, error)
+            return
+        log.info("%s: %d statement(s) kept to measure later", plan.name, len(snapshot.statements))
 
     def _cost(self, queries: tuple[str, ...]) -> float | None:
         """The plan cost of ``queries``, or None when this role may not plan them (the build

@@ -14,10 +14,11 @@ import contextlib
 import logging
 import os
 import sqlite3
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from fibuca_desktop.core.data_folder import user_data_folder
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +54,7 @@ def default_history_path() -> Path:
     override = os.environ.get("FIBUCA_HISTORY_FILE")
     if override:
         return Path(override).expanduser()
-    if sys.platform == "win32":
-        local = os.environ.get("LOCALAPPDATA")
-        base = Path(local) if local else Path.home() / "AppData" / "Local"
-        return base / "Fibuca Desktop" / FILE_NAME
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "Fibuca Desktop" / FILE_NAME
-    xdg = os.environ.get("XDG_DATA_HOME", "")
-    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".local" / "share"
-    return base / "fibuca-desktop" / FILE_NAME
+    return user_data_folder() / FILE_NAME
 
 
 def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from fibuca_desktop.core.database.database_settings import url_without_password
-from fibuca_desktop.core.errors import DatabaseUnavailable, FibucaError
+from fibuca_desktop.core.errors import DatabaseUnavailable, FibucaError, UsageError
 from fibuca_desktop.core.settings import Settings
 from fibuca_desktop.ui.database.advisor_widget import AdvisorWidget
 from fibuca_desktop.ui.database.apply_dialog import ApplyIndexDialog
@@ -98,6 +98,7 @@ class DatabasePanel(QWidget):
         self.build = IndexBuildWidget(self.build_pool, self.bridge)
         self.build.busy_changed.connect(self._build_busy)
         self.build.finished.connect(self._build_finished)
+        self.build.measure_requested.connect(self.measure)
         advisor_page = QWidget()
         advisor_layout = QVBoxLayout(advisor_page)
         advisor_layout.addWidget(self.advisor, 1)
@@ -314,6 +315,26 @@ class DatabasePanel(QWidget):
     def _build_finished(self, outcome) -> None:
         if not isinstance(outcome, BaseException) and self.connected:
             self.advise()  # the built index no longer shows as a suggestion
+
+    def measure(self, index: str) -> None:
+        """What the index built last really did, from the snapshot kept at its build."""
+        if self.session is None:
+            return
+
+        def failed(error: BaseException) -> None:
+            self.build.show_effect_error(error)
+            if not isinstance(error, UsageError):  # no snapshot: said beside the button only
+                self._failed(error)
+
+        self._request(
+            "measure",
+            _work().measure_in,
+            self.session.target.server,
+            self.session.schema,
+            index,
+            on_result=self.build.show_effect,
+            on_error=failed,
+        )
 
     def export(self, kind: str) -> None:
         written = export_suggestions(self, kind, self.advisor.chosen())

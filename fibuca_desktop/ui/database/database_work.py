@@ -12,6 +12,7 @@ from fibuca_desktop.core.database.advisor import Advice, AdvisorSettings, IndexA
 from fibuca_desktop.core.database.connection import PoolSettings
 from fibuca_desktop.core.database.explain import PlanNode, generic_plan, plan_tree
 from fibuca_desktop.core.database.index_build import IndexBuilder
+from fibuca_desktop.core.database.index_effect import measure_in
 from fibuca_desktop.core.database.index_health import IndexHealth, index_health
 from fibuca_desktop.core.database.overfetch import DEFAULT_LIMIT as OVERFETCH_LIMIT
 from fibuca_desktop.core.database.overfetch import find_overfetch
@@ -30,6 +31,7 @@ __all__ = [
     "default_session",
     "explain_work",
     "find_overfetch",
+    "measure_in",
     "overview",
     "slow_queries",
 ]

@@ -56,6 +56,7 @@ class BuildSignals(QObject):
 class IndexBuildWidget(QWidget):
     busy_changed = Signal(bool)
     finished = Signal(object)  # BuildResult, or the exception that ended the build
+    measure_requested = Signal(str)  # the name of the index built last
 
     def __init__(self, executor: Executor, bridge: TaskBridge, parent: QWidget | None = None):
         super().__init__(parent)
@@ -75,14 +76,28 @@ class IndexBuildWidget(QWidget):
         self.cancel_button = QPushButton("Cancel build")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
+        self.measure_button = QPushButton("Measure now")
+        self.measure_button.setToolTip(
+            "Compare the statements' time and blocks per call since the build with before "
+            "(pg_stat_statements, kept just before the build), and the index's own scans"
+        )
+        self.measure_button.hide()
+        self.measure_button.clicked.connect(self._measure)
+        self.effect_label = QLabel()
+        self.effect_label.setObjectName("indexEffect")
+        self.effect_label.setWordWrap(True)
+        self.effect_label.hide()
+        self._built: str | None = None
         row = QHBoxLayout()
         row.addWidget(self.progress, 1)
         row.addWidget(self.cancel_button)
+        row.addWidget(self.measure_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.phase_label)
         layout.addLayout(row)
         layout.addWidget(self.result_label)
+        layout.addWidget(self.effect_label)
 
     @property
     def building(self) -> bool:
@@ -96,6 +111,8 @@ class IndexBuildWidget(QWidget):
         self.phase_label.setText(f"Building {plan.name}: starting…")
         self.result_label.setText("")
         self.result_label.setStyleSheet("")
+        self.effect_label.hide()
+        self.measure_button.hide()
         self.cancel_button.setEnabled(True)
         self._future = self._executor.submit(builder.run, plan, self.signals.reading.emit)
         self._bridge.watch("build", self._future, self._on_built, self._on_failed)
@@ -127,7 +144,41 @@ class IndexBuildWidget(QWidget):
                 text += f" ({1 - result.cost_after / result.cost_before:.0%} less)"
             text += "."
         self.result_label.setText(text)
+        self._built = result.index
+        self.measure_button.setVisible(result.valid)
+        self.measure_button.setEnabled(True)
         self.finished.emit(result)
+
+    def _measure(self) -> None:
+        if self._built is not None:
+            self.measure_button.setEnabled(False)
+            self.effect_label.setStyleSheet("")
+            self.effect_label.setText(f"Measuring {self._built}…")
+            self.effect_label.show()
+            self.measure_requested.emit(self._built)
+
+    def show_effect(self, effect) -> None:
+        """The measured effect (``IndexEffect``): the verdict, then each statement's change."""
+        self.measure_button.setEnabled(True)
+        lines = [effect.summary]
+        for statement in effect.statements:
+            change = f": {statement.change}" if statement.calls_after and statement.change else ""
+            query = " ".join(statement.query.split())
+            query = query if len(query) <= 90 else query[:89] + "…"
+            lines.append(
+                f"· {statement.verdict} ({statement.calls_after} calls since){change} — {query}"
+            )
+        if effect.note:
+            lines.append(f"Note: {effect.note}")
+        self.effect_label.setStyleSheet("")
+        self.effect_label.setText("\n".join(lines))
+        self.effect_label.show()
+
+    def show_effect_error(self, error: BaseException) -> None:
+        self.measure_button.setEnabled(True)
+        self.effect_label.setStyleSheet("color: #b00020;")
+        self.effect_label.setText(f"Could not measure: {error}")
+        self.effect_label.show()
 
     def _on_failed(self, error: BaseException) -> None:
         self._stopped()
