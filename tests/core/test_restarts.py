@@ -19,8 +19,8 @@ from fibuca_desktop.core.monitor.local_source import LocalSource
 from fibuca_desktop.core.monitor.poll_threads import PollThreads
 from fibuca_desktop.core.monitor.poller import TargetPoller, to_json
 from fibuca_desktop.core.monitor.restarts import CrashLoop, Restart, RestartTracker
+from fibuca_desktop.core.monitor.samples import RESPONSE_MS, Sample
 from fibuca_desktop.core.monitor.samples import ProcessIdentity as Id
-from fibuca_desktop.core.monitor.samples import Sample
 from tests.node_server import NodeServer
 
 WAIT_S = 10.0
@@ -244,8 +244,9 @@ def test_uptime_reaches_the_sample_identity_but_no_output(pool):
     assert outcome is not None and not outcome.sample.is_down
     assert outcome.sample.identity == Id(uptime_s=sent["uptime"])
     assert "uptime" not in json.dumps(to_json(outcome))
-    assert set(outcome.sample.metrics) == set(poller.metric_names)
-    assert set(poller.history.series) == set(poller.metric_names)  # no uptime curve
+    # the metrics and the history: the target's own, and our measured response time only
+    assert set(outcome.sample.metrics) == {*poller.metric_names, RESPONSE_MS}
+    assert set(poller.history.series) == {*poller.metric_names, RESPONSE_MS}  # no uptime curve
 
 
 # --- a real Node server, stopped and started again -------------------------------------------
