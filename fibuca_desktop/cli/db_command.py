@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from fibuca_desktop.cli.parser import number_in
 from fibuca_desktop.cli.terminal import printable
+from fibuca_desktop.core.database.database_settings import MAX_ADVISED
 from fibuca_desktop.core.errors import FibucaError, IndexBuildFailed
 
 if TYPE_CHECKING:  # SQLAlchemy and psycopg2 load only when a db command runs, not for `process`
@@ -81,6 +82,13 @@ def add_parser(commands) -> None:
     )
     advise_parser.add_argument(
         "--min-rows", type=_COUNT, default=10_000, metavar="N", help="skip smaller tables"
+    )
+    advise_parser.add_argument(
+        "--max-statements",
+        type=number_in(int, 1, MAX_ADVISED),
+        default=50,
+        metavar="N",
+        help="look at the N slowest statements above the thresholds (by total time)",
     )
     advise_parser.add_argument(
         "--migration", type=Path, metavar="FILE", help="also write the suggestions as SQL"
@@ -243,7 +251,7 @@ def _advise(session: DatabaseSession, args) -> int:
 
     settings = AdvisorSettings(
         min_table_rows=args.min_rows,
-        thresholds=SlowQueryThresholds(args.min_mean_ms, args.min_calls),
+        thresholds=SlowQueryThresholds(args.min_mean_ms, args.min_calls, args.max_statements),
     )
     advice = advise(session, settings)
     notes = (advice.schema_note, advice.hypopg_missing, advice.statements_missing)

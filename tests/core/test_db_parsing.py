@@ -21,6 +21,13 @@ from fibuca_desktop.core.errors import UsageError
         ("delete from t where x = $$;$$ or y = $tag$ ; $tag$", "DELETE"),
         ("SELECT E'it\\'s; fine' FROM t", "SELECT"),
         ("SELECT 'it''s; fine' FROM t", "SELECT"),
+        # common table expressions: the statement after them counts
+        ('WITH "o" AS MATERIALIZED (SELECT 1 FROM t) SELECT * FROM "o"', "SELECT"),
+        ("WITH a AS NOT MATERIALIZED (SELECT 1), b (x) AS (SELECT 2) DELETE FROM t", "DELETE"),
+        (
+            "WITH RECURSIVE r(n) AS (VALUES (1) UNION ALL SELECT n + 1 FROM r) SELECT n FROM r",
+            "SELECT",
+        ),
     ],
 )
 def test_single_statements_are_accepted(text, kind):
@@ -33,6 +40,7 @@ def test_single_statements_are_accepted(text, kind):
         ("SELECT 1; DROP TABLE t", "several"),
         ("INSERT INTO t VALUES ($1)", "not INSERT"),
         ("WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d", "not WITH"),
+        ("WITH a AS (SELECT 1) INSERT INTO t SELECT * FROM a", "not INSERT"),
         ("EXPLAIN ANALYZE DELETE FROM t", "not EXPLAIN"),
         ("SELECT 'unclosed", "unclosed quote"),
         ("SELECT $x$ unclosed", "unclosed dollar"),

@@ -233,6 +233,11 @@ BAD_ENTRIES = {
         "database.min_mean_ms must be 0 or more, got -1",
         expect(),
     ),
+    "advisor statement cap out of range": (
+        spoil("database.advise_max_statements", 0),
+        "database.advise_max_statements must be 1 to 1000, got 0",
+        expect(),
+    ),
     "database URL with a password": (
         spoil("database.last_url", "postgresql://fibuca:hunter2@db:5432/shop"),
         "database.last_url must be a database URL without a password",

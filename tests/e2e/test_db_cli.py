@@ -248,3 +248,17 @@ def test_measure_after_apply_and_the_workload_says_helped(pg_cluster, tmp_path):
     assert text.stdout.startswith("Order_userId_createdAt_idx: helped: mean ")
     unknown = db("measure", "Order_pkey", "--url", url, env=env)
     assert unknown.returncode == 1 and "No snapshot of Order_pkey" in unknown.stderr
+
+
+def test_advise_looks_at_only_the_slowest_n_statements(pg_cluster, shop_url):
+    pg_cluster.require_hypopg()
+    every = ok_json(db("advise", "--url", shop_url, "--json", *LOW))["suggestions"]
+    one = ok_json(db("advise", "--url", shop_url, "--json", *LOW, "--max-statements", "1"))
+    queries = {q for s in one["suggestions"] if s["reason"] == "slow-query" for q in s["queries"]}
+    assert (
+        len(queries)
+        <= 1
+        < len({q for s in every if s["reason"] == "slow-query" for q in s["queries"]})
+    )
+    bad = db("advise", "--url", shop_url, "--max-statements", "0")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

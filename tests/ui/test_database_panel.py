@@ -399,6 +399,21 @@ def test_advisor_shows_verified_suggestions_and_index_problems(
     assert ("duplicate", "User_email_idx") in rows
 
 
+def test_the_advisors_statement_cap_is_an_option_remembered_in_the_settings(
+    qtbot, make_panel, panel_url
+):
+    panel = make_panel()
+    connect(qtbot, panel, panel_url)
+    run_advisor(qtbot, panel)
+    many = {q for s in panel.advisor.suggestions if s.reason == "slow-query" for q in s.queries}
+    panel.advisor.max_statements.setValue(1)
+    panel.advisor.advise_button.click()
+    qtbot.waitUntil(lambda: not panel.bridge.pending("advice"), timeout=WAIT_MS)
+    few = {q for s in panel.advisor.suggestions if s.reason == "slow-query" for q in s.queries}
+    assert len(few) <= 1 < len(many)
+    assert panel.settings.database.advise_max_statements == 1
+
+
 def test_advisor_without_hypopg_marks_suggestions_unverified_with_the_reason(
     qtbot, make_panel, plain_url, pg_cluster
 ):

@@ -97,6 +97,7 @@ class IndexAdvisor:
         self._settings = settings or AdvisorSettings()
         self._indexes = catalog.indexes(cur, schema)
         self._rows = catalog.table_row_estimates(cur, schema)
+        self._roots = catalog.partition_roots(cur, schema)
         self._what_if: WhatIf | None = None
 
     def advise(self) -> Advice:
@@ -149,7 +150,7 @@ class IndexAdvisor:
 
     def _for_query(self, query: str, advice: Advice) -> None:
         try:
-            plan = generic_plan(self._cur, query)
+            plan = generic_plan(self._cur, query, prune=False)
         except PlanNotPermitted as denied:
             self._skip_unreadable(denied, advice)
             return
@@ -157,7 +158,8 @@ class IndexAdvisor:
             log.info("skipping a query the planner cannot explain: %s", error)
             return
         before = float(plan["Total Cost"])
-        for scan in scans(plan, self._schema, self._rows, self._settings.min_table_rows):
+        min_rows = self._settings.min_table_rows
+        for scan in scans(plan, self._schema, self._rows, min_rows, self._roots):
             candidates = [
                 c
                 for c in scan.candidates()
@@ -220,11 +222,13 @@ class IndexAdvisor:
                 continue
             lookup = self._lookup_query(key.table, key.columns)
             try:
-                plan = generic_plan(self._cur, lookup, verbose=True)
+                plan = generic_plan(self._cur, lookup, verbose=True, prune=False)
             except PlanNotPermitted as denied:
                 self._skip_unreadable(denied, advice, key.table)
                 continue
-            found = scans(plan, self._schema, self._rows, self._settings.min_table_rows)
+            found = scans(
+                plan, self._schema, self._rows, self._settings.min_table_rows, self._roots
+            )
             if not found:
                 continue  # the planner already has a way that is not a full scan
             scan = found[0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import psycopg2
 from psycopg2 import sql
 from psycopg2.extensions import cursor as Cursor
 
@@ -109,14 +110,73 @@ def foreign_keys(cur: Cursor, schema: str) -> list[ForeignKey]:
 
 
 def table_row_estimates(cur: Cursor, schema: str) -> dict[str, float]:
-    """Planner row estimates per ordinary or partitioned table (0 when never analysed)."""
+    """Row estimates per table, partitioned table and materialized view of ``schema``.
+
+    ``reltuples`` is -1 for a relation never analysed, which is every materialized view until
+    someone runs ANALYZE on it and every partitioned parent until its own ANALYZE: read as 0,
+    they would all look tiny. A partitioned parent counts its leaf partitions' rows; another
+    never-analysed relation gets the planner's own estimate (from its size on disk)."""
     cur.execute(
-        "SELECT c.relname::text AS name, greatest(c.reltuples, 0) AS n FROM pg_class c "
-        "JOIN pg_namespace s ON s.oid = c.relnamespace "
-        "WHERE s.nspname = %s AND c.relkind IN ('r', 'p')",
+        "SELECT c.relname::text AS name, c.relkind::text AS kind, c.reltuples::float8 AS n, "
+        "(SELECT coalesce(sum(greatest(p.reltuples, 0)), 0)::float8 "
+        " FROM pg_partition_tree(c.oid) t JOIN pg_class p ON p.oid = t.relid WHERE t.isleaf) "
+        "AS leaves "
+        "FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace "
+        "WHERE s.nspname = %s AND c.relkind IN ('r', 'p', 'm')",
         [schema],
     )
-    return {row["name"]: float(row["n"]) for row in cur.fetchall()}
+    estimates = {}
+    for row in cur.fetchall():
+        rows = float(row["n"])
+        if row["kind"] == "p":
+            rows = max(rows, float(row["leaves"]))
+        elif rows < 0:
+            rows = _planner_rows(cur, schema, row["name"])
+        estimates[row["name"]] = max(rows, 0.0)
+    return estimates
+
+
+def _planner_rows(cur: Cursor, schema: str, name: str) -> float:
+    """What the planner expects ``SELECT FROM ONLY rel`` to return (it estimates a relation it
+    has no statistics for from its pages); 0 when it cannot be planned (no privilege)."""
+    statement = sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM ONLY {}").format(
+        qualified(schema, name)
+    )
+    cur.execute("SAVEPOINT fibuca_rows")
+    try:
+        cur.execute(statement)
+    except psycopg2.Error:
+        if cur.connection.closed:
+            raise
+        cur.execute("ROLLBACK TO SAVEPOINT fibuca_rows")
+        return 0.0
+    document = cur.fetchone()
+    cur.execute("RELEASE SAVEPOINT fibuca_rows")
+    value = next(iter(document.values())) if isinstance(document, dict) else document[0]
+    return float(value[0]["Plan"]["Plan Rows"])
+
+
+def partition_roots(cur: Cursor, schema: str) -> dict[str, str]:
+    """Each partition of ``schema`` (at any level) by name, with the partitioned table at the top
+    of its tree when that is in ``schema`` too: a scan of a partition is advice for the parent."""
+    cur.execute(
+        "SELECT c.relname::text AS name, r.relname::text AS root FROM pg_class c "
+        "JOIN pg_namespace s ON s.oid = c.relnamespace "
+        "JOIN pg_class r ON r.oid = pg_partition_root(c.oid) "
+        "WHERE s.nspname = %s AND c.relispartition AND r.relnamespace = c.relnamespace",
+        [schema],
+    )
+    return {row["name"]: row["root"] for row in cur.fetchall()}
+
+
+def is_partitioned(cur: Cursor, schema: str, table: str) -> bool:
+    cur.execute(
+        "SELECT c.relkind = 'p' AS partitioned FROM pg_class c "
+        "JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = %s AND c.relname = %s",
+        [schema, table],
+    )
+    row = cur.fetchone()
+    return bool(row and row["partitioned"])
 
 
 def qualified(schema: str, table: str) -> sql.Composed:

@@ -20,13 +20,22 @@ def url_without_password(text: str) -> str | None:
         return None
 
 
+MAX_ADVISED = 1000  # statements the advisor may plan (and cost with hypopg) in one run
+
+
 @dataclass
 class DatabaseSettings:
     last_url: str | None = None  # without its password: see url_without_password
     min_mean_ms: float = 20.0
     min_calls: int = 100
+    advise_max_statements: int = 50  # the advisor looks at the N slowest statements (by total)
 
     def check(self, where: str) -> None:
+        if not 1 <= self.advise_max_statements <= MAX_ADVISED:
+            raise SettingsError(
+                f"{where}.advise_max_statements must be 1 to {MAX_ADVISED}, "
+                f"got {self.advise_max_statements}"
+            )
         if self.min_mean_ms < 0:
             raise SettingsError(f"{where}.min_mean_ms must be 0 or more, got {self.min_mean_ms}")
         if self.min_calls < 1:

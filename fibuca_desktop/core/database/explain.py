@@ -42,12 +42,18 @@ class PlanNotPermitted(QueryFailed):
 _DENIED_TABLE = re.compile(r"permission denied for (?:table|relation|view) (.+)$")
 
 
-def generic_plan(cur: Cursor, query: str, *, verbose: bool = True) -> dict:
+def generic_plan(cur: Cursor, query: str, *, verbose: bool = True, prune: bool = True) -> dict:
     """The JSON plan (the ``Plan`` object) of ``query``'s generic plan. Raises ``UsageError`` for
-    anything but one SELECT/UPDATE/DELETE, ``QueryFailed`` when the server cannot plan it."""
+    anything but one SELECT/UPDATE/DELETE, ``QueryFailed`` when the server cannot plan it.
+
+    ``prune=False`` plans with partition pruning off: with NULL for every parameter, pruning
+    removes every partition of a partitioned table (``Subplans Removed``), leaving no scan to
+    read columns from or to cost an index for; the advisor plans so."""
     statement, _kind = single_statement(query)
     options = "FORMAT JSON, VERBOSE" if verbose else "FORMAT JSON"
     cur.execute("SAVEPOINT fibuca_explain")
+    if not prune:
+        cur.execute("SELECT set_config('enable_partition_pruning', 'off', true)")
     try:
         if cur.connection.server_version >= 160000:
             cur.execute(sql.SQL(f"EXPLAIN (GENERIC_PLAN, {options}) ") + sql.SQL(statement))
@@ -68,6 +74,8 @@ def generic_plan(cur: Cursor, query: str, *, verbose: bool = True) -> dict:
                 f"PostgreSQL cannot plan this query: {message}", table and table.group(1)
             ) from None
         raise QueryFailed(f"PostgreSQL cannot plan this query: {message}") from None
+    if not prune:
+        cur.execute("SELECT set_config('enable_partition_pruning', 'on', true)")
     cur.execute("RELEASE SAVEPOINT fibuca_explain")
     return document[0]["Plan"]
 

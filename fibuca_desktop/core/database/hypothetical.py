@@ -47,7 +47,8 @@ class WhatIf:
 
     def cost(self, query: str) -> float:
         """The generic plan's total cost with the current (hypothetical) indexes."""
-        return float(generic_plan(self._cur, query, verbose=False)["Total Cost"])
+        # pruning off: a hypothetical index on a partitioned parent is seen in every partition
+        return float(generic_plan(self._cur, query, verbose=False, prune=False)["Total Cost"])
 
     def cost_with(self, schema: str, table: str, columns: tuple[str, ...], query: str) -> float:
         """The cost of ``query`` if ``table`` had a btree index on ``columns``."""

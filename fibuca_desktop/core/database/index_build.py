@@ -62,11 +62,22 @@ class IndexPlan:
     unique: bool
     sql: str
     queries: tuple[str, ...]
+    # A partitioned table: (partition, its index's name) for each partition, built one by one
+    # (CREATE INDEX CONCURRENTLY cannot build on a partitioned parent).
+    partitions: tuple[tuple[str, str], ...] = ()
+    statements: tuple[str, ...] = ()  # the steps, when there are several (``sql`` joins them)
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        """The statements in the order they run (one for a plain table)."""
+        return self.statements or (self.sql,)
 
     def renamed(self, name: str) -> IndexPlan:
         """The same index under a name the person chose (checked again when it runs)."""
         check_name(name)
-        return _make_plan(self.schema, self.table, self.columns, name, self.unique, self.queries)
+        return _make_plan(
+            self.schema, self.table, self.columns, name, self.unique, self.queries, self.partitions
+        )
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,7 @@ class IndexBuilder:
         self._poll_s = poll_s
         self._pid: int | None = None
         self._cancelled = threading.Event()
+        self._started: list[str] = []  # partition indexes whose build began (for the clean-up)
 
     def plan(
         self,
@@ -118,7 +130,8 @@ class IndexBuilder:
             check_name(name)
         else:
             name = self._session.run(free_name, schema, table, columns, unique)
-        return _make_plan(schema, table, columns, name, unique, queries)
+        partitions = self._session.run(_partition_indexes, schema, table, columns, unique)
+        return _make_plan(schema, table, columns, name, unique, queries, partitions)
 
     def plan_suggestion(self, suggestion: IndexSuggestion) -> IndexPlan:
         """The plan for a suggestion; the suggestion's own name unless another relation has it."""
@@ -189,7 +202,11 @@ class IndexBuilder:
 
             def build() -> None:
                 try:
-                    cur.execute(plan.sql)
+                    for statement in plan.steps:  # one by one: CONCURRENTLY needs its own
+                        started = _concurrent_index(statement, plan)
+                        if started:
+                            self._started.append(started)
+                        cur.execute(statement)
                     outcome.append(None)
                 except psycopg2.Error as failure:
                     outcome.append(failure)
@@ -257,16 +274,31 @@ class IndexBuilder:
         return bool(self._session.run(_cancel_backend, pid))
 
     def drop_invalid(self, name: str) -> str:
-        """``DROP INDEX CONCURRENTLY`` an INVALID index (refuses a valid one); returns the SQL."""
+        """``DROP INDEX CONCURRENTLY`` an INVALID index (refuses a valid one); returns the SQL.
+
+        A partitioned table's index (INVALID until every partition's is attached) cannot be
+        dropped concurrently: it is dropped plainly (no data to scan: a moment's lock), which
+        takes the attached partition indexes with it, after the INVALID ones a failed build
+        left unattached on partitions are dropped concurrently."""
         schema = self._session.schema
         self._session.require_writes(f"drop the index {name}")
         if self._session.run(_index_state, schema, name) is not False:
             raise UsageError(f"{name} is not an INVALID index of schema {schema}; not dropping it.")
-        statement = f"DROP INDEX CONCURRENTLY IF EXISTS {quote(schema)}.{quote(name)};"
+        partitioned = self._session.run(_is_partitioned_index, schema, name)
+        statements = []
+        for leftover in self._started if partitioned else []:
+            if self._session.run(_index_state, schema, leftover) is False:
+                statements.append(
+                    f"DROP INDEX CONCURRENTLY IF EXISTS {quote(schema)}.{quote(leftover)};"
+                )
+        concurrently = "" if partitioned else "CONCURRENTLY "
+        statements.append(f"DROP INDEX {concurrently}IF EXISTS {quote(schema)}.{quote(name)};")
         with self._writer_cursor() as cur:
-            cur.execute(statement)
+            for statement in statements:
+                cur.execute(statement)
+        self._started = []
         log.info("dropped invalid index %s", name)
-        return statement
+        return "\n".join(statements)
 
     def _snapshot(self, plan: IndexPlan) -> None:
         """Keep the statements' counters of now, for measuring the index later (index_effect).
@@ -306,16 +338,92 @@ def _make_plan(
     name: str,
     unique: bool,
     queries: tuple[str, ...],
+    partitions: tuple[tuple[str, str], ...] = (),
 ) -> IndexPlan:
     kind = "UNIQUE INDEX" if unique else "INDEX"
-    statement = (
-        f"CREATE {kind} CONCURRENTLY {quote(name)} ON {quote(schema)}.{quote(table)} "
-        f"({', '.join(quote(c) for c in columns)});"
-    )
+    listed = ", ".join(quote(c) for c in columns)
+    if partitions:  # PostgreSQL's way for a partitioned table, each partition concurrently
+        steps = [f"CREATE {kind} {quote(name)} ON ONLY {quote(schema)}.{quote(table)} ({listed});"]
+        for partition, index in partitions:
+            steps.append(
+                f"CREATE {kind} CONCURRENTLY {quote(index)} ON {quote(schema)}.{quote(partition)} "
+                f"({listed});"
+            )
+            steps.append(
+                f"ALTER INDEX {quote(schema)}.{quote(name)} ATTACH PARTITION "
+                f"{quote(schema)}.{quote(index)};"
+            )
+        statement = "\n".join(steps)
+    else:
+        steps = []
+        statement = (
+            f"CREATE {kind} CONCURRENTLY {quote(name)} ON {quote(schema)}.{quote(table)} "
+            f"({listed});"
+        )
     lookup = f"SELECT 1 FROM {quote(schema)}.{quote(table)} WHERE " + " AND ".join(
         f"{quote(c)} = ${n}" for n, c in enumerate(columns, 1)
     )
-    return IndexPlan(schema, table, columns, name, unique, statement, queries or (lookup,))
+    return IndexPlan(
+        schema,
+        table,
+        columns,
+        name,
+        unique,
+        statement,
+        queries or (lookup,),
+        partitions,
+        tuple(steps),
+    )
+
+
+def _concurrent_index(statement: str, plan: IndexPlan) -> str | None:
+    """The partition index a step builds concurrently, or None for the other steps."""
+    concurrent = statement.startswith(
+        f"CREATE {'UNIQUE ' if plan.unique else ''}INDEX CONCURRENTLY "
+    )
+    for _partition, index in plan.partitions:
+        if concurrent and f" {quote(index)} ON " in statement:
+            return index
+    return None
+
+
+def _partition_indexes(
+    cur: Cursor, schema: str, table: str, columns: tuple[str, ...], unique: bool
+) -> tuple[tuple[str, str], ...]:
+    """(partition, index name) for each partition of ``table`` when it is partitioned, else ().
+    Refuses a tree more than one level deep: its sub-partitioned tables need their own
+    ON ONLY index and attachments, level by level."""
+    if not catalog.is_partitioned(cur, schema, table):
+        return ()
+    cur.execute(
+        "SELECT c.relname::text AS name, c.relkind = 'p' AS nested FROM pg_inherits i "
+        "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE i.inhparent = (SELECT p.oid FROM pg_class p JOIN pg_namespace s "
+        "ON s.oid = p.relnamespace WHERE s.nspname = %s AND p.relname = %s) ORDER BY 1",
+        [schema, table],
+    )
+    children = cur.fetchall()
+    nested = [row["name"] for row in children if row["nested"]]
+    if nested:
+        raise UsageError(
+            f"{table} has sub-partitioned partitions ({', '.join(nested[:3])}): build their "
+            "indexes level by level (CREATE INDEX ON ONLY, then ATTACH PARTITION)."
+        )
+    if not children:
+        raise UsageError(f"{table} is partitioned but has no partitions yet: nothing to index.")
+    return tuple(
+        (row["name"], free_name(cur, schema, row["name"], columns, unique)) for row in children
+    )
+
+
+def _is_partitioned_index(cur: Cursor, schema: str, name: str) -> bool:
+    cur.execute(
+        "SELECT c.relkind = 'I' AS partitioned FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+        [schema, name],
+    )
+    row = cur.fetchone()
+    return bool(row and row["partitioned"])
 
 
 def _total_cost(cur: Cursor, queries: tuple[str, ...]) -> float:

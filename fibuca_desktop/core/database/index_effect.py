@@ -246,13 +246,20 @@ def current_counters(cur: Cursor, queryids: list[str]) -> dict[str, Counters] | 
 
 
 def index_scans(cur: Cursor, schema: str, index: str) -> int | None:
-    """How often the index was scanned since the statistics began; None when it is gone."""
+    """How often the index was scanned since the statistics began; None when it is gone. A
+    partitioned table's index has no scans of its own: its partitions' indexes are summed."""
     cur.execute(
-        "SELECT idx_scan FROM pg_stat_user_indexes WHERE schemaname = %s AND indexrelname = %s",
+        "SELECT coalesce(sum(s.idx_scan), 0)::bigint AS scans FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "CROSS JOIN LATERAL (SELECT c.oid AS relid WHERE c.relkind = 'i' "
+        "  UNION ALL SELECT t.relid FROM pg_partition_tree(c.oid) t "
+        "  WHERE c.relkind = 'I' AND t.isleaf) leaf "
+        "LEFT JOIN pg_stat_user_indexes s ON s.indexrelid = leaf.relid "
+        "WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('i', 'I') GROUP BY c.oid",
         [schema, index],
     )
     row = cur.fetchone()
-    return None if row is None else int(row["idx_scan"])
+    return None if row is None else int(row["scans"])
 
 
 # --- snapshot and measure -------------------------------------------------------------------

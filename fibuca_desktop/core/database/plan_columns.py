@@ -146,29 +146,40 @@ def comparison(term: str, alias: str) -> tuple[str, str, bool] | None:
     return column, operator, _REF.match(_strip_parens(other)) is not None
 
 
-def scans(plan: dict, schema: str, large_rows: dict[str, float], min_rows: float):
+def scans(
+    plan: dict,
+    schema: str,
+    large_rows: dict[str, float],
+    min_rows: float,
+    roots: dict[str, str] | None = None,
+):
     """``ScanColumns`` for every sequential scan in ``plan`` of a table of ``schema`` with at
-    least ``min_rows`` rows (``large_rows``: estimates by table name)."""
+    least ``min_rows`` rows (``large_rows``: estimates by table name). A scan of a partition
+    counts for the partitioned table at the top of its tree (``roots``: partition -> root), once
+    per alias: an index is built on the parent, and the parent's rows decide."""
     found: list[ScanColumns] = []
-    _walk(plan, [], schema, large_rows, min_rows, found)
-    return found
+    _walk(plan, [], schema, large_rows, min_rows, roots or {}, found)
+    unique: dict[tuple, ScanColumns] = {}
+    for scan in found:  # the partitions of one parent, scanned under one condition
+        key = (scan.table, tuple(scan.equality), tuple(scan.range), tuple(scan.sort))
+        unique.setdefault(key, scan)
+    return list(unique.values())
 
 
-def _walk(node: dict, ancestors: list[dict], schema, rows, min_rows, found) -> None:
+def _walk(node: dict, ancestors: list[dict], schema, rows, min_rows, roots, found) -> None:
     children = node.get("Plans", [])
-    if (
-        node["Node Type"] == "Seq Scan"
-        and node.get("Schema") == schema
-        and rows.get(node.get("Relation Name"), 0) >= min_rows
-    ):
-        found.append(_scan_columns(node, ancestors, schema))
+    relation = node.get("Relation Name")
+    table = roots.get(relation, relation)
+    seq_scan = node["Node Type"] == "Seq Scan" and node.get("Schema") == schema
+    if seq_scan and rows.get(table, 0) >= min_rows:
+        found.append(_scan_columns(node, ancestors, schema, table))
     for child in children:
-        _walk(child, [*ancestors, node], schema, rows, min_rows, found)
+        _walk(child, [*ancestors, node], schema, rows, min_rows, roots, found)
 
 
-def _scan_columns(node: dict, ancestors: list[dict], schema: str) -> ScanColumns:
+def _scan_columns(node: dict, ancestors: list[dict], schema: str, table: str) -> ScanColumns:
     alias = node.get("Alias") or node["Relation Name"]
-    scan = ScanColumns(schema, node["Relation Name"], alias, float(node["Plan Rows"]))
+    scan = ScanColumns(schema, table, alias, float(node["Plan Rows"]))
     for term in conjuncts(node.get("Filter", "")) if node.get("Filter") else []:
         found = comparison(term, alias)
         if found and not found[2]:

@@ -70,8 +70,30 @@ def _backslashes_before(text: str, index: int) -> int:
     return count
 
 
+_WRITES = ("INSERT", "UPDATE", "DELETE", "MERGE")
+
+
+def _after_ctes(code: str, start: int) -> str:
+    """The first keyword outside parentheses after ``WITH name AS (...), ...``: the statement
+    the CTEs belong to (their own bodies are inside parentheses). "WITH" (refused) when a CTE
+    body writes (``WITH d AS (DELETE ... RETURNING *)``), or when there is no statement."""
+    depth = 0
+    for match in re.finditer(r"[()]|[A-Za-z_]+", code[start:]):
+        token = match.group(0)
+        if token == "(":
+            depth += 1
+        elif token == ")":
+            depth -= 1
+        elif depth > 0 and token.upper() in _WRITES:
+            return "WITH"
+        elif depth == 0 and token.upper() in (*EXPLAINABLE, *_WRITES, "VALUES"):
+            return token.upper()
+    return "WITH"
+
+
 def single_statement(text: str) -> tuple[str, str]:
-    """The statement without a trailing ``;`` and its kind (SELECT, UPDATE, DELETE).
+    """The statement without a trailing ``;`` and its kind (SELECT, UPDATE, DELETE), also after
+    common table expressions (``WITH x AS [NOT] MATERIALIZED (...) SELECT ...``).
 
     Raises ``UsageError`` for several statements or any other kind.
     """
@@ -81,6 +103,8 @@ def single_statement(text: str) -> tuple[str, str]:
         raise UsageError("Only one statement can be explained at a time; this text has several.")
     first = _WORD.search(code)
     kind = first.group(0).upper() if first else ""
+    if kind == "WITH":  # common table expressions: what counts is the statement after them
+        kind = _after_ctes(code, first.end())
     if kind not in EXPLAINABLE:
         raise UsageError(
             f"Only SELECT, UPDATE and DELETE statements can be explained, not {kind or 'this'!s}."

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSpinBox,
     QSplitter,
     QTableWidgetItem,
     QVBoxLayout,
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from fibuca_desktop.core.byte_size import human_bytes
+from fibuca_desktop.core.database.database_settings import MAX_ADVISED
 from fibuca_desktop.ui.database.overview_widget import fill_row, table
 
 if TYPE_CHECKING:
@@ -60,6 +62,14 @@ class AdvisorWidget(QWidget):
             "foreign keys, each verified with hypopg when the server has it"
         )
         self.advise_button.clicked.connect(self.advise_requested)
+        self.max_statements = QSpinBox()
+        self.max_statements.setRange(1, MAX_ADVISED)
+        self.max_statements.setValue(50)
+        self.max_statements.setPrefix("slowest ")
+        self.max_statements.setSuffix(" statements")
+        self.max_statements.setToolTip(
+            "How many of the slow statements (by total time) the advisor plans and costs"
+        )
         self.apply_button = QPushButton("Apply selected…")
         self.apply_button.clicked.connect(self._apply_clicked)
         self.migration_button = QPushButton("Export migration…")
@@ -77,6 +87,7 @@ class AdvisorWidget(QWidget):
         self.health = table(["Problem", "Index", "Table", "Size", "Covered by / fix"])
         row = QHBoxLayout()
         row.addWidget(self.advise_button)
+        row.addWidget(self.max_statements)
         row.addStretch(1)
         for button in (self.apply_button, self.migration_button, self.prisma_button):
             row.addWidget(button)

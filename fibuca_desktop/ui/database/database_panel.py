@@ -92,6 +92,7 @@ class DatabasePanel(QWidget):
         self.overfetch = OverfetchWidget()
         self.overfetch.refresh_requested.connect(self.refresh_overfetch)
         self.advisor = AdvisorWidget()
+        self.advisor.max_statements.setValue(database.advise_max_statements)
         self.advisor.advise_requested.connect(self.advise)
         self.advisor.apply_requested.connect(self.apply)
         self.advisor.export_requested.connect(self.export)
@@ -269,6 +270,11 @@ class DatabasePanel(QWidget):
         self.advisor.notes.setText("Running the advisor…")
         schema = self.session.schema if self.session else "public"
         thresholds = self._thresholds(self.slow.min_mean.value(), self.slow.min_calls.value())
+        limit = self.advisor.max_statements.value()
+        self.settings.database.advise_max_statements = limit  # remembered for the next run
+        thresholds = _work().SlowQueryThresholds(
+            thresholds.min_mean_ms, thresholds.min_calls, limit
+        )
         work = _work().advice_work
         built = self.session.built_in(schema) if self.session else {}
 
