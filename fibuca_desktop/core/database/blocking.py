@@ -285,6 +285,15 @@ FROM pg_stat_activity WHERE pid = %(pid)s
 """
 
 
+def describe_session(cur: Cursor, pid: int) -> str | None:
+    """``user ..., application ..., STATE`` for the confirmation, or None when it is gone."""
+    cur.execute(_TARGET, {"pid": pid})
+    target = cur.fetchone()
+    if target is None:
+        return None
+    return f"{_who(target)}, {target['state'] or 'no state'}"
+
+
 def _signal(cur: Cursor, pid: int, terminate: bool) -> EndResult:
     """Look the session up, refuse our own, send the signal; one line says what came of it."""
     cur.execute(_TARGET, {"pid": pid})
