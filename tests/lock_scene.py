@@ -19,13 +19,13 @@ WAITER_TIMEOUT_MS = 60_000
 TABLE = "lock_target"
 
 
-def create_target(url: str) -> None:
-    """The small table the scenes lock (one row, id 1), created once per database."""
+def create_target(url: str, table: str = TABLE) -> None:
+    """A small table for the scenes to lock (one row, id 1), created once per database."""
     with contextlib.closing(psycopg2.connect(url)) as connection:
         connection.autocommit = True
         with connection.cursor() as cur:
-            cur.execute(f'CREATE TABLE IF NOT EXISTS "{TABLE}" (id int PRIMARY KEY, n int)')
-            cur.execute(f'INSERT INTO "{TABLE}" VALUES (1, 0) ON CONFLICT DO NOTHING')
+            cur.execute(f'CREATE TABLE IF NOT EXISTS "{table}" (id int PRIMARY KEY, n int)')
+            cur.execute(f'INSERT INTO "{table}" VALUES (1, 0) ON CONFLICT DO NOTHING')
 
 
 class Waiter:
@@ -61,22 +61,22 @@ class Waiter:
 class LockScene:
     """``holder`` holds a lock; ``add_waiter`` starts a session that waits for it."""
 
-    def __init__(self, url: str, observer, lock: str = "row") -> None:
+    def __init__(
+        self, url: str, observer, lock: str = "row", table: str = TABLE, holder: str = "holder"
+    ) -> None:
         self.url = url
         self.observer = observer  # an autocommit connection that reads pg_stat_activity
         self.waiters: list[Waiter] = []
-        self.holder = psycopg2.connect(url, application_name="holder")
+        self.holder = psycopg2.connect(url, application_name=holder)
         self.pid = self.holder.get_backend_pid()
         if lock == "row":
-            self.statement = f'UPDATE "{TABLE}" SET n = n + 1 WHERE id = 1'
+            self.statement = f'UPDATE "{table}" SET n = n + 1 WHERE id = 1'
+            take = self.statement
         else:  # a table lock: every waiter waits for the holder directly
-            self.statement = f'SELECT count(*) FROM "{TABLE}"'
+            self.statement = f'SELECT count(*) FROM "{table}"'
+            take = f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE'
         with self.holder.cursor() as cur:
-            cur.execute(
-                self.statement
-                if lock == "row"
-                else f'LOCK TABLE "{TABLE}" IN ACCESS EXCLUSIVE MODE'
-            )
+            cur.execute(take)
 
     def add_waiter(self, name: str) -> Waiter:
         """Start ``name`` and return once it waits for a lock."""

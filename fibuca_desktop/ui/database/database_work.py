@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fibuca_desktop.core.database.advisor import Advice, AdvisorSettings, IndexAdvisor
+from fibuca_desktop.core.database.blocking import blocking_tree, end_session
 from fibuca_desktop.core.database.connection import PoolSettings
 from fibuca_desktop.core.database.explain import PlanNode, generic_plan, plan_tree
 from fibuca_desktop.core.database.index_build import IndexBuilder
@@ -24,7 +25,9 @@ __all__ = [
     "PoolSettings",
     "SlowQueryThresholds",
     "advice_work",
+    "blocking_tree",
     "default_session",
+    "end_session",
     "explain_work",
     "overview",
     "slow_queries",
