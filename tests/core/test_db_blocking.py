@@ -135,6 +135,8 @@ def test_our_own_backend_is_refused(blocking_url):
             end_session(session, pid, terminate=True)
         assert session.run(own) == pid  # still alive
         with pytest.raises(UsageError, match="is not a process id"):
+            end_session(session, -5)
+        with pytest.raises(UsageError, match=r"pid 0 is a prepared transaction.*ROLLBACK PREPARED"):
             end_session(session, 0)
 
 

@@ -13,6 +13,9 @@ waits for A and for B queued ahead of it) C is shown under B only, since B is al
 a queue reads as a chain and the tree stays as long as the list of sessions. A waiter blocked by
 two unrelated sessions shows under both; its own waiters are listed at its first place.
 
+A prepared transaction holding a lock is blocker pid 0 (``pg_blocking_pids`` says so): it has no
+session to signal, and ending it means ``COMMIT PREPARED`` or ``ROLLBACK PREPARED``.
+
 Ending a session (``end_session``) is a write: refused in read-only mode, never aimed at the
 connection running it, and reported in one line a person can act on.
 """
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LIMIT = 200
 QUERY_CHARS = 200  # one line of the query text per session
+PREPARED_PID = 0  # what pg_blocking_pids reports for a prepared transaction
 
 _TREE = """
 WITH RECURSIVE waiting AS MATERIALIZED (
@@ -56,7 +60,8 @@ nodes AS (
 )
 SELECT n.pid,
     coalesce(a.application_name, '') AS application, coalesce(a.usename::text, '') AS user_name,
-    coalesce(a.state, CASE WHEN a.pid IS NULL THEN 'gone' ELSE '' END) AS state,
+    CASE WHEN n.pid = 0 THEN 'prepared transaction' WHEN a.pid IS NULL THEN 'gone'
+        ELSE coalesce(a.state, '') END AS state,
     coalesce(extract(epoch FROM clock_timestamp() - CASE WHEN a.wait_event_type = 'Lock'
         THEN a.query_start ELSE coalesce(a.state_change, a.backend_start) END), 0) AS seconds,
     coalesce(a.wait_event_type || coalesce(': ' || a.wait_event, ''), '') AS wait_event,
@@ -272,6 +277,11 @@ def end_session(session: DatabaseSession, pid: int, *, terminate: bool = False) 
     locks). Raises ``WriteRefused`` in read-only mode, ``UsageError`` for Fibuca's own pid."""
     verb = "terminate" if terminate else "cancel"
     session.require_writes(f"{verb} another session (pid {pid})")
+    if pid == PREPARED_PID:
+        raise UsageError(
+            "pid 0 is a prepared transaction, with no session to signal: end it with COMMIT "
+            "PREPARED or ROLLBACK PREPARED (its gid is in pg_prepared_xacts)."
+        )
     if not 0 < pid < 2**31:
         raise UsageError(f"{pid} is not a process id: give the pid shown by `db blocked`.")
     return session.run(_signal, int(pid), terminate)

@@ -40,7 +40,10 @@ PADDING_PX = 14  # between columns sized to their contents
 PID, APPLICATION, USER, STATE, SECONDS, WAIT, BLOCKS, QUERY = range(len(COLUMNS))
 BLOCKER = QColor("#ffe0b2")  # a root: the session holding the others up
 READ_ONLY_TIP = "Turn read-only mode off (the connect bar) to cancel or terminate a session."
-PICK_TIP = "Select a session that blocks others (a top-level row, or one with waiters below it)."
+PICK_TIP = (
+    "Select a session that blocks others (a top-level row, or one with waiters below it); pid 0 "
+    "is a prepared transaction: COMMIT PREPARED or ROLLBACK PREPARED ends it."
+)
 
 
 class BlockedNowWidget(QWidget):
@@ -191,7 +194,7 @@ class BlockedNowWidget(QWidget):
 
     def selected_blocker(self) -> BlockedSession | None:
         pid = self.selected_pid()
-        session = self._sessions.get(pid) if pid is not None else None
+        session = self._sessions.get(pid) if pid else None  # 0: a prepared transaction
         return session if session is not None and session.blocks > 0 else None
 
     def _select(self, pid: int) -> None:
