@@ -345,7 +345,7 @@ def _tree_line(depth: int, node) -> str:
 
 
 def _cancel(session: DatabaseSession, args) -> int:
-    from fibuca_desktop.core.database.blocking import describe_session, end_session
+    from fibuca_desktop.core.database.session_ending import describe_session, end_session
 
     who = session.run(describe_session, args.pid)
     if who is None:

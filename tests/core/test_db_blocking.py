@@ -7,14 +7,10 @@ import contextlib
 import psycopg2
 import pytest
 
-from fibuca_desktop.core.database.blocking import (
-    BlockedSession,
-    blocking_tree,
-    build_tree,
-    end_session,
-)
+from fibuca_desktop.core.database.blocking import BlockedSession, blocking_tree, build_tree
 from fibuca_desktop.core.database.connection import PoolSettings
 from fibuca_desktop.core.database.session import DatabaseSession
+from fibuca_desktop.core.database.session_ending import end_session
 from fibuca_desktop.core.errors import UsageError, WriteRefused
 from tests.lock_scene import LockScene, create_target
 

@@ -31,7 +31,8 @@ from PySide6.QtWidgets import (
 from fibuca_desktop.ui.database.connect_bar import ERROR_STYLE, OK_STYLE
 
 if TYPE_CHECKING:
-    from fibuca_desktop.core.database.blocking import BlockedSession, EndResult, LockTree
+    from fibuca_desktop.core.database.blocking import BlockedSession, LockTree
+    from fibuca_desktop.core.database.session_ending import EndResult
 
 AUTO_REFRESH_MS = 3000
 COLUMNS = ["PID", "Application", "User", "State", "For (s)", "Wait event", "Blocks", "Query"]

@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fibuca_desktop.core.database.advisor import Advice, AdvisorSettings, IndexAdvisor
-from fibuca_desktop.core.database.blocking import blocking_tree, end_session
+from fibuca_desktop.core.database.blocking import blocking_tree
 from fibuca_desktop.core.database.connection import PoolSettings
 from fibuca_desktop.core.database.explain import PlanNode, generic_plan, plan_tree
 from fibuca_desktop.core.database.index_build import IndexBuilder
 from fibuca_desktop.core.database.index_health import IndexHealth, index_health
 from fibuca_desktop.core.database.overview import overview
 from fibuca_desktop.core.database.session import DatabaseSession
+from fibuca_desktop.core.database.session_ending import end_session
 from fibuca_desktop.core.database.slow_queries import SlowQueryThresholds, slow_queries
 
 __all__ = [
