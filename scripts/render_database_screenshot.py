@@ -2,8 +2,9 @@
 
 Starts the test suite's cluster (tests/pg_cluster.py: PostgreSQL 15 binaries, hypopg), loads the
 Prisma-style shop and its workload, connects the real ``DatabasePanel`` offscreen, runs the
-advisor and grabs it (and the Over-fetching page before it). Separate from render_screenshots.py
-because it needs a PostgreSQL server.
+advisor and grabs it (and the Over-fetching page before it); then holds real locks
+(tests/lock_scene.py) and grabs "Blocked now". Separate from render_screenshots.py because it
+needs a PostgreSQL server.
 Usage: .venv/bin/python scripts/render_database_screenshot.py [OUTPUT_FOLDER]
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -24,6 +26,7 @@ from render_screenshots import wait_until  # noqa: E402 (this folder is on sys.p
 
 from fibuca_desktop.core.settings import Settings  # noqa: E402
 from fibuca_desktop.ui.database.database_panel import DatabasePanel  # noqa: E402
+from tests.lock_scene import LockScene, create_target  # noqa: E402
 from tests.pg_cluster import PASSWORD, ROLE, TEMPLATE, PgCluster  # noqa: E402
 from tests.shop_schema import load_shop, run_workload  # noqa: E402
 
@@ -70,10 +73,42 @@ def main(out_dir: Path) -> int:
         target = out_dir / "database-tab.png"
         panel.grab().save(str(target))
         print(target)
+        print(render_blocked(app, panel, cluster, url, out_dir))
         panel.shutdown()
     finally:
         cluster.remove()
     return 0
+
+
+def render_blocked(app, panel: DatabasePanel, cluster: PgCluster, url: str, out_dir: Path) -> Path:
+    """Two blockers: a transaction idle on an updated row with two updates queued behind it,
+    and a table lock with a read waiting; read-only off, the first waiter selected."""
+    create_target(url)
+    create_target(url, "ReportCache")
+    with (
+        contextlib.closing(cluster.admin("shop")) as observer,
+        LockScene(url, observer, holder="order-import") as rows,
+        LockScene(url, observer, "table", "ReportCache", "nightly-report") as report,
+    ):
+        first = rows.add_waiter("shop-api")
+        rows.add_waiter("shop-worker")
+        report.add_waiter("admin-dashboard")
+        box = panel.connect_bar.read_only_box  # read-only off without the question
+        box.blockSignals(True)
+        box.setChecked(False)
+        box.blockSignals(False)
+        panel.session.read_only = False
+        panel.blocked.set_writable(True)
+        panel.tabs.setCurrentWidget(panel.blocked)
+        wait_until(app, lambda: panel.blocked.tree.topLevelItemCount() == 2)
+        time.sleep(4)  # waits of a few seconds, as a person sees them
+        panel.refresh_blocked()
+        wait_until(app, lambda: not panel.bridge.pending("blocked"))
+        panel.blocked._select(first.pid)
+        app.processEvents()
+        target = out_dir / "blocked-now.png"
+        panel.grab().save(str(target))
+    return target
 
 
 if __name__ == "__main__":

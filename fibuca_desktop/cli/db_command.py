@@ -1,11 +1,11 @@
 """``fibuca-desktop db``: the Database panel's inspections and index builds, headless.
 
-``overview``, ``slow``, ``advise``, ``indexes``, ``overfetch`` and ``measure`` only read, in
-read-only transactions. ``apply`` builds one index with ``CREATE INDEX CONCURRENTLY`` after
-showing the exact SQL (and keeps the statements' counters, for ``measure``); without a terminal
-to confirm on it needs ``--yes``. The URL defaults to
-``$DATABASE_URL`` (Prisma's variable), which keeps the password out of the process list;
-passwords are never printed.
+``overview``, ``slow``, ``advise``, ``indexes``, ``overfetch``, ``measure`` and ``blocked``
+only read, in read-only transactions. ``apply`` builds one index with ``CREATE INDEX
+CONCURRENTLY`` after showing the exact SQL (and keeps the statements' counters, for
+``measure``), and ``cancel`` cancels or terminates a blocking session after naming it; without a
+terminal to confirm on they need ``--yes``. The URL defaults to ``$DATABASE_URL`` (Prisma's
+variable), which keeps the password out of the process list; passwords are never printed.
 
 Exit status: 0 on success, 1 on failure (with the reason on stderr), 2 on usage errors.
 """
@@ -38,6 +38,9 @@ _MILLISECONDS = number_in(float, 0, 1e9, " ms")
 _COUNT = number_in(int, 0, _BIGINT)
 # PostgreSQL's lock_timeout is whole milliseconds up to 2^31 - 1, and 0 means no limit at all.
 _LOCK_SECONDS = number_in(float, 0.001, 2_147_483, " s")
+_TREE_LIMIT = number_in(int, 1, 10_000)
+_PID = number_in(int, 1, 2**31 - 1)
+WRITE_ACTIONS = ("apply", "cancel")  # the only ones whose session is not read-only
 
 
 def add_parser(commands) -> None:
@@ -138,6 +141,27 @@ def add_parser(commands) -> None:
         metavar="S",
         help="give up when the table stays locked this long",
     )
+    blocked = actions.add_parser(
+        "blocked", parents=[common], help="who is blocking whom now (the lock tree)"
+    )
+    blocked.add_argument(
+        "--limit",
+        type=_TREE_LIMIT,
+        default=200,
+        metavar="N",
+        help="show at most N sessions, the most blocking first",
+    )
+    cancel = actions.add_parser(
+        "cancel", parents=[common], help="cancel a blocking session's query, or terminate it"
+    )
+    cancel.add_argument("pid", type=_PID, metavar="PID", help="the pid `db blocked` shows")
+    cancel.add_argument(
+        "--terminate",
+        action="store_true",
+        help="end the whole session (rolls back its transaction and frees its locks); needed "
+        "for a session idle in transaction",
+    )
+    cancel.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     parser.set_defaults(run=run)
 
 
@@ -155,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
         # apply's reads (names, plan costs) wait for a lock as long as its build may.
         waits = getattr(args, "lock_timeout", None)
         with DatabaseSession(
-            args.url, read_only=args.db_action != "apply", lock_timeout_s=waits
+            args.url, read_only=args.db_action not in WRITE_ACTIONS, lock_timeout_s=waits
         ) as session:
             if session.target.encoding_note:
                 _print(f"note: {session.target.encoding_note}", file=sys.stderr)
@@ -361,6 +385,68 @@ def _apply(session: DatabaseSession, args, retried: bool = False) -> int:
     return _emit(args, result.to_json(), text)
 
 
+def _blocked(session: DatabaseSession, args) -> int:
+    from fibuca_desktop.core.database.blocking import blocking_tree
+
+    tree = session.run(blocking_tree, args.limit)
+    if tree.truncated:
+        _print(
+            f"note: showing the {tree.limit} most blocking sessions; more are blocked "
+            "(raise --limit)",
+            file=sys.stderr,
+        )
+    lines = [_tree_line(depth, node) for depth, node in tree.walk()]
+    return _emit(args, tree.to_json(), "\n".join(lines) or "no session is blocked")
+
+
+def _tree_line(depth: int, node) -> str:
+    if node.repeated:
+        return f"{'  ' * depth}pid {node.pid} (also here; listed above)"
+    parts = [
+        f"pid {node.pid}",
+        node.application or "-",
+        node.user or "-",
+        node.state or "-",
+        f"{node.wait_seconds:.1f} s",
+        node.wait_event or "-",
+        f"blocks {node.blocks}",
+        node.query,
+    ]
+    return "  " * depth + "  ".join(parts)
+
+
+def _cancel(session: DatabaseSession, args) -> int:
+    from fibuca_desktop.core.database.session_ending import describe_session, end_session
+
+    who = session.run(describe_session, args.pid)
+    if who is None:
+        verb = "terminate" if args.terminate else "cancel"
+        return _ended(args, args.pid, "gone", f"pid {args.pid} is already gone: nothing to {verb}.")
+    what = "Terminate the session of" if args.terminate else "Cancel the running query of"
+    question = f"{what} pid {args.pid} ({who}) on {session.masked_url}?"
+    if not args.yes and not _confirm(question):
+        _print(question, file=sys.stderr)
+        _print(
+            "not confirmed: nothing was sent (use --yes when there is no terminal)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    result = end_session(session, args.pid, terminate=args.terminate)
+    return _ended(args, result.pid, result.outcome, result.message)
+
+
+def _ended(args, pid: int, outcome: str, message: str) -> int:
+    """Cancelled, terminated or gone: done (exit 0); no effect or not permitted: exit 1."""
+    failed = outcome in ("no effect", "not permitted")
+    if args.json:
+        _print(json.dumps({"pid": pid, "outcome": outcome, "message": message}))
+    elif failed:
+        _print(f"fibuca-desktop db cancel: {message}", file=sys.stderr)
+    else:
+        _print(message)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
 def _confirm(question: str) -> bool:
     """Ask on the terminal; False without one (CI, pipes): nothing is ever assumed."""
     if not sys.stdin.isatty():
@@ -390,4 +476,6 @@ ACTIONS = {
     "overfetch": _overfetch,
     "measure": _measure,
     "apply": _apply,
+    "blocked": _blocked,
+    "cancel": _cancel,
 }

@@ -5,7 +5,9 @@ The panel receives its settings and a session factory; the ``DatabaseSession`` i
 the user connects (nothing database-related exists at start-up, and SQLAlchemy is imported only
 then). Every query runs on the session's bounded workers; results come back through
 ``TaskBridge`` signals, newest request of each kind only. Index builds run on a small pool of
-their own (two threads: the build, and its cancel or clean-up).
+their own (two threads: the build, and its cancel or clean-up); cancelling or terminating a
+blocker on the "Blocked now" page, a write too, runs there as well. The page's auto-refresh
+skips a tick while its previous read is still running, so a slow server never piles them up.
 
 On close, a running build is not left half-done silently: the window asks first, and quitting
 cancels the build and drops the INVALID index it leaves (``IndexBuildWidget.stop_for_exit``).
@@ -32,6 +34,7 @@ from fibuca_desktop.core.errors import DatabaseUnavailable, FibucaError, UsageEr
 from fibuca_desktop.core.settings import Settings
 from fibuca_desktop.ui.database.advisor_widget import AdvisorWidget
 from fibuca_desktop.ui.database.apply_dialog import ApplyIndexDialog
+from fibuca_desktop.ui.database.blocked_widget import BlockedNowWidget
 from fibuca_desktop.ui.database.connect_bar import ConnectBarWidget
 from fibuca_desktop.ui.database.filling_page import scrolled
 from fibuca_desktop.ui.database.index_build_widget import IndexBuildWidget
@@ -51,6 +54,7 @@ log = logging.getLogger(__name__)
 
 SessionFactory = Callable[[str, bool], "DatabaseSession"]  # (url, read_only) -> session
 POOL_REFRESH_MS = 1000
+BLOCKED_LIMIT = 200  # sessions in the lock tree: the most blocking first
 
 
 def _work():
@@ -100,6 +104,9 @@ class DatabasePanel(QWidget):
         self.build.busy_changed.connect(self._build_busy)
         self.build.finished.connect(self._build_finished)
         self.build.measure_requested.connect(self.measure)
+        self.blocked = BlockedNowWidget()
+        self.blocked.refresh_requested.connect(self.refresh_blocked)
+        self.blocked.end_requested.connect(self.end_blocker)
         advisor_page = QWidget()
         advisor_layout = QVBoxLayout(advisor_page)
         advisor_layout.addWidget(self.advisor, 1)
@@ -111,6 +118,7 @@ class DatabasePanel(QWidget):
         self.tabs.addTab(self.overfetch, "Over-fetching")
         self.advisor_page = scrolled(advisor_page)
         self.tabs.addTab(self.advisor_page, "Index advisor")
+        self.tabs.addTab(self.blocked, "Blocked now")
         self.tabs.setEnabled(False)
         self.tabs.currentChanged.connect(self._page_shown)
         layout = QVBoxLayout(self)
@@ -150,10 +158,13 @@ class DatabasePanel(QWidget):
         self.tabs.setEnabled(True)
         self.overview.show_overview(view)
         self.advisor.set_writable(not self.session.read_only)
+        self.blocked.set_writable(not self.session.read_only)
         self.settings.database.last_url = url_without_password(self._url or "")
         self.refresh_pool()
         self.pool_timer.start()
         self.slow.request_refresh()
+        if self.blocked.isVisible():  # connected with the page on screen: read it now
+            self.refresh_blocked()
 
     def disconnect(self) -> None:
         if self.build.building:
@@ -171,6 +182,7 @@ class DatabasePanel(QWidget):
         self.connected = False
         self.tabs.setEnabled(False)
         self.advisor.set_writable(False)
+        self.blocked.set_writable(False)
         if self.session is not None:
             # close() waits for running queries: never on the GUI thread.
             self.build_pool.submit(self.session.close)
@@ -185,6 +197,7 @@ class DatabasePanel(QWidget):
         if self.session is not None:
             self.session.read_only = read_only
         self.advisor.set_writable(self.connected and not read_only)
+        self.blocked.set_writable(self.connected and not read_only)
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -292,6 +305,42 @@ class DatabasePanel(QWidget):
             on_error=failed,
         )
 
+    # -- blocked now ------------------------------------------------------------------------
+
+    def refresh_blocked(self) -> None:
+        """Read the lock tree, unless the last read is still running (a slow server)."""
+        if not self.connected or self.bridge.pending("blocked"):
+            return
+
+        def failed(error: BaseException) -> None:
+            self.blocked.show_error(str(error))
+            self._failed(error)
+
+        self._request(
+            "blocked",
+            _work().blocking_tree,
+            BLOCKED_LIMIT,
+            on_result=self.blocked.show_tree,
+            on_error=failed,
+        )
+
+    def end_blocker(self, pid: int, terminate: bool) -> None:
+        """Cancel or terminate ``pid`` (the person confirmed), then read the tree again."""
+        if self.session is None:
+            return
+        future = self.build_pool.submit(_work().end_session, self.session, pid, terminate=terminate)
+
+        def ended(result) -> None:
+            self.blocked.show_outcome(result)
+            self.refresh_blocked()
+
+        def failed(error: BaseException) -> None:
+            if not isinstance(error, FibucaError):
+                log.error("ending pid %s failed unexpectedly", pid, exc_info=error)
+            self.blocked.show_end_error(str(error))
+
+        self.bridge.watch("end", future, ended, failed)
+
     # -- apply and export -------------------------------------------------------------------
 
     def apply(self, suggestion: IndexSuggestion) -> None:
@@ -366,6 +415,7 @@ class DatabasePanel(QWidget):
     def shutdown(self) -> None:
         """Cancel a running build and clean up after it, then close the session and the pools."""
         self.pool_timer.stop()
+        self.blocked.timer.stop()
         self.bridge.forget()
         outcome = self.build.stop_for_exit()
         if outcome:

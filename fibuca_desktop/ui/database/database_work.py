@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fibuca_desktop.core.database.advisor import Advice, AdvisorSettings, IndexAdvisor
+from fibuca_desktop.core.database.blocking import blocking_tree
 from fibuca_desktop.core.database.connection import PoolSettings
 from fibuca_desktop.core.database.explain import PlanNode, generic_plan, plan_tree
 from fibuca_desktop.core.database.index_build import IndexBuilder
@@ -18,6 +19,7 @@ from fibuca_desktop.core.database.overfetch import DEFAULT_LIMIT as OVERFETCH_LI
 from fibuca_desktop.core.database.overfetch import find_overfetch
 from fibuca_desktop.core.database.overview import overview
 from fibuca_desktop.core.database.session import DatabaseSession
+from fibuca_desktop.core.database.session_ending import end_session
 from fibuca_desktop.core.database.slow_queries import SlowQueryThresholds, slow_queries
 
 __all__ = [
@@ -28,7 +30,9 @@ __all__ = [
     "PoolSettings",
     "SlowQueryThresholds",
     "advice_work",
+    "blocking_tree",
     "default_session",
+    "end_session",
     "explain_work",
     "find_overfetch",
     "measure_in",
