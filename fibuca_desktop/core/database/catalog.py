@@ -169,14 +169,16 @@ def partition_roots(cur: Cursor, schema: str) -> dict[str, str]:
     return {row["name"]: row["root"] for row in cur.fetchall()}
 
 
-def is_partitioned(cur: Cursor, schema: str, table: str) -> bool:
+def relation_kind(cur: Cursor, schema: str, name: str) -> str | None:
+    """pg_class.relkind of ``schema.name`` (``r`` table, ``p`` partitioned table, ``m``
+    materialized view, ``i`` index, ``I`` partitioned index, ...), or None when there is none."""
     cur.execute(
-        "SELECT c.relkind = 'p' AS partitioned FROM pg_class c "
+        "SELECT c.relkind::text AS kind FROM pg_class c "
         "JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = %s AND c.relname = %s",
-        [schema, table],
+        [schema, name],
     )
     row = cur.fetchone()
-    return bool(row and row["partitioned"])
+    return row["kind"] if row else None
 
 
 def qualified(schema: str, table: str) -> sql.Composed:

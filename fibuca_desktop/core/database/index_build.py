@@ -284,7 +284,7 @@ class IndexBuilder:
         self._session.require_writes(f"drop the index {name}")
         if self._session.run(_index_state, schema, name) is not False:
             raise UsageError(f"{name} is not an INVALID index of schema {schema}; not dropping it.")
-        partitioned = self._session.run(_is_partitioned_index, schema, name)
+        partitioned = self._session.run(catalog.relation_kind, schema, name) == "I"
         statements = []
         for leftover in self._started if partitioned else []:
             if self._session.run(_index_state, schema, leftover) is False:
@@ -393,7 +393,7 @@ def _partition_indexes(
     """(partition, index name) for each partition of ``table`` when it is partitioned, else ().
     Refuses a tree more than one level deep: its sub-partitioned tables need their own
     ON ONLY index and attachments, level by level."""
-    if not catalog.is_partitioned(cur, schema, table):
+    if catalog.relation_kind(cur, schema, table) != "p":
         return ()
     cur.execute(
         "SELECT c.relname::text AS name, c.relkind = 'p' AS nested FROM pg_inherits i "
@@ -414,16 +414,6 @@ def _partition_indexes(
     return tuple(
         (row["name"], free_name(cur, schema, row["name"], columns, unique)) for row in children
     )
-
-
-def _is_partitioned_index(cur: Cursor, schema: str, name: str) -> bool:
-    cur.execute(
-        "SELECT c.relkind = 'I' AS partitioned FROM pg_class c "
-        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
-        [schema, name],
-    )
-    row = cur.fetchone()
-    return bool(row and row["partitioned"])
 
 
 def _total_cost(cur: Cursor, queries: tuple[str, ...]) -> float:
