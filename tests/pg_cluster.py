@@ -37,7 +37,10 @@ def _free_port() -> int:
 class PgCluster:
     """One running cluster: its folder, port, superuser socket and URLs for the test role."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: dict[str, str] | None = None) -> None:
+        """``settings``: postgresql.conf lines (name -> value as written there) appended after
+        the defaults below, so they win."""
+        self.extra_settings = dict(settings or {})
         self.root = Path(tempfile.mkdtemp(prefix="fibuca-pg-"))
         self.data = self.root / "data"
         self.port = _free_port()
@@ -80,6 +83,7 @@ class PgCluster:
             "log_min_messages": "warning",
             # index ages for the "unused" rule (core/database/index_health.py)
             "track_commit_timestamp": "on",
+            **self.extra_settings,
         }
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
@@ -175,6 +179,22 @@ def pg_cluster() -> Iterator[PgCluster]:
             cur.execute(f"CREATE DATABASE {TEMPLATE} OWNER {ROLE}")
         with contextlib.closing(cluster.admin(TEMPLATE)) as admin:
             load_shop(admin)
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+@contextlib.contextmanager
+def running_cluster(settings: dict[str, str]) -> Iterator[PgCluster]:
+    """A cluster of its own, started with ``settings`` on top of the defaults, with the test
+    role (``pg_read_all_stats``) and no shop; stopped and removed on exit, also on failure."""
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip(f"PostgreSQL server binaries not found in {PG_BIN} (set FIBUCA_PG_BIN)")
+    cluster = PgCluster(settings)
+    try:
+        cluster.init()
+        cluster.start()
+        cluster.add_role(ROLE, PASSWORD, "pg_read_all_stats")
         yield cluster
     finally:
         cluster.remove()
