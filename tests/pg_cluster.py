@@ -233,3 +233,28 @@ def shop_url(pg_cluster: PgCluster) -> str:
 def plain_url(pg_cluster: PgCluster) -> str:
     """The same shop and workload in a database where hypopg is not created."""
     return _with_workload(pg_cluster, "shop_plain", ("pg_stat_statements",))
+
+
+# What issue 15 calls a bad configuration for a 500 MB server: 100 slots x 64 MB work_mem.
+BAD_BUDGET = {"max_connections": "100", "work_mem": "'64MB'", "shared_buffers": "'128MB'"}
+
+
+@pytest.fixture(scope="session")
+def bad_budget_cluster() -> Iterator[PgCluster]:
+    """A cluster of its own with ``BAD_BUDGET`` (the shared one must keep its settings)."""
+    with running_cluster(BAD_BUDGET) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def fitted_budget_cluster(bad_budget_cluster: PgCluster) -> Iterator[PgCluster]:
+    """A second cluster started with what ``db budget`` recommends for the bad one at 500 MB,
+    written into its postgresql.conf as an admin would put them there."""
+    from fibuca_desktop.core.database.budget import memory_budget
+    from fibuca_desktop.core.database.session import DatabaseSession
+
+    with DatabaseSession(bad_budget_cluster.url("postgres")) as session:
+        budget = session.run(memory_budget, 500)
+    changes = {s.name: f"'{s.recommended}'" for s in budget.settings if s.changed}
+    with running_cluster({**BAD_BUDGET, **changes}) as cluster:
+        yield cluster
