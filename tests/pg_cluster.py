@@ -37,7 +37,10 @@ def _free_port() -> int:
 class PgCluster:
     """One running cluster: its folder, port, superuser socket and URLs for the test role."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: dict[str, str] | None = None) -> None:
+        """``settings``: postgresql.conf lines (name -> value as written there) appended after
+        the defaults below, so they win."""
+        self.extra_settings = dict(settings or {})
         self.root = Path(tempfile.mkdtemp(prefix="fibuca-pg-"))
         self.data = self.root / "data"
         self.port = _free_port()
@@ -80,6 +83,7 @@ class PgCluster:
             "log_min_messages": "warning",
             # index ages for the "unused" rule (core/database/index_health.py)
             "track_commit_timestamp": "on",
+            **self.extra_settings,
         }
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
@@ -180,6 +184,22 @@ def pg_cluster() -> Iterator[PgCluster]:
         cluster.remove()
 
 
+@contextlib.contextmanager
+def running_cluster(settings: dict[str, str]) -> Iterator[PgCluster]:
+    """A cluster of its own, started with ``settings`` on top of the defaults, with the test
+    role (``pg_read_all_stats``) and no shop; stopped and removed on exit, also on failure."""
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip(f"PostgreSQL server binaries not found in {PG_BIN} (set FIBUCA_PG_BIN)")
+    cluster = PgCluster(settings)
+    try:
+        cluster.init()
+        cluster.start()
+        cluster.add_role(ROLE, PASSWORD, "pg_read_all_stats")
+        yield cluster
+    finally:
+        cluster.remove()
+
+
 def _with_workload(cluster: PgCluster, name: str, extensions: tuple[str, ...]) -> str:
     from tests.shop_schema import run_workload
 
@@ -213,3 +233,28 @@ def shop_url(pg_cluster: PgCluster) -> str:
 def plain_url(pg_cluster: PgCluster) -> str:
     """The same shop and workload in a database where hypopg is not created."""
     return _with_workload(pg_cluster, "shop_plain", ("pg_stat_statements",))
+
+
+# What issue 15 calls a bad configuration for a 500 MB server: 100 slots x 64 MB work_mem.
+BAD_BUDGET = {"max_connections": "100", "work_mem": "'64MB'", "shared_buffers": "'128MB'"}
+
+
+@pytest.fixture(scope="session")
+def bad_budget_cluster() -> Iterator[PgCluster]:
+    """A cluster of its own with ``BAD_BUDGET`` (the shared one must keep its settings)."""
+    with running_cluster(BAD_BUDGET) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def fitted_budget_cluster(bad_budget_cluster: PgCluster) -> Iterator[PgCluster]:
+    """A second cluster started with what ``db budget`` recommends for the bad one at 500 MB,
+    written into its postgresql.conf as an admin would put them there."""
+    from fibuca_desktop.core.database.budget import memory_budget
+    from fibuca_desktop.core.database.session import DatabaseSession
+
+    with DatabaseSession(bad_budget_cluster.url("postgres")) as session:
+        budget = session.run(memory_budget, 500)
+    changes = {s.name: f"'{s.recommended}'" for s in budget.settings if s.changed}
+    with running_cluster({**BAD_BUDGET, **changes}) as cluster:
+        yield cluster

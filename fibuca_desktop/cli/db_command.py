@@ -1,11 +1,12 @@
 """``fibuca-desktop db``: the Database panel's inspections and index builds, headless.
 
-``overview``, ``slow``, ``advise``, ``indexes``, ``overfetch``, ``measure`` and ``blocked``
-only read, in read-only transactions. ``apply`` builds one index with ``CREATE INDEX
-CONCURRENTLY`` after showing the exact SQL (and keeps the statements' counters, for
-``measure``), and ``cancel`` cancels or terminates a blocking session after naming it; without a
-terminal to confirm on they need ``--yes``. The URL defaults to ``$DATABASE_URL`` (Prisma's
-variable), which keeps the password out of the process list; passwords are never printed.
+``overview``, ``slow``, ``advise``, ``indexes``, ``overfetch``, ``measure``, ``blocked`` and
+``budget`` only read, in read-only transactions (``budget`` prints ``ALTER SYSTEM`` lines for an
+admin, never runs them). ``apply`` builds one index with ``CREATE INDEX CONCURRENTLY`` after
+showing the exact SQL (and keeps the statements' counters, for ``measure``), and ``cancel``
+cancels or terminates a blocking session after naming it; without a terminal to confirm on they
+need ``--yes``. The URL defaults to ``$DATABASE_URL`` (Prisma's variable), which keeps the
+password out of the process list; passwords are never printed.
 
 Exit status: 0 on success, 1 on failure (with the reason on stderr), 2 on usage errors.
 """
@@ -41,6 +42,9 @@ _LOCK_SECONDS = number_in(float, 0.001, 2_147_483, " s")
 _TREE_LIMIT = number_in(int, 1, 10_000)
 _PID = number_in(int, 1, 2**31 - 1)
 WRITE_ACTIONS = ("apply", "cancel")  # the only ones whose session is not read-only
+# Below 128 MB PostgreSQL's own defaults do not fit; above 4 TB is a typo, not a server.
+_RAM_MB = number_in(int, 128, 4 * 1024 * 1024, " MB")
+_INSTANCES = number_in(int, 1, 1000)
 
 
 def add_parser(commands) -> None:
@@ -120,6 +124,14 @@ def add_parser(commands) -> None:
         help="what an index built by Fibuca really did: statements' time and blocks per call",
     )
     measure.add_argument("index", metavar="INDEX", help="the index's name exactly")
+    budget = actions.add_parser(
+        "budget", parents=[common], help="worst-case memory and connections against the RAM"
+    )
+    # Checked in run(), before connecting, so a bad value is one line (no usage block).
+    budget.add_argument("--ram-mb", default="500", metavar="N", help="the server's RAM in MB")
+    budget.add_argument(
+        "--instances", default="1", metavar="N", help="backend instances, each with a Prisma pool"
+    )
     apply = actions.add_parser("apply", parents=[common], help="CREATE INDEX CONCURRENTLY")
     apply.add_argument("--table", required=True, help="table name exactly (case-sensitive)")
     apply.add_argument("--columns", required=True, help="A[,B...] exactly (case-sensitive)")
@@ -166,6 +178,10 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    problem = _budget_problem(args)
+    if problem:
+        _print(f"fibuca-desktop db {args.db_action}: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     if not args.url:
         _print("fibuca-desktop db: error: give --url or set DATABASE_URL", file=sys.stderr)
         return EXIT_USAGE
@@ -207,6 +223,18 @@ def _migration_problem(path: Path | None) -> str | None:
     folder = path.parent
     if not folder.is_dir():
         return f"{path}: the folder {folder} does not exist; create it first"
+    return None
+
+
+def _budget_problem(args: argparse.Namespace) -> str | None:
+    """Parse budget's numbers in place; what is wrong with them, or None."""
+    for option, parse in (("ram_mb", _RAM_MB), ("instances", _INSTANCES)):
+        if not hasattr(args, option):
+            return None
+        try:
+            setattr(args, option, parse(str(getattr(args, option))))
+        except argparse.ArgumentTypeError as error:
+            return f"--{option.replace('_', '-')}: {error}"
     return None
 
 
@@ -351,6 +379,47 @@ def _measure(session: DatabaseSession, args) -> int:
     return _emit(args, effect.to_json(), "\n".join(lines))
 
 
+def _budget(session: DatabaseSession, args) -> int:
+    from fibuca_desktop.core.database.budget import memory_budget
+
+    budget = session.run(memory_budget, args.ram_mb, args.instances)
+    for note in budget.notes:
+        _print(f"note: {note}", file=sys.stderr)
+    verdict = "fits" if budget.fits else "DOES NOT FIT"
+    lines = [
+        f"{session.masked_url}",
+        f"worst case {budget.worst_case_mb:.1f} MB of {budget.ram_mb} MB RAM: {verdict}; "
+        f"with the recommendations {budget.recommended_worst_case_mb:.1f} MB",
+        "",
+        f"{'setting':32} {'current':>9} {'recommended':>12}  why",
+    ]
+    lines += [
+        f"{s.name:32} {s.current:>9} {s.recommended:>12}{' *' if s.changed else '  '} {s.why}"
+        for s in budget.settings
+    ]
+    lines += ["", "connections by application_name:"]
+    lines += [
+        f"  {c.count:>4}  {c.application or '-'}" + ("  OVER THE LIMIT" if c.over_limit else "")
+        for c in budget.connections
+    ]
+    lines += [
+        "",
+        f"Prisma: ?connection_limit={budget.connection_limit} in each of the {budget.instances} "
+        "instance(s)' DATABASE_URL",
+    ]
+    changes = [s for s in budget.settings if s.changed]
+    if changes:
+        restart = [s.name for s in changes if s.restart]
+        lines += ["", "-- as a superuser in psql (nothing was changed here):"]
+        lines += budget.alter_system()
+        lines.append("SELECT pg_reload_conf();")
+        if restart:
+            lines.append(f"-- then restart PostgreSQL for {', '.join(restart)}")
+    else:
+        lines += ["", "no change recommended"]
+    return _emit(args, budget.to_json(), "\n".join(lines))
+
+
 def _apply(session: DatabaseSession, args, retried: bool = False) -> int:
     from fibuca_desktop.core.database.index_build import IndexBuilder
 
@@ -475,6 +544,7 @@ ACTIONS = {
     "indexes": _indexes,
     "overfetch": _overfetch,
     "measure": _measure,
+    "budget": _budget,
     "apply": _apply,
     "blocked": _blocked,
     "cancel": _cancel,
