@@ -39,6 +39,8 @@ from psycopg2.extensions import cursor as Cursor
 
 from fibuca_desktop.core.byte_size import human_bytes
 from fibuca_desktop.core.database.explain import generic_plan
+from fibuca_desktop.core.database.plan_columns import IDENTIFIER
+from fibuca_desktop.core.database.plan_columns import unquote as unquote_name
 from fibuca_desktop.core.database.slow_queries import HIDDEN, statements_schema
 from fibuca_desktop.core.database.statement_check import select_list_length
 from fibuca_desktop.core.errors import FibucaError, UsageError
@@ -62,9 +64,8 @@ _SCANS = {
     "Sample Scan",
 }
 _SYSTEM_SCHEMAS = {"pg_catalog", "information_schema", "pg_toast"}
-_NAME = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
-_QUALIFIED = re.compile(rf"^({_NAME})\.({_NAME})$")
-_BARE = re.compile(rf"^({_NAME})$")
+_QUALIFIED = re.compile(rf"^({IDENTIFIER})\.({IDENTIFIER})$")
+_BARE = re.compile(rf"^({IDENTIFIER})$")
 _COMMENT = re.compile(r"/\*(.*?)\*/\s*;?\s*$", re.DOTALL)
 _TAG = re.compile(r"([A-Za-z0-9_.%-]+)='((?:[^'\\]|\\.)*)'")
 MAX_TAG_TEXT = 4096  # a prismaQuery shape longer than this is not decoded
@@ -231,10 +232,10 @@ def _returned(plan: dict, query: str) -> dict[tuple[str, str], list[str]]:
     for expression in outputs:
         qualified = _QUALIFIED.match(expression.strip())
         if qualified:
-            where = scans.get(_unquote(qualified.group(1)))
-            column = _unquote(qualified.group(2))
+            where = scans.get(unquote_name(qualified.group(1)))
+            column = unquote_name(qualified.group(2))
         elif only is not None and (bare := _BARE.match(expression.strip())):
-            where, column = only, _unquote(bare.group(1))
+            where, column = only, unquote_name(bare.group(1))
         else:
             continue  # an expression (count(*), a cast): no column of a table as such
         if where is not None and column not in returned.setdefault(where, []):
@@ -249,10 +250,6 @@ def _collect_scans(node: dict, scans: dict[str, tuple[str, str]]) -> None:
             scans[node.get("Alias") or node["Relation Name"]] = (schema, node["Relation Name"])
     for child in node.get("Plans", []):
         _collect_scans(child, scans)
-
-
-def _unquote(name: str) -> str:
-    return name[1:-1].replace('""', '"') if name.startswith('"') else name
 
 
 def _judge(row: dict, schema: str, table: str, returned: list[str], columns: list[ColumnSize]):

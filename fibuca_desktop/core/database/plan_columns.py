@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_NAME = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
-_REF = re.compile(rf"^({_NAME})\.({_NAME})$")
+IDENTIFIER = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
+_REF = re.compile(rf"^({IDENTIFIER})\.({IDENTIFIER})$")
 _COMPARISON = re.compile(r"^(.+?)\s+(=|<>|<=|>=|<|>)\s+(.+)$")
 _RANGE = {"<", ">", "<=", ">="}
 MAX_COLUMNS = 3
@@ -57,7 +57,7 @@ class ScanColumns:
         return unique
 
 
-def _unquote(name: str) -> str:
+def unquote(name: str) -> str:
     if name.startswith('"'):
         return name[1:-1].replace('""', '"')
     return name
@@ -115,8 +115,8 @@ def conjuncts(condition: str) -> list[str]:
 def column_of(text: str, alias: str) -> str | None:
     """The column name when ``text`` is exactly ``alias.column``."""
     match = _REF.match(_strip_parens(text))
-    if match and _unquote(match.group(1)) == alias:
-        return _unquote(match.group(2))
+    if match and unquote(match.group(1)) == alias:
+        return unquote(match.group(2))
     return None
 
 
