@@ -3,8 +3,8 @@
 Starts the test suite's cluster (tests/pg_cluster.py: PostgreSQL 15 binaries, hypopg), loads the
 Prisma-style shop and its workload, connects the real ``DatabasePanel`` offscreen, runs the
 advisor and grabs it (and the Over-fetching page before it); then holds real locks
-(tests/lock_scene.py) and grabs "Blocked now". Separate from render_screenshots.py because it
-needs a PostgreSQL server.
+(tests/lock_scene.py) and grabs "Blocked now", then the Memory budget page. Separate from
+render_screenshots.py because it needs a PostgreSQL server.
 Usage: .venv/bin/python scripts/render_database_screenshot.py [OUTPUT_FOLDER]
 """
 
@@ -74,6 +74,7 @@ def main(out_dir: Path) -> int:
         panel.grab().save(str(target))
         print(target)
         print(render_blocked(app, panel, cluster, url, out_dir))
+        print(render_budget(app, panel, url, out_dir))
         panel.shutdown()
     finally:
         cluster.remove()
@@ -107,6 +108,21 @@ def render_blocked(app, panel: DatabasePanel, cluster: PgCluster, url: str, out_
         panel.blocked._select(first.pid)
         app.processEvents()
         target = out_dir / "blocked-now.png"
+        panel.grab().save(str(target))
+    return target
+
+
+def render_budget(app, panel: DatabasePanel, url: str, out_dir: Path) -> Path:
+    """The Memory budget page for a 500 MB server on PostgreSQL's default configuration, with a
+    backend holding more connections than its pool should."""
+    with contextlib.ExitStack() as stack:
+        for name in ["shop-api"] * 8 + ["report-job"]:
+            stack.enter_context(contextlib.closing(psycopg2.connect(url, application_name=name)))
+        panel.tabs.setCurrentWidget(panel.budget)
+        panel.budget.request_refresh()
+        wait_until(app, lambda: not panel.bridge.pending("budget") and panel.budget.loaded)
+        app.processEvents()
+        target = out_dir / "database-budget.png"
         panel.grab().save(str(target))
     return target
 

@@ -23,7 +23,11 @@ from typing import TYPE_CHECKING
 
 from fibuca_desktop.cli.parser import number_in
 from fibuca_desktop.cli.terminal import printable
-from fibuca_desktop.core.database.database_settings import MAX_ADVISED
+from fibuca_desktop.core.database.database_settings import (
+    INSTANCES_RANGE,
+    MAX_ADVISED,
+    RAM_MB_RANGE,
+)
 from fibuca_desktop.core.errors import FibucaError, IndexBuildFailed
 
 if TYPE_CHECKING:  # SQLAlchemy and psycopg2 load only when a db command runs, not for `process`
@@ -42,9 +46,8 @@ _LOCK_SECONDS = number_in(float, 0.001, 2_147_483, " s")
 _TREE_LIMIT = number_in(int, 1, 10_000)
 _PID = number_in(int, 1, 2**31 - 1)
 WRITE_ACTIONS = ("apply", "cancel")  # the only ones whose session is not read-only
-# Below 128 MB PostgreSQL's own defaults do not fit; above 4 TB is a typo, not a server.
-_RAM_MB = number_in(int, 128, 4 * 1024 * 1024, " MB")
-_INSTANCES = number_in(int, 1, 1000)
+_RAM_MB = number_in(int, *RAM_MB_RANGE, " MB")
+_INSTANCES = number_in(int, *INSTANCES_RANGE)
 
 
 def add_parser(commands) -> None:
@@ -407,14 +410,9 @@ def _budget(session: DatabaseSession, args) -> int:
         f"Prisma: ?connection_limit={budget.connection_limit} in each of the {budget.instances} "
         "instance(s)' DATABASE_URL",
     ]
-    changes = [s for s in budget.settings if s.changed]
-    if changes:
-        restart = [s.name for s in changes if s.restart]
-        lines += ["", "-- as a superuser in psql (nothing was changed here):"]
-        lines += budget.alter_system()
-        lines.append("SELECT pg_reload_conf();")
-        if restart:
-            lines.append(f"-- then restart PostgreSQL for {', '.join(restart)}")
+    script = budget.psql_script()
+    if script:
+        lines += ["", "-- as a superuser in psql (nothing was changed here):", *script]
     else:
         lines += ["", "no change recommended"]
     return _emit(args, budget.to_json(), "\n".join(lines))

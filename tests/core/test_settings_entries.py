@@ -238,6 +238,16 @@ BAD_ENTRIES = {
         "database.advise_max_statements must be 1 to 1000, got 0",
         expect(),
     ),
+    "budget RAM below what PostgreSQL needs": (
+        spoil("database.budget_ram_mb", 64),
+        "database.budget_ram_mb must be 128 to 4194304, got 64",
+        expect(),
+    ),
+    "budget instances zero": (
+        spoil("database.budget_instances", 0),
+        "database.budget_instances must be 1 to 1000, got 0",
+        expect(),
+    ),
     "database URL with a password": (
         spoil("database.last_url", "postgresql://fibuca:hunter2@db:5432/shop"),
         "database.last_url must be a database URL without a password",

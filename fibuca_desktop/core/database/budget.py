@@ -229,8 +229,23 @@ class MemoryBudget:
     def fits(self) -> bool:
         return self.worst_case_mb <= self.ram_mb
 
+    def limit_for(self, application: str) -> int:
+        return limit_for(application, self.connection_limit)
+
     def alter_system(self) -> list[str]:
         return [s.alter_system() for s in self.settings if s.changed]
+
+    def psql_script(self) -> list[str]:
+        """What the admin runs as a superuser to apply the recommendations: the ``ALTER SYSTEM``
+        lines, the reload, and which settings wait for a restart. Empty when nothing changes."""
+        changes = [s for s in self.settings if s.changed]
+        if not changes:
+            return []
+        lines = [*self.alter_system(), "SELECT pg_reload_conf();"]
+        restart = [s.name for s in changes if s.restart]
+        if restart:
+            lines.append(f"-- then restart PostgreSQL for {', '.join(restart)}")
+        return lines
 
     def to_json(self) -> dict:
         return {
@@ -324,6 +339,12 @@ def application_connections(cur: Cursor) -> list[tuple[str, int]]:
     return [(row["application"], int(row["n"])) for row in cur.fetchall()]
 
 
+def limit_for(application: str, connection_limit: int) -> int:
+    """The connections a client may hold: Fibuca Desktop is measured against its own pool,
+    every other client against Prisma's ``connection_limit``."""
+    return MONITORING_SLOTS if application == APPLICATION_NAME else connection_limit
+
+
 def memory_budget(cur: Cursor, ram_mb: int = 500, instances: int = 1) -> MemoryBudget:
     """Read, compute and recommend in the caller's read-only transaction
     (``session.run(memory_budget, 500)`` or ``session.submit`` from a worker)."""
@@ -331,14 +352,13 @@ def memory_budget(cur: Cursor, ram_mb: int = 500, instances: int = 1) -> MemoryB
     advice = recommend(current, ram_mb, instances)
     limit = advice.connection_limit
     connections = tuple(
-        # Fibuca Desktop is measured against its own pool, every other client against Prisma's.
-        ApplicationConnections(app, n, n > (MONITORING_SLOTS if app == APPLICATION_NAME else limit))
+        ApplicationConnections(app, n, n > limit_for(app, limit))
         for app, n in application_connections(cur)
     )
     notes = list(advice.notes)
     notes += [
         f"{c.application or '(no application_name)'} holds {c.count} connections, more than "
-        f"the limit of {MONITORING_SLOTS if c.application == APPLICATION_NAME else limit}: a "
+        f"the limit of {limit_for(c.application, limit)}: a "
         "second instance sharing its application_name, a larger pool, or a leak"
         for c in connections
         if c.over_limit

@@ -35,6 +35,7 @@ from fibuca_desktop.core.settings import Settings
 from fibuca_desktop.ui.database.advisor_widget import AdvisorWidget
 from fibuca_desktop.ui.database.apply_dialog import ApplyIndexDialog
 from fibuca_desktop.ui.database.blocked_widget import BlockedNowWidget
+from fibuca_desktop.ui.database.budget_widget import BudgetWidget
 from fibuca_desktop.ui.database.connect_bar import ConnectBarWidget
 from fibuca_desktop.ui.database.filling_page import scrolled
 from fibuca_desktop.ui.database.index_build_widget import IndexBuildWidget
@@ -107,6 +108,8 @@ class DatabasePanel(QWidget):
         self.blocked = BlockedNowWidget()
         self.blocked.refresh_requested.connect(self.refresh_blocked)
         self.blocked.end_requested.connect(self.end_blocker)
+        self.budget = BudgetWidget(database.budget_ram_mb, database.budget_instances)
+        self.budget.refresh_requested.connect(self.refresh_budget)
         advisor_page = QWidget()
         advisor_layout = QVBoxLayout(advisor_page)
         advisor_layout.addWidget(self.advisor, 1)
@@ -119,6 +122,7 @@ class DatabasePanel(QWidget):
         self.advisor_page = scrolled(advisor_page)
         self.tabs.addTab(self.advisor_page, "Index advisor")
         self.tabs.addTab(self.blocked, "Blocked now")
+        self.tabs.addTab(self.budget, "Memory budget")
         self.tabs.setEnabled(False)
         self.tabs.currentChanged.connect(self._page_shown)
         layout = QVBoxLayout(self)
@@ -178,6 +182,7 @@ class DatabasePanel(QWidget):
     def _close_session(self) -> None:
         self.bridge.forget()  # whatever the old session still delivers is ignored
         self.overfetch.loaded = False
+        self.budget.loaded = False
         self.pool_timer.stop()
         self.connected = False
         self.tabs.setEnabled(False)
@@ -237,11 +242,12 @@ class DatabasePanel(QWidget):
         self._request("slow", _work().slow_queries, thresholds, on_result=self.slow.show_report)
 
     def _page_shown(self, _index: int) -> None:
-        """The Over-fetching page reads its ranking the first time it is shown (it plans up to
-        100 statements: not worth doing at every connect)."""
-        shown = self.tabs.currentWidget() is self.overfetch
-        if shown and self.connected and not self.overfetch.loaded:
-            self.overfetch.request_refresh()
+        """The Over-fetching and Memory budget pages read the first time they are shown (the
+        first plans up to 100 statements: not worth doing at every connect)."""
+        shown = self.tabs.currentWidget()
+        for page in (self.overfetch, self.budget):
+            if shown is page and self.connected and not page.loaded:
+                page.request_refresh()
 
     def refresh_overfetch(self, include_all: bool) -> None:
         def failed(error: BaseException) -> None:  # never left saying "Reading…"
@@ -254,6 +260,23 @@ class DatabasePanel(QWidget):
             _work().OVERFETCH_LIMIT,
             include_all,
             on_result=self.overfetch.show_report,
+            on_error=failed,
+        )
+
+    def refresh_budget(self, ram_mb: int, instances: int) -> None:
+        self.settings.database.budget_ram_mb = ram_mb  # remembered for the next run
+        self.settings.database.budget_instances = instances
+
+        def failed(error: BaseException) -> None:
+            self.budget.show_error(str(error))
+            self._failed(error)
+
+        self._request(
+            "budget",
+            _work().memory_budget,
+            ram_mb,
+            instances,
+            on_result=self.budget.show_budget,
             on_error=failed,
         )
 

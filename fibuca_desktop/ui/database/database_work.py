@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from fibuca_desktop.core.database.advisor import Advice, AdvisorSettings, IndexAdvisor
 from fibuca_desktop.core.database.blocking import blocking_tree
+from fibuca_desktop.core.database.budget import memory_budget
 from fibuca_desktop.core.database.connection import PoolSettings
 from fibuca_desktop.core.database.explain import PlanNode, generic_plan, plan_tree
 from fibuca_desktop.core.database.index_build import IndexBuilder
@@ -36,6 +37,7 @@ __all__ = [
     "explain_work",
     "find_overfetch",
     "measure_in",
+    "memory_budget",
     "overview",
     "slow_queries",
 ]
