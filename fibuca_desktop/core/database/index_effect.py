@@ -34,7 +34,13 @@ from psycopg2.extensions import cursor as Cursor
 
 from fibuca_desktop.core.atomic_write import write_atomically
 from fibuca_desktop.core.data_folder import user_data_folder
-from fibuca_desktop.core.database.slow_queries import HIDDEN, statements_schema
+from fibuca_desktop.core.database.slow_queries import (
+    HIDDEN,
+    VISIBLE_HERE,
+    starting_with,
+    statements_schema,
+    statements_view,
+)
 from fibuca_desktop.core.errors import OutputError, UsageError
 
 if TYPE_CHECKING:
@@ -175,17 +181,17 @@ def _view(cur: Cursor) -> sql.Composable | None:
     schema = statements_schema(cur)
     if schema is None:
         return None
-    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier("pg_stat_statements"))
+    return statements_view(schema)
 
 
 _COUNTERS = (
     "SELECT queryid::text AS queryid, min(query) AS query, sum(calls)::bigint AS calls, "
     "sum(total_exec_time)::float8 AS total_ms, sum(rows)::bigint AS rows, "
-    "sum(shared_blks_hit + shared_blks_read)::bigint AS blocks FROM {view} "
-    "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-    "AND query IS DISTINCT FROM %s "
+    "sum(shared_blks_hit + shared_blks_read)::bigint AS blocks FROM {view} WHERE "
+    + VISIBLE_HERE
     # the statements an index can serve; not utility ones (our own PREPARE for plan costs)
-    "AND query ~* '^\\s*(/\\*.*?\\*/\\s*)*(SELECT|WITH|UPDATE|DELETE|INSERT|\\()' "
+    + "AND "
+    + starting_with("SELECT", "WITH", "UPDATE", "DELETE", "INSERT")
 )
 
 

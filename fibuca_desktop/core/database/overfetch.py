@@ -41,7 +41,13 @@ from fibuca_desktop.core.byte_size import human_bytes
 from fibuca_desktop.core.database.explain import generic_plan
 from fibuca_desktop.core.database.plan_columns import IDENTIFIER
 from fibuca_desktop.core.database.plan_columns import unquote as unquote_name
-from fibuca_desktop.core.database.slow_queries import HIDDEN, statements_schema
+from fibuca_desktop.core.database.slow_queries import (
+    HIDDEN,
+    VISIBLE_HERE,
+    starting_with,
+    statements_schema,
+    statements_view,
+)
 from fibuca_desktop.core.database.statement_check import select_list_length
 from fibuca_desktop.core.errors import FibucaError, UsageError
 
@@ -201,16 +207,15 @@ def find_overfetch(
 
 def _statements(cur: Cursor, schema: str, limit: int) -> list[dict]:
     """pg_stat_statements' SELECTs of this database that returned rows, most rows first."""
-    view = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier("pg_stat_statements"))
     cur.execute(
         sql.SQL(
             "SELECT queryid::text AS queryid, min(query) AS query, sum(calls)::bigint AS calls, "
-            "sum(rows)::bigint AS rows FROM {view} "
-            "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-            "AND query IS DISTINCT FROM %s AND calls > 0 AND rows > 0 "
-            "AND query ~* '^\\s*(/\\*.*?\\*/\\s*)*(SELECT|\\()' "
-            "GROUP BY queryid ORDER BY sum(rows) DESC LIMIT %s"
-        ).format(view=view),
+            "sum(rows)::bigint AS rows FROM {view} WHERE "
+            + VISIBLE_HERE
+            + "AND calls > 0 AND rows > 0 AND "
+            + starting_with("SELECT")
+            + "GROUP BY queryid ORDER BY sum(rows) DESC LIMIT %s"
+        ).format(view=statements_view(schema)),
         [HIDDEN, limit],
     )
     return cur.fetchall()

@@ -19,6 +19,24 @@ log = logging.getLogger(__name__)
 
 SORT_KEYS = ("total", "mean", "calls", "rows")
 HIDDEN = "<insufficient privilege>"  # what another role's query text reads as
+# The rows of pg_stat_statements (which holds every database's) for this database whose text
+# this role may read: the one filter of every reader here, over_fetch and index_effect; the
+# statement binds HIDDEN for its %s.
+VISIBLE_HERE = (
+    "dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND query IS DISTINCT FROM %s "
+)
+
+
+def statements_view(schema: str) -> sql.Composed:
+    """``schema.pg_stat_statements``, quoted."""
+    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier("pg_stat_statements"))
+
+
+def starting_with(*keywords: str) -> str:
+    """A condition: the text starts with one of ``keywords`` (or a parenthesis), after any
+    comments a client put first (Prisma's sqlcommenter tags)."""
+    return "query ~* '^\\s*(/\\*.*?\\*/\\s*)*(" + "|".join(keywords) + "|\\()' "
 
 
 @dataclass(frozen=True)
@@ -168,14 +186,10 @@ def _from_statements(
     query = sql.SQL(
         "SELECT query, sum(calls)::bigint AS calls, sum({total}) AS total_ms, "
         "sum({total}) / greatest(sum(calls), 1) AS mean_ms, sum(rows)::bigint AS rows "
-        "FROM {view} WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-        "AND query IS DISTINCT FROM %s "
-        "GROUP BY query HAVING sum(calls) >= %s AND sum({total}) / greatest(sum(calls), 1) >= %s"
-    ).format(
-        total=sql.Identifier(total),
-        view=sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier("pg_stat_statements")),
-    )
-    view = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier("pg_stat_statements"))
+        "FROM {view} WHERE " + VISIBLE_HERE + "GROUP BY query "
+        "HAVING sum(calls) >= %s AND sum({total}) / greatest(sum(calls), 1) >= %s"
+    ).format(total=sql.Identifier(total), view=statements_view(schema))
+    view = statements_view(schema)
     cur.execute(query, [HIDDEN, thresholds.min_calls, thresholds.min_mean_ms])
     visible = [
         SlowQuery(
