@@ -68,6 +68,9 @@ _QUALIFIED = re.compile(rf"^({IDENTIFIER})\.({IDENTIFIER})$")
 _BARE = re.compile(rf"^({IDENTIFIER})$")
 _COMMENT = re.compile(r"/\*(.*?)\*/\s*;?\s*$", re.DOTALL)
 _TAG = re.compile(r"([A-Za-z0-9_.%-]+)='((?:[^'\\]|\\.)*)'")
+# A SELECT's text (after leading comments): also keeps out the entries pg_stat_statements makes
+# for a statement run inside EXPLAIN ANALYZE, whose text is the EXPLAIN's (db serialize runs so).
+SELECT_TEXT = r"^\s*(/\*.*?\*/\s*)*(SELECT|\()"
 MAX_TAG_TEXT = 4096  # a prismaQuery shape longer than this is not decoded
 
 
@@ -186,17 +189,49 @@ def find_overfetch(
     sizes = _TableSizes(cur)
     for row in _statements(cur, view, limit):
         try:
-            plan = generic_plan(cur, row["query"])
+            reads = _reads(cur, row, sizes)
         except FibucaError as error:  # not a SELECT, a table we may not read, dropped since
             log.debug("over-fetch: %s skipped: %s", row["queryid"], error)
             report.skipped += 1
             continue
-        for (schema, table), columns in _returned(plan, row["query"]).items():
-            found = _judge(row, schema, table, columns, sizes.of(schema, table))
-            if include_all or found.wide_columns:
-                report.queries.append(found)
+        report.queries += [found for found in reads if include_all or found.wide_columns]
     report.queries.sort(key=lambda q: q.total_bytes, reverse=True)
     return report
+
+
+def statement_estimate(cur: Cursor, queryid: str) -> list[OverFetch]:
+    """The estimate for one pg_stat_statements entry of this database: its reads of every table
+    (wide or not); [] when the entry is gone, never ran or cannot be planned."""
+    view = statements_schema(cur)
+    if view is None:
+        return []
+    cur.execute(
+        sql.SQL(
+            "SELECT queryid::text AS queryid, min(query) AS query, sum(calls)::bigint AS calls, "
+            "sum(rows)::bigint AS rows FROM {view} "
+            "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND queryid::text = %s AND query IS DISTINCT FROM %s AND query ~* {select} "
+            "GROUP BY queryid HAVING sum(calls) > 0"
+        ).format(view=sql.Identifier(view, "pg_stat_statements"), select=sql.Literal(SELECT_TEXT)),
+        [queryid, HIDDEN],
+    )
+    row = cur.fetchone()
+    if row is None:
+        return []
+    try:
+        return _reads(cur, row, _TableSizes(cur))
+    except FibucaError as error:
+        log.debug("over-fetch: no estimate for %s: %s", queryid, error)
+        return []
+
+
+def _reads(cur: Cursor, row: dict, sizes: _TableSizes) -> list[OverFetch]:
+    """One statement's reads of each table it returns columns of, judged."""
+    plan = generic_plan(cur, row["query"])
+    return [
+        _judge(row, schema, table, columns, sizes.of(schema, table))
+        for (schema, table), columns in _returned(plan, row["query"]).items()
+    ]
 
 
 def _statements(cur: Cursor, schema: str, limit: int) -> list[dict]:
@@ -207,10 +242,9 @@ def _statements(cur: Cursor, schema: str, limit: int) -> list[dict]:
             "SELECT queryid::text AS queryid, min(query) AS query, sum(calls)::bigint AS calls, "
             "sum(rows)::bigint AS rows FROM {view} "
             "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-            "AND query IS DISTINCT FROM %s AND calls > 0 AND rows > 0 "
-            "AND query ~* '^\\s*(/\\*.*?\\*/\\s*)*(SELECT|\\()' "
+            "AND query IS DISTINCT FROM %s AND calls > 0 AND rows > 0 AND query ~* {select} "
             "GROUP BY queryid ORDER BY sum(rows) DESC LIMIT %s"
-        ).format(view=view),
+        ).format(view=view, select=sql.Literal(SELECT_TEXT)),
         [HIDDEN, limit],
     )
     return cur.fetchall()
