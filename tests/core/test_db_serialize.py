@@ -26,12 +26,18 @@ MARGIN = 0.05
 
 
 def queryid_of(url: str, query: str) -> str:
+    return _entry(url, query)[0]
+
+
+def _entry(url: str, query: str) -> tuple[str, int, int]:
+    """(queryid, calls, rows) of the workload's statement in pg_stat_statements."""
     with contextlib.closing(psycopg2.connect(url)) as connection, connection.cursor() as cur:
         cur.execute(
-            "SELECT queryid::text FROM pg_stat_statements WHERE query = %s AND toplevel",
+            "SELECT queryid::text, calls, rows FROM pg_stat_statements "
+            "WHERE query = %s AND toplevel",
             [normalised(query)],
         )
-        return cur.fetchone()[0]
+        return cur.fetchone()
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +47,11 @@ def session17(shop17_url):
 
 
 def test_find_many_bytes_match_pg_column_size_and_the_estimate(session17, shop17_url):
-    queryid = queryid_of(shop17_url, PAGES_FIND_MANY)
+    queryid, calls, rows = _entry(shop17_url, PAGES_FIND_MANY)
     found = serialized_bytes(session17, queryid, ["20", "0"])
     assert found.queryid == queryid and found.query == normalised(PAGES_FIND_MANY)
+    # the measuring run is counted under its PREPARE, never as a call of the app's statement
+    assert _entry(shop17_url, PAGES_FIND_MANY) == (queryid, calls, rows)
     assert found.rows == 20
     truth = 20 * _truth_bytes_per_row(shop17_url, PAGE_COLUMNS)
     assert found.output_bytes == pytest.approx(truth, rel=MARGIN)

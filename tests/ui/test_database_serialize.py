@@ -77,6 +77,9 @@ def test_the_button_is_disabled_on_15_with_the_reason(qtbot, panel, shop_url):
     assert page.selected() is not None and not page.measure_button.isEnabled()
     tip = page.measure_button.toolTip()
     assert "needs PostgreSQL 17 or later" in tip and "this server is 15." in tip
+    assert page.measured.text() == tip  # said next to the button as well, without hovering
+    if SCREENSHOT:
+        assert page.grab().save(str(Path(SCREENSHOT).with_suffix(".pg15.png")))
 
 
 @pytest.mark.parametrize("count", [0, 3])

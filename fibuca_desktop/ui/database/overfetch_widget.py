@@ -77,6 +77,7 @@ class OverfetchWidget(QWidget):
         self._measurements: dict[str, str] = {}  # queryid -> what the label says about it
         self._measuring: str | None = None
         self._serialize_supported = False
+        self._server_known = False  # set_server has been called since the page was made
         self._serialize_tip = NOT_CONNECTED_TIP
         self.loaded = False  # a report has been shown since connecting
         row = QHBoxLayout()
@@ -98,6 +99,7 @@ class OverfetchWidget(QWidget):
     def set_server(self, version_num: int, version: str) -> None:
         """Whether the connected server can measure (PostgreSQL 17+); says why not otherwise."""
         self._serialize_supported = version_num >= SERIALIZE_VERSION_NUM
+        self._server_known = True
         self._serialize_tip = (
             "Run the selected statement once, read-only, under EXPLAIN (ANALYZE, SERIALIZE): "
             "the bytes it really sends, next to the estimate."
@@ -155,7 +157,10 @@ class OverfetchWidget(QWidget):
             self._serialize_supported and found is not None and self._measuring is None
         )
         self.measure_button.setToolTip(self._serialize_tip)
-        self.measured.setText("" if found is None else self._measurements.get(found.queryid, ""))
+        text = "" if found is None else self._measurements.get(found.queryid, "")
+        if self._server_known and not self._serialize_supported:  # seen without hovering too
+            text = self._serialize_tip
+        self.measured.setText(text)
 
     def request_refresh(self) -> None:
         self.summary.setText("Reading pg_stat_statements and the planner's output…")
