@@ -37,10 +37,12 @@ def _free_port() -> int:
 class PgCluster:
     """One running cluster: its folder, port, superuser socket and URLs for the test role."""
 
-    def __init__(self, settings: dict[str, str] | None = None) -> None:
+    def __init__(self, settings: dict[str, str] | None = None, pg_bin: Path = PG_BIN) -> None:
         """``settings``: postgresql.conf lines (name -> value as written there) appended after
-        the defaults below, so they win."""
+        the defaults below, so they win; ``pg_bin``: the server's initdb, pg_ctl and postgres
+        (another major version: tests/pg17_cluster.py)."""
         self.extra_settings = dict(settings or {})
+        self.pg_bin = pg_bin
         self.root = Path(tempfile.mkdtemp(prefix="fibuca-pg-"))
         self.data = self.root / "data"
         self.port = _free_port()
@@ -59,7 +61,7 @@ class PgCluster:
 
     def init(self) -> None:
         self._run(
-            str(PG_BIN / "initdb"),
+            str(self.pg_bin / "initdb"),
             "-D",
             str(self.data),
             "-U",
@@ -90,10 +92,10 @@ class PgCluster:
 
     def start(self) -> None:
         log = self.root / "server.log"
-        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(log), "-w", "start")
+        self._run(str(self.pg_bin / "pg_ctl"), "-D", str(self.data), "-l", str(log), "-w", "start")
 
     def stop(self) -> None:
-        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self._run(str(self.pg_bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def admin(self, dbname: str = "postgres"):
         """A superuser connection over the unix socket (autocommit), for set-up only."""
@@ -169,19 +171,24 @@ def pg_cluster() -> Iterator[PgCluster]:
         pytest.skip(f"PostgreSQL server binaries not found in {PG_BIN} (set FIBUCA_PG_BIN)")
     cluster = PgCluster()
     try:
-        cluster.init()
-        cluster.start()
-        from tests.shop_schema import load_shop
-
-        with contextlib.closing(cluster.admin()) as admin, admin.cursor() as cur:
-            role = f"CREATE ROLE {ROLE} LOGIN PASSWORD %s IN ROLE pg_read_all_stats"
-            cur.execute(role, [PASSWORD])
-            cur.execute(f"CREATE DATABASE {TEMPLATE} OWNER {ROLE}")
-        with contextlib.closing(cluster.admin(TEMPLATE)) as admin:
-            load_shop(admin)
+        start_with_shop(cluster)
         yield cluster
     finally:
         cluster.remove()
+
+
+def start_with_shop(cluster: PgCluster) -> None:
+    """Initialise and start ``cluster``, add the test role and load the shop into the template."""
+    cluster.init()
+    cluster.start()
+    from tests.shop_schema import load_shop
+
+    with contextlib.closing(cluster.admin()) as admin, admin.cursor() as cur:
+        role = f"CREATE ROLE {ROLE} LOGIN PASSWORD %s IN ROLE pg_read_all_stats"
+        cur.execute(role, [PASSWORD])
+        cur.execute(f"CREATE DATABASE {TEMPLATE} OWNER {ROLE}")
+    with contextlib.closing(cluster.admin(TEMPLATE)) as admin:
+        load_shop(admin)
 
 
 @contextlib.contextmanager
@@ -200,7 +207,7 @@ def running_cluster(settings: dict[str, str]) -> Iterator[PgCluster]:
         cluster.remove()
 
 
-def _with_workload(cluster: PgCluster, name: str, extensions: tuple[str, ...]) -> str:
+def with_workload(cluster: PgCluster, name: str, extensions: tuple[str, ...]) -> str:
     from tests.shop_schema import run_workload
 
     url = cluster.clone(name, extensions)
@@ -216,7 +223,7 @@ def shop_url(pg_cluster: PgCluster) -> str:
     and three bad indexes:
     ``User_email_idx`` duplicates the unique ``User_email_key``, ``Product_name_idx`` is never
     used, and ``Order_status_key`` is INVALID (a unique concurrent build over duplicates)."""
-    url = _with_workload(pg_cluster, "shop", ("pg_stat_statements", "hypopg"))
+    url = with_workload(pg_cluster, "shop", ("pg_stat_statements", "hypopg"))
     with contextlib.closing(psycopg2.connect(url)) as connection:
         connection.autocommit = True
         with connection.cursor() as cur:
@@ -232,7 +239,7 @@ def shop_url(pg_cluster: PgCluster) -> str:
 @pytest.fixture(scope="session")
 def plain_url(pg_cluster: PgCluster) -> str:
     """The same shop and workload in a database where hypopg is not created."""
-    return _with_workload(pg_cluster, "shop_plain", ("pg_stat_statements",))
+    return with_workload(pg_cluster, "shop_plain", ("pg_stat_statements",))
 
 
 # What issue 15 calls a bad configuration for a 500 MB server: 100 slots x 64 MB work_mem.

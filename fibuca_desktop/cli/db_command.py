@@ -2,8 +2,10 @@
 
 ``overview``, ``slow``, ``advise``, ``indexes``, ``overfetch``, ``measure``, ``blocked`` and
 ``budget`` only read, in read-only transactions (``budget`` prints ``ALTER SYSTEM`` lines for an
-admin, never runs them). ``apply`` builds one index with ``CREATE INDEX CONCURRENTLY`` after
-showing the exact SQL (and keeps the statements' counters, for ``measure``), and ``cancel``
+admin, never runs them). ``serialize`` runs one SELECT that ``overfetch`` found, under
+``EXPLAIN (ANALYZE, SERIALIZE)`` in a read-only transaction with a timeout (PostgreSQL 17+), to
+measure the bytes it really sends. ``apply`` builds one index with ``CREATE INDEX CONCURRENTLY``
+after showing the exact SQL (and keeps the statements' counters, for ``measure``), and ``cancel``
 cancels or terminates a blocking session after naming it; without a terminal to confirm on they
 need ``--yes``. The URL defaults to ``$DATABASE_URL`` (Prisma's variable), which keeps the
 password out of the process list; passwords are never printed.
@@ -120,6 +122,33 @@ def add_parser(commands) -> None:
         default=100,
         metavar="N",
         help="look at the N statements that returned the most rows (default 100)",
+    )
+    # A subcommand, not `overfetch --measure`: it runs the statement (overfetch only plans), it
+    # takes one statement and its values, and `measure` already names the index measurement.
+    serialize = actions.add_parser(
+        "serialize",
+        parents=[common],
+        help="run one SELECT under EXPLAIN (ANALYZE, SERIALIZE): the real bytes it sends "
+        "(PostgreSQL 17+)",
+    )
+    serialize.add_argument(
+        "statement",
+        metavar="QUERYID",
+        help="the statement's queryid (from `db overfetch --json`), or its text",
+    )
+    serialize.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="VALUE",
+        help="the value of $1, then $2, ... (once per placeholder, in order; bound, never pasted)",
+    )
+    serialize.add_argument(
+        "--timeout",
+        type=number_in(float, 0.001, 3600, " s"),
+        default=10.0,
+        metavar="S",
+        help="cancel the statement after S seconds (default 10)",
     )
     measure = actions.add_parser(
         "measure",
@@ -366,6 +395,31 @@ def _overfetch(session: DatabaseSession, args) -> int:
     return _emit(args, report.to_json(), "\n".join(lines))
 
 
+def _serialize(session: DatabaseSession, args) -> int:
+    from fibuca_desktop.core.byte_size import human_bytes
+    from fibuca_desktop.core.database.serialize_measure import serialized_bytes
+    from fibuca_desktop.core.errors import UsageError
+
+    try:
+        found = serialized_bytes(session, args.statement, args.param, args.timeout)
+    except UsageError as error:  # the wrong values for this statement: as argparse's errors
+        _print(f"fibuca-desktop db serialize: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    estimate = "-"
+    if found.estimated_bytes_per_call is not None:
+        estimate = (
+            f"{human_bytes(found.estimated_bytes_per_call)}/call "
+            f"({found.estimated_rows_per_call:g} rows/call)"
+        )
+    lines = [
+        f"measured {human_bytes(found.output_bytes)} ({found.output_kb} kB) for {found.rows} "
+        f"rows, serializing {found.serialize_ms:.2f} ms, execution {found.execution_ms:.2f} ms",
+        f"  estimate (db overfetch): {estimate}",
+        f"  {_one_line(found.query, 110)}",
+    ]
+    return _emit(args, found.to_json(), "\n".join(lines))
+
+
 def _measure(session: DatabaseSession, args) -> int:
     from fibuca_desktop.core.database.index_effect import measure
 
@@ -541,6 +595,7 @@ ACTIONS = {
     "advise": _advise,
     "indexes": _indexes,
     "overfetch": _overfetch,
+    "serialize": _serialize,
     "measure": _measure,
     "budget": _budget,
     "apply": _apply,

@@ -226,6 +226,43 @@ def test_overfetch_text_says_the_fix(shop_url):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
+SERIALIZE_KEYS = {"queryid", "query", "parameters", "rows", "outputKiloBytes", "outputBytes"}
+SERIALIZE_KEYS |= {"serializeMs", "executionMs", "estimatedBytesPerCall", "estimatedRowsPerCall"}
+
+
+def test_serialize_measures_the_find_many_found_by_overfetch(shop17_url):
+    [first] = ok_json(db("overfetch", "--url", shop17_url, "--json"))["queries"]
+    measure = ("serialize", first["queryid"], "--url", shop17_url, "--param", "20")
+    data = ok_json(db(*measure, "--param", "0", "--json"))
+    assert set(data) == SERIALIZE_KEYS and data["parameters"] == ["20", "0"]
+    assert data["rows"] == 20 and data["query"] == normalised(PAGES_FIND_MANY)
+    assert data["outputBytes"] == pytest.approx(first["bytesPerCall"], rel=0.2)
+    assert data["estimatedBytesPerCall"] == pytest.approx(first["bytesPerCall"], rel=1e-3)
+    text = db(*measure, "--param", "0")
+    assert text.returncode == 0 and text.stdout.startswith("measured 71.0 kB (71 kB) for 20 rows")
+    assert "  estimate (db overfetch): 71." in text.stdout
+    # measuring left the finder's entry as it was: the same statement, text and calls
+    [again] = ok_json(db("overfetch", "--url", shop17_url, "--json"))["queries"]
+    assert (again["queryid"], again["query"]) == (first["queryid"], first["query"])
+    wrong = db(*measure)
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert wrong.stderr.count("\n") == 1 and "needs 2 parameter value(s)" in wrong.stderr
+    slow = db(
+        "serialize", "SELECT pg_sleep($1)", "--param", "5", "--timeout", "0.2", "--url", shop17_url
+    )
+    assert slow.returncode == 1 and "measuring timeout (0.2 s)" in slow.stderr
+    bad = db("serialize", first["queryid"], "--timeout", "0", "--url", shop17_url)
+    assert bad.returncode == 2 and "--timeout" in bad.stderr
+
+
+def test_serialize_on_postgresql_15_fails_saying_it_needs_17(shop_url):
+    result = db(
+        "serialize", normalised(PAGE_TITLES), "--param", "5", "--param", "0", "--url", shop_url
+    )
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "needs PostgreSQL 17 or later (this server is 15." in result.stderr
+
+
 def test_measure_after_apply_and_the_workload_says_helped(pg_cluster, tmp_path):
     url = pg_cluster.clone("shop_cli_measure")
     with contextlib.closing(psycopg2.connect(url)) as connection:

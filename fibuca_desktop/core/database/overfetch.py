@@ -192,21 +192,56 @@ def find_overfetch(
     sizes = _TableSizes(cur)
     for row in _statements(cur, view, limit):
         try:
-            plan = generic_plan(cur, row["query"])
+            reads = _reads(cur, row, sizes)
         except FibucaError as error:  # not a SELECT, a table we may not read, dropped since
             log.debug("over-fetch: %s skipped: %s", row["queryid"], error)
             report.skipped += 1
             continue
-        for (schema, table), columns in _returned(plan, row["query"]).items():
-            found = _judge(row, schema, table, columns, sizes.of(schema, table))
-            if include_all or found.wide_columns:
-                report.queries.append(found)
+        report.queries += [found for found in reads if include_all or found.wide_columns]
     report.queries.sort(key=lambda q: q.total_bytes, reverse=True)
     return report
 
 
+def statement_estimate(cur: Cursor, queryid: str) -> list[OverFetch]:
+    """The estimate for one pg_stat_statements entry of this database: its reads of every table
+    (wide or not); [] when the entry is gone, never ran or cannot be planned."""
+    schema = statements_schema(cur)
+    if schema is None:
+        return []
+    cur.execute(
+        sql.SQL(
+            "SELECT queryid::text AS queryid, min(query) AS query, sum(calls)::bigint AS calls, "
+            "sum(rows)::bigint AS rows FROM {view} WHERE "
+            + VISIBLE_HERE
+            + "AND queryid::text = %s AND "
+            + starting_with("SELECT")
+            + "GROUP BY queryid HAVING sum(calls) > 0"
+        ).format(view=statements_view(schema)),
+        [HIDDEN, queryid],
+    )
+    row = cur.fetchone()
+    if row is None:
+        return []
+    try:
+        return _reads(cur, row, _TableSizes(cur))
+    except FibucaError as error:
+        log.debug("over-fetch: no estimate for %s: %s", queryid, error)
+        return []
+
+
+def _reads(cur: Cursor, row: dict, sizes: _TableSizes) -> list[OverFetch]:
+    """One statement's reads of each table it returns columns of, judged."""
+    plan = generic_plan(cur, row["query"])
+    return [
+        _judge(row, schema, table, columns, sizes.of(schema, table))
+        for (schema, table), columns in _returned(plan, row["query"]).items()
+    ]
+
+
 def _statements(cur: Cursor, schema: str, limit: int) -> list[dict]:
-    """pg_stat_statements' SELECTs of this database that returned rows, most rows first."""
+    """pg_stat_statements' SELECTs of this database that returned rows, most rows first. Only
+    texts starting with SELECT: that also keeps out the entries of statements run inside EXPLAIN
+    ANALYZE, whose text is the EXPLAIN's (``db serialize`` runs them so)."""
     cur.execute(
         sql.SQL(
             "SELECT queryid::text AS queryid, min(query) AS query, sum(calls)::bigint AS calls, "

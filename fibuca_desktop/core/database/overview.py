@@ -48,6 +48,7 @@ class Overview:
     idle_in_transaction: list[StuckSession] = field(default_factory=list)
     long_running: list[StuckSession] = field(default_factory=list)
     cache_hit_rate: float | None = None  # None until the database has read a block
+    server_version_num: int = 0  # 170004 for 17.4: what a feature needs is compared on this
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -68,7 +69,8 @@ def overview(
 ) -> Overview:
     """Read everything in one read-only transaction (the caller's)."""
     cur.execute(
-        "SELECT current_setting('server_version') AS version, current_database() AS db, "
+        "SELECT current_setting('server_version') AS version, "
+        "current_setting('server_version_num')::int AS version_num, current_database() AS db, "
         "pg_database_size(current_database()) AS bytes, "
         "current_setting('max_connections')::int AS max_connections, "
         "(SELECT sum(blks_hit)::float8 / nullif(sum(blks_hit) + sum(blks_read), 0) "
@@ -79,6 +81,7 @@ def overview(
     rows = [row for row in cur.fetchall() if row["pid"] is not None]
     result = Overview(
         server_version=head["version"],
+        server_version_num=int(head["version_num"]),
         database=head["db"],
         database_bytes=int(head["bytes"]),
         max_connections=int(head["max_connections"]),

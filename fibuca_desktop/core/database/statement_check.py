@@ -166,3 +166,16 @@ def _after_parentheses(code: str, start: int) -> int:
             if depth == 0:
                 return i + 1
     return -1
+
+
+_PLACEHOLDER = re.compile(r"\$([0-9]+)")
+
+
+def placeholder_count(text: str) -> int:
+    """How many parameters a statement from pg_stat_statements takes: its highest ``$n``
+    outside literals, quoted names and comments (0 when none, or when it cannot be read)."""
+    try:
+        code = _code_only(text)
+    except UsageError:
+        return 0
+    return max((int(n) for n in _PLACEHOLDER.findall(code)), default=0)

@@ -96,6 +96,7 @@ class DatabasePanel(QWidget):
         self.plan = PlanTreeWidget()
         self.overfetch = OverfetchWidget()
         self.overfetch.refresh_requested.connect(self.refresh_overfetch)
+        self.overfetch.measure_requested.connect(self.measure_serialized)
         self.advisor = AdvisorWidget()
         self.advisor.max_statements.setValue(database.advise_max_statements)
         self.advisor.advise_requested.connect(self.advise)
@@ -161,6 +162,7 @@ class DatabasePanel(QWidget):
         )
         self.tabs.setEnabled(True)
         self.overview.show_overview(view)
+        self.overfetch.set_server(view.server_version_num, view.server_version)
         self.advisor.set_writable(not self.session.read_only)
         self.blocked.set_writable(not self.session.read_only)
         self.settings.database.last_url = url_without_password(self._url or "")
@@ -277,6 +279,23 @@ class DatabasePanel(QWidget):
             ram_mb,
             instances,
             on_result=self.budget.show_budget,
+            on_error=failed,
+        )
+
+    def measure_serialized(self, queryid: str, values: list) -> None:
+        """The real bytes of one statement (PostgreSQL 17+), run once off the GUI thread."""
+
+        def failed(error: BaseException) -> None:  # said on the page; the connection's own
+            self.overfetch.show_measure_error(queryid, str(error))  # problems in the bar too
+            if not isinstance(error, FibucaError) or isinstance(error, DatabaseUnavailable):
+                self._failed(error)
+
+        self._request(
+            "serialize",
+            _work().serialize_work,
+            queryid,
+            values,
+            on_result=self.overfetch.show_measured,
             on_error=failed,
         )
 

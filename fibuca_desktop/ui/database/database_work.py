@@ -19,6 +19,7 @@ from fibuca_desktop.core.database.index_health import IndexHealth, index_health
 from fibuca_desktop.core.database.overfetch import DEFAULT_LIMIT as OVERFETCH_LIMIT
 from fibuca_desktop.core.database.overfetch import find_overfetch
 from fibuca_desktop.core.database.overview import overview
+from fibuca_desktop.core.database.serialize_measure import SerializedBytes, measure_serialized
 from fibuca_desktop.core.database.session import DatabaseSession
 from fibuca_desktop.core.database.session_ending import end_session
 from fibuca_desktop.core.database.slow_queries import SlowQueryThresholds, slow_queries
@@ -39,6 +40,7 @@ __all__ = [
     "measure_in",
     "memory_budget",
     "overview",
+    "serialize_work",
     "slow_queries",
 ]
 
@@ -66,3 +68,8 @@ def advice_work(
     ``built``: the indexes built in this session, with when (not "unused" while young)."""
     advice = IndexAdvisor(cur, schema, AdvisorSettings(thresholds=thresholds)).advise()
     return AdviceWithHealth(advice, index_health(cur, schema, built))
+
+
+def serialize_work(cur, queryid: str, values: list[str]) -> SerializedBytes:
+    """The bytes one statement really sends (PostgreSQL 17+), with the default timeouts."""
+    return measure_serialized(cur, queryid, values)
