@@ -23,6 +23,7 @@ from fibuca_desktop.cli import (
     profiles_command,
     self_test_command,
     watch_command,
+    worker_command,
 )
 from fibuca_desktop.cli.parser import (
     FibucaArgumentParser,
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     monitor_command.add_parser(commands)
     db_command.add_parser(commands)
     self_test_command.add_parser(commands)
+    worker_command.add_parser(commands)
     return parser
 
 

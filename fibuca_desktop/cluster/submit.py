@@ -1,0 +1,378 @@
+"""The submitting side: ``ClusterBatch`` sends one task per planned photo and collects results.
+
+The CLI (``process --broker``) and the Process tab use it alike. Results come back through
+Redis pub/sub on each task's result key (Celery's Redis backend publishes every state it
+stores), with a sweep of the stored results every few seconds for anything published while
+the subscription was not yet there. ``on_result`` is called once per photo on the collector
+thread (a GUI hands it on through a signal); a late result for a photo reported cancelled (a
+worker had just started it) is reported again with what really happened.
+
+Thread-safe: ``start``, ``cancel``, ``retry_failed``, ``wait`` and ``close`` may be called from
+any thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from celery import states
+
+from fibuca_desktop.cluster.app import QUEUE, TASK_NAME, make_app
+from fibuca_desktop.cluster.broker_url import BrokerUrl
+from fibuca_desktop.cluster.errors import BrokerUnavailable
+from fibuca_desktop.cluster.job_spec import Settings, job_to_json
+from fibuca_desktop.core.imaging.batch import Job
+from fibuca_desktop.core.imaging.pipeline import CANCELLED, FAILED, PROCESSED, SKIPPED, JobResult
+
+log = logging.getLogger(__name__)
+
+SWEEP_S = 2.0  # how often stored results are read back, beside pub/sub
+_CHUNK = 500  # keys per SUBSCRIBE / MGET
+_QUEUED, _RUNNING, _DONE = "queued", "running", "done"
+
+
+@dataclass
+class ClusterResult(JobResult):
+    """A ``JobResult`` from a worker: which machine and process made it."""
+
+    worker: str = ""
+    pid: int = 0
+
+
+class _Preflight:
+    """A worker's preflight report, as ``process``'s report reads it (``to_json``)."""
+
+    def __init__(self, data: dict) -> None:
+        self.data = data
+
+    def to_json(self) -> dict:
+        return self.data
+
+
+class ClusterBatch:
+    """One batch on the cluster: ``start(jobs)``, then ``wait()``; ``cancel()`` revokes what has
+    not started, ``retry_failed()`` sends failed and cancelled photos again.
+
+    Every call that talks to the broker gives up within a few seconds (``app.SOCKET_TIMEOUT_S``
+    and bounded retries) and raises ``BrokerUnavailable``; a broker lost while waiting makes
+    ``wait`` raise it.
+    """
+
+    def __init__(
+        self,
+        broker: BrokerUrl,
+        settings: Settings,
+        on_result: Callable[[JobResult], None] | None = None,
+        task_name: str = TASK_NAME,
+    ) -> None:
+        self.broker = broker
+        self.settings = settings
+        self.on_result = on_result
+        self.task_name = task_name
+        self.halted: str | None = None  # why the batch stopped early (a worker's disk is full)
+        self._app = make_app(broker)
+        self._backend = self._app.backend
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._tasks: dict[str, Job] = {}  # task id -> job, every task sent
+        self._state: dict[str, str] = {}  # task id -> queued, running or done
+        self._latest: dict[Job, str] = {}  # job -> its current task id
+        self._results: dict[Job, JobResult] = {}
+        self._existed: dict[Job, bool] = {}
+        self._error: BrokerUnavailable | None = None
+        self._closed = threading.Event()
+        self._pubsub = None  # redis-py's PubSub is not thread-safe: used under _pubsub_lock
+        self._pubsub_lock = threading.Lock()
+        self._forget: list[str] = []  # result keys to unsubscribe from (done)
+        self._collector: threading.Thread | None = None
+
+    # -- the public side ------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Reach the broker and the result store once; raises ``BrokerUnavailable``."""
+        self._call(lambda: self._backend.client.ping(), "reach")
+        with self._app.connection_for_write() as connection:
+            self._call(lambda: connection.ensure_connection(max_retries=1, timeout=5), "reach")
+
+    def start(self, jobs: Iterable[Job]) -> None:
+        """Send one task per job (photos that existed on disk now are "existed": a file that
+        appears later under that name is this photo's own, from a redelivered run)."""
+        jobs = list(jobs)
+        with self._lock:
+            for job in jobs:
+                self._existed.setdefault(job, job.output.exists())
+        self._send(jobs)
+
+    def cancel(self) -> list[Job]:
+        """Revoke every photo not started yet and report it cancelled; running photos finish.
+        Returns the jobs cancelled."""
+        return self._stop("Cancelled before it started.")
+
+    def retry_failed(self) -> list[Job]:
+        """Send failed and cancelled photos again (new tasks); returns them."""
+        with self._lock:
+            again = [j for j, r in self._results.items() if r.status in (FAILED, CANCELLED)]
+            for job in again:
+                del self._results[job]
+            self.halted = None
+        self._send(again)
+        return again
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every photo has its result (True) or ``timeout`` passes (False).
+        Raises ``BrokerUnavailable`` when the broker went away meanwhile."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while True:
+                if self._error is not None:
+                    raise self._error
+                if all(job in self._results for job in self._latest):
+                    return True
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._changed.wait(0.5 if left is None else min(left, 0.5))
+
+    @property
+    def results(self) -> list[JobResult]:
+        with self._lock:
+            return list(self._results.values())
+
+    def counts(self) -> dict[str, int]:
+        """Photos queued, running and done, for progress displays."""
+        with self._lock:
+            latest = [self._state[task] for task in self._latest.values()]
+        return {name: latest.count(name) for name in (_QUEUED, _RUNNING, _DONE)}
+
+    def close(self) -> None:
+        """Stop collecting (queued photos stay queued: ``cancel`` first to drop them)."""
+        self._closed.set()
+        if self._collector is not None:
+            self._collector.join(timeout=5)
+        if self._pubsub is not None:
+            try:
+                with self._pubsub_lock:
+                    self._pubsub.close()
+            except Exception as error:  # the broker is gone already
+                log.debug("closing the result subscription: %s", error)
+
+    def __enter__(self) -> ClusterBatch:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+    # -- sending --------------------------------------------------------------------------
+
+    def _send(self, jobs: list[Job]) -> None:
+        if not jobs:
+            return
+        ids = [uuid.uuid4().hex for _ in jobs]
+        self._ensure_collector()
+        keys = [self._backend.get_key_for_task(task) for task in ids]
+        for start in range(0, len(keys), _CHUNK):  # before sending: no result published unseen
+            chunk = keys[start : start + _CHUNK]
+            with self._pubsub_lock:
+                self._call(lambda chunk=chunk: self._pubsub.subscribe(*chunk))
+        with self._lock:
+            for task, job in zip(ids, jobs, strict=True):
+                self._tasks[task] = job
+                self._state[task] = _QUEUED
+                self._latest[job] = task
+        settings = self.settings
+
+        def send_all() -> None:
+            with self._app.producer_or_acquire() as producer:
+                for task, job in zip(ids, jobs, strict=True):
+                    if self._state.get(task) != _QUEUED:
+                        continue  # cancelled while sending
+                    self._app.send_task(
+                        self.task_name,
+                        args=[job_to_json(job, settings, self._existed.get(job, False))],
+                        task_id=task,
+                        queue=QUEUE,
+                        producer=producer,
+                    )
+
+        self._call(send_all, "send the photos to")
+
+    def _stop(self, message: str) -> list[Job]:
+        with self._lock:
+            queued = [t for t, job in self._tasks.items() if self._state[t] == _QUEUED]
+            for task in queued:
+                self._state[task] = _DONE
+        if queued:
+            try:
+                self._app.control.revoke(queued)
+            except Exception as error:  # reported by wait() if the broker is gone
+                log.warning("could not revoke %d queued photos: %s", len(queued), error)
+        cancelled = []
+        for task in queued:
+            job = self._tasks[task]
+            if self._latest.get(job) == task:
+                self._deliver(task, JobResult(job, CANCELLED, message=message))
+                cancelled.append(job)
+        return cancelled
+
+    # -- collecting -----------------------------------------------------------------------
+
+    def _ensure_collector(self) -> None:
+        with self._lock:
+            if self._collector is not None:
+                return
+            self._pubsub = self._call(
+                lambda: self._backend.client.pubsub(ignore_subscribe_messages=True)
+            )
+            self._collector = threading.Thread(
+                target=self._collect, name="fibuca-cluster-results", daemon=True
+            )
+            self._collector.start()
+
+    def _collect(self) -> None:
+        last_sweep = time.monotonic()
+        try:
+            while not self._closed.is_set():
+                with self._pubsub_lock:
+                    forget, self._forget = self._forget, []
+                    if forget:
+                        self._pubsub.unsubscribe(*forget)
+                    message = None
+                    if self._pubsub.subscribed:
+                        message = self._pubsub.get_message(timeout=0.05)
+                if message is None and not self._pubsub.subscribed:
+                    time.sleep(0.05)
+                if message is not None and message.get("type") == "message":
+                    self._on_meta(message["channel"], message["data"])
+                if time.monotonic() - last_sweep > SWEEP_S:
+                    self._sweep()
+                    last_sweep = time.monotonic()
+        except Exception as error:  # redis-py's ConnectionError, TimeoutError, a closed socket
+            log.debug("result collector stopped", exc_info=True)
+            self._fail(error)
+
+    def _sweep(self) -> None:
+        with self._lock:
+            pending = [t for t, state in self._state.items() if state != _DONE]
+        for start in range(0, len(pending), _CHUNK):
+            chunk = pending[start : start + _CHUNK]
+            keys = [self._backend.get_key_for_task(task) for task in chunk]
+            for key, value in zip(keys, self._backend.client.mget(keys), strict=True):
+                if value is not None:
+                    self._on_meta(key, value)
+
+    def _on_meta(self, channel, data) -> None:
+        key = channel.decode() if isinstance(channel, bytes) else str(channel)
+        prefix = self._backend.task_keyprefix
+        task = key.removeprefix(prefix.decode() if isinstance(prefix, bytes) else prefix)
+        job = self._tasks.get(task)
+        if job is None:
+            return
+        meta = self._backend.decode_result(data)
+        state = meta.get("status")
+        if state == states.STARTED:
+            with self._lock:
+                if self._state.get(task) == _QUEUED:
+                    self._state[task] = _RUNNING
+            return
+        if state not in states.READY_STATES:
+            return
+        with self._lock:
+            reported = self._state.get(task) == _DONE and job in self._results
+            if reported and (state == states.REVOKED or self._results[job].status != CANCELLED):
+                return  # already reported; a revoked one was reported by cancel()
+            self._state[task] = _DONE
+        self._pubsub_forget(key)
+        self._deliver(task, self._result_of(job, state, meta.get("result")))
+
+    def _result_of(self, job: Job, state: str, value) -> JobResult:
+        if state == states.SUCCESS and isinstance(value, dict) and "status" in value:
+            preflight = value.get("preflight")
+            return ClusterResult(
+                Job(Path(value["input"]), Path(value["output"])),
+                value["status"],
+                value.get("width", 0),
+                value.get("height", 0),
+                value.get("ms", 0.0),
+                value.get("message", ""),
+                list(value.get("notes") or []),
+                bool(value.get("halts_batch")),
+                value.get("mask", ""),
+                list(value.get("review") or []),
+                _Preflight(preflight) if preflight else None,
+                worker=value.get("worker", ""),
+                pid=value.get("pid", 0),
+            )
+        if state == states.REVOKED:
+            return JobResult(job, CANCELLED, message="Cancelled before it started.")
+        reason = value.get("exc_message") if isinstance(value, dict) else value
+        if isinstance(reason, list | tuple):
+            reason = " ".join(map(str, reason))
+        return JobResult(job, FAILED, message=f"The worker failed: {reason or state}")
+
+    def _deliver(self, task: str, result: JobResult) -> None:
+        job = self._tasks[task]
+        with self._changed:
+            if self._latest.get(job) != task:
+                return  # an earlier try of a photo sent again
+            self._results[job] = result
+            self._changed.notify_all()
+        if result.halts_batch and self.halted is None:
+            self.halted = result.message
+            log.warning("stopping the batch early: %s", result.message)
+            self._stop(f"Not started: {result.message}")
+        if self.on_result is not None:
+            try:
+                self.on_result(result)
+            except Exception:
+                log.exception("the result callback failed for %s", job.input)
+
+    def _pubsub_forget(self, key: str) -> None:
+        self._forget.append(key)  # the collector's own thread: unsubscribed on its next turn
+
+    # -- errors ---------------------------------------------------------------------------
+
+    def _fail(self, error: BaseException) -> None:
+        with self._changed:
+            if self._error is None:
+                self._error = self._unavailable(error, "keep in touch with")
+            self._changed.notify_all()
+
+    def _unavailable(self, error: BaseException, verb: str) -> BrokerUnavailable:
+        detail = self.broker.redact(str(error).strip().splitlines()[0] if str(error) else "")
+        detail = detail or type(error).__name__
+        return BrokerUnavailable(
+            f"Cannot {verb} the broker {self.broker.shown} ({detail}); check that Redis runs "
+            "there and this computer can reach it. Photos written so far are complete."
+        )
+
+    def _call(self, function, verb: str = "reach"):
+        try:
+            return function()
+        except BrokerUnavailable:
+            raise
+        except Exception as error:
+            if not _is_connection_error(error):
+                raise
+            raise self._unavailable(error, verb) from None
+
+
+def _is_connection_error(error: BaseException) -> bool:
+    import kombu.exceptions
+    import redis.exceptions
+
+    return isinstance(
+        error,
+        OSError
+        | redis.exceptions.ConnectionError
+        | redis.exceptions.TimeoutError
+        | kombu.exceptions.OperationalError,
+    )
+
+
+__all__ = ["PROCESSED", "SKIPPED", "ClusterBatch", "ClusterResult"]
