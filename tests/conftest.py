@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from keyring.backend import KeyringBackend
 
-# The throwaway PostgreSQL cluster and the shop databases for the database tests; a real PM2.
-pytest_plugins = ["tests.pg_cluster", "tests.pm2_daemon"]
+# The throwaway PostgreSQL cluster and the shop databases for the database tests; a real PM2;
+# a real Redis and real Celery workers for the cluster tests.
+pytest_plugins = ["tests.pg_cluster", "tests.pm2_daemon", "tests.redis_server"]
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Derived caches (the rewritten u2netp graph) go to a throwaway folder, not the user's cache.

@@ -9,9 +9,10 @@ Choices, and why:
   queue at once, and no worker holds photos it has not started.
 - The visibility timeout (Redis): a message taken by a worker that vanishes altogether (a whole
   machine SIGKILLed or unplugged, so nobody rejects it) goes back to the queue this long after it
-  was taken. It must exceed the longest photo, or a slow photo is delivered twice (harmless: the
-  same name is rewritten atomically, but the work is done twice). Default 15 min;
-  ``$FIBUCA_VISIBILITY_TIMEOUT`` (seconds) changes it for every process of the cluster.
+  was taken (plus up to 10 s until a live worker's next sweep). It must exceed the longest
+  photo, or a slow photo is delivered twice (harmless: the same name is rewritten atomically,
+  but the work is done twice). Default 15 min; ``$FIBUCA_VISIBILITY_TIMEOUT`` (seconds)
+  changes it, and must be the same for every process of the cluster.
 - Timeouts everywhere: connecting, every socket read, publishing and storing a result give up
   after a few seconds and bounded retries, so a dead broker is an error, not a hang.
 """
@@ -64,6 +65,19 @@ def result_backend_for(broker: BrokerUrl) -> str:
     return broker.url
 
 
+def _transport_options(visibility: int, sockets: dict) -> dict:
+    """Redis: a vanished worker's message goes back to the queue once ``visibility`` seconds
+    old, at the next sweep of any live worker (every ``restore`` seconds; kombu's default
+    would sweep only every 100 s)."""
+    restore = max(1, min(10, visibility // 5))
+    return {
+        "visibility_timeout": visibility,
+        "unacked_restore_interval": restore,
+        "unacked_restore_throttle": 1,
+        **sockets,
+    }
+
+
 def make_app(broker: BrokerUrl, *, worker: bool = False) -> Celery:
     """A Celery app for ``broker``. ``worker``: the worker's own retry rules (it reconnects
     for a while after the broker restarts; the submitting side fails fast)."""
@@ -93,7 +107,7 @@ def make_app(broker: BrokerUrl, *, worker: bool = False) -> Celery:
         broker_connection_retry_on_startup=worker,
         broker_connection_max_retries=30 if worker else 1,
         broker_channel_error_retry=worker,
-        broker_transport_options={"visibility_timeout": visibility_timeout(), **sockets},
+        broker_transport_options=_transport_options(visibility_timeout(), sockets),
         result_backend_transport_options={"retry_policy": _BOUNDED_RETRY},
         redis_socket_timeout=SOCKET_TIMEOUT_S,
         redis_socket_connect_timeout=SOCKET_TIMEOUT_S,

@@ -1,0 +1,86 @@
+"""The batch on Celery workers, end to end: a Redis server of the test's own, real
+``fibuca-desktop worker`` processes, the real u2netp model and ``process --broker`` as a
+subprocess. Outputs must be exactly those of a local batch.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests import corpus
+from tests.conftest import PHOTO_NAMES
+from tests.e2e.test_process_cli import report_of
+
+CLI_TIMEOUT_S = 300
+
+
+def run_cli(*args, env: dict | None = None) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "fibuca_desktop", *map(str, args)]
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def start_cli(*args, env: dict | None = None) -> subprocess.Popen:
+    command = [sys.executable, "-m", "fibuca_desktop", *map(str, args)]
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )
+
+
+def by_name(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in corpus.written_files(folder)}
+
+
+def test_two_workers_write_the_same_files_as_a_local_batch(
+    photos, tmp_path, redis_server, cluster_workers
+):
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG" * 20)
+    local = run_cli(
+        "process", photos, "-o", tmp_path / "local", "--preset", "web", "--no-mask-cache", "--json"
+    )
+    assert local.returncode == 1, local.stderr  # the broken photo
+    workers = cluster_workers(redis_server.url, count=2)
+
+    remote = run_cli(
+        "process",
+        photos,
+        "-o",
+        tmp_path / "remote",
+        "--preset",
+        "web",
+        "--no-mask-cache",
+        "--json",
+        "--broker",
+        redis_server.url,
+    )
+
+    assert remote.returncode == 1, remote.stderr
+    local_report, remote_report = report_of(local), report_of(remote)
+    assert len(remote_report["processed"]) == len(PHOTO_NAMES)
+    # A bad photo fails with the local batch's own message; the rest finish.
+    assert remote_report["failed"] == local_report["failed"]
+    [failure] = remote_report["failed"]
+    assert "broken.jpg" in failure["error"]
+    assert by_name(tmp_path / "remote") == by_name(tmp_path / "local")  # byte for byte
+    for item in remote_report["processed"]:
+        assert item["output"].startswith(str(tmp_path / "remote"))
+    strip = {"ms", "output"}
+    assert [{k: v for k, v in i.items() if k not in strip} for i in remote_report["processed"]] == [
+        {k: v for k, v in i.items() if k not in strip} for i in local_report["processed"]
+    ]
+    assert corpus.leftovers(tmp_path / "remote") == []
+    assert f"] {len(PHOTO_NAMES) + 1}/{len(PHOTO_NAMES) + 1}" in remote.stderr  # progress bar
+    # Both workers took part.
+    assert all("process_photo" in w.text() and "succeeded" in w.text() for w in workers)
