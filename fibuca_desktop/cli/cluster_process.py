@@ -59,6 +59,16 @@ def run_on_workers(
     with ClusterBatch(broker, settings, on_result) as batch:
         try:
             batch.check()
+        except BrokerUnavailable as error:  # nothing sent: nothing to report
+            print(f"fibuca-desktop process: error: {error}", file=sys.stderr)
+            return EXIT_FAILED
+        if not batch.workers_online():
+            print(
+                "note: no worker answers yet; the photos wait in the queue until one starts "
+                "(fibuca-desktop worker --broker URL)",
+                file=sys.stderr,
+            )
+        try:
             batch.start(plan.jobs)
             batch.wait()
         except KeyboardInterrupt:

@@ -100,6 +100,11 @@ class ClusterBatch:
         with self._app.connection_for_write() as connection:
             self._call(lambda: connection.ensure_connection(max_retries=1, timeout=5), "reach")
 
+    def workers_online(self, timeout: float = 0.5) -> list[str]:
+        """The names of the workers that answer a ping within ``timeout`` seconds."""
+        replies = self._call(lambda: self._app.control.ping(timeout=timeout)) or []
+        return sorted(name for reply in replies for name in reply)
+
     def start(self, jobs: Iterable[Job]) -> None:
         """Send one task per job (photos that existed on disk now are "existed": a file that
         appears later under that name is this photo's own, from a redelivered run)."""
@@ -149,6 +154,16 @@ class ClusterBatch:
         with self._lock:
             latest = [self._state[task] for task in self._latest.values()]
         return {name: latest.count(name) for name in (_QUEUED, _RUNNING, _DONE)}
+
+    def running(self) -> list[Job]:
+        """Photos a worker has started and not yet reported."""
+        with self._lock:
+            return [job for job, task in self._latest.items() if self._state[task] == _RUNNING]
+
+    def task_id(self, job: Job) -> str | None:
+        """The Celery task id of ``job``'s latest try."""
+        with self._lock:
+            return self._latest.get(job)
 
     def close(self) -> None:
         """Stop collecting (queued photos stay queued: ``cancel`` first to drop them)."""
@@ -346,9 +361,10 @@ class ClusterBatch:
     def _unavailable(self, error: BaseException, verb: str) -> BrokerUnavailable:
         detail = self.broker.redact(str(error).strip().splitlines()[0] if str(error) else "")
         detail = detail or type(error).__name__
+        written = " Photos written so far are complete." if self._tasks else ""
         return BrokerUnavailable(
             f"Cannot {verb} the broker {self.broker.shown} ({detail}); check that Redis runs "
-            "there and this computer can reach it. Photos written so far are complete."
+            f"there and this computer can reach it.{written}"
         )
 
     def _call(self, function, verb: str = "reach"):
