@@ -37,13 +37,15 @@ def free_port() -> int:
 class RedisServer:
     """One ``redis-server`` process; ``url`` is its database 0."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, password: str | None = None) -> None:
         self.folder = folder
+        self.password = password
         self.port = 0
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
+        """Without the password, which a test gives through the environment or the URL."""
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
@@ -54,6 +56,8 @@ class RedisServer:
             self.port = free_port()
             argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir"]
             argv += [str(self.folder), "--save", "", "--appendonly", "no", "--daemonize", "no"]
+            if self.password:
+                argv += ["--requirepass", self.password]
             log = open(self.folder / "redis.log", "ab")  # noqa: SIM115 - closed with the process
             self.process = subprocess.Popen(argv, stdout=log, stderr=log, cwd=self.folder)
             log.close()
@@ -70,7 +74,8 @@ class RedisServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
                     conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
+                    reply = conn.recv(64)
+                    if reply.startswith(b"+PONG") or b"NOAUTH" in reply:
                         return True
             except OSError:
                 pass
@@ -80,6 +85,9 @@ class RedisServer:
     def command(self, *words: str) -> bytes:
         """One command in Redis's inline protocol; the raw reply."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as conn:
+            if self.password:
+                conn.sendall(f"AUTH {self.password}\r\n".encode())
+                conn.recv(64)
             conn.sendall(" ".join(words).encode() + b"\r\n")
             return conn.recv(65536)
 
@@ -96,6 +104,18 @@ class RedisServer:
 @pytest.fixture
 def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+REDIS_PASSWORD = "s3cret-pass:w0rd"  # with a colon: it must be quoted in a URL
+
+
+@pytest.fixture
+def redis_with_password(tmp_path_factory) -> Iterator[RedisServer]:
+    """A Redis that refuses clients without ``REDIS_PASSWORD``."""
+    server = RedisServer(tmp_path_factory.mktemp("redis-auth"), REDIS_PASSWORD)
     server.start()
     yield server
     server.stop()

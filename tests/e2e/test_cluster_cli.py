@@ -84,3 +84,32 @@ def test_two_workers_write_the_same_files_as_a_local_batch(
     assert f"] {len(PHOTO_NAMES) + 1}/{len(PHOTO_NAMES) + 1}" in remote.stderr  # progress bar
     # Both workers took part.
     assert all("process_photo" in w.text() and "succeeded" in w.text() for w in workers)
+
+
+def test_the_broker_password_is_never_printed(
+    tmp_path, redis_with_password, cluster_workers, monkeypatch
+):
+    from urllib.parse import quote
+
+    from tests.redis_server import REDIS_PASSWORD
+
+    secret_forms = {REDIS_PASSWORD, quote(REDIS_PASSWORD, safe="")}
+    monkeypatch.setenv("FIBUCA_BROKER_PASSWORD", REDIS_PASSWORD)  # the worker's way
+    [worker] = cluster_workers(redis_with_password.url, count=1)
+    monkeypatch.delenv("FIBUCA_BROKER_PASSWORD")
+    corpus.copy_photos(tmp_path / "in", "car-1.jpg")
+    port = redis_with_password.port
+    in_url = f"redis://:{quote(REDIS_PASSWORD, safe='')}@127.0.0.1:{port}/0"
+
+    done = run_cli("-v", "process", tmp_path / "in", "-o", tmp_path / "out", "--broker", in_url)
+    status = run_cli("cluster", "status", env={"FIBUCA_BROKER_URL": in_url})
+    wrong = run_cli("cluster", "status", "--broker", f"redis://:wrong-{port}@127.0.0.1:{port}/0")
+
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "car-1.png").is_file()
+    assert status.returncode == 0 and "1 worker online" in status.stdout
+    assert f"redis://:***@127.0.0.1:{port}/0" in status.stdout
+    assert wrong.returncode == 1 and f"wrong-{port}" not in wrong.stderr
+    assert "Cannot reach the broker redis://:***@" in wrong.stderr
+    for text in (done.stdout, done.stderr, status.stdout, status.stderr, worker.text()):
+        assert not any(form in text for form in secret_forms)
