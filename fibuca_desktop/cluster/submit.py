@@ -1,11 +1,12 @@
 """The submitting side: ``ClusterBatch`` sends one task per planned photo and collects results.
 
 The CLI (``process --broker``) and the Process tab use it alike. Results come back through
-Redis pub/sub on each task's result key (Celery's Redis backend publishes every state it
-stores), with a sweep of the stored results every few seconds for anything published while
-the subscription was not yet there. ``on_result`` is called once per photo on the collector
-thread (a GUI hands it on through a signal); a late result for a photo reported cancelled (a
-worker had just started it) is reported again with what really happened.
+Redis pub/sub (Celery's Redis backend publishes every state it stores on the task's result key;
+one pattern subscription takes them all, others' tasks ignored), with a sweep of the stored
+results every few seconds for anything published while the subscription was not yet there.
+``on_result`` is called once per photo on the collector thread (a GUI hands it on through a
+signal); a late result for a photo reported cancelled (a worker had just started it) is
+reported again with what really happened.
 
 Thread-safe: ``start``, ``cancel``, ``retry_failed``, ``wait`` and ``close`` may be called from
 any thread.
@@ -33,7 +34,7 @@ from fibuca_desktop.core.imaging.pipeline import CANCELLED, FAILED, PROCESSED, S
 log = logging.getLogger(__name__)
 
 SWEEP_S = 2.0  # how often stored results are read back, beside pub/sub
-_CHUNK = 500  # keys per SUBSCRIBE / MGET
+_CHUNK = 500  # keys per MGET of the sweep
 _QUEUED, _RUNNING, _DONE = "queued", "running", "done"
 
 
@@ -87,9 +88,7 @@ class ClusterBatch:
         self._existed: dict[Job, bool] = {}
         self._error: BrokerUnavailable | None = None
         self._closed = threading.Event()
-        self._pubsub = None  # redis-py's PubSub is not thread-safe: used under _pubsub_lock
-        self._pubsub_lock = threading.Lock()
-        self._forget: list[str] = []  # result keys to unsubscribe from (done)
+        self._pubsub = None  # redis-py's PubSub is not thread-safe: the collector's alone
         self._collector: threading.Thread | None = None
 
     # -- the public side ------------------------------------------------------------------
@@ -172,8 +171,7 @@ class ClusterBatch:
             self._collector.join(timeout=5)
         if self._pubsub is not None:
             try:
-                with self._pubsub_lock:
-                    self._pubsub.close()
+                self._pubsub.close()
             except Exception as error:  # the broker is gone already
                 log.debug("closing the result subscription: %s", error)
 
@@ -189,12 +187,7 @@ class ClusterBatch:
         if not jobs:
             return
         ids = [uuid.uuid4().hex for _ in jobs]
-        self._ensure_collector()
-        keys = [self._backend.get_key_for_task(task) for task in ids]
-        for start in range(0, len(keys), _CHUNK):  # before sending: no result published unseen
-            chunk = keys[start : start + _CHUNK]
-            with self._pubsub_lock:
-                self._call(lambda chunk=chunk: self._pubsub.subscribe(*chunk))
+        self._ensure_collector()  # subscribed before sending: no result published unseen
         with self._lock:
             for task, job in zip(ids, jobs, strict=True):
                 self._tasks[task] = job
@@ -241,9 +234,10 @@ class ClusterBatch:
         with self._lock:
             if self._collector is not None:
                 return
-            self._pubsub = self._call(
-                lambda: self._backend.client.pubsub(ignore_subscribe_messages=True)
-            )
+            pattern = _text(self._backend.task_keyprefix) + "*"
+            pubsub = self._backend.client.pubsub(ignore_subscribe_messages=True)
+            self._call(lambda: pubsub.psubscribe(pattern))
+            self._pubsub = pubsub
             self._collector = threading.Thread(
                 target=self._collect, name="fibuca-cluster-results", daemon=True
             )
@@ -253,16 +247,8 @@ class ClusterBatch:
         last_sweep = time.monotonic()
         try:
             while not self._closed.is_set():
-                with self._pubsub_lock:
-                    forget, self._forget = self._forget, []
-                    if forget:
-                        self._pubsub.unsubscribe(*forget)
-                    message = None
-                    if self._pubsub.subscribed:
-                        message = self._pubsub.get_message(timeout=0.05)
-                if message is None and not self._pubsub.subscribed:
-                    time.sleep(0.05)
-                if message is not None and message.get("type") == "message":
+                message = self._pubsub.get_message(timeout=0.5)
+                if message is not None and message.get("type") == "pmessage":
                     self._on_meta(message["channel"], message["data"])
                 if time.monotonic() - last_sweep > SWEEP_S:
                     self._sweep()
@@ -283,8 +269,7 @@ class ClusterBatch:
 
     def _on_meta(self, channel, data) -> None:
         key = channel.decode() if isinstance(channel, bytes) else str(channel)
-        prefix = self._backend.task_keyprefix
-        task = key.removeprefix(prefix.decode() if isinstance(prefix, bytes) else prefix)
+        task = key.removeprefix(_text(self._backend.task_keyprefix))
         job = self._tasks.get(task)
         if job is None:
             return
@@ -302,7 +287,6 @@ class ClusterBatch:
             if reported and (state == states.REVOKED or self._results[job].status != CANCELLED):
                 return  # already reported; a revoked one was reported by cancel()
             self._state[task] = _DONE
-        self._pubsub_forget(key)
         self._deliver(task, self._result_of(job, state, meta.get("result")))
 
     def _result_of(self, job: Job, state: str, value) -> JobResult:
@@ -347,9 +331,6 @@ class ClusterBatch:
             except Exception:
                 log.exception("the result callback failed for %s", job.input)
 
-    def _pubsub_forget(self, key: str) -> None:
-        self._forget.append(key)  # the collector's own thread: unsubscribed on its next turn
-
     # -- errors ---------------------------------------------------------------------------
 
     def _fail(self, error: BaseException) -> None:
@@ -376,6 +357,10 @@ class ClusterBatch:
             if not _is_connection_error(error):
                 raise
             raise self._unavailable(error, verb) from None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _is_connection_error(error: BaseException) -> bool:
