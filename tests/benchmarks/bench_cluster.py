@@ -185,51 +185,44 @@ def measure(args, root: Path, large: list[Path], url: str):
     rows: dict[str, list[float]] = {}
     print("local batches, warming up", file=sys.stderr)
     local = {n: Local(n, warm) for n in (1, 2)}
-    overhead = {}
-    pools = {}
+    overhead: dict[str, list[float]] = {}
+    starts = iter(range(10**6))
+
+    def started(concurrency: int) -> Workers:
+        """A fresh worker, each pool process warmed up (its session made, a photo run)."""
+        workers = Workers(url, concurrency, root / f"worker-{next(starts)}.log")
+        warm_jobs = [
+            Job(j.input, root / "warm" / f"{concurrency}-{i}.jpg")
+            for i, j in enumerate(jobs[: 2 * concurrency])
+        ]
+        timed_batch(url, warm_jobs)
+        return workers
+
+    one = started(1)
     try:
-        for concurrency in (1, 2):
-            pools[concurrency] = Workers(url, concurrency, root / f"worker-{concurrency}.log")
-            # Every pool process creates its session on its first photo: warm them all.
-            warm_jobs = [
-                Job(j.input, root / "warm" / f"{concurrency}-{i}.jpg")
-                for i, j in enumerate(jobs[: 2 * concurrency])
-            ]
-            timed_batch(url, warm_jobs)
-            if concurrency == 1:
-                print("queue overhead (no-op jobs, 1 pool process)", file=sys.stderr)
-                echo_latency(url, 20)  # warm the connections
-                overhead["latency"] = echo_latency(url, max(50, args.echoes // 5))
-                overhead["amortised"] = [
-                    timed_batch(url, echo_jobs(args.echoes, f"r{r}"), ECHO_TASK)
-                    * 1000
-                    / args.echoes
-                    for r in range(args.rounds)
-                ]
-                pools[1].stop()  # the 2-process row runs alone, like a second machine would not
-        for round_ in range(args.rounds):
-            print(f"round {round_ + 1}/{args.rounds}", file=sys.stderr)
-            for n in (1, 2):
-                rows.setdefault(f"local, {n} worker{'s' if n > 1 else ''}", []).append(
-                    local[n].run(jobs) / len(jobs)
-                )
-            rows.setdefault("cluster, 1 worker, 2 pool processes", []).append(
-                timed_batch(url, jobs) / len(jobs)
-            )
-        pools[2].stop()
-        one = Workers(url, 1, root / "worker-1b.log")
-        timed_batch(
-            url, [Job(j.input, root / "warm" / f"1b-{i}.jpg") for i, j in enumerate(jobs[:2])]
-        )
-        for _ in range(args.rounds):
-            rows.setdefault("cluster, 1 worker, 1 pool process", []).append(
-                timed_batch(url, jobs) / len(jobs)
-            )
-        one.stop()
+        print("queue overhead (no-op jobs, 1 pool process)", file=sys.stderr)
+        echo_latency(url, 20)  # warm the connections
+        overhead["latency"] = echo_latency(url, max(50, args.echoes // 5))
+        overhead["amortised"] = [
+            timed_batch(url, echo_jobs(args.echoes, f"r{r}"), ECHO_TASK) * 1000 / args.echoes
+            for r in range(args.rounds)
+        ]
     finally:
-        for pool in pools.values():
-            if pool.process.poll() is None:
-                pool.stop()
+        one.stop()
+    for round_ in range(args.rounds):  # round-robin: a busy spell of the machine hits all rows
+        print(f"round {round_ + 1}/{args.rounds}", file=sys.stderr)
+        for n in (1, 2):
+            name = f"local, {n} worker{'s' if n > 1 else ''}"
+            rows.setdefault(name, []).append(local[n].run(jobs) / len(jobs))
+        for concurrency in (1, 2):  # one worker at a time, as on a machine of its own
+            workers = started(concurrency)
+            try:
+                processes = f"{concurrency} pool process{'es' if concurrency > 1 else ''}"
+                rows.setdefault(f"cluster, 1 worker, {processes}", []).append(
+                    timed_batch(url, jobs) / len(jobs)
+                )
+            finally:
+                workers.stop()
     return rows, overhead
 
 

@@ -20,6 +20,7 @@ from fibuca_desktop.core.imaging.decode import Limits
 from fibuca_desktop.core.imaging.output_records import clean_parts_of
 from fibuca_desktop.core.imaging.presets import get_preset
 from fibuca_desktop.core.profiles.profiles import get_profile
+from tests import corpus
 
 SECRET = "pa:ss/w@rd%"
 
@@ -105,3 +106,24 @@ def test_only_unheld_temporary_files_of_this_output_are_removed(tmp_path):
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # a live writer (another worker) holds it
         assert clean_parts_of(output) == [mine]
     assert other.exists() and held.exists()
+
+
+def test_a_redelivered_photo_rewrites_its_own_name_and_an_earlier_output_is_kept(
+    tmp_path, u2netp_path
+):
+    """The task itself, on the real pipeline: run twice (a first delivery that wrote its file,
+    then died before its result was stored), it rewrites the one name; a file that was there
+    when the batch was planned is skipped as locally."""
+    [photo] = corpus.copy_photos(tmp_path / "in", "car-1.jpg")
+    job = Job(photo, tmp_path / "out" / "car-1.jpg")
+    settings = Settings(get_preset("web"), "u2netp", Limits(), use_masks=False)
+
+    first = process_photo(job_to_json(job, settings, existed=False))
+    (tmp_path / "out" / ".car-1.jpg.deadbeef.part").write_bytes(b"half")  # a killed writer's
+    again = process_photo(job_to_json(job, settings, existed=False))
+    planned_over = process_photo(job_to_json(job, settings, existed=True))
+
+    assert first["status"] == again["status"] == "processed", (first, again)
+    assert planned_over["status"] == "skipped" and "already exists" in planned_over["message"]
+    assert corpus.written_files(tmp_path / "out") == [job.output]
+    assert corpus.leftovers(tmp_path / "out") == []

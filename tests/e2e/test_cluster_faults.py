@@ -195,3 +195,38 @@ def test_the_broker_going_away_is_one_clear_line_and_nothing_half_written(
     for path in corpus.written_files(out):
         with Image.open(path) as image:
             image.load()  # every file there is complete
+
+
+def test_failed_photos_are_retried_and_paths_are_mapped_on_the_worker(
+    tmp_path, redis_server, cluster_workers
+):
+    """The submitter sees the share as ``view`` (a link it removes once the batch is sent); the
+    worker reaches it only as ``share`` through --path-map. A photo broken at first fails with
+    its message; mended, "retry failed" sends it again and it is done once."""
+    share = tmp_path / "share"
+    good, bad = large_photos(share / "in", 2, side=800)
+    kept = bad.read_bytes()
+    bad.write_bytes(b"\xff\xd8\xff\xe0 damaged on the way" * 10)
+    view = tmp_path / "view"
+    view.symlink_to(share)
+    plan = plan_batch([view / "in"], view / "out", ".jpg")
+    web = settings("web")
+    with ClusterBatch(parse_broker_url(redis_server.url), web) as batch:
+        batch.start(plan.jobs)
+        view.unlink()  # from now on only the mapped path works
+        cluster_workers(redis_server.url, count=1, extra=("--path-map", f"{view}={share}"))
+        assert batch.wait(WAIT_S)
+        first = {r.input.name: r for r in batch.results}
+        bad.write_bytes(kept)
+        again = batch.retry_failed()
+        assert batch.wait(WAIT_S)
+        second = {r.input.name: r for r in batch.results}
+    assert first[good.name].status == PROCESSED
+    assert first[bad.name].status == "failed" and bad.name in first[bad.name].message
+    assert [job.input.name for job in again] == [bad.name]
+    assert second[bad.name].status == PROCESSED
+    assert all(str(r.output).startswith(str(view)) for r in second.values())  # the submitter's
+    assert corpus.written_files(share / "out") == sorted(
+        share / "out" / j.output.name for j in plan.jobs
+    )
+    assert corpus.leftovers(share / "out") == []
