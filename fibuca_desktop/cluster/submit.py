@@ -34,6 +34,7 @@ from fibuca_desktop.core.imaging.pipeline import CANCELLED, FAILED, PROCESSED, S
 log = logging.getLogger(__name__)
 
 SWEEP_S = 2.0  # how often stored results are read back, beside pub/sub
+RECONNECT_S = 10.0  # a broker gone this long while waiting is reported lost
 _CHUNK = 500  # keys per MGET of the sweep
 _QUEUED, _RUNNING, _DONE = "queued", "running", "done"
 
@@ -245,17 +246,28 @@ class ClusterBatch:
 
     def _collect(self) -> None:
         last_sweep = time.monotonic()
-        try:
-            while not self._closed.is_set():
+        lost_since: float | None = None  # a broker that blinks is waited for, a gone one is not
+        while not self._closed.is_set():
+            try:
                 message = self._pubsub.get_message(timeout=0.5)
                 if message is not None and message.get("type") == "pmessage":
                     self._on_meta(message["channel"], message["data"])
-                if time.monotonic() - last_sweep > SWEEP_S:
-                    self._sweep()
+                if lost_since is not None or time.monotonic() - last_sweep > SWEEP_S:
+                    self._sweep()  # after a reconnection: what was published meanwhile
                     last_sweep = time.monotonic()
-        except Exception as error:  # redis-py's ConnectionError, TimeoutError, a closed socket
-            log.debug("result collector stopped", exc_info=True)
-            self._fail(error)
+                lost_since = None
+            except Exception as error:  # redis-py's ConnectionError, TimeoutError, a closed socket
+                if not _is_connection_error(error):
+                    log.exception("the result collector failed")
+                    self._fail(error)
+                    return
+                lost_since = lost_since or time.monotonic()
+                if time.monotonic() - lost_since > RECONNECT_S:
+                    log.debug("result collector stopped", exc_info=True)
+                    self._fail(error)
+                    return
+                log.info("lost the broker (%s); reconnecting", self.broker.redact(str(error)))
+                self._closed.wait(0.5)  # redis-py reconnects and subscribes again on next use
 
     def _sweep(self) -> None:
         with self._lock:
