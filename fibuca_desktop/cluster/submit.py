@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 SWEEP_S = 2.0  # how often stored results are read back, beside pub/sub
 RECONNECT_S = 10.0  # a broker gone this long while waiting is reported lost
-_CHUNK = 500  # keys per MGET of the sweep
+_CHUNK = 500  # keys per MGET of the sweep, task ids per revoke
 _QUEUED, _RUNNING, _DONE = "queued", "running", "done"
 
 
@@ -216,15 +216,17 @@ class ClusterBatch:
             queued = [t for t, job in self._tasks.items() if self._state[t] == _QUEUED]
             for task in queued:
                 self._state[task] = _DONE
-        if queued:
-            try:
-                self._app.control.revoke(queued)
-            except Exception as error:  # reported by wait() if the broker is gone
-                log.warning("could not revoke %d queued photos: %s", len(queued), error)
+        try:
+            for start in range(0, len(queued), _CHUNK):  # a broadcast message each
+                self._app.control.revoke(queued[start : start + _CHUNK])
+        except Exception as error:  # reported by wait() if the broker is gone
+            log.warning("could not revoke %d queued photos: %s", len(queued), error)
         cancelled = []
         for task in queued:
             job = self._tasks[task]
-            if self._latest.get(job) == task:
+            with self._lock:
+                latest = self._latest.get(job) == task
+            if latest:
                 self._deliver(task, JobResult(job, CANCELLED, message=message))
                 cancelled.append(job)
         return cancelled
