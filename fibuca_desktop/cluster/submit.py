@@ -19,8 +19,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from pathlib import Path
 
 from celery import states
 
@@ -28,8 +26,9 @@ from fibuca_desktop.cluster.app import QUEUE, TASK_NAME, make_app
 from fibuca_desktop.cluster.broker_url import BrokerUrl
 from fibuca_desktop.cluster.errors import BrokerUnavailable
 from fibuca_desktop.cluster.job_spec import Settings, job_to_json
+from fibuca_desktop.cluster.results import ClusterResult, is_connection_error, result_from_meta
 from fibuca_desktop.core.imaging.batch import Job
-from fibuca_desktop.core.imaging.pipeline import CANCELLED, FAILED, PROCESSED, SKIPPED, JobResult
+from fibuca_desktop.core.imaging.pipeline import CANCELLED, FAILED, JobResult
 
 log = logging.getLogger(__name__)
 
@@ -37,24 +36,6 @@ SWEEP_S = 2.0  # how often stored results are read back, beside pub/sub
 RECONNECT_S = 10.0  # a broker gone this long while waiting is reported lost
 _CHUNK = 500  # keys per MGET of the sweep, task ids per revoke
 _QUEUED, _RUNNING, _DONE = "queued", "running", "done"
-
-
-@dataclass
-class ClusterResult(JobResult):
-    """A ``JobResult`` from a worker: which machine and process made it."""
-
-    worker: str = ""
-    pid: int = 0
-
-
-class _Preflight:
-    """A worker's preflight report, as ``process``'s report reads it (``to_json``)."""
-
-    def __init__(self, data: dict) -> None:
-        self.data = data
-
-    def to_json(self) -> dict:
-        return self.data
 
 
 class ClusterBatch:
@@ -259,7 +240,7 @@ class ClusterBatch:
                     last_sweep = time.monotonic()
                 lost_since = None
             except Exception as error:  # redis-py's ConnectionError, TimeoutError, a closed socket
-                if not _is_connection_error(error):
+                if not is_connection_error(error):
                     log.exception("the result collector failed")
                     self._fail(error)
                     return
@@ -301,32 +282,7 @@ class ClusterBatch:
             if reported and (state == states.REVOKED or self._results[job].status != CANCELLED):
                 return  # already reported; a revoked one was reported by cancel()
             self._state[task] = _DONE
-        self._deliver(task, self._result_of(job, state, meta.get("result")))
-
-    def _result_of(self, job: Job, state: str, value) -> JobResult:
-        if state == states.SUCCESS and isinstance(value, dict) and "status" in value:
-            preflight = value.get("preflight")
-            return ClusterResult(
-                Job(Path(value["input"]), Path(value["output"])),
-                value["status"],
-                value.get("width", 0),
-                value.get("height", 0),
-                value.get("ms", 0.0),
-                value.get("message", ""),
-                list(value.get("notes") or []),
-                bool(value.get("halts_batch")),
-                value.get("mask", ""),
-                list(value.get("review") or []),
-                _Preflight(preflight) if preflight else None,
-                worker=value.get("worker", ""),
-                pid=value.get("pid", 0),
-            )
-        if state == states.REVOKED:
-            return JobResult(job, CANCELLED, message="Cancelled before it started.")
-        reason = value.get("exc_message") if isinstance(value, dict) else value
-        if isinstance(reason, list | tuple):
-            reason = " ".join(map(str, reason))
-        return JobResult(job, FAILED, message=f"The worker failed: {reason or state}")
+        self._deliver(task, result_from_meta(job, state, meta.get("result")))
 
     def _deliver(self, task: str, result: JobResult) -> None:
         job = self._tasks[task]
@@ -368,7 +324,7 @@ class ClusterBatch:
         except BrokerUnavailable:
             raise
         except Exception as error:
-            if not _is_connection_error(error):
+            if not is_connection_error(error):
                 raise
             raise self._unavailable(error, verb) from None
 
@@ -377,17 +333,4 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _is_connection_error(error: BaseException) -> bool:
-    import kombu.exceptions
-    import redis.exceptions
-
-    return isinstance(
-        error,
-        OSError
-        | redis.exceptions.ConnectionError
-        | redis.exceptions.TimeoutError
-        | kombu.exceptions.OperationalError,
-    )
-
-
-__all__ = ["PROCESSED", "SKIPPED", "ClusterBatch", "ClusterResult"]
+__all__ = ["ClusterBatch", "ClusterResult"]
