@@ -45,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     workers = status["workers"]
     print(
-        f"{status['broker']}: {len(workers)} worker{'s' if len(workers) != 1 else ''} online, "
-        f"{status['running']} photos running, {status['queued']} queued"
+        f"{status['broker']}: {_count(len(workers), 'worker')} online, "
+        f"{_count(status['running'], 'photo')} running, {status['queued']} queued"
     )
     for worker in workers:
         print(
@@ -54,3 +54,7 @@ def run(args: argparse.Namespace) -> int:
             f"{worker['running']}  reserved {worker['reserved']}"
         )
     return EXIT_OK
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"

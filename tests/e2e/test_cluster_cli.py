@@ -163,3 +163,37 @@ def test_worker_and_status_usage_errors_are_one_line(monkeypatch):
     assert "FIBUCA_BROKER_URL" in no_broker.stderr
     assert "FROM=TO" in bad_map.stderr
     assert "hunter2" not in bad_url.stderr
+
+
+def test_cluster_status_counts_workers_running_and_queued_photos(
+    tmp_path, redis_server, cluster_workers
+):
+    import json
+
+    from fibuca_desktop.cluster.broker_url import parse_broker_url
+    from fibuca_desktop.cluster.submit import ClusterBatch
+    from fibuca_desktop.core.imaging.batch import plan_batch
+    from tests.e2e.test_cluster_faults import WAIT_S, large_photos, settings, until
+
+    [worker] = cluster_workers(redis_server.url, count=1, concurrency=1)
+    idle = run_cli("cluster", "status", "--broker", redis_server.url, "--json")
+    large_photos(tmp_path / "in", 6)
+    plan = plan_batch([tmp_path / "in"], tmp_path / "out", ".png")
+    with ClusterBatch(parse_broker_url(redis_server.url), settings()) as batch:
+        batch.start(plan.jobs)
+        until(lambda: batch.running(), WAIT_S, "a photo starting")
+        busy = run_cli("cluster", "status", "--broker", redis_server.url, "--json")
+        text = run_cli("cluster", "status", "--broker", redis_server.url)
+        batch.cancel()
+        assert batch.wait(WAIT_S)
+
+    assert json.loads(idle.stdout) == {
+        "broker": redis_server.url,
+        "workers": [{"name": worker.name, "concurrency": 1, "running": 0, "reserved": 0}],
+        "running": 0,
+        "queued": 0,
+    }
+    status = json.loads(busy.stdout)
+    assert status["running"] == 1 and status["workers"][0]["running"] == 1
+    assert 1 <= status["queued"] <= 5  # the rest wait in Redis: prefetch 1 holds none back
+    assert "1 worker online, 1 photo running" in text.stdout and worker.name in text.stdout
