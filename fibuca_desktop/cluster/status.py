@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from fibuca_desktop.cluster.app import QUEUE, SOCKET_TIMEOUT_S, make_app
 from fibuca_desktop.cluster.broker_url import BrokerUrl
+from fibuca_desktop.cluster.deadline import DEADLINE_S, within
 from fibuca_desktop.cluster.errors import BrokerUnavailable
 
 log = logging.getLogger(__name__)
@@ -19,12 +20,22 @@ def cluster_status(broker: BrokerUrl, timeout: float = 1.0) -> dict:
     "queued"}``; raises ``BrokerUnavailable``."""
     app = make_app(broker)
     try:
-        try:
+
+        def ask() -> tuple:
             queued = _queue_length(app)
             inspect = app.control.inspect(timeout=timeout)
             with ThreadPoolExecutor(3, thread_name_prefix="fibuca-status") as pool:
                 asked = [pool.submit(f) for f in (inspect.stats, inspect.active, inspect.reserved)]
-                stats, active, reserved = (future.result() or {} for future in asked)
+                return (queued, *(future.result() or {} for future in asked))
+
+        def overrun() -> BrokerUnavailable:
+            return BrokerUnavailable(
+                f"The broker {broker.shown} did not answer within {DEADLINE_S:.0f} s; check "
+                "that Redis runs there and this computer can reach it."
+            )
+
+        try:
+            queued, stats, active, reserved = within(DEADLINE_S, ask, overrun)
         except BrokerUnavailable:
             raise
         except Exception as error:

@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterable
 
 from celery import states
 
-from fibuca_desktop.cluster.app import QUEUE, TASK_NAME, make_app
+from fibuca_desktop.cluster.app import QUEUE, SOCKET_TIMEOUT_S, TASK_NAME, make_app
 from fibuca_desktop.cluster.broker_url import BrokerUrl
+from fibuca_desktop.cluster.deadline import DEADLINE_S, within
 from fibuca_desktop.cluster.errors import BrokerUnavailable
 from fibuca_desktop.cluster.job_spec import Settings, job_to_json
 from fibuca_desktop.cluster.results import ClusterResult, is_connection_error, result_from_meta
@@ -76,15 +77,30 @@ class ClusterBatch:
     # -- the public side ------------------------------------------------------------------
 
     def check(self) -> None:
-        """Reach the broker and the result store once; raises ``BrokerUnavailable``."""
-        self._call(lambda: self._backend.client.ping(), "reach")
-        with self._app.connection_for_write() as connection:
-            self._call(lambda: connection.ensure_connection(max_retries=1, timeout=5), "reach")
+        """Reach the broker and the result store once, within ``deadline.DEADLINE_S`` whatever
+        the peer does; raises ``BrokerUnavailable``."""
+
+        def both() -> None:
+            self._backend.client.ping()
+            with self._app.connection_for_write() as connection:
+                connection.ensure_connection(max_retries=1, timeout=SOCKET_TIMEOUT_S)
+
+        self._call(lambda: within(DEADLINE_S, both, self._no_answer), "reach")
 
     def workers_online(self, timeout: float = 0.5) -> list[str]:
         """The names of the workers that answer a ping within ``timeout`` seconds."""
-        replies = self._call(lambda: self._app.control.ping(timeout=timeout)) or []
+
+        def ping() -> list:
+            return self._app.control.ping(timeout=timeout)
+
+        replies = self._call(lambda: within(DEADLINE_S, ping, self._no_answer)) or []
         return sorted(name for reply in replies for name in reply)
+
+    def _no_answer(self) -> BrokerUnavailable:
+        return BrokerUnavailable(
+            f"The broker {self.broker.shown} did not answer within {DEADLINE_S:.0f} s; check "
+            "that Redis runs there and this computer can reach it."
+        )
 
     def start(self, jobs: Iterable[Job]) -> None:
         """Send one task per job (photos that existed on disk now are "existed": a file that

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests import corpus
 from tests.conftest import PHOTO_NAMES
 from tests.e2e.test_process_cli import report_of
@@ -197,3 +199,64 @@ def test_cluster_status_counts_workers_running_and_queued_photos(
     assert status["running"] == 1 and status["workers"][0]["running"] == 1
     assert 1 <= status["queued"] <= 5  # the rest wait in Redis: prefetch 1 holds none back
     assert "1 worker online, 1 photo running" in text.stdout and worker.name in text.stdout
+
+
+class _HostilePeer:
+    """A TCP server on a free port that accepts and then never answers (``trickle`` False) or
+    answers one byte a second without ever finishing a reply."""
+
+    def __init__(self, trickle: bool) -> None:
+        import socket
+        import threading
+
+        self.trickle = trickle
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import threading
+
+        self.server.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
+
+    def _hold(self, conn) -> None:
+        with conn:
+            while not self.stop.wait(1.0):
+                if self.trickle:
+                    try:
+                        conn.sendall(b"+")  # a simple-string reply that never ends
+                    except OSError:
+                        return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.close()
+
+
+@pytest.mark.parametrize("trickle", [False, True], ids=["silent", "trickling"])
+def test_a_broker_that_never_answers_is_an_error_within_the_deadline(tmp_path, trickle):
+    import time
+
+    peer = _HostilePeer(trickle)
+    url = f"redis://127.0.0.1:{peer.port}/0"
+    corpus.copy_photos(tmp_path / "in", "car-1.jpg")
+    try:
+        started = time.monotonic()
+        status = run_cli("cluster", "status", "--broker", url)
+        process = run_cli("process", tmp_path / "in", "-o", tmp_path / "out", "--broker", url)
+        seconds = time.monotonic() - started
+    finally:
+        peer.close()
+    for result in (status, process):
+        assert result.returncode == 1, result.stderr
+        [line] = result.stderr.strip().splitlines()
+        assert f"broker {url}" in line and "Traceback" not in line
+    assert seconds < 2 * 20  # each within the 15 s deadline (plus the interpreter's start)
+    assert not (tmp_path / "out").exists() or corpus.written_files(tmp_path / "out") == []
