@@ -112,14 +112,18 @@ def test_a_whole_worker_killed_mid_photo_is_redone_by_another_after_the_visibili
     batch = ClusterBatch(broker, settings(), on_result)
     with batch:
         batch.start(plan.jobs)
-        inspect = batch._app.control.inspect(destination=[first.name], timeout=1.0)
+        # limit=1: the answer comes as soon as the one worker asked replies, not after 1 s.
+        inspect = batch._app.control.inspect(destination=[first.name], timeout=1.0, limit=1)
+        found = {}
 
-        def first_busy():
+        def first_busy() -> bool:
             active = (inspect.active() or {}).get(first.name) or []
-            return [task["id"] for task in active]
+            if active:
+                found["task"] = active[0]["id"]
+            return bool(active)
 
         until(first_busy, WAIT_S, "the first worker starting a photo")
-        [task] = first_busy()
+        task = found["task"]
         first.kill_whole()  # the machine loses power: nobody rejects its message
         killed_at = time.monotonic()
         assert batch.wait(WAIT_S)
