@@ -234,3 +234,34 @@ def test_failed_photos_are_retried_and_paths_are_mapped_on_the_worker(
         share / "out" / j.output.name for j in plan.jobs
     )
     assert corpus.leftovers(share / "out") == []
+
+
+def test_a_worker_started_after_cancel_learns_the_revoked_photos(
+    tmp_path, redis_server, cluster_workers
+):
+    """Revocations live in the workers' memory: one that starts later asks the running ones
+    (Celery's mingle) and drops the revoked photos it finds in the queue instead of running
+    them. The first worker's pool process is paused (SIGSTOP) on its photo meanwhile, so only
+    the late worker can take from the queue."""
+    [busy] = cluster_workers(redis_server.url, count=1, concurrency=1)
+    large_photos(tmp_path / "in", 6, side=800)
+    out = tmp_path / "out"
+    plan = plan_batch([tmp_path / "in"], out, ".png")
+    with ClusterBatch(parse_broker_url(redis_server.url), settings()) as batch:
+        batch.start(plan.jobs)
+        until(lambda: batch.running(), WAIT_S, "a photo starting")
+        [child] = busy.pool_pids()
+        os.kill(child, signal.SIGSTOP)
+        try:
+            [running] = batch.running()
+            cancelled = batch.cancel()
+            [late] = cluster_workers(redis_server.url, count=1, concurrency=1)
+            until(lambda: redis_server.queue_length() == 0, WAIT_S, "the queue draining")
+        finally:
+            os.kill(child, signal.SIGCONT)
+        assert batch.wait(WAIT_S)
+    assert len(cancelled) == 5
+    assert corpus.written_files(out) == [running.output]
+    # Without the revocations the late worker would have run them (and written their outputs).
+    assert late.text().count("Discarding revoked task") == 5
+    assert "Discarding revoked task" not in busy.text()
