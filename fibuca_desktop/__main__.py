@@ -1,7 +1,7 @@
 """Entry point: ``fibuca-desktop`` and ``python -m fibuca_desktop``.
 
 No subcommand opens the desktop window; ``process``, ``watch``, ``models``, ``masks``,
-``monitor``, ``db`` and ``self-test`` run headless.
+``monitor``, ``db``, ``self-test``, ``worker`` and ``cluster`` run headless.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from fibuca_desktop import __version__
 from fibuca_desktop.cli import (
+    cluster_command,
     db_command,
     masks_command,
     models_command,
@@ -23,6 +24,7 @@ from fibuca_desktop.cli import (
     profiles_command,
     self_test_command,
     watch_command,
+    worker_command,
 )
 from fibuca_desktop.cli.parser import (
     FibucaArgumentParser,
@@ -86,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     monitor_command.add_parser(commands)
     db_command.add_parser(commands)
     self_test_command.add_parser(commands)
+    worker_command.add_parser(commands)
+    cluster_command.add_parser(commands)
     return parser
 
 

@@ -11,8 +11,13 @@ import pytest
 from keyring.backend import KeyringBackend
 
 # The throwaway PostgreSQL clusters (15 from Debian, 17 from npm) and the shop databases for the
-# database tests; a real PM2.
-pytest_plugins = ["tests.pg_cluster", "tests.pm2_daemon", "tests.pg17_cluster"]
+# database tests; a real PM2; a real Redis and real Celery workers for the cluster tests.
+pytest_plugins = [
+    "tests.pg_cluster",
+    "tests.pm2_daemon",
+    "tests.pg17_cluster",
+    "tests.redis_server",
+]
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Derived caches (the rewritten u2netp graph) go to a throwaway folder, not the user's cache.

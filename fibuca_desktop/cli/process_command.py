@@ -55,6 +55,15 @@ def add_parser(commands) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument(
+        "--broker",
+        nargs="?",
+        const="",
+        metavar="URL",
+        help="run on the workers of this Celery broker (redis://HOST:6379/0; --broker alone: "
+        "$FIBUCA_BROKER_URL) instead of this computer; inputs and outputs must be on a folder "
+        "the workers see (README, Run a batch on several computers)",
+    )
+    parser.add_argument(
         "--name",
         metavar="TEMPLATE",
         help="output file name without extension, from {stem} {ext} {preset} {profile} {width} "
@@ -256,6 +265,15 @@ def run(args: argparse.Namespace) -> int:
         template = NameTemplate.parse(args.name) if args.name is not None else None
         naming = (template, preset, profile.name if profile else "")
         plan = plan_batch(args.inputs, args.output, preset.extension, *naming)
+        if args.broker is not None:
+            if args.same_scale:
+                raise UsageError(
+                    "--same-scale measures every photo before the batch runs, which is not "
+                    "done on workers yet; run it without --broker."
+                )
+            from fibuca_desktop.cli.cluster_process import run_on_workers
+
+            return run_on_workers(args, plan, preset, profile)
         capacity = machine_capacity(
             args.workers,
             args.memory_budget_mb,

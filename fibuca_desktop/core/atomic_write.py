@@ -25,6 +25,11 @@ def shortened(name: str, max_bytes: int) -> str:
     return name
 
 
+def part_prefix(name: str) -> str:
+    """How every temporary file of the output ``name`` begins (``output_records`` finds them)."""
+    return f".{shortened(name, _PART_NAME_ROOM)}."
+
+
 def write_atomically(
     target: Path,
     write: Callable[[BinaryIO], None],
@@ -40,7 +45,7 @@ def write_atomically(
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{shortened(target.name, _PART_NAME_ROOM)}.", suffix=".part"
+            dir=target.parent, prefix=part_prefix(target.name), suffix=".part"
         )
     except OSError as error:
         raise OutputError(

@@ -12,7 +12,12 @@ import fibuca_desktop
 
 PACKAGE = Path(fibuca_desktop.__file__).parent
 GUI_MODULES = {"PySide6", "pyqtgraph", "shiboken6"}
-HEAVY_MODULES = ("rembg", "numba", "scipy", "skimage", "pymatting", "PySide6", "pyqtgraph", "onnx")
+# The cluster extra (issue 16) is imported only when a broker is used.
+CLUSTER_MODULES = ("celery", "kombu", "redis", "billiard", "amqp", "vine")
+HEAVY_MODULES = (
+    *("rembg", "numba", "scipy", "skimage", "pymatting", "PySide6", "pyqtgraph", "onnx"),
+    *CLUSTER_MODULES,
+)
 
 
 def _imported_roots(path: Path) -> set[str]:
@@ -65,6 +70,53 @@ def _imported_modules(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             modules.add(node.module)
     return modules
+
+
+def test_core_never_imports_the_cluster():
+    """cluster/ imports core/, never the other way (STYLE.md)."""
+    offenders = {
+        str(path.relative_to(PACKAGE)): sorted(
+            m for m in _imported_modules(path) if m.startswith("fibuca_desktop.cluster")
+        )
+        for path in (PACKAGE / "core").rglob("*.py")
+        if any(m.startswith("fibuca_desktop.cluster") for m in _imported_modules(path))
+    }
+    assert offenders == {}
+
+
+_CLUSTER_IMPORTS = f"""
+import json, sys
+from fibuca_desktop.__main__ import build_parser, main
+import fibuca_desktop.app  # the GUI's entry
+for argv in (["worker", "--help"], ["cluster", "status", "--help"], ["process", "--help"]):
+    try:
+        build_parser().parse_args(argv)
+    except SystemExit:
+        pass
+if sys.argv[1:]:
+    main(sys.argv[1:])
+print("CLUSTER=" + json.dumps([m for m in {CLUSTER_MODULES!r} if m in sys.modules]))
+"""
+
+
+def test_celery_is_not_imported_unless_a_broker_is_used(tmp_path):
+    """The entry, the GUI module and every cluster command's parser load no Celery, kombu or
+    redis-py; using a broker does (so the check looks at the right names)."""
+    lean = subprocess.run(
+        [sys.executable, "-c", _CLUSTER_IMPORTS], capture_output=True, text=True, timeout=120
+    )
+    assert lean.returncode == 0, lean.stderr
+    assert json.loads(lean.stdout.rsplit("CLUSTER=", 1)[1]) == []
+
+    closed = "redis://127.0.0.1:9/0"  # the discard port: refused at once
+    used = subprocess.run(
+        [sys.executable, "-c", _CLUSTER_IMPORTS, "cluster", "status", "--broker", closed],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Cannot reach the broker" in used.stderr
+    assert {"celery", "kombu", "redis"} <= set(json.loads(used.stdout.rsplit("CLUSTER=", 1)[1]))
 
 
 def test_layers_point_one_way():

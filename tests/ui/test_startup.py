@@ -18,6 +18,9 @@ HEAVY = (
     "pyqtgraph",
     "keyring",
     "prometheus_client",  # ~80 ms: imported on the first /metrics parse (core/monitor/prom_text.py)
+    "celery",  # the cluster extra: only when a broker is used (issue 16)
+    "kombu",
+    "redis",
 )
 
 SCRIPT = f"""

@@ -34,6 +34,8 @@ try:
 except ImportError:  # Windows: an open file cannot be removed there anyway
     fcntl = None
 
+from fibuca_desktop.core.atomic_write import part_prefix
+
 log = logging.getLogger(__name__)
 
 RECORD_NAME = ".fibuca-outputs.jsonl"
@@ -154,6 +156,33 @@ def _in_use(path: str) -> bool | None:
         return False
     finally:
         os.close(fd)  # also releases the lock we may have taken
+
+
+def clean_parts_of(output: Path) -> list[Path]:
+    """Remove the temporary files of this one ``output`` that no writer holds, whatever their
+    age: a redelivered job (its first run killed mid-write) clears what that run left before
+    it writes the same name again. A locked one (a live writer) stays; so does everything
+    where locks cannot be told (then ``clean_stale_parts``' age rule applies)."""
+    prefix = part_prefix(output.name)
+    removed = []
+    try:
+        entries = list(os.scandir(output.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not (entry.name.startswith(prefix) and is_temporary_name(entry.name)):
+            continue
+        if entry.name[len(prefix) :].count(".") != 1:  # ".a.png." also begins ".a.png.x.png."
+            continue
+        if _in_use(entry.path) is not False:
+            continue
+        try:
+            os.unlink(entry.path)
+        except OSError as error:
+            log.warning("could not remove stale temporary file %s: %s", entry.path, error)
+            continue
+        removed.append(Path(entry.path))
+    return removed
 
 
 def clean_stale_parts(
