@@ -31,6 +31,7 @@ from fibuca_desktop.core.profiles.profiles import load_profiles
 from fibuca_desktop.ui.process.choosers import chosen_paths, photo_folder_dialog
 from fibuca_desktop.ui.process.elided_label import ElidedLabel, never_widening
 from fibuca_desktop.ui.process.preview import CutoutPreviewWidget
+from fibuca_desktop.ui.process.run_on_workers import RunOnWorkersWidget
 from fibuca_desktop.ui.process.watch_switch import WatchSwitchWidget
 
 if TYPE_CHECKING:
@@ -94,6 +95,8 @@ def build_process_panel(panel: ProcessPanel) -> None:
     panel.overwrite_box.setChecked(panel.settings.processing.overwrite)
     panel.overwrite_box.toggled.connect(panel._overwrite_changed)
     panel.watch_switch = _watch_switch(panel)
+    panel.run_on_workers = RunOnWorkersWidget(panel.settings.cluster, panel._show_notice)
+    panel.run_on_workers.changed.connect(panel._refresh)  # Workers: is this computer's only
     panel.output_label = ElidedLabel()
     panel.output_button = QPushButton("Output folder…")
     panel.output_button.clicked.connect(panel._choose_output)
@@ -113,6 +116,7 @@ def build_process_panel(panel: ProcessPanel) -> None:
     output_row.addWidget(panel.profile_combo)
     output_row.addWidget(panel.output_button)
     output_row.addWidget(panel.watch_switch)
+    output_row.addWidget(panel.run_on_workers)  # the row of where and how a batch runs
 
     panel.notice = never_widening(QLabel())
     panel.notice.hide()

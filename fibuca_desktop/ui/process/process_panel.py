@@ -32,6 +32,7 @@ from fibuca_desktop.ui.process.choosers import (
     photo_files_dialog,
     photo_folder_dialog,
 )
+from fibuca_desktop.ui.process.cluster_runner import ClusterRunner, made_on
 from fibuca_desktop.ui.process.job_runner import (
     JobRunnable,
     JobSignals,
@@ -87,6 +88,11 @@ class ProcessPanel(QWidget):
         self._last_input_folder: Path | None = None
         self.plan = BatchPlan(".png")  # every output name of this queue; re-planned per preset
         self.touch_up = TouchUp(self)
+        self.cluster = ClusterRunner(self)  # "Run on workers": the same rows, from a broker
+        self.cluster.signals.started.connect(self._on_started)
+        self.cluster.signals.finished.connect(self._on_finished)
+        self.cluster.signals.notice.connect(self._show_notice)
+        self.cluster.signals.lost.connect(self._on_cluster_lost)
         build_process_panel(self)
         self._refresh()
 
@@ -119,7 +125,7 @@ class ProcessPanel(QWidget):
             self._show_notice(not_added(plan.ignored))
         else:
             self.notice.hide()
-        if self._scheduler is not None:  # a batch is running: new photos join it
+        if self.busy:  # a batch is running: new photos join it
             self._submit([item.job_id for item in added])
         self._refresh()
         return len(added)
@@ -193,10 +199,16 @@ class ProcessPanel(QWidget):
     @Slot()
     def start(self) -> None:
         queued = [item.job_id for item in self.model.with_status(QUEUED)]
-        if not queued or self._scheduler is not None:
+        if not queued or self.busy:
             return
         preset = self._preset()
         if preset is None:
+            return
+        self._cancel, self._batch = threading.Event(), set()
+        self._batch_started = time.monotonic()
+        if self.settings.cluster.run_on_workers:  # planned here, run there
+            self.cluster.start({}, preset, self.settings.cluster, self.settings.processing)
+            self._submit(queued)
             return
         try:
             profile = self.settings.processing.resolved_profile()
@@ -206,14 +218,18 @@ class ProcessPanel(QWidget):
             return
         if self._scheduler.capacity.note:
             self._show_notice(f"Note: {self._scheduler.capacity.note}.")
-        self._cancel = threading.Event()
-        self._batch = set()
-        self._batch_started = time.monotonic()
         log.info("processing %d photos: %s", len(queued), self._scheduler.capacity.describe())
         self._submit(queued)
 
     def _submit(self, job_ids: list[int]) -> None:
         """Run photos in the batch, once a killed run's leftovers in their folders are gone."""
+        if self.cluster.busy:  # the workers clean each output's leftovers themselves
+            for job_id in job_ids:
+                self._batch.add(job_id)
+                item = self.model.item(job_id)
+                item.preset, item.model = self.cluster.preset, self.settings.processing.model
+            self.cluster.submit({i: self.model.item(i).job for i in job_ids})
+            return self._refresh()
         folders = {self.model.item(job_id).job.output.parent for job_id in job_ids}
         for stale in clean_stale_parts(folders):
             log.info("removed %s, left by an interrupted run", stale)
@@ -230,7 +246,9 @@ class ProcessPanel(QWidget):
 
     @Slot()
     def cancel(self) -> None:
-        """Queued photos are dropped at once; running ones stop at their next safe point."""
+        """Queued photos are dropped at once; running ones stop at their next safe point (on
+        workers: revoked, running ones finish)."""
+        self.cluster.cancel()
         if self._scheduler is None:
             return
         self._cancel.set()
@@ -247,7 +265,7 @@ class ProcessPanel(QWidget):
         retried = [item.job_id for item in self.model.with_status(FAILED, CANCELLED)]
         for job_id in retried:
             self.model.update(job_id, QUEUED)
-        if self._scheduler is None:
+        if not self.busy:
             self.start()
         else:
             self._submit(retried)
@@ -262,13 +280,14 @@ class ProcessPanel(QWidget):
 
     @property
     def busy(self) -> bool:
-        return self._scheduler is not None
+        return self._scheduler is not None or self.cluster.busy
 
     def shutdown(self) -> None:
         """Cancel, drop the queue, wait for running photos: nothing is left half-written."""
         self._cancel.set()
         self.watch_switch.stop()
         self.touch_up.shutdown()
+        self.cluster.shutdown()  # revokes what no worker started; bounded
         self.service.shutdown()  # clear() drops the queued runnables, then it waits
 
     @Slot(int)
@@ -292,11 +311,13 @@ class ProcessPanel(QWidget):
             review=tuple(result.review),
             preflight=result.preflight,
             edited=result.mask == "edited",
+            worker=made_on(result),  # run on workers: which machine made it
         )
         self.refresh_preview(job_id)  # the selected photo just finished: show its cut-out
         pending = [i for i in self._batch if self.model.item(i).status not in FINISHED]
         if not pending:
-            halted, self._scheduler = self._scheduler.halted, None
+            halted = self._scheduler.halted if self._scheduler else self.cluster.finish()
+            self._scheduler = None
             log.info("batch finished: %s", self._summary())
             if halted:
                 self._show_notice(f"Stopped early: {halted}")
@@ -307,6 +328,15 @@ class ProcessPanel(QWidget):
                 )
             self.batch_finished.emit(self._summary())
         self._refresh()
+
+    @Slot(str)
+    def _on_cluster_lost(self, message: str) -> None:
+        """The broker cannot be reached (or went away): the photos without a result fail with
+        the message, which is also the panel's one line."""
+        for job_id in [i for i in self._batch if self.model.item(i).status not in FINISHED]:
+            job = self.model.item(job_id).job
+            self._on_finished(job_id, JobResult(job, FAILED, message=message))
+        self._show_notice(message)
 
     def refresh_preview(self, job_id: int) -> None:
         """Show a row's cut-out again if it is the selected one (it was just written)."""
@@ -372,7 +402,8 @@ class ProcessPanel(QWidget):
         self.profile_combo.setEnabled(not self.busy)
         self._filter_rejected()
         self.overwrite_box.setEnabled(not self.busy)
-        self.workers_combo.setEnabled(not self.busy)
+        self.workers_combo.setEnabled(not self.busy and not self.settings.cluster.run_on_workers)
+        self.run_on_workers.setEnabled(not self.busy)
         folder = self.output_folder or "beside the folder of the first photos you add"
         self.output_label.setText(f"Output: {folder}")
 
