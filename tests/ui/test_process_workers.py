@@ -101,6 +101,8 @@ def test_a_batch_on_workers_reads_and_writes_as_a_local_batch(
     assert {int(i.worker.rsplit(" ", 1)[1]) for i in done} <= set(pids)
     assert done[0].worker in done[0].details
     assert remote.progress.value() == remote.progress.maximum()
+    port = redis_server.port
+    assert remote.progress_label.text() == f"3 done, 1 failed · on workers at 127.0.0.1:{port}"
     assert not remote.busy and remote.start_button.isEnabled() is False
     if SCREENSHOT:  # README: docs/screenshots/process-workers.png
         remote.table.selectRow(0)
@@ -206,6 +208,13 @@ def test_the_broker_url_is_saved_without_its_password(qtbot, tmp_path, monkeypat
     bad.accept()
     assert not bad.error.isHidden() and "hunter2" not in bad.error.text()
     assert cluster.broker_url == "redis://127.0.0.1:6390/0"
+    # The password field, never echoed, wins over the URL's.
+    other = BrokerDialog(cluster, panel)
+    assert other.password_edit.echoMode() == other.password_edit.EchoMode.Password
+    other.url_edit.setText("redis://127.0.0.1:6390/0")
+    other.password_edit.setText("n3w")
+    other.accept()
+    assert broker_password.url_to_connect(cluster.broker_url) == "redis://:n3w@127.0.0.1:6390/0"
     panel.run_on_workers.box.setChecked(True)
     assert cluster.run_on_workers and panel.settings.cluster.run_on_workers
     assert panel.model.with_status(QUEUED) == []

@@ -48,10 +48,11 @@ def url_to_connect(url: str) -> str:
     return _with_password(url, password) if password else url
 
 
-def remember_broker(cluster: ClusterSettings, text: str) -> str:
+def remember_broker(cluster: ClusterSettings, text: str, password: str = "") -> str:
     """Keep ``text`` as the broker: the URL without its password in ``cluster``, the password
-    in the keyring or for this session. Returns a note for the person ("" when none); raises
-    UsageError (never showing the password) for text that is not a broker URL."""
+    (``password``, else the URL's) in the keyring or for this session. Returns a note for the
+    person ("" when none); raises UsageError (never showing the password) for text that is not
+    a broker URL."""
     text = text.strip()
     if not text:
         cluster.broker_url = None
@@ -63,7 +64,7 @@ def remember_broker(cluster: ClusterSettings, text: str) -> str:
             "redis://:PASSWORD@HOST:6379/0)."
         )
     try:
-        password = split_url(text).secret()
+        password = password or split_url(text).secret()
     except UrlSyntaxError:  # not reached: broker_url_without_password split it
         password = None
     cluster.broker_url = bare

@@ -378,7 +378,7 @@ class ProcessPanel(QWidget):
         text = self._summary() or "Ready"
         if self.busy:
             text += self.model.time_left(self._batch, time.monotonic() - self._batch_started)
-        self.progress_label.setText(text)
+        self.progress_label.setText(text + self.run_on_workers.where())
         has_items = bool(self.model.items)
         self.drop_hint.setVisible(not has_items)
         self.start_button.setEnabled(not self.busy and bool(self.model.with_status(QUEUED)))

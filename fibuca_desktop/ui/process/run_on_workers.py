@@ -8,6 +8,7 @@ password typed into the URL goes to the keyring or is kept for this session
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -38,11 +39,13 @@ class BrokerDialog(QDialog):
         self.url_edit = QLineEdit(shown_url(cluster.broker_url))
         self.url_edit.setPlaceholderText("redis://HOST:6379/0")
         self.url_edit.setMinimumWidth(380)
+        self.password_edit = QLineEdit()  # or typed into the URL; either way never shown
+        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password_edit.setPlaceholderText("unchanged" if cluster.broker_url else "none")
         help_text = QLabel(
             "The Redis broker the workers serve (fibuca-desktop worker --broker URL). A password "
-            "typed here (redis://:PASSWORD@HOST:6379/0) goes to the OS keyring, or is kept for "
-            "this session; it is never written to the settings file. $FIBUCA_BROKER_PASSWORD "
-            "works too."
+            "typed here goes to the OS keyring, or is kept for this session; it is never written "
+            "to the settings file. $FIBUCA_BROKER_PASSWORD works too."
         )
         help_text.setWordWrap(True)
         self.error = QLabel()
@@ -57,13 +60,17 @@ class BrokerDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("Broker URL:"))
         layout.addWidget(self.url_edit)
+        layout.addWidget(QLabel("Password (if the broker has one):"))
+        layout.addWidget(self.password_edit)
         layout.addWidget(help_text)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
 
     def accept(self) -> None:
         try:
-            self.note = remember_broker(self.cluster, self.url_edit.text())
+            self.note = remember_broker(
+                self.cluster, self.url_edit.text(), self.password_edit.text()
+            )
         except UsageError as error:
             self.error.setText(str(error))
             self.error.show()
@@ -117,6 +124,12 @@ class RunOnWorkersWidget(QWidget):
         self.cluster.run_on_workers = on
         self._update_tips()
         self.changed.emit()
+
+    def where(self) -> str:
+        """`` · on workers at host:6379`` while Start sends batches there, else ""."""
+        if not (self.cluster.run_on_workers and self.cluster.broker_url):
+            return ""
+        return f" · on workers at {urlsplit(self.cluster.broker_url).netloc.rpartition('@')[2]}"
 
     def _update_tips(self) -> None:
         url = shown_url(self.cluster.broker_url)
