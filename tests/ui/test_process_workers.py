@@ -218,3 +218,20 @@ def test_the_broker_url_is_saved_without_its_password(qtbot, tmp_path, monkeypat
     panel.run_on_workers.box.setChecked(True)
     assert cluster.run_on_workers and panel.settings.cluster.run_on_workers
     assert panel.model.with_status(QUEUED) == []
+
+
+def test_with_no_worker_online_the_photos_wait_and_closing_is_prompt(
+    qtbot, tmp_path, redis_server, make_panel
+):
+    panel = make_panel(redis_server.url)
+    panel.output_folder = tmp_path / "out"
+    panel.add_paths([PHOTOS / NAMES[0], PHOTOS / NAMES[1]])
+    panel.start()
+    qtbot.waitUntil(lambda: "No worker answers" in panel.notice.text(), timeout=30_000)
+    assert f"127.0.0.1:{redis_server.port}" in panel.notice.text()
+    qtbot.waitUntil(lambda: redis_server.queue_length() == 2, timeout=30_000)  # sent, waiting
+    assert {i.status for i in panel.model.items} == {QUEUED}
+    assert panel.busy and panel.cancel_button.isEnabled() and not panel.start_button.isEnabled()
+    started = time.monotonic()
+    panel.shutdown()
+    assert time.monotonic() - started < 10
