@@ -50,8 +50,12 @@ def run_on_workers(
         profile.name if profile else None,
     )
     bar = ProgressBar(len(plan.jobs))
+    reported: set = set()
 
     def on_result(result: JobResult) -> None:
+        if result.input in reported:  # cancelled, then done after all: counted once
+            return
+        reported.add(result.input)
         bar.update(result.status, result.input.name, result.message)
 
     lost: BrokerUnavailable | None = None

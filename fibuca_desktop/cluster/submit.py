@@ -19,8 +19,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from pathlib import Path
 
 from celery import states
 
@@ -28,32 +26,16 @@ from fibuca_desktop.cluster.app import QUEUE, TASK_NAME, make_app
 from fibuca_desktop.cluster.broker_url import BrokerUrl
 from fibuca_desktop.cluster.errors import BrokerUnavailable
 from fibuca_desktop.cluster.job_spec import Settings, job_to_json
+from fibuca_desktop.cluster.results import ClusterResult, is_connection_error, result_from_meta
 from fibuca_desktop.core.imaging.batch import Job
-from fibuca_desktop.core.imaging.pipeline import CANCELLED, FAILED, PROCESSED, SKIPPED, JobResult
+from fibuca_desktop.core.imaging.pipeline import CANCELLED, FAILED, JobResult
 
 log = logging.getLogger(__name__)
 
 SWEEP_S = 2.0  # how often stored results are read back, beside pub/sub
-_CHUNK = 500  # keys per MGET of the sweep
+RECONNECT_S = 10.0  # a broker gone this long while waiting is reported lost
+_CHUNK = 500  # keys per MGET of the sweep, task ids per revoke
 _QUEUED, _RUNNING, _DONE = "queued", "running", "done"
-
-
-@dataclass
-class ClusterResult(JobResult):
-    """A ``JobResult`` from a worker: which machine and process made it."""
-
-    worker: str = ""
-    pid: int = 0
-
-
-class _Preflight:
-    """A worker's preflight report, as ``process``'s report reads it (``to_json``)."""
-
-    def __init__(self, data: dict) -> None:
-        self.data = data
-
-    def to_json(self) -> dict:
-        return self.data
 
 
 class ClusterBatch:
@@ -215,15 +197,17 @@ class ClusterBatch:
             queued = [t for t, job in self._tasks.items() if self._state[t] == _QUEUED]
             for task in queued:
                 self._state[task] = _DONE
-        if queued:
-            try:
-                self._app.control.revoke(queued)
-            except Exception as error:  # reported by wait() if the broker is gone
-                log.warning("could not revoke %d queued photos: %s", len(queued), error)
+        try:
+            for start in range(0, len(queued), _CHUNK):  # a broadcast message each
+                self._app.control.revoke(queued[start : start + _CHUNK])
+        except Exception as error:  # reported by wait() if the broker is gone
+            log.warning("could not revoke %d queued photos: %s", len(queued), error)
         cancelled = []
         for task in queued:
             job = self._tasks[task]
-            if self._latest.get(job) == task:
+            with self._lock:
+                latest = self._latest.get(job) == task
+            if latest:
                 self._deliver(task, JobResult(job, CANCELLED, message=message))
                 cancelled.append(job)
         return cancelled
@@ -245,17 +229,28 @@ class ClusterBatch:
 
     def _collect(self) -> None:
         last_sweep = time.monotonic()
-        try:
-            while not self._closed.is_set():
+        lost_since: float | None = None  # a broker that blinks is waited for, a gone one is not
+        while not self._closed.is_set():
+            try:
                 message = self._pubsub.get_message(timeout=0.5)
                 if message is not None and message.get("type") == "pmessage":
                     self._on_meta(message["channel"], message["data"])
-                if time.monotonic() - last_sweep > SWEEP_S:
-                    self._sweep()
+                if lost_since is not None or time.monotonic() - last_sweep > SWEEP_S:
+                    self._sweep()  # after a reconnection: what was published meanwhile
                     last_sweep = time.monotonic()
-        except Exception as error:  # redis-py's ConnectionError, TimeoutError, a closed socket
-            log.debug("result collector stopped", exc_info=True)
-            self._fail(error)
+                lost_since = None
+            except Exception as error:  # redis-py's ConnectionError, TimeoutError, a closed socket
+                if not is_connection_error(error):
+                    log.exception("the result collector failed")
+                    self._fail(error)
+                    return
+                lost_since = lost_since or time.monotonic()
+                if time.monotonic() - lost_since > RECONNECT_S:
+                    log.debug("result collector stopped", exc_info=True)
+                    self._fail(error)
+                    return
+                log.info("lost the broker (%s); reconnecting", self.broker.redact(str(error)))
+                self._closed.wait(0.5)  # redis-py reconnects and subscribes again on next use
 
     def _sweep(self) -> None:
         with self._lock:
@@ -287,32 +282,7 @@ class ClusterBatch:
             if reported and (state == states.REVOKED or self._results[job].status != CANCELLED):
                 return  # already reported; a revoked one was reported by cancel()
             self._state[task] = _DONE
-        self._deliver(task, self._result_of(job, state, meta.get("result")))
-
-    def _result_of(self, job: Job, state: str, value) -> JobResult:
-        if state == states.SUCCESS and isinstance(value, dict) and "status" in value:
-            preflight = value.get("preflight")
-            return ClusterResult(
-                Job(Path(value["input"]), Path(value["output"])),
-                value["status"],
-                value.get("width", 0),
-                value.get("height", 0),
-                value.get("ms", 0.0),
-                value.get("message", ""),
-                list(value.get("notes") or []),
-                bool(value.get("halts_batch")),
-                value.get("mask", ""),
-                list(value.get("review") or []),
-                _Preflight(preflight) if preflight else None,
-                worker=value.get("worker", ""),
-                pid=value.get("pid", 0),
-            )
-        if state == states.REVOKED:
-            return JobResult(job, CANCELLED, message="Cancelled before it started.")
-        reason = value.get("exc_message") if isinstance(value, dict) else value
-        if isinstance(reason, list | tuple):
-            reason = " ".join(map(str, reason))
-        return JobResult(job, FAILED, message=f"The worker failed: {reason or state}")
+        self._deliver(task, result_from_meta(job, state, meta.get("result")))
 
     def _deliver(self, task: str, result: JobResult) -> None:
         job = self._tasks[task]
@@ -354,7 +324,7 @@ class ClusterBatch:
         except BrokerUnavailable:
             raise
         except Exception as error:
-            if not _is_connection_error(error):
+            if not is_connection_error(error):
                 raise
             raise self._unavailable(error, verb) from None
 
@@ -363,17 +333,4 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _is_connection_error(error: BaseException) -> bool:
-    import kombu.exceptions
-    import redis.exceptions
-
-    return isinstance(
-        error,
-        OSError
-        | redis.exceptions.ConnectionError
-        | redis.exceptions.TimeoutError
-        | kombu.exceptions.OperationalError,
-    )
-
-
-__all__ = ["PROCESSED", "SKIPPED", "ClusterBatch", "ClusterResult"]
+__all__ = ["ClusterBatch", "ClusterResult"]

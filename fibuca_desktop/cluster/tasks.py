@@ -9,6 +9,7 @@ failed result with its message, as locally.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -19,7 +20,7 @@ from celery import Celery
 from celery.signals import worker_process_init
 
 from fibuca_desktop.cluster.app import TASK_NAME
-from fibuca_desktop.cluster.job_spec import PathMap, Settings, map_path
+from fibuca_desktop.cluster.job_spec import VERSION, PathMap, Settings, map_path
 from fibuca_desktop.core.imaging.batch import Job
 from fibuca_desktop.core.imaging.engine import EngineProvider, SessionTuning
 from fibuca_desktop.core.imaging.memory_budget import MemoryBudget
@@ -63,8 +64,6 @@ class _ProcessState:
             return self._engines[tuning]
 
     def pipeline(self, settings: Settings, overwrite: bool) -> Pipeline:
-        import json
-
         key = json.dumps([settings.to_json(), overwrite], sort_keys=True)
         with self._lock:
             pipeline = self._pipelines.get(key)
@@ -112,9 +111,14 @@ def _process_state() -> _ProcessState:
 
 def process_photo(job: dict) -> dict:
     """Run one job (``job_spec.job_to_json``) here; returns ``result_to_json``'s dict."""
-    settings = Settings.from_json(job)
     local = Job(map_path(job["input"], CONFIG.path_maps), map_path(job["output"], CONFIG.path_maps))
     try:
+        if job.get("v") != VERSION:
+            raise ValueError(
+                f"This worker runs jobs of version {VERSION}, not {job.get('v')!r}: install the "
+                "same Fibuca Desktop version on every computer of the cluster."
+            )
+        settings = Settings.from_json(job)
         for stale in clean_parts_of(local.output):  # a killed run's temporary file of this name
             log.info("removed %s, left by an interrupted run of this photo", stale)
         overwrite = settings.overwrite

@@ -127,3 +127,10 @@ def test_a_redelivered_photo_rewrites_its_own_name_and_an_earlier_output_is_kept
     assert planned_over["status"] == "skipped" and "already exists" in planned_over["message"]
     assert corpus.written_files(tmp_path / "out") == [job.output]
     assert corpus.leftovers(tmp_path / "out") == []
+
+
+def test_a_job_from_another_version_fails_with_what_to_do(tmp_path):
+    settings = Settings(get_preset("web"), "u2netp", Limits())
+    job = job_to_json(Job(tmp_path / "a.jpg", tmp_path / "out" / "a.jpg"), settings, False)
+    result = process_photo({**job, "v": 99})
+    assert result["status"] == "failed" and "same Fibuca Desktop version" in result["message"]

@@ -113,3 +113,53 @@ def test_the_broker_password_is_never_printed(
     assert "Cannot reach the broker redis://:***@" in wrong.stderr
     for text in (done.stdout, done.stderr, status.stdout, status.stderr, worker.text()):
         assert not any(form in text for form in secret_forms)
+
+
+def test_ctrl_c_revokes_the_queued_photos_and_reports_them(tmp_path, redis_server, cluster_workers):
+    import signal
+    import time
+
+    from tests.e2e.test_cluster_faults import large_photos
+
+    cluster_workers(redis_server.url, count=1)
+    large_photos(tmp_path / "in", 8, side=1600)
+    out = tmp_path / "out"
+    process = start_cli(
+        "process",
+        tmp_path / "in",
+        "-o",
+        out,
+        "--json",
+        "--no-mask-cache",
+        "--broker",
+        redis_server.url,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not any(out.glob("*.png")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 1, stderr
+    assert "queued photos revoked" in stderr and "Traceback" not in stderr
+    report = report_of(subprocess.CompletedProcess([], 1, stdout, stderr))
+    cancelled = [i for i in report["failed"] if i["error"] == "Cancelled before it started."]
+    assert len(cancelled) >= 4
+    assert len(report["processed"]) + len(cancelled) == 8
+    time.sleep(3)  # a revoked photo that ran anyway would be written by now
+    assert corpus.written_files(out) == sorted(Path(i["output"]) for i in report["processed"])
+
+
+def test_worker_and_status_usage_errors_are_one_line(monkeypatch):
+    monkeypatch.delenv("FIBUCA_BROKER_URL", raising=False)
+    no_broker = run_cli("worker")
+    bad_map = run_cli("worker", "--broker", "redis://127.0.0.1:9/0", "--path-map", "/mnt")
+    bad_url = run_cli("cluster", "status", "--broker", "http://:hunter2@x/0")
+    for result in (no_broker, bad_map, bad_url):
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "FIBUCA_BROKER_URL" in no_broker.stderr
+    assert "FROM=TO" in bad_map.stderr
+    assert "hunter2" not in bad_url.stderr
