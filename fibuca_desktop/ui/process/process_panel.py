@@ -299,7 +299,10 @@ class ProcessPanel(QWidget):
     @Slot(int, object)
     def _on_finished(self, job_id: int, result: JobResult) -> None:
         self._runnables.pop(job_id, None)
-        if not self.model.has(job_id) or self.model.item(job_id).status in FINISHED:
+        was = self.model.item(job_id).status if self.model.has(job_id) else None
+        # Finished rows stay as they are, but for a worker's late word on a photo reported
+        # cancelled (it had just started it): what really happened.
+        if was is None or (was in FINISHED and not (was == CANCELLED != result.status)):
             return
         status = _STATUS.get(result.status, result.status)
         message = "" if status == DONE else result.message
