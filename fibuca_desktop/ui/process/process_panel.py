@@ -7,9 +7,8 @@ import threading
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import (
-    QDesktopServices,
     QDragEnterEvent,
     QDropEvent,
     QGuiApplication,
@@ -300,8 +299,7 @@ class ProcessPanel(QWidget):
     def _on_finished(self, job_id: int, result: JobResult) -> None:
         self._runnables.pop(job_id, None)
         was = self.model.item(job_id).status if self.model.has(job_id) else None
-        # Finished rows stay as they are, but for a worker's late word on a photo reported
-        # cancelled (it had just started it): what really happened.
+        # Finished rows stay, but a worker's late word on a photo reported cancelled wins.
         if was is None or (was in FINISHED and not (was == CANCELLED != result.status)):
             return
         status = _STATUS.get(result.status, result.status)
@@ -434,13 +432,6 @@ class ProcessPanel(QWidget):
             self._last_input_folder = paths[0].parent
             self.add_paths(paths)
 
-    def _choose_output(self) -> None:
-        [name] = chosen_paths(photo_folder_dialog(self, self.output_folder)) or [None]
-        if name:
-            self.output_folder = name
-            self.settings.processing.output_dir = str(name)
-            self._refresh()
-
     @Slot()
     def edit_preset_options(self) -> bool:
         """Open the options of the chosen preset; True when the user saved valid changes."""
@@ -448,12 +439,6 @@ class ProcessPanel(QWidget):
         saved = dialog.exec() == PresetOptionsDialog.DialogCode.Accepted
         self._preset_changed(self.settings.processing.preset)
         return saved
-
-    def _workers_changed(self, _index: int) -> None:
-        self.settings.processing.workers = self.workers_combo.currentData()  # next batch
-
-    def _overwrite_changed(self, checked: bool) -> None:
-        self.settings.processing.overwrite = checked
 
     def _filter_rejected(self) -> None:
         """ "Rejected only": hide every row whose output its profile does not reject."""
@@ -472,8 +457,3 @@ class ProcessPanel(QWidget):
         self.settings.processing.preset = name
         self._preset()  # re-plans the queue, or says why it cannot
         self._refresh()
-
-    def _open_output(self) -> None:
-        folders = self.model.output_folders()
-        if folders:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.output_folder or folders[0])))
