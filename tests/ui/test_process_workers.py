@@ -8,6 +8,7 @@ do after a local run, and a broker nobody answers on must never freeze the windo
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import socket
@@ -22,6 +23,7 @@ from fibuca_desktop.ui.process import broker_password
 from fibuca_desktop.ui.process.process_panel import ProcessPanel, ProcessService
 from fibuca_desktop.ui.process.queue_model import CANCELLED, DONE, FAILED, QUEUED, RUNNING
 from fibuca_desktop.ui.process.run_on_workers import BrokerDialog
+from fibuca_desktop.ui.settings_autosave import SettingsAutosave
 from tests import corpus
 from tests.conftest import PHOTOS
 from tests.e2e.test_cluster_faults import large_photos
@@ -183,6 +185,8 @@ def test_the_broker_url_is_saved_without_its_password(qtbot, tmp_path, monkeypat
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     monkeypatch.setattr(broker_password, "_SESSION", {})
     panel = make_panel(None, on_workers=False)
+    path = tmp_path / "settings.json"
+    autosave = SettingsAutosave(SettingsStore(path), panel.settings)  # the app's own
     dialog = BrokerDialog(panel.settings.cluster, panel)
     dialog.url_edit.setText("redis://:pa:ss@w0rd@127.0.0.1:6390/0")
     dialog.accept()
@@ -190,11 +194,10 @@ def test_the_broker_url_is_saved_without_its_password(qtbot, tmp_path, monkeypat
     assert "for this session only" in dialog.note
     cluster = panel.settings.cluster
     assert cluster.broker_url == "redis://127.0.0.1:6390/0"
-    store = SettingsStore(tmp_path / "settings.json")
-    store.save(panel.settings)
-    text = (tmp_path / "settings.json").read_text()
+    qtbot.waitUntil(lambda: path.exists() and "6390" in path.read_text(), timeout=10_000)
+    text = path.read_text()
     assert "redis://127.0.0.1:6390/0" in text and "w0rd" not in text and "pa:ss" not in text
-    assert store.load().settings.cluster.broker_url == "redis://127.0.0.1:6390/0"
+    assert SettingsStore(path).load().settings.cluster.broker_url == "redis://127.0.0.1:6390/0"
     # Shown masked; Celery gets the password (from this session); OK on the mask keeps it.
     again = BrokerDialog(cluster, panel)
     assert again.url_edit.text() == "redis://:***@127.0.0.1:6390/0"
@@ -217,6 +220,11 @@ def test_the_broker_url_is_saved_without_its_password(qtbot, tmp_path, monkeypat
     assert broker_password.url_to_connect(cluster.broker_url) == "redis://:n3w@127.0.0.1:6390/0"
     panel.run_on_workers.box.setChecked(True)
     assert cluster.run_on_workers and panel.settings.cluster.run_on_workers
+    qtbot.waitUntil(
+        lambda: json.loads(path.read_text())["cluster"]["run_on_workers"], timeout=10_000
+    )
+    assert "n3w" not in path.read_text()
+    autosave.save_if_changed()
     assert panel.model.with_status(QUEUED) == []
 
 
