@@ -112,7 +112,7 @@ def test_a_batch_on_workers_reads_and_writes_as_a_local_batch(
         remote.grab().save(SCREENSHOT)
 
 
-def test_cancel_revokes_the_photos_no_worker_has_started(
+def test_cancel_revokes_the_photos_no_worker_has_started_and_retry_sends_them_again(
     qtbot, tmp_path, redis_server, cluster_workers, make_panel
 ):
     cluster_workers(redis_server.url, count=1, concurrency=1)
@@ -131,7 +131,14 @@ def test_cancel_revokes_the_photos_no_worker_has_started(
     qtbot.wait(3000)  # a revoked photo that did run would be written by now
     done = sorted(i.job.output for i in panel.model.items if i.status == DONE)
     assert corpus.written_files(tmp_path / "out") == done
+    # Retry failed sends the cancelled photos again, as new tasks: now every photo is written.
     assert panel.retry_button.isEnabled()
+    with qtbot.waitSignal(panel.batch_finished, timeout=BATCH_TIMEOUT_MS):
+        panel.retry_button.click()
+    assert {i.status for i in panel.model.items} == {DONE}
+    everything = sorted(i.job.output for i in panel.model.items)
+    assert corpus.written_files(tmp_path / "out") == everything
+    assert corpus.leftovers(tmp_path / "out") == []
 
 
 def silent_broker() -> socket.socket:
@@ -243,3 +250,14 @@ def test_with_no_worker_online_the_photos_wait_and_closing_is_prompt(
     started = time.monotonic()
     panel.shutdown()
     assert time.monotonic() - started < 10
+
+
+def test_run_on_workers_without_a_broker_says_where_to_set_one(qtbot, monkeypatch, make_panel):
+    monkeypatch.delenv("FIBUCA_BROKER_URL", raising=False)
+    panel = make_panel(None, on_workers=False)
+    panel.settings.cluster.run_on_workers = True  # as loaded from a file whose URL was refused
+    panel.add_paths([PHOTOS / NAMES[0]])
+    with qtbot.waitSignal(panel.batch_finished, timeout=30_000):
+        panel.start()
+    assert panel.notice.text().startswith("No broker is set for Run on workers: give one with")
+    assert {i.status for i in panel.model.items} == {FAILED}

@@ -14,13 +14,14 @@ Celery is imported on the pool thread the first time a person runs on workers, n
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
 from fibuca_desktop.core.cluster_settings import ClusterSettings
-from fibuca_desktop.core.errors import FibucaError
+from fibuca_desktop.core.errors import FibucaError, UsageError
 from fibuca_desktop.core.imaging.batch import Job
 from fibuca_desktop.core.imaging.decode import Limits
 from fibuca_desktop.core.imaging.pipeline import JobResult
@@ -110,10 +111,15 @@ class ClusterRunner(QObject):
                 from fibuca_desktop.cluster.imports import require_celery
 
                 require_celery()
-                from fibuca_desktop.cluster.broker_url import parse_broker_url
+                from fibuca_desktop.cluster.broker_url import ENV_URL, parse_broker_url
                 from fibuca_desktop.cluster.job_spec import Settings
                 from fibuca_desktop.cluster.submit import ClusterBatch
 
+                if url is None and not os.environ.get(ENV_URL, "").strip():
+                    raise UsageError(
+                        f"No broker is set for Run on workers: give one with Broker… (or set "
+                        f"${ENV_URL})."
+                    )
                 broker = parse_broker_url(url, "The broker URL (Broker…)")
                 settings = Settings(preset, model, Limits(), overwrite, True, "fast", profile)
                 run.batch = ClusterBatch(broker, settings, lambda r: self._deliver(run, r))
