@@ -261,3 +261,33 @@ def test_run_on_workers_without_a_broker_says_where_to_set_one(qtbot, monkeypatc
         panel.start()
     assert panel.notice.text().startswith("No broker is set for Run on workers: give one with")
     assert {i.status for i in panel.model.items} == {FAILED}
+
+
+def test_the_broker_going_away_mid_batch_fails_the_rest_with_one_line(
+    qtbot, tmp_path, redis_server, cluster_workers, make_panel
+):
+    cluster_workers(redis_server.url, count=1, concurrency=1)
+    large_photos(tmp_path / "in", 6, side=1600)
+    panel = make_panel(redis_server.url)
+    panel.output_folder = tmp_path / "out"
+    panel.add_paths([tmp_path / "in"])
+    panel.start()
+    qtbot.waitUntil(lambda: bool(panel.model.with_status(RUNNING)), timeout=BATCH_TIMEOUT_MS)
+    redis_server.stop()
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start(50)
+    started = time.monotonic()
+    with qtbot.waitSignal(panel.batch_finished, timeout=60_000):
+        pass
+    points = [started, *ticks, time.monotonic()]
+    timer.stop()
+    assert max(b - a for a, b in itertools.pairwise(points)) < 1.0  # never frozen meanwhile
+    line = panel.notice.text()
+    assert line.startswith("Cannot keep in touch with the broker redis://127.0.0.1:")
+    assert "Photos written so far are complete." in line
+    failed = panel.model.with_status(FAILED)
+    assert failed and all(i.message == line for i in failed)
+    assert {i.status for i in panel.model.items} <= {DONE, FAILED}
+    assert corpus.leftovers(tmp_path / "out") == []
