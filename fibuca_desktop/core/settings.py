@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from fibuca_desktop.core.cluster_settings import ClusterSettings
 from fibuca_desktop.core.database.database_settings import DatabaseSettings
 from fibuca_desktop.core.errors import SettingsError
 from fibuca_desktop.core.imaging.presets import DEFAULT_PRESET, PRESETS
@@ -56,6 +57,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     processing: ProcessingSettings = field(default_factory=ProcessingSettings)
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
     recent_folders: list[str] = field(default_factory=list)  # newest first, unique, at most 10
 
     def __post_init__(self) -> None:

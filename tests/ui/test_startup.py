@@ -56,6 +56,19 @@ def test_window_shows_fast_and_idles_small_without_heavy_imports(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+def test_run_on_workers_chosen_in_the_settings_imports_no_celery_at_start(tmp_path):
+    """The Process tab with "Run on workers" on and a broker set: Celery, kombu and redis-py
+    load only when Start sends a batch (issue 16)."""
+    settings = tmp_path / "settings.json"
+    cluster = {"run_on_workers": True, "broker_url": "redis://127.0.0.1:6379/0"}
+    settings.write_text(json.dumps({"schema_version": 1, "cluster": cluster}))
+    done = run_app(tmp_path, "--quit-after", "800", "--settings-file", str(settings))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "cluster.broker_url" not in done.stderr
+    assert json.loads(done.stderr.rsplit("HEAVY=", 1)[1]) == []
+    assert json.loads(settings.read_text())["cluster"] == cluster  # kept as it was
+
+
 def test_a_broken_settings_file_is_reported_and_replaced(tmp_path):
     settings = tmp_path / "settings.json"
     settings.write_text("{ this is not json")

@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, QUrl
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -31,6 +32,7 @@ from fibuca_desktop.core.profiles.profiles import load_profiles
 from fibuca_desktop.ui.process.choosers import chosen_paths, photo_folder_dialog
 from fibuca_desktop.ui.process.elided_label import ElidedLabel, never_widening
 from fibuca_desktop.ui.process.preview import CutoutPreviewWidget
+from fibuca_desktop.ui.process.run_on_workers import RunOnWorkersWidget
 from fibuca_desktop.ui.process.watch_switch import WatchSwitchWidget
 
 if TYPE_CHECKING:
@@ -88,15 +90,23 @@ def build_process_panel(panel: ProcessPanel) -> None:
     panel.workers_combo.setCurrentIndex(
         max(0, panel.workers_combo.findData(panel.settings.processing.workers))
     )
-    panel.workers_combo.currentIndexChanged.connect(panel._workers_changed)
+    panel.workers_combo.currentIndexChanged.connect(  # for the next batch
+        lambda _index: setattr(
+            panel.settings.processing, "workers", panel.workers_combo.currentData()
+        )
+    )
     panel.overwrite_box = QCheckBox("Replace existing")
     panel.overwrite_box.setToolTip("Replace outputs that already exist instead of skipping them")
     panel.overwrite_box.setChecked(panel.settings.processing.overwrite)
-    panel.overwrite_box.toggled.connect(panel._overwrite_changed)
+    panel.overwrite_box.toggled.connect(
+        lambda checked: setattr(panel.settings.processing, "overwrite", checked)
+    )
     panel.watch_switch = _watch_switch(panel)
+    panel.run_on_workers = RunOnWorkersWidget(panel.settings.cluster, panel._show_notice)
+    panel.run_on_workers.changed.connect(panel._refresh)  # Workers: is this computer's only
     panel.output_label = ElidedLabel()
     panel.output_button = QPushButton("Output folder…")
-    panel.output_button.clicked.connect(panel._choose_output)
+    panel.output_button.clicked.connect(lambda: _choose_output(panel))
     top = QHBoxLayout()
     for widget in (panel.add_files_button, panel.add_folder_button, QLabel("Preset:")):
         top.addWidget(widget)
@@ -113,6 +123,7 @@ def build_process_panel(panel: ProcessPanel) -> None:
     output_row.addWidget(panel.profile_combo)
     output_row.addWidget(panel.output_button)
     output_row.addWidget(panel.watch_switch)
+    output_row.addWidget(panel.run_on_workers)  # the row of where and how a batch runs
 
     panel.notice = never_widening(QLabel())
     panel.notice.hide()
@@ -173,7 +184,7 @@ def build_process_panel(panel: ProcessPanel) -> None:
     )
     panel.rerun_button.clicked.connect(panel.rerun_with_current_preset)
     panel.open_button = QPushButton("Open output folder")
-    panel.open_button.clicked.connect(panel._open_output)
+    panel.open_button.clicked.connect(lambda: _open_output(panel))
     progress_row = QHBoxLayout()
     progress_row.addWidget(panel.progress, 1)
     progress_row.addWidget(panel.progress_label)
@@ -204,6 +215,20 @@ def build_process_panel(panel: ProcessPanel) -> None:
     layout.addWidget(panel.details)
     layout.addLayout(progress_row)
     layout.addLayout(bottom)
+
+
+def _choose_output(panel: ProcessPanel) -> None:
+    [name] = chosen_paths(photo_folder_dialog(panel, panel.output_folder)) or [None]
+    if name:
+        panel.output_folder = name
+        panel.settings.processing.output_dir = str(name)
+        panel._refresh()
+
+
+def _open_output(panel: ProcessPanel) -> None:
+    folders = panel.model.output_folders()
+    if folders:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(panel.output_folder or folders[0])))
 
 
 def _watch_switch(panel: ProcessPanel) -> WatchSwitchWidget:

@@ -7,9 +7,8 @@ import threading
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import (
-    QDesktopServices,
     QDragEnterEvent,
     QDropEvent,
     QGuiApplication,
@@ -32,6 +31,7 @@ from fibuca_desktop.ui.process.choosers import (
     photo_files_dialog,
     photo_folder_dialog,
 )
+from fibuca_desktop.ui.process.cluster_runner import ClusterRunner, made_on
 from fibuca_desktop.ui.process.job_runner import (
     JobRunnable,
     JobSignals,
@@ -87,6 +87,11 @@ class ProcessPanel(QWidget):
         self._last_input_folder: Path | None = None
         self.plan = BatchPlan(".png")  # every output name of this queue; re-planned per preset
         self.touch_up = TouchUp(self)
+        self.cluster = ClusterRunner(self)  # "Run on workers": the same rows, from a broker
+        self.cluster.signals.started.connect(self._on_started)
+        self.cluster.signals.finished.connect(self._on_finished)
+        self.cluster.signals.notice.connect(self._show_notice)
+        self.cluster.signals.lost.connect(self._on_cluster_lost)
         build_process_panel(self)
         self._refresh()
 
@@ -119,7 +124,7 @@ class ProcessPanel(QWidget):
             self._show_notice(not_added(plan.ignored))
         else:
             self.notice.hide()
-        if self._scheduler is not None:  # a batch is running: new photos join it
+        if self.busy:  # a batch is running: new photos join it
             self._submit([item.job_id for item in added])
         self._refresh()
         return len(added)
@@ -193,10 +198,16 @@ class ProcessPanel(QWidget):
     @Slot()
     def start(self) -> None:
         queued = [item.job_id for item in self.model.with_status(QUEUED)]
-        if not queued or self._scheduler is not None:
+        if not queued or self.busy:
             return
         preset = self._preset()
         if preset is None:
+            return
+        self._cancel, self._batch = threading.Event(), set()
+        self._batch_started = time.monotonic()
+        if self.settings.cluster.run_on_workers:  # planned here, run there
+            self.cluster.start({}, preset, self.settings.cluster, self.settings.processing)
+            self._submit(queued)
             return
         try:
             profile = self.settings.processing.resolved_profile()
@@ -206,14 +217,18 @@ class ProcessPanel(QWidget):
             return
         if self._scheduler.capacity.note:
             self._show_notice(f"Note: {self._scheduler.capacity.note}.")
-        self._cancel = threading.Event()
-        self._batch = set()
-        self._batch_started = time.monotonic()
         log.info("processing %d photos: %s", len(queued), self._scheduler.capacity.describe())
         self._submit(queued)
 
     def _submit(self, job_ids: list[int]) -> None:
         """Run photos in the batch, once a killed run's leftovers in their folders are gone."""
+        if self.cluster.busy:  # the workers clean each output's leftovers themselves
+            for job_id in job_ids:
+                self._batch.add(job_id)
+                item = self.model.item(job_id)
+                item.preset, item.model = self.cluster.preset, self.settings.processing.model
+            self.cluster.submit({i: self.model.item(i).job for i in job_ids})
+            return self._refresh()
         folders = {self.model.item(job_id).job.output.parent for job_id in job_ids}
         for stale in clean_stale_parts(folders):
             log.info("removed %s, left by an interrupted run", stale)
@@ -230,7 +245,9 @@ class ProcessPanel(QWidget):
 
     @Slot()
     def cancel(self) -> None:
-        """Queued photos are dropped at once; running ones stop at their next safe point."""
+        """Queued photos are dropped at once; running ones stop at their next safe point (on
+        workers: revoked, running ones finish)."""
+        self.cluster.cancel()
         if self._scheduler is None:
             return
         self._cancel.set()
@@ -247,7 +264,7 @@ class ProcessPanel(QWidget):
         retried = [item.job_id for item in self.model.with_status(FAILED, CANCELLED)]
         for job_id in retried:
             self.model.update(job_id, QUEUED)
-        if self._scheduler is None:
+        if not self.busy:
             self.start()
         else:
             self._submit(retried)
@@ -262,13 +279,14 @@ class ProcessPanel(QWidget):
 
     @property
     def busy(self) -> bool:
-        return self._scheduler is not None
+        return self._scheduler is not None or self.cluster.busy
 
     def shutdown(self) -> None:
         """Cancel, drop the queue, wait for running photos: nothing is left half-written."""
         self._cancel.set()
         self.watch_switch.stop()
         self.touch_up.shutdown()
+        self.cluster.shutdown()  # revokes what no worker started; bounded
         self.service.shutdown()  # clear() drops the queued runnables, then it waits
 
     @Slot(int)
@@ -280,7 +298,9 @@ class ProcessPanel(QWidget):
     @Slot(int, object)
     def _on_finished(self, job_id: int, result: JobResult) -> None:
         self._runnables.pop(job_id, None)
-        if not self.model.has(job_id) or self.model.item(job_id).status in FINISHED:
+        was = self.model.item(job_id).status if self.model.has(job_id) else None
+        # Finished rows stay, but a worker's late word on a photo reported cancelled wins.
+        if was is None or (was in FINISHED and not (was == CANCELLED != result.status)):
             return
         status = _STATUS.get(result.status, result.status)
         message = "" if status == DONE else result.message
@@ -292,11 +312,13 @@ class ProcessPanel(QWidget):
             review=tuple(result.review),
             preflight=result.preflight,
             edited=result.mask == "edited",
+            worker=made_on(result),  # run on workers: which machine made it
         )
         self.refresh_preview(job_id)  # the selected photo just finished: show its cut-out
         pending = [i for i in self._batch if self.model.item(i).status not in FINISHED]
         if not pending:
-            halted, self._scheduler = self._scheduler.halted, None
+            halted = self._scheduler.halted if self._scheduler else self.cluster.finish()
+            self._scheduler = None
             log.info("batch finished: %s", self._summary())
             if halted:
                 self._show_notice(f"Stopped early: {halted}")
@@ -307,6 +329,15 @@ class ProcessPanel(QWidget):
                 )
             self.batch_finished.emit(self._summary())
         self._refresh()
+
+    @Slot(str)
+    def _on_cluster_lost(self, message: str) -> None:
+        """The broker cannot be reached (or went away): the photos without a result fail with
+        the message, which is also the panel's one line."""
+        for job_id in [i for i in self._batch if self.model.item(i).status not in FINISHED]:
+            job = self.model.item(job_id).job
+            self._on_finished(job_id, JobResult(job, FAILED, message=message))
+        self._show_notice(message)
 
     def refresh_preview(self, job_id: int) -> None:
         """Show a row's cut-out again if it is the selected one (it was just written)."""
@@ -348,7 +379,7 @@ class ProcessPanel(QWidget):
         text = self._summary() or "Ready"
         if self.busy:
             text += self.model.time_left(self._batch, time.monotonic() - self._batch_started)
-        self.progress_label.setText(text)
+        self.progress_label.setText(text + self.run_on_workers.where())
         has_items = bool(self.model.items)
         self.drop_hint.setVisible(not has_items)
         self.start_button.setEnabled(not self.busy and bool(self.model.with_status(QUEUED)))
@@ -372,7 +403,8 @@ class ProcessPanel(QWidget):
         self.profile_combo.setEnabled(not self.busy)
         self._filter_rejected()
         self.overwrite_box.setEnabled(not self.busy)
-        self.workers_combo.setEnabled(not self.busy)
+        self.workers_combo.setEnabled(not self.busy and not self.settings.cluster.run_on_workers)
+        self.run_on_workers.setEnabled(not self.busy)
         folder = self.output_folder or "beside the folder of the first photos you add"
         self.output_label.setText(f"Output: {folder}")
 
@@ -400,13 +432,6 @@ class ProcessPanel(QWidget):
             self._last_input_folder = paths[0].parent
             self.add_paths(paths)
 
-    def _choose_output(self) -> None:
-        [name] = chosen_paths(photo_folder_dialog(self, self.output_folder)) or [None]
-        if name:
-            self.output_folder = name
-            self.settings.processing.output_dir = str(name)
-            self._refresh()
-
     @Slot()
     def edit_preset_options(self) -> bool:
         """Open the options of the chosen preset; True when the user saved valid changes."""
@@ -414,12 +439,6 @@ class ProcessPanel(QWidget):
         saved = dialog.exec() == PresetOptionsDialog.DialogCode.Accepted
         self._preset_changed(self.settings.processing.preset)
         return saved
-
-    def _workers_changed(self, _index: int) -> None:
-        self.settings.processing.workers = self.workers_combo.currentData()  # next batch
-
-    def _overwrite_changed(self, checked: bool) -> None:
-        self.settings.processing.overwrite = checked
 
     def _filter_rejected(self) -> None:
         """ "Rejected only": hide every row whose output its profile does not reject."""
@@ -438,8 +457,3 @@ class ProcessPanel(QWidget):
         self.settings.processing.preset = name
         self._preset()  # re-plans the queue, or says why it cannot
         self._refresh()
-
-    def _open_output(self) -> None:
-        folders = self.model.output_folders()
-        if folders:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.output_folder or folders[0])))

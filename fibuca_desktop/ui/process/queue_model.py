@@ -42,6 +42,7 @@ class QueueItem:
     review: tuple[str, ...] = ()  # why its cut-out may need a look (core/imaging/review.py)
     edited: bool = False  # its output was rendered from a touched-up mask
     preflight: Preflight | None = None  # made with a profile: its file's checks (preflight.py)
+    worker: str = ""  # run on workers: the Celery worker that made it
 
     @property
     def status_text(self) -> str:
@@ -78,6 +79,7 @@ class QueueItem:
     def details(self) -> str:
         """Everything about the row in full, for the details line under the queue."""
         text = f"{self.job.input}  →  {self.job.output}\n{self.status_text}"
+        text += f" · on {self.worker}" if self.worker else ""
         text += "\nCheck: " + "; ".join(self.review) if self.flagged else ""
         if self.rejected:
             text += f"\nRejected by {self.preflight.profile}: " + "; ".join(self.preflight.failures)
@@ -129,7 +131,7 @@ class ProcessQueueModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return {
                 "Name": str(item.job.input),
-                "Status": item.status_text,
+                "Status": item.status_text + (f"\nMade on {item.worker}" if item.worker else ""),
                 "Check": "\n".join(item.review) if item.flagged else None,
                 "Preflight": item.preflight_reasons,
                 "Output": str(item.job.output) if item.status in (DONE, SKIPPED) else None,
