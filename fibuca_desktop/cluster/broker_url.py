@@ -11,13 +11,13 @@ import os
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from fibuca_desktop.core.cluster_settings import BROKER_SCHEMES as SCHEMES
+from fibuca_desktop.core.cluster_settings import KEYRING_SERVICE
 from fibuca_desktop.core.errors import UsageError
 from fibuca_desktop.core.secrets import read_secret
 
 ENV_URL = "FIBUCA_BROKER_URL"
 ENV_PASSWORD = "FIBUCA_BROKER_PASSWORD"
-KEYRING_SERVICE = "fibuca-desktop-broker"
-SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
 _REDIS = ("redis", "rediss")
 
 

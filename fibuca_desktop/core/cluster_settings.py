@@ -13,6 +13,9 @@ from fibuca_desktop.core.database.url_parts import UrlSyntaxError, split_url
 from fibuca_desktop.core.errors import SettingsError
 
 BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
+# Where a broker's password is kept in the OS keyring (user: host:port). The workers read it
+# there (cluster/broker_url.py); the Process tab's Broker dialog writes it.
+KEYRING_SERVICE = "fibuca-desktop-broker"
 
 
 def broker_url_without_password(text: str) -> str | None:

@@ -10,14 +10,17 @@ from __future__ import annotations
 import logging
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from fibuca_desktop.core.cluster_settings import ClusterSettings, broker_url_without_password
+from fibuca_desktop.core.cluster_settings import (
+    KEYRING_SERVICE,
+    ClusterSettings,
+    broker_url_without_password,
+)
 from fibuca_desktop.core.database.url_parts import MASK, UrlSyntaxError, mask_url, split_url
 from fibuca_desktop.core.errors import UsageError
 from fibuca_desktop.core.secrets import SecretStoreUnavailable, save_secret
 
 log = logging.getLogger(__name__)
 
-KEYRING_SERVICE = "fibuca-desktop-broker"  # cluster/broker_url.py's, without importing cluster/
 _SESSION: dict[str, str] = {}  # host:port -> password typed this session (no keyring, or both)
 
 
