@@ -2,6 +2,8 @@
 a local batch (same progress bar, summary and ``--json``). Imported only with ``--broker``.
 
 Ctrl-C revokes the photos not started yet (running ones finish); a second Ctrl-C stops waiting.
+``--retries N`` sends the photos that failed again, up to N more rounds, each with its own
+progress bar; the report holds each photo's last result.
 A broker lost mid-batch is one line on stderr and exit status 1; photos already written are
 whole (workers write atomically), the rest are reported failed.
 """
@@ -49,14 +51,14 @@ def run_on_workers(
         args.tuning,
         profile.name if profile else None,
     )
-    bar = ProgressBar(len(plan.jobs))
+    bars = [ProgressBar(len(plan.jobs))]  # the batch's, then one per round of retries
     reported: set = set()
 
     def on_result(result: JobResult) -> None:
         if result.input in reported:  # cancelled, then done after all: counted once
             return
         reported.add(result.input)
-        bar.update(result.status, result.input.name, result.message)
+        bars[-1].update(result.status, result.input.name, result.message)
 
     lost: BrokerUnavailable | None = None
     started = time.perf_counter()
@@ -75,6 +77,19 @@ def run_on_workers(
         try:
             batch.start(plan.jobs)
             batch.wait()
+            for round_ in range(1, args.retries + 1):
+                failed = [r.input for r in batch.results if r.status == FAILED]
+                if not failed:
+                    break
+                print(
+                    f"retry {round_} of {args.retries}: sending {len(failed)} failed "
+                    f"photo{'s' if len(failed) != 1 else ''} again",
+                    file=sys.stderr,
+                )
+                reported.difference_update(failed)
+                bars.append(ProgressBar(len(failed), label=f"retry {round_} "))
+                batch.retry_failed()
+                batch.wait()
         except KeyboardInterrupt:
             cancelled = batch.cancel()
             print(

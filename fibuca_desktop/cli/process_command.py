@@ -64,6 +64,14 @@ def add_parser(commands) -> None:
         "the workers see (README, Run a batch on several computers)",
     )
     parser.add_argument(
+        "--retries",
+        type=number_in(int, 0, MAX_RETRIES),
+        default=0,
+        metavar="N",
+        help="with --broker: send the photos that failed again, up to N more times (a worker "
+        "that lost the shared drive for a moment; a broken photo fails each time)",
+    )
+    parser.add_argument(
         "--name",
         metavar="TEMPLATE",
         help="output file name without extension, from {stem} {ext} {preset} {profile} {width} "
@@ -190,6 +198,9 @@ def add_photo_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+MAX_RETRIES = 10
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text.strip())
@@ -265,6 +276,8 @@ def run(args: argparse.Namespace) -> int:
         template = NameTemplate.parse(args.name) if args.name is not None else None
         naming = (template, preset, profile.name if profile else "")
         plan = plan_batch(args.inputs, args.output, preset.extension, *naming)
+        if args.retries and args.broker is None:
+            raise UsageError("--retries goes with --broker (a local batch fails the same again)")
         if args.broker is not None:
             if args.same_scale:
                 raise UsageError(

@@ -260,3 +260,26 @@ def test_a_broker_that_never_answers_is_an_error_within_the_deadline(tmp_path, t
         assert f"broker {url}" in line and "Traceback" not in line
     assert seconds < 2 * 20  # each within the 15 s deadline (plus the interpreter's start)
     assert not (tmp_path / "out").exists() or corpus.written_files(tmp_path / "out") == []
+
+
+def test_retries_send_only_the_failed_photos_again(photos, tmp_path, redis_server, cluster_workers):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    good = next(p for p in sorted(photos.iterdir()) if p.name in PHOTO_NAMES)
+    (inputs / good.name).write_bytes(good.read_bytes())
+    (inputs / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG" * 20)
+    [worker] = cluster_workers(redis_server.url)
+    args = ("process", inputs, "-o", tmp_path / "out", "--preset", "web", "--no-mask-cache")
+    result = run_cli(*args, "--json", "--broker", redis_server.url, "--retries", "2")
+    assert result.returncode == 1, result.stderr  # the broken photo fails every time
+    assert "retry 1 of 2: sending 1 failed photo again" in result.stderr
+    assert "retry 2 of 2: sending 1 failed photo again" in result.stderr
+    report = report_of(result)
+    assert [Path(i["input"]).name for i in report["processed"]] == [good.name]
+    [failure] = report["failed"]
+    assert "broken.jpg" in failure["error"]
+    # The worker really ran the broken photo three times and the good one once.
+    assert worker.text().count("] received") == 4
+    assert corpus.leftovers(tmp_path / "out") == []
+    usage = run_cli(*args, "--retries", "1")  # no broker: refused before anything runs
+    assert usage.returncode == 2 and "--retries goes with --broker" in usage.stderr
