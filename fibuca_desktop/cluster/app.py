@@ -35,6 +35,10 @@ SOCKET_TIMEOUT_S = 5.0
 # Publishing a task or storing a result: 3 tries within ~2 s beyond the socket timeouts.
 _BOUNDED_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 RESULT_EXPIRES_S = 24 * 3600  # results the submitter did not collect are dropped after a day
+# Photos a submitter cancelled, kept in the result store too: Celery keeps revocations only in
+# the memory of the workers running at the time, so a worker started after every one of them
+# stopped would run the cancelled photos. Kept as long as results are.
+REVOKED_KEY = "fibuca:revoked"
 
 
 def visibility_timeout() -> int:
@@ -123,3 +127,16 @@ def make_app(broker: BrokerUrl, *, worker: bool = False) -> Celery:
         broker_pool_limit=4,
     )
     return app
+
+
+def remember_revoked(client, task_ids: list[str]) -> None:
+    """Add ``task_ids`` to the cancelled photos in Redis (``client``: the result store's)."""
+    if task_ids:
+        with client.pipeline() as pipe:
+            pipe.sadd(REVOKED_KEY, *task_ids)
+            pipe.expire(REVOKED_KEY, RESULT_EXPIRES_S)
+            pipe.execute()
+
+
+def was_revoked(client, task_id: str) -> bool:
+    return bool(client.sismember(REVOKED_KEY, task_id))

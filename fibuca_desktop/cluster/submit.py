@@ -22,7 +22,13 @@ from collections.abc import Callable, Iterable
 
 from celery import states
 
-from fibuca_desktop.cluster.app import QUEUE, SOCKET_TIMEOUT_S, TASK_NAME, make_app
+from fibuca_desktop.cluster.app import (
+    QUEUE,
+    SOCKET_TIMEOUT_S,
+    TASK_NAME,
+    make_app,
+    remember_revoked,
+)
 from fibuca_desktop.cluster.broker_url import BrokerUrl
 from fibuca_desktop.cluster.deadline import DEADLINE_S, within
 from fibuca_desktop.cluster.errors import BrokerUnavailable
@@ -215,7 +221,9 @@ class ClusterBatch:
                 self._state[task] = _DONE
         try:
             for start in range(0, len(queued), _CHUNK):  # a broadcast message each
-                self._app.control.revoke(queued[start : start + _CHUNK])
+                chunk = queued[start : start + _CHUNK]
+                remember_revoked(self._backend.client, chunk)  # for workers not running now
+                self._app.control.revoke(chunk)
         except Exception as error:  # reported by wait() if the broker is gone
             log.warning("could not revoke %d queued photos: %s", len(queued), error)
         cancelled = []

@@ -16,16 +16,16 @@ import socket
 import threading
 from dataclasses import dataclass, field
 
-from celery import Celery
+from celery import Celery, current_task
 from celery.signals import worker_process_init
 
-from fibuca_desktop.cluster.app import TASK_NAME
+from fibuca_desktop.cluster.app import TASK_NAME, was_revoked
 from fibuca_desktop.cluster.job_spec import VERSION, PathMap, Settings, map_path
 from fibuca_desktop.core.imaging.batch import Job
 from fibuca_desktop.core.imaging.engine import EngineProvider, SessionTuning
 from fibuca_desktop.core.imaging.memory_budget import MemoryBudget
 from fibuca_desktop.core.imaging.output_records import clean_parts_of, recorded_input
-from fibuca_desktop.core.imaging.pipeline import FAILED, JobResult, Pipeline
+from fibuca_desktop.core.imaging.pipeline import CANCELLED, FAILED, JobResult, Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,10 @@ def _process_state() -> _ProcessState:
 def process_photo(job: dict) -> dict:
     """Run one job (``job_spec.job_to_json``) here; returns ``result_to_json``'s dict."""
     local = Job(map_path(job["input"], CONFIG.path_maps), map_path(job["output"], CONFIG.path_maps))
+    if _cancelled():
+        log.info("dropped %s: cancelled by its submitter", local.input)
+        result = JobResult(local, CANCELLED, message="Cancelled before it started.")
+        return result_to_json(result, job)
     try:
         if job.get("v") != VERSION:
             raise ValueError(
@@ -132,6 +136,21 @@ def process_photo(job: dict) -> dict:
         log.exception("could not run %s", local.input)
         result = JobResult(local, FAILED, message=str(error) or repr(error))
     return result_to_json(result, job)
+
+
+def _cancelled() -> bool:
+    """Whether the submitter cancelled this task while no worker that heard it was running
+    (``app.REVOKED_KEY``). Unknown (the store unreachable for a moment) counts as not: the
+    photo is made rather than lost."""
+    request = getattr(current_task, "request", None)
+    task_id = getattr(request, "id", None)
+    if not task_id:  # called outside a worker (tests of the task itself)
+        return False
+    try:
+        return was_revoked(current_task.app.backend.client, task_id)
+    except Exception as error:
+        log.warning("could not ask whether %s was cancelled: %s", task_id, error)
+        return False
 
 
 def result_to_json(result: JobResult, job: dict) -> dict:

@@ -265,3 +265,23 @@ def test_a_worker_started_after_cancel_learns_the_revoked_photos(
     # Without the revocations the late worker would have run them (and written their outputs).
     assert late.text().count("Discarding revoked task") == 5
     assert "Discarding revoked task" not in busy.text()
+
+
+def test_photos_cancelled_while_no_worker_runs_are_not_made_by_a_worker_started_later(
+    tmp_path, redis_server, cluster_workers
+):
+    """No worker heard the revocation, so none can tell a later one (mingle has nobody to ask):
+    the cancelled photos are also kept in Redis, and the late worker drops them there."""
+    large_photos(tmp_path / "in", 4, side=600)
+    out = tmp_path / "out"
+    plan = plan_batch([tmp_path / "in"], out, ".png")
+    with ClusterBatch(parse_broker_url(redis_server.url), settings()) as batch:
+        batch.start(plan.jobs)
+        assert len(batch.cancel()) == 4  # nobody is running: every photo is still queued
+        assert batch.wait(WAIT_S)
+    assert redis_server.queue_length() == 4  # the tasks are still there
+    [late] = cluster_workers(redis_server.url, count=1, concurrency=1)
+    until(lambda: redis_server.queue_length() == 0, WAIT_S, "the queue draining")
+    until(lambda: late.text().count("cancelled by its submitter") == 4, WAIT_S, "4 drops")
+    assert corpus.written_files(out) == []
+    assert corpus.leftovers(out) == []
